@@ -1,0 +1,42 @@
+//! Which whole segments retention lets go: by age (`retention.ms`) and by total size
+//! (`retention.bytes`). Only sealed segments, oldest first; the active one always stays.
+//! `log.rs` turns the answer into a purge point for Raft.
+
+use std::sync::Arc;
+
+use super::segment::Segment;
+
+/// Kafka's `retention.ms` and `retention.bytes`; `None` keeps forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RetentionPolicy {
+    pub retention_ms: Option<i64>,
+    pub retention_bytes: Option<u64>,
+}
+
+/// How many of the oldest segments may be deleted at `now_ms`.
+pub(super) fn deletable_segments(
+    segments: &[Arc<Segment>],
+    policy: &RetentionPolicy,
+    now_ms: i64,
+) -> usize {
+    let sealed = segments.iter().take_while(|s| s.is_sealed()).count();
+    // The newest segment stays even when sealed: it holds the log's end.
+    let candidates = sealed.min(segments.len().saturating_sub(1));
+    let mut total: u64 = segments.iter().map(|s| s.readable_len()).sum();
+    let mut count = 0;
+    for seg in &segments[..candidates] {
+        let too_old = policy.retention_ms.is_some_and(|ms| {
+            let newest = seg.max_timestamp();
+            newest != i64::MIN && newest < now_ms.saturating_sub(ms)
+        });
+        let too_big = policy
+            .retention_bytes
+            .is_some_and(|limit| total.saturating_sub(seg.readable_len()) >= limit);
+        if !(too_old || too_big) {
+            break;
+        }
+        total -= seg.readable_len();
+        count += 1;
+    }
+    count
+}
