@@ -43,7 +43,10 @@ impl Flusher {
 
     /// Why the log stopped, if a sync ever failed.
     pub fn failure(&self) -> Option<String> {
-        self.failure.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn submit(&self, job: Job) {
@@ -111,7 +114,10 @@ fn run(rx: Receiver<Job>, failure: Arc<Mutex<Option<String>>>) {
             }
         }
         if failed.is_some() {
-            failure.lock().unwrap_or_else(|e| e.into_inner()).clone_from(&failed);
+            failure
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone_from(&failed);
         }
         for done in waiters {
             done(match &failed {

@@ -16,14 +16,16 @@ pub(super) fn due(records: &[IndexRecord], position: u64, interval_bytes: u32) -
 pub(super) fn seek_index(records: &[IndexRecord], index: u64, limit: u64) -> u64 {
     let usable = usable(records, limit);
     let n = usable.partition_point(|r| r.index <= index);
-    n.checked_sub(1).map_or(0, |i| u64::from(usable[i].position))
+    n.checked_sub(1)
+        .map_or(0, |i| u64::from(usable[i].position))
 }
 
 /// Position of the last indexed entry whose base offset is at most `offset`.
 pub(super) fn seek_offset(records: &[IndexRecord], offset: i64, limit: u64) -> u64 {
     let usable = usable(records, limit);
     let n = usable.partition_point(|r| r.base_offset <= offset);
-    n.checked_sub(1).map_or(0, |i| u64::from(usable[i].position))
+    n.checked_sub(1)
+        .map_or(0, |i| u64::from(usable[i].position))
 }
 
 /// The offset from which to scan for the first entry with a timestamp at or above `ts`: every
@@ -55,7 +57,11 @@ mod tests {
         assert_eq!(seek_index(&records, 9, u64::MAX), 0);
         assert_eq!(seek_index(&records, 25, u64::MAX), 4096);
         assert_eq!(seek_index(&records, 99, u64::MAX), 8200);
-        assert_eq!(seek_index(&records, 99, 8200), 4096, "records past the limit are ignored");
+        assert_eq!(
+            seek_index(&records, 99, 8200),
+            4096,
+            "records past the limit are ignored"
+        );
         assert_eq!(seek_offset(&records, 49, u64::MAX), 0);
         assert_eq!(seek_offset(&records, 50, u64::MAX), 8200);
     }

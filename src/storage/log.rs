@@ -169,7 +169,9 @@ impl Log {
         if let Err(e) = &result
             && !matches!(
                 e,
-                Error::NonContiguous { .. } | Error::BadRecordEntry { .. } | Error::EntryTooLarge { .. }
+                Error::NonContiguous { .. }
+                    | Error::BadRecordEntry { .. }
+                    | Error::EntryTooLarge { .. }
             )
         {
             self.broken = Some(e.to_string());
@@ -203,7 +205,12 @@ impl Log {
             let position = batch_start + self.write_buf.len() as u64;
             let header = self.encode(entry);
             let seg = self.active().expect("rolled above");
-            if index_due(seg, &pending_index, position, self.config.index_interval_bytes) {
+            if index_due(
+                seg,
+                &pending_index,
+                position,
+                self.config.index_interval_bytes,
+            ) {
                 pending_index.push(IndexRecord {
                     index: entry.index,
                     base_offset: header.base_offset,
@@ -309,7 +316,12 @@ impl Log {
         for rec in index.drain(..) {
             seg.push_index(rec)?;
             let max = seg.max_timestamp();
-            if max != i64::MIN && seg.times_read().last().is_none_or(|t| t.max_timestamp < max) {
+            if max != i64::MIN
+                && seg
+                    .times_read()
+                    .last()
+                    .is_none_or(|t| t.max_timestamp < max)
+            {
                 seg.push_time(TimeRecord {
                     max_timestamp: max,
                     base_offset: rec.base_offset,
@@ -371,10 +383,9 @@ impl Log {
         // Readers stop short of the cut before any byte changes.
         self.last = None;
         self.next_offset = self.log_start_offset;
-        self.shared.end_index.store(
-            cut_from.max(self.first_index()),
-            Ordering::Release,
-        );
+        self.shared
+            .end_index
+            .store(cut_from.max(self.first_index()), Ordering::Release);
         while let Some(seg) = self.segments.last() {
             if seg.base_index < cut_from {
                 break;

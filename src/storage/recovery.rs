@@ -93,10 +93,12 @@ pub(super) fn lock_dir(dir: &Path) -> Result<File> {
 pub(super) fn recover(dir: &Path, config: &LogConfig, purge_file: &StateFile) -> Result<Recovered> {
     let purged = match purge_file.load()? {
         None => None,
-        Some(bytes) => Some(PurgePoint::decode(&bytes).ok_or_else(|| Error::CorruptState {
-            path: purge_file.path().to_path_buf(),
-            reason: format!("{} bytes where 24 were expected", bytes.len()),
-        })?),
+        Some(bytes) => Some(
+            PurgePoint::decode(&bytes).ok_or_else(|| Error::CorruptState {
+                path: purge_file.path().to_path_buf(),
+                reason: format!("{} bytes where 24 were expected", bytes.len()),
+            })?,
+        ),
     };
     let mut bases = list_segments(dir)?;
     let mut segments: Vec<Arc<Segment>> = Vec::new();
@@ -129,7 +131,10 @@ pub(super) fn recover(dir: &Path, config: &LogConfig, purge_file: &StateFile) ->
             return Err(Error::Corrupt {
                 path: first.paths.log.clone(),
                 position: 0,
-                reason: format!("log resumes at index {} after purge point {}", first.base_index, p.last.index),
+                reason: format!(
+                    "log resumes at index {} after purge point {}",
+                    first.base_index, p.last.index
+                ),
             });
         }
         if last.is_some_and(|h| h.index <= p.last.index) {
@@ -161,7 +166,11 @@ fn list_segments(dir: &Path) -> Result<Vec<u64>> {
     let mut bases = Vec::new();
     for item in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
         let item = item.map_err(|e| Error::io(dir, e))?;
-        if let Some(base) = item.file_name().to_str().and_then(SegmentPaths::parse_base_index) {
+        if let Some(base) = item
+            .file_name()
+            .to_str()
+            .and_then(SegmentPaths::parse_base_index)
+        {
             bases.push(base);
         }
     }
@@ -210,10 +219,11 @@ fn scan_tail(seg: &Segment, config: &LogConfig, is_last: bool) -> Result<Option<
     let outcome = loop {
         match seg.frame_at(pos, file_len) {
             Frame::Valid(h) => {
-                let expected = found.last().map_or(
-                    start.map_or(seg.base_index, |r| r.index),
-                    |(_, l)| l.index + 1,
-                );
+                let expected = found
+                    .last()
+                    .map_or(start.map_or(seg.base_index, |r| r.index), |(_, l)| {
+                        l.index + 1
+                    });
                 if h.index != expected {
                     break Frame::Invalid("log index out of sequence");
                 }
@@ -252,7 +262,10 @@ fn scan_tail(seg: &Segment, config: &LogConfig, is_last: bool) -> Result<Option<
     };
 
     // Rebuild the index records of the scanned part; drop any that point past the valid data.
-    seg.truncate_indexes(start.map_or(0, |r| u64::from(r.position) + 1), last.end_offset())?;
+    seg.truncate_indexes(
+        start.map_or(0, |r| u64::from(r.position) + 1),
+        last.end_offset(),
+    )?;
     for &(at, h) in &found {
         if index::due(&seg.index_read(), at, config.index_interval_bytes) {
             seg.push_index(IndexRecord {

@@ -21,8 +21,7 @@ use bytes::Bytes;
 use memmap2::{MmapOptions, MmapRaw};
 
 use super::format::{
-    ENTRY_HEADER_BYTES, EntryHeader, INDEX_RECORD_BYTES, IndexRecord, TIME_RECORD_BYTES,
-    TimeRecord,
+    ENTRY_HEADER_BYTES, EntryHeader, INDEX_RECORD_BYTES, IndexRecord, TIME_RECORD_BYTES, TimeRecord,
 };
 use super::{Error, Result};
 
@@ -328,7 +327,10 @@ impl Segment {
 
     /// A zero-copy view of `[start, end)`, which must be below the readable length.
     pub fn bytes(self: &Arc<Self>, start: u64, end: u64) -> Bytes {
-        assert!(start <= end && end <= self.readable_len(), "read past readable length");
+        assert!(
+            start <= end && end <= self.readable_len(),
+            "read past readable length"
+        );
         Bytes::from_owner(MappedRange {
             segment: Arc::clone(self),
             start: start as usize,
@@ -400,7 +402,11 @@ impl Segment {
         self.time_file
             .set_len((times.len() * TIME_RECORD_BYTES) as u64)
             .map_err(|e| Error::io(&self.paths.time_index, e))?;
-        let ts = times.iter().map(|t| t.max_timestamp).max().unwrap_or(i64::MIN);
+        let ts = times
+            .iter()
+            .map(|t| t.max_timestamp)
+            .max()
+            .unwrap_or(i64::MIN);
         self.max_timestamp.store(ts, Ordering::Release);
         Ok(())
     }

@@ -79,7 +79,10 @@ impl StateFile {
     }
 
     fn replace(&self, payload: &[u8], durable: bool) -> Result<()> {
-        assert!(payload.len() <= MAX_PAYLOAD_BYTES, "state payload too large");
+        assert!(
+            payload.len() <= MAX_PAYLOAD_BYTES,
+            "state payload too large"
+        );
         let mut bytes = Vec::with_capacity(HEADER_BYTES + payload.len());
         bytes.extend_from_slice(MAGIC);
         bytes.push(VERSION);
@@ -137,7 +140,10 @@ mod tests {
         let good = fs::read(&path).unwrap();
         for cut in 0..good.len() {
             fs::write(&path, &good[..cut]).unwrap();
-            assert!(matches!(file.load(), Err(Error::CorruptState { .. })), "cut {cut}");
+            assert!(
+                matches!(file.load(), Err(Error::CorruptState { .. })),
+                "cut {cut}"
+            );
         }
         let mut flipped = good.clone();
         *flipped.last_mut().unwrap() ^= 1;

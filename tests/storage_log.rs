@@ -1,0 +1,620 @@
+//! The segment log through its public API, on real files: round trips across rolls, reopen,
+//! torn tails, flipped bits, truncation, purge, retention and time lookups.
+
+use std::fs;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use raftka::storage::{
+    AppendEntry, EntryId, Error, Log, LogConfig, RecordsMeta, RetentionPolicy, StoredEntry,
+};
+
+const BLANK: u8 = 0;
+const RECORDS: u8 = 2;
+
+fn small() -> LogConfig {
+    LogConfig {
+        segment_bytes: 8 * 1024,
+        index_interval_bytes: 256,
+    }
+}
+
+/// A record entry whose payload is an 8-byte slot followed by recognisable bytes.
+fn records(index: u64, term: u64, count: u32, ts: i64, body_len: usize) -> AppendEntry {
+    let mut payload = vec![0xEE; 8];
+    payload.extend((0..body_len).map(|i| (index as usize * 31 + i) as u8));
+    AppendEntry {
+        index,
+        term,
+        kind: RECORDS,
+        records: Some(RecordsMeta {
+            offset_count: count,
+            max_timestamp: ts,
+        }),
+        payload: Bytes::from(payload),
+    }
+}
+
+fn blank(index: u64, term: u64) -> AppendEntry {
+    AppendEntry {
+        index,
+        term,
+        kind: BLANK,
+        records: None,
+        payload: Bytes::new(),
+    }
+}
+
+/// Mixed entries `from..to`: every fifth is blank, the rest carry 1-3 records and 40-400 bytes.
+fn mixed(from: u64, to: u64, term: u64) -> Vec<AppendEntry> {
+    (from..to)
+        .map(|i| {
+            if i % 5 == 0 {
+                blank(i, term)
+            } else {
+                records(
+                    i,
+                    term,
+                    (i % 3) as u32 + 1,
+                    1000 + i as i64,
+                    40 + (i as usize * 37) % 360,
+                )
+            }
+        })
+        .collect()
+}
+
+fn all(log: &Log) -> Vec<StoredEntry> {
+    log.reader().entries(..).expect("read all")
+}
+
+/// Checks every entry against what was appended, and the offsets assigned in order.
+fn check_entries(got: &[StoredEntry], appended: &[AppendEntry], first_offset: i64) {
+    assert_eq!(got.len(), appended.len());
+    let mut next = first_offset;
+    for (g, a) in got.iter().zip(appended) {
+        assert_eq!((g.index, g.term, g.kind), (a.index, a.term, a.kind));
+        assert_eq!(g.base_offset, next, "entry {}", g.index);
+        match a.records {
+            Some(meta) => {
+                assert_eq!(
+                    &g.payload[..8],
+                    &next.to_be_bytes(),
+                    "base-offset slot patched"
+                );
+                assert_eq!(g.payload[8..], a.payload[8..]);
+                next += i64::from(meta.offset_count);
+            }
+            None => assert_eq!(g.payload, a.payload),
+        }
+        assert_eq!(g.end_offset(), next);
+    }
+}
+
+fn segment_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn flip_bit(path: &Path, position: u64) {
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let mut b = [0u8; 1];
+    file.read_exact_at(&mut b, position).unwrap();
+    b[0] ^= 0x04;
+    file.write_all_at(&b, position).unwrap();
+}
+
+#[test]
+fn round_trip_across_rolls_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let appended = mixed(1, 400, 1);
+    {
+        let mut log = Log::open(dir.path(), small()).unwrap();
+        for chunk in appended.chunks(7) {
+            log.append(chunk.to_vec()).unwrap();
+        }
+        log.sync().unwrap();
+        check_entries(&all(&log), &appended, 0);
+        assert_eq!(
+            log.last_entry(),
+            Some(EntryId {
+                index: 399,
+                term: 1
+            })
+        );
+    }
+    let files = segment_files(dir.path());
+    assert!(files.len() > 5, "rolled into {} segments", files.len());
+    for sealed in &files[..files.len() - 1] {
+        let len = fs::metadata(sealed).unwrap().len();
+        assert!(
+            len < small().segment_bytes,
+            "sealed segment shrunk to its length"
+        );
+    }
+
+    let log = Log::open(dir.path(), small()).unwrap();
+    check_entries(&all(&log), &appended, 0);
+    let reader = log.reader();
+    assert_eq!(reader.next_offset(), log.next_offset());
+    // Ranges in the middle, across segment boundaries.
+    let mid = reader.entries(100..=250).unwrap();
+    check_entries(&mid, &appended[99..250], all(&log)[99].base_offset);
+}
+
+#[test]
+fn reads_by_offset_return_whole_batches_within_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), small()).unwrap();
+    let appended = mixed(0, 300, 2);
+    log.append(appended.clone()).unwrap();
+    let reader = log.reader();
+    let end = reader.next_offset();
+    let stored = all(&log);
+    for offset in 0..end {
+        let got = reader.read_records(offset, 1000, end).unwrap();
+        let first = got
+            .batches
+            .first()
+            .expect("a batch for every offset below the end");
+        let base = i64::from_be_bytes(first[..8].try_into().unwrap());
+        let holder = stored
+            .iter()
+            .find(|e| e.offset_count > 0 && e.base_offset <= offset && offset < e.end_offset())
+            .unwrap();
+        assert_eq!(
+            base, holder.base_offset,
+            "offset {offset} starts at its batch"
+        );
+        assert!(got.bytes <= 1000 || got.batches.len() == 1);
+        assert_eq!(
+            got.bytes,
+            got.batches.iter().map(|b| b.len()).sum::<usize>()
+        );
+        // Batches follow each other without gaps.
+        let mut expect = base;
+        for b in &got.batches {
+            assert_eq!(i64::from_be_bytes(b[..8].try_into().unwrap()), expect);
+            let e = stored
+                .iter()
+                .find(|e| e.offset_count > 0 && e.base_offset == expect)
+                .unwrap();
+            expect = e.end_offset();
+        }
+    }
+    // The first batch comes whole even when larger than max_bytes.
+    assert_eq!(reader.read_records(1, 1, end).unwrap().batches.len(), 1);
+    // Nothing at or past the limit, nothing below the start.
+    assert!(
+        reader
+            .read_records(end, 1 << 20, end)
+            .unwrap()
+            .batches
+            .is_empty()
+    );
+    let limit = stored[50].base_offset;
+    let bounded = reader.read_records(0, usize::MAX, limit).unwrap();
+    let last = bounded.batches.last().unwrap();
+    let last_base = i64::from_be_bytes(last[..8].try_into().unwrap());
+    let last_entry = stored
+        .iter()
+        .find(|e| e.offset_count > 0 && e.base_offset == last_base)
+        .unwrap();
+    assert!(last_entry.end_offset() <= limit);
+    assert!(
+        reader
+            .read_records(-1, 100, end)
+            .unwrap()
+            .batches
+            .is_empty()
+    );
+}
+
+#[test]
+fn torn_tail_is_cut_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let appended = mixed(1, 60, 1);
+    {
+        let mut log = Log::open(dir.path(), small()).unwrap();
+        log.append(appended.clone()).unwrap();
+        log.sync().unwrap();
+    }
+    let last_file = segment_files(dir.path()).pop().unwrap();
+    let (before, last_entry_pos) = {
+        let log = Log::open(dir.path(), small()).unwrap();
+        let entries = all(&log);
+        let n = entries.len();
+        // Locate the last entry's frame in the file by its payload.
+        let data = fs::read(&last_file).unwrap();
+        let payload = &entries[n - 1].payload;
+        let at = if payload.is_empty() {
+            None
+        } else {
+            data.windows(payload.len()).rposition(|w| w == &payload[..])
+        };
+        (n, at)
+    };
+    let pos = last_entry_pos.expect("last entry carries records");
+    // Cut the file in the middle of the last entry.
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&last_file)
+        .unwrap()
+        .set_len(pos as u64 + 3)
+        .unwrap();
+    let mut log = Log::open(dir.path(), small()).unwrap();
+    let entries = all(&log);
+    assert_eq!(
+        entries.len(),
+        before - 1,
+        "the torn entry is gone, the rest kept"
+    );
+    check_entries(&entries, &appended[..before - 1], 0);
+    // The log goes on from there, and survives another reopen.
+    let next = appended[before - 2].index + 1;
+    log.append(mixed(next, next + 20, 2)).unwrap();
+    log.sync().unwrap();
+    drop(log);
+    let log = Log::open(dir.path(), small()).unwrap();
+    assert_eq!(log.last_entry().unwrap().index, next + 19);
+}
+
+#[test]
+fn flipped_bit_in_the_tail_is_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let appended = mixed(1, 30, 1);
+    {
+        let mut log = Log::open(dir.path(), small()).unwrap();
+        log.append(appended.clone()).unwrap();
+        log.sync().unwrap();
+    }
+    let last_file = segment_files(dir.path()).pop().unwrap();
+    let data = fs::read(&last_file).unwrap();
+    let payload = &appended[28].payload[8..];
+    let pos = data
+        .windows(payload.len())
+        .rposition(|w| w == payload)
+        .unwrap() as u64;
+    flip_bit(&last_file, pos + 5);
+    let log = Log::open(dir.path(), small()).unwrap();
+    // appended[28] is log index 29: it and everything after it is cut.
+    check_entries(&all(&log), &appended[..28], 0);
+    assert_eq!(log.last_entry().unwrap().index, 28);
+}
+
+#[test]
+fn flipped_bit_in_a_sealed_segment_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut log = Log::open(dir.path(), small()).unwrap();
+        log.append(mixed(1, 200, 1)).unwrap();
+        log.sync().unwrap();
+    }
+    let files = segment_files(dir.path());
+    let sealed = &files[1];
+    // Early in the segment: before its last index record, so open does not read it...
+    flip_bit(sealed, 100);
+    let log = Log::open(dir.path(), small()).expect("open validates only tails");
+    // ...but reading it does, and names the file and position.
+    let err = log.reader().entries(..).unwrap_err();
+    match &err {
+        Error::Corrupt { path, position, .. } => {
+            assert_eq!(path, sealed);
+            assert!(*position <= 100);
+        }
+        other => panic!("expected corruption, got {other}"),
+    }
+    let msg = err.to_string();
+    assert!(msg.contains(&sealed.display().to_string()), "{msg}");
+    let offsets = log.reader();
+    assert!(
+        offsets
+            .read_records(0, usize::MAX, offsets.next_offset())
+            .is_err()
+    );
+    drop(log);
+
+    // In the validated tail of a sealed segment: open refuses.
+    let len = fs::metadata(&files[2]).unwrap().len();
+    flip_bit(&files[2], len - 2);
+    let err = Log::open(dir.path(), small()).unwrap_err();
+    assert!(
+        matches!(&err, Error::Corrupt { path, .. } if path == &files[2]),
+        "{err}"
+    );
+}
+
+#[test]
+fn truncate_across_a_segment_boundary_then_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), small()).unwrap();
+    log.append(mixed(1, 300, 1)).unwrap();
+    let files_before = segment_files(dir.path()).len();
+    log.truncate_after(Some(40)).unwrap();
+    assert_eq!(log.last_entry(), Some(EntryId { index: 40, term: 1 }));
+    assert!(segment_files(dir.path()).len() < files_before);
+    let kept = all(&log);
+    assert_eq!(kept.len(), 40);
+    assert_eq!(log.next_offset(), kept.last().unwrap().end_offset());
+    // New entries from a new term take the offsets after the kept ones.
+    let fresh = mixed(41, 120, 2);
+    log.append(fresh.clone()).unwrap();
+    log.sync().unwrap();
+    drop(log);
+    let log = Log::open(dir.path(), small()).unwrap();
+    let got = all(&log);
+    assert_eq!(got.len(), 119);
+    let mut expect = mixed(1, 41, 1);
+    expect.extend(fresh);
+    check_entries(&got, &expect, 0);
+    assert!(
+        got[40..].iter().all(|e| e.term == 2),
+        "no truncated entry came back"
+    );
+}
+
+#[test]
+fn truncate_everything_and_within_the_active_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), small()).unwrap();
+    log.append(mixed(5, 12, 1)).unwrap();
+    log.truncate_after(Some(8)).unwrap();
+    assert_eq!(all(&log).len(), 4);
+    log.truncate_after(None).unwrap();
+    assert!(all(&log).is_empty());
+    assert_eq!(log.last_entry(), None);
+    assert_eq!(log.next_offset(), 0);
+    log.append(mixed(3, 6, 4)).unwrap();
+    log.sync().unwrap();
+    drop(log);
+    let log = Log::open(dir.path(), small()).unwrap();
+    check_entries(&all(&log), &mixed(3, 6, 4), 0);
+}
+
+#[test]
+fn purge_hides_entries_deletes_segments_and_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), small()).unwrap();
+    let appended = mixed(1, 300, 1);
+    log.append(appended.clone()).unwrap();
+    let stored = all(&log);
+    let files_before = segment_files(dir.path()).len();
+    log.purge(
+        EntryId {
+            index: 150,
+            term: 1,
+        },
+        None,
+    )
+    .unwrap();
+    assert!(segment_files(dir.path()).len() < files_before);
+    let after = all(&log);
+    assert_eq!(after.first().unwrap().index, 151);
+    let start = stored[150].base_offset;
+    assert_eq!(log.log_start_offset(), start);
+    assert!(
+        log.reader()
+            .read_records(start - 1, 100, log.next_offset())
+            .unwrap()
+            .batches
+            .is_empty()
+    );
+    log.sync().unwrap();
+    drop(log);
+
+    let mut log = Log::open(dir.path(), small()).unwrap();
+    assert_eq!(
+        log.last_purged(),
+        Some(EntryId {
+            index: 150,
+            term: 1
+        })
+    );
+    assert_eq!(log.log_start_offset(), start);
+    check_entries(&all(&log), &appended[150..], start);
+
+    // Purging past the end empties the log; it continues after the purge point.
+    log.purge(
+        EntryId {
+            index: 500,
+            term: 3,
+        },
+        Some(9000),
+    )
+    .unwrap();
+    assert!(all(&log).is_empty());
+    assert_eq!(
+        log.last_entry(),
+        Some(EntryId {
+            index: 500,
+            term: 3
+        })
+    );
+    assert!(matches!(
+        log.append(vec![blank(400, 3)]),
+        Err(Error::NonContiguous {
+            expected: 501,
+            got: 400
+        })
+    ));
+    log.append(mixed(501, 510, 3)).unwrap();
+    assert_eq!(all(&log)[0].base_offset, 9000);
+    log.sync().unwrap();
+    drop(log);
+    let log = Log::open(dir.path(), small()).unwrap();
+    check_entries(&all(&log), &mixed(501, 510, 3), 9000);
+}
+
+#[test]
+fn retention_by_size_and_time_names_whole_sealed_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), small()).unwrap();
+    log.append(mixed(1, 400, 1)).unwrap();
+    log.sync().unwrap();
+    assert_eq!(
+        log.retention_point(&RetentionPolicy::default(), i64::MAX),
+        None
+    );
+    // Timestamps are 1000 + index: a cut-off at 1250 lets go the segments entirely older.
+    let by_time = RetentionPolicy {
+        retention_ms: Some(10),
+        retention_bytes: None,
+    };
+    let point = log.retention_point(&by_time, 1260).expect("old segments");
+    assert!(point.index < 250 && point.index > 100, "{point:?}");
+    let newest_dropped = all(&log)
+        .into_iter()
+        .filter(|e| e.index <= point.index)
+        .map(|e| e.max_timestamp)
+        .max();
+    assert!(newest_dropped.unwrap() < 1250);
+    log.purge(point, None).unwrap();
+    assert_eq!(
+        log.retention_point(&by_time, 1260),
+        None,
+        "nothing more is due"
+    );
+
+    let by_size = RetentionPolicy {
+        retention_ms: None,
+        retention_bytes: Some(20 * 1024),
+    };
+    let point = log
+        .retention_point(&by_size, 0)
+        .expect("over the size limit");
+    log.purge(point, None).unwrap();
+    let total: u64 = segment_files(dir.path())
+        .iter()
+        .map(|f| fs::metadata(f).unwrap().len())
+        .sum();
+    let first = all(&log)[0].index;
+    assert_eq!(
+        first,
+        point.index + 1,
+        "the purge point is a segment boundary"
+    );
+    assert!(segment_files(dir.path())[0].ends_with(format!("{first:020}.log")));
+    assert!(total >= 20 * 1024, "at least the limit is kept: {total}");
+    assert!(
+        total < 20 * 1024 + small().segment_bytes * 2,
+        "about the limit is kept: {total}"
+    );
+}
+
+#[test]
+fn offsets_for_timestamps() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), small()).unwrap();
+    log.append(mixed(1, 300, 1)).unwrap();
+    let reader = log.reader();
+    let stored = all(&log);
+    for ts in [0, 1001, 1002, 1150, 1298, 1299] {
+        let want = stored
+            .iter()
+            .find(|e| e.offset_count > 0 && e.max_timestamp >= ts)
+            .map(|e| e.base_offset);
+        assert_eq!(reader.offset_for_timestamp(ts).unwrap(), want, "ts {ts}");
+    }
+    assert_eq!(reader.offset_for_timestamp(1300).unwrap(), None);
+    drop(reader);
+    drop(log);
+    let log = Log::open(dir.path(), small()).unwrap();
+    assert_eq!(
+        log.reader().offset_for_timestamp(1150).unwrap(),
+        stored
+            .iter()
+            .find(|e| e.max_timestamp >= 1150)
+            .map(|e| e.base_offset)
+    );
+}
+
+#[test]
+fn bad_appends_are_rejected_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), small()).unwrap();
+    log.append(mixed(1, 4, 1)).unwrap();
+    let gap = vec![blank(4, 1), blank(6, 1)];
+    assert!(matches!(
+        log.append(gap),
+        Err(Error::NonContiguous {
+            expected: 5,
+            got: 6
+        })
+    ));
+    assert_eq!(
+        log.last_entry().unwrap().index,
+        3,
+        "nothing of the rejected batch landed"
+    );
+    let huge = records(4, 1, 1, 0, 9000);
+    assert!(matches!(
+        log.append(vec![huge]),
+        Err(Error::EntryTooLarge { .. })
+    ));
+    let mut short = records(4, 1, 1, 0, 0);
+    short.payload = Bytes::from_static(b"abc");
+    assert!(matches!(
+        log.append(vec![short]),
+        Err(Error::BadRecordEntry { .. })
+    ));
+    log.append(vec![blank(4, 1)]).unwrap();
+    assert_eq!(all(&log).len(), 4);
+}
+
+#[test]
+fn flush_callbacks_report_durability_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), small()).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    for i in 1..=500u64 {
+        log.append(vec![records(i, 1, 1, 0, 100)]).unwrap();
+        let tx = tx.clone();
+        log.flush(move |r| tx.send((i, r.is_ok())).unwrap());
+    }
+    let got: Vec<_> = (0..500)
+        .map(|_| rx.recv_timeout(std::time::Duration::from_secs(30)).unwrap())
+        .collect();
+    assert!(got.iter().all(|(_, ok)| *ok));
+    assert!(
+        got.windows(2).all(|w| w[0].0 < w[1].0),
+        "callbacks in append order"
+    );
+}
+
+#[test]
+fn a_directory_is_opened_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let _log = Log::open(dir.path(), small()).unwrap();
+    assert!(matches!(
+        Log::open(dir.path(), small()),
+        Err(Error::Locked { .. })
+    ));
+}
+
+#[test]
+fn damaged_purge_point_refuses_to_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut log = Log::open(dir.path(), small()).unwrap();
+        log.append(mixed(1, 50, 1)).unwrap();
+        log.purge(EntryId { index: 10, term: 1 }, None).unwrap();
+    }
+    let path = dir.path().join("log_start");
+    let mut bytes = fs::read(&path).unwrap();
+    *bytes.last_mut().unwrap() ^= 1;
+    fs::write(&path, bytes).unwrap();
+    assert!(matches!(
+        Log::open(dir.path(), small()),
+        Err(Error::CorruptState { .. })
+    ));
+}
