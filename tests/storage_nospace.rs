@@ -1,0 +1,75 @@
+//! A full disk shows up as a clear error when a segment is created, with nothing half
+//! written. The disk is "full" through RLIMIT_FSIZE, which makes preallocation past the limit
+//! fail (EFBIG) the way ENOSPC would; it is process-wide, hence this test has a binary of its own.
+
+use bytes::Bytes;
+use raftka::storage::{AppendEntry, Error, Log, LogConfig};
+
+fn blank(index: u64, len: usize) -> AppendEntry {
+    AppendEntry {
+        index,
+        term: 1,
+        kind: 0,
+        records: None,
+        payload: Bytes::from(vec![7u8; len]),
+    }
+}
+
+#[test]
+fn preallocation_failure_is_a_clear_error_and_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = LogConfig {
+        segment_bytes: 16 * 1024,
+        index_interval_bytes: 4096,
+    };
+    let mut log = Log::open(dir.path(), small).unwrap();
+    log.append((1..=10).map(|i| blank(i, 1000))).unwrap();
+    log.sync().unwrap();
+    drop(log);
+    // Reopened with larger segments: the current one (16 KiB) still fits under the limit below,
+    // the next one (1 MiB) does not.
+    let config = LogConfig {
+        segment_bytes: 1024 * 1024,
+        ..small
+    };
+    let mut log = Log::open(dir.path(), config).unwrap();
+
+    // SAFETY: setting a signal disposition and a resource limit; no memory is shared.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+        let limit = libc::rlimit {
+            rlim_cur: 64 * 1024,
+            rlim_max: libc::RLIM_INFINITY,
+        };
+        assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &limit), 0);
+    }
+    // The first segment is full after ~15 entries of 1 KiB; the roll must fail.
+    let err = (11..=200u64)
+        .find_map(|i| log.append(vec![blank(i, 1000)]).err())
+        .expect("a roll past the limit fails");
+    // SAFETY: as above.
+    unsafe {
+        let limit = libc::rlimit {
+            rlim_cur: libc::RLIM_INFINITY,
+            rlim_max: libc::RLIM_INFINITY,
+        };
+        libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
+    }
+    assert!(matches!(err, Error::NoSpace { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("no space") && msg.contains(".log"), "{msg}");
+    let logs: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+        .collect();
+    assert_eq!(logs.len(), 1, "the failed segment left no file");
+    let last = log.last_entry().unwrap().index;
+    drop(log);
+
+    // Every entry written before the failure is intact after reopening.
+    let log = Log::open(dir.path(), config).unwrap();
+    let entries = log.reader().entries(..).unwrap();
+    assert_eq!(entries.last().unwrap().index, last);
+    assert!(entries.iter().all(|e| e.payload.len() == 1000));
+}
