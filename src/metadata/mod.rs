@@ -1,0 +1,8 @@
+//! The cluster view: brokers, topics, replica assignments, topic settings. Replicated through
+//! the metadata Raft group, whose leader is the controller.
+
+pub mod state;
+pub mod topic_config;
+
+pub use state::{BrokerInfo, Command, MetadataError, MetadataState, NodeId, TopicMeta};
+pub use topic_config::{EffectiveConfig, TopicDefaults};

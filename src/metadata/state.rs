@@ -1,0 +1,375 @@
+//! The cluster's metadata as a pure state machine: brokers, topics with their ids, partition
+//! replica assignments and config overrides. Commands are replicated through the metadata Raft
+//! group and applied here in log order on every broker; the same log gives the same state.
+//! `topic_config.rs` validates settings; the controller decides what commands to propose.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::topic_config::{self, ConfigError};
+
+pub type NodeId = u64;
+
+/// Longest topic name Kafka allows (its file names must stay within limits).
+pub const MAX_TOPIC_NAME_CHARS: usize = 249;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerInfo {
+    pub node_id: NodeId,
+    /// Address clients use (the advertised listener).
+    pub host: String,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicMeta {
+    pub name: String,
+    pub id: Uuid,
+    /// Replicas of each partition, by partition number; the first is the preferred leader.
+    pub partitions: Vec<Vec<NodeId>>,
+    /// Overrides of the broker defaults, validated.
+    pub configs: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    RegisterBroker(BrokerInfo),
+    CreateTopic {
+        name: String,
+        id: Uuid,
+        assignments: Vec<Vec<NodeId>>,
+        configs: BTreeMap<String, String>,
+    },
+    DeleteTopic {
+        name: String,
+    },
+    CreatePartitions {
+        name: String,
+        /// Replicas of each new partition, appended after the existing ones.
+        assignments: Vec<Vec<NodeId>>,
+    },
+    AlterTopicConfigs {
+        name: String,
+        set: BTreeMap<String, String>,
+        remove: Vec<String>,
+    },
+}
+
+/// Why a command was refused. Every broker refuses it identically.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum MetadataError {
+    #[error("topic '{0}' already exists")]
+    TopicExists(String),
+    #[error("unknown topic '{0}'")]
+    UnknownTopic(String),
+    #[error("invalid topic name '{name}': {reason}")]
+    InvalidTopicName { name: String, reason: String },
+    #[error("invalid partition count: {0}")]
+    InvalidPartitions(String),
+    #[error("invalid replication factor: {0}")]
+    InvalidReplicationFactor(String),
+    #[error("{0}")]
+    InvalidConfig(String),
+}
+
+impl From<ConfigError> for MetadataError {
+    fn from(err: ConfigError) -> Self {
+        MetadataError::InvalidConfig(err.to_string())
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetadataState {
+    pub brokers: BTreeMap<NodeId, BrokerInfo>,
+    pub topics: BTreeMap<String, TopicMeta>,
+}
+
+impl MetadataState {
+    pub fn topic_by_id(&self, id: Uuid) -> Option<&TopicMeta> {
+        self.topics.values().find(|t| t.id == id)
+    }
+
+    /// Applies one replicated command. A refused command changes nothing.
+    pub fn apply(&mut self, cmd: &Command) -> Result<(), MetadataError> {
+        match cmd {
+            Command::RegisterBroker(info) => {
+                self.brokers.insert(info.node_id, info.clone());
+            }
+            Command::CreateTopic {
+                name,
+                id,
+                assignments,
+                configs,
+            } => {
+                validate_topic_name(name)?;
+                if self.topics.contains_key(name) {
+                    return Err(MetadataError::TopicExists(name.clone()));
+                }
+                if assignments.is_empty() {
+                    return Err(MetadataError::InvalidPartitions(
+                        "a topic needs at least one partition".into(),
+                    ));
+                }
+                self.check_assignments(assignments)?;
+                let configs = topic_config::validate_all(configs)?;
+                self.topics.insert(
+                    name.clone(),
+                    TopicMeta {
+                        name: name.clone(),
+                        id: *id,
+                        partitions: assignments.clone(),
+                        configs,
+                    },
+                );
+            }
+            Command::DeleteTopic { name } => {
+                self.topics
+                    .remove(name)
+                    .ok_or_else(|| MetadataError::UnknownTopic(name.clone()))?;
+            }
+            Command::CreatePartitions { name, assignments } => {
+                self.check_assignments(assignments)?;
+                let topic = self
+                    .topics
+                    .get_mut(name)
+                    .ok_or_else(|| MetadataError::UnknownTopic(name.clone()))?;
+                if assignments.is_empty() {
+                    return Err(MetadataError::InvalidPartitions(format!(
+                        "topic '{name}' already has {} partitions",
+                        topic.partitions.len()
+                    )));
+                }
+                topic.partitions.extend(assignments.iter().cloned());
+            }
+            Command::AlterTopicConfigs { name, set, remove } => {
+                let set = topic_config::validate_all(set)?;
+                for key in remove {
+                    if topic_config::lookup(key).is_none() {
+                        return Err(ConfigError::Unknown(key.clone()).into());
+                    }
+                }
+                let topic = self
+                    .topics
+                    .get_mut(name)
+                    .ok_or_else(|| MetadataError::UnknownTopic(name.clone()))?;
+                for key in remove {
+                    topic.configs.remove(key);
+                }
+                topic.configs.extend(set);
+            }
+        }
+        Ok(())
+    }
+
+    fn check_assignments(&self, assignments: &[Vec<NodeId>]) -> Result<(), MetadataError> {
+        for replicas in assignments {
+            if replicas.is_empty() {
+                return Err(MetadataError::InvalidReplicationFactor(
+                    "a partition needs at least one replica".into(),
+                ));
+            }
+            let mut sorted = replicas.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            if sorted.len() != replicas.len() {
+                return Err(MetadataError::InvalidReplicationFactor(format!(
+                    "replicas {replicas:?} repeat a broker"
+                )));
+            }
+            if let Some(unknown) = replicas.iter().find(|n| !self.brokers.contains_key(n)) {
+                return Err(MetadataError::InvalidReplicationFactor(format!(
+                    "broker {unknown} is not registered"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Replicas for `count` new partitions starting at partition number `first`, spread
+    /// round-robin so replicas and preferred leaders fall evenly on the brokers.
+    pub fn assign(
+        &self,
+        first: usize,
+        count: usize,
+        replication_factor: usize,
+    ) -> Result<Vec<Vec<NodeId>>, MetadataError> {
+        let brokers: Vec<NodeId> = self.brokers.keys().copied().collect();
+        if replication_factor == 0 || replication_factor > brokers.len() {
+            return Err(MetadataError::InvalidReplicationFactor(format!(
+                "replication factor {replication_factor} with {} live brokers",
+                brokers.len()
+            )));
+        }
+        Ok((first..first + count)
+            .map(|p| {
+                (0..replication_factor)
+                    .map(|i| brokers[(p + i) % brokers.len()])
+                    .collect()
+            })
+            .collect())
+    }
+}
+
+/// Kafka's rule: 1-249 characters of `[a-zA-Z0-9._-]`, and not `.` or `..`.
+pub fn validate_topic_name(name: &str) -> Result<(), MetadataError> {
+    let invalid = |reason: &str| MetadataError::InvalidTopicName {
+        name: name.to_string(),
+        reason: reason.to_string(),
+    };
+    if name.is_empty() {
+        return Err(invalid("empty"));
+    }
+    if name == "." || name == ".." {
+        return Err(invalid("'.' and '..' are reserved"));
+    }
+    if name.chars().count() > MAX_TOPIC_NAME_CHARS {
+        return Err(invalid("longer than 249 characters"));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        return Err(invalid(
+            "only ASCII letters, digits, '.', '_' and '-' are allowed",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cluster(nodes: u64) -> MetadataState {
+        let mut state = MetadataState::default();
+        for node_id in 1..=nodes {
+            state
+                .apply(&Command::RegisterBroker(BrokerInfo {
+                    node_id,
+                    host: "127.0.0.1".into(),
+                    port: 9091 + node_id as u16,
+                }))
+                .unwrap();
+        }
+        state
+    }
+
+    fn create(
+        state: &mut MetadataState,
+        name: &str,
+        partitions: usize,
+    ) -> Result<(), MetadataError> {
+        let assignments = state.assign(0, partitions, 1)?;
+        state.apply(&Command::CreateTopic {
+            name: name.into(),
+            id: Uuid::new_v4(),
+            assignments,
+            configs: BTreeMap::new(),
+        })
+    }
+
+    #[test]
+    fn topics_are_created_once_and_deleted() {
+        let mut state = cluster(1);
+        create(&mut state, "orders", 3).unwrap();
+        assert_eq!(
+            create(&mut state, "orders", 1),
+            Err(MetadataError::TopicExists("orders".into()))
+        );
+        assert_eq!(state.topics["orders"].partitions.len(), 3);
+        state
+            .apply(&Command::DeleteTopic {
+                name: "orders".into(),
+            })
+            .unwrap();
+        assert!(state.topics.is_empty());
+        assert!(matches!(
+            state.apply(&Command::DeleteTopic {
+                name: "orders".into()
+            }),
+            Err(MetadataError::UnknownTopic(_))
+        ));
+    }
+
+    #[test]
+    fn bad_names_partitions_and_configs_change_nothing() {
+        let mut state = cluster(1);
+        for bad in ["", ".", "..", "a/b", "é", &"x".repeat(250)] {
+            assert!(
+                matches!(
+                    create(&mut state, bad, 1),
+                    Err(MetadataError::InvalidTopicName { .. })
+                ),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            create(&mut state, "t", 0),
+            Err(MetadataError::InvalidPartitions(_))
+        ));
+        let bad_config = Command::CreateTopic {
+            name: "t".into(),
+            id: Uuid::new_v4(),
+            assignments: vec![vec![1]],
+            configs: BTreeMap::from([("retention.ms".into(), "soon".into())]),
+        };
+        assert!(matches!(
+            state.apply(&bad_config),
+            Err(MetadataError::InvalidConfig(_))
+        ));
+        assert!(state.topics.is_empty());
+    }
+
+    #[test]
+    fn partitions_grow_and_configs_alter() {
+        let mut state = cluster(1);
+        create(&mut state, "t", 2).unwrap();
+        let more = state.assign(2, 3, 1).unwrap();
+        state
+            .apply(&Command::CreatePartitions {
+                name: "t".into(),
+                assignments: more,
+            })
+            .unwrap();
+        assert_eq!(state.topics["t"].partitions.len(), 5);
+        state
+            .apply(&Command::AlterTopicConfigs {
+                name: "t".into(),
+                set: BTreeMap::from([("retention.ms".into(), "1000".into())]),
+                remove: vec![],
+            })
+            .unwrap();
+        assert_eq!(state.topics["t"].configs["retention.ms"], "1000");
+        state
+            .apply(&Command::AlterTopicConfigs {
+                name: "t".into(),
+                set: BTreeMap::new(),
+                remove: vec!["retention.ms".into()],
+            })
+            .unwrap();
+        assert!(state.topics["t"].configs.is_empty());
+    }
+
+    #[test]
+    fn assignment_spreads_replicas_and_leaders() {
+        let state = cluster(3);
+        let a = state.assign(0, 12, 3).unwrap();
+        for node in 1..=3 {
+            assert_eq!(
+                a.iter().filter(|r| r[0] == node).count(),
+                4,
+                "preferred leaders on {node}"
+            );
+        }
+        assert!(a.iter().all(|r| r.len() == 3));
+        assert!(matches!(
+            state.assign(0, 1, 4),
+            Err(MetadataError::InvalidReplicationFactor(_))
+        ));
+        let round_trip: MetadataState =
+            serde_json::from_str(&serde_json::to_string(&state).unwrap()).unwrap();
+        assert_eq!(round_trip, state);
+    }
+}

@@ -1,0 +1,262 @@
+//! Per-topic settings under their Kafka names: which exist, their broker-wide defaults, how a
+//! value is validated. CreateTopics, DescribeConfigs and the Alter APIs all go through here.
+//! `state.rs` stores the overrides a topic has.
+
+use std::collections::BTreeMap;
+
+/// Broker-wide defaults a topic inherits unless it overrides them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicDefaults {
+    pub retention_ms: i64,
+    pub retention_bytes: i64,
+    pub segment_bytes: i64,
+    pub max_message_bytes: i64,
+    pub index_interval_bytes: i64,
+}
+
+impl Default for TopicDefaults {
+    fn default() -> Self {
+        TopicDefaults {
+            retention_ms: 7 * 24 * 3600 * 1000,
+            retention_bytes: -1,
+            segment_bytes: 1 << 30,
+            max_message_bytes: 1_048_588,
+            index_interval_bytes: 4096,
+        }
+    }
+}
+
+/// One supported topic setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfigKey {
+    pub name: &'static str,
+    pub doc: &'static str,
+    kind: Kind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// An integer in `[min, max]`; `-1` allowed when `unlimited` (Kafka's "no limit").
+    Long { min: i64, max: i64, unlimited: bool },
+    /// One of a fixed set of words.
+    OneOf(&'static [&'static str]),
+}
+
+/// Every topic setting raftka honours. Others are rejected rather than silently ignored.
+pub const TOPIC_CONFIGS: &[ConfigKey] = &[
+    ConfigKey {
+        name: "cleanup.policy",
+        doc: "delete: whole segments go when retention says so (compaction is not supported)",
+        kind: Kind::OneOf(&["delete"]),
+    },
+    ConfigKey {
+        name: "retention.ms",
+        doc: "age after which a whole segment is deleted; -1 keeps forever",
+        kind: Kind::Long {
+            min: 0,
+            max: i64::MAX,
+            unlimited: true,
+        },
+    },
+    ConfigKey {
+        name: "retention.bytes",
+        doc: "size above which the oldest segments are deleted; -1 keeps everything",
+        kind: Kind::Long {
+            min: 0,
+            max: i64::MAX,
+            unlimited: true,
+        },
+    },
+    ConfigKey {
+        name: "segment.bytes",
+        doc: "size each new segment file is preallocated to",
+        kind: Kind::Long {
+            min: 1024,
+            max: u32::MAX as i64,
+            unlimited: false,
+        },
+    },
+    ConfigKey {
+        name: "max.message.bytes",
+        doc: "largest record batch accepted by Produce",
+        kind: Kind::Long {
+            min: 0,
+            max: i32::MAX as i64,
+            unlimited: false,
+        },
+    },
+    ConfigKey {
+        name: "index.interval.bytes",
+        doc: "bytes between two entries of the sparse offset index",
+        kind: Kind::Long {
+            min: 0,
+            max: i32::MAX as i64,
+            unlimited: false,
+        },
+    },
+    ConfigKey {
+        name: "message.timestamp.type",
+        doc: "CreateTime: timestamps are the producer's (batches are never rewritten)",
+        kind: Kind::OneOf(&["CreateTime"]),
+    },
+];
+
+/// Why a topic setting was refused; the message names the key and what is accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("unknown topic config '{0}'; supported: {list}", list = supported_names())]
+    Unknown(String),
+    #[error("invalid value '{value}' for topic config '{key}': {expected}")]
+    Invalid {
+        key: String,
+        value: String,
+        expected: String,
+    },
+}
+
+fn supported_names() -> String {
+    TOPIC_CONFIGS
+        .iter()
+        .map(|k| k.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub fn lookup(name: &str) -> Option<&'static ConfigKey> {
+    TOPIC_CONFIGS.iter().find(|k| k.name == name)
+}
+
+/// Checks one setting; returns it normalised.
+pub fn validate(name: &str, value: &str) -> Result<String, ConfigError> {
+    let key = lookup(name).ok_or_else(|| ConfigError::Unknown(name.to_string()))?;
+    let invalid = |expected: String| ConfigError::Invalid {
+        key: name.to_string(),
+        value: value.to_string(),
+        expected,
+    };
+    match key.kind {
+        Kind::Long {
+            min,
+            max,
+            unlimited,
+        } => {
+            let n: i64 = value
+                .trim()
+                .parse()
+                .map_err(|_| invalid(format!("an integer in [{min}, {max}]")))?;
+            if (unlimited && n == -1) || (min..=max).contains(&n) {
+                Ok(n.to_string())
+            } else {
+                let also = if unlimited { " or -1" } else { "" };
+                Err(invalid(format!("an integer in [{min}, {max}]{also}")))
+            }
+        }
+        Kind::OneOf(words) => words
+            .iter()
+            .find(|w| w.eq_ignore_ascii_case(value.trim()))
+            .map(|w| w.to_string())
+            .ok_or_else(|| invalid(format!("one of {}", words.join(", ")))),
+    }
+}
+
+/// Validates a whole set of overrides.
+pub fn validate_all(
+    configs: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, ConfigError> {
+    configs
+        .iter()
+        .map(|(k, v)| validate(k, v).map(|v| (k.clone(), v)))
+        .collect()
+}
+
+/// The default of a setting, as Kafka reports it.
+pub fn default_value(name: &str, defaults: &TopicDefaults) -> Option<String> {
+    Some(match name {
+        "cleanup.policy" => "delete".to_string(),
+        "retention.ms" => defaults.retention_ms.to_string(),
+        "retention.bytes" => defaults.retention_bytes.to_string(),
+        "segment.bytes" => defaults.segment_bytes.to_string(),
+        "max.message.bytes" => defaults.max_message_bytes.to_string(),
+        "index.interval.bytes" => defaults.index_interval_bytes.to_string(),
+        "message.timestamp.type" => "CreateTime".to_string(),
+        _ => return None,
+    })
+}
+
+/// A topic's effective settings: its overrides on top of the broker defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EffectiveConfig {
+    pub retention_ms: Option<i64>,
+    pub retention_bytes: Option<u64>,
+    pub segment_bytes: u64,
+    pub max_message_bytes: usize,
+    pub index_interval_bytes: u32,
+}
+
+impl EffectiveConfig {
+    pub fn resolve(overrides: &BTreeMap<String, String>, defaults: &TopicDefaults) -> Self {
+        let long = |name: &str, default: i64| {
+            overrides
+                .get(name)
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(default)
+        };
+        let retention_ms = long("retention.ms", defaults.retention_ms);
+        let retention_bytes = long("retention.bytes", defaults.retention_bytes);
+        EffectiveConfig {
+            retention_ms: (retention_ms >= 0).then_some(retention_ms),
+            retention_bytes: u64::try_from(retention_bytes).ok(),
+            segment_bytes: long("segment.bytes", defaults.segment_bytes).max(1) as u64,
+            max_message_bytes: long("max.message.bytes", defaults.max_message_bytes).max(0)
+                as usize,
+            index_interval_bytes: long("index.interval.bytes", defaults.index_interval_bytes)
+                .clamp(1, i64::from(u32::MAX)) as u32,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_checked_and_named_in_errors() {
+        assert_eq!(validate("retention.ms", " 60000 ").unwrap(), "60000");
+        assert_eq!(validate("retention.bytes", "-1").unwrap(), "-1");
+        assert_eq!(validate("cleanup.policy", "DELETE").unwrap(), "delete");
+        let err = validate("retention.ms", "-5").unwrap_err().to_string();
+        assert!(err.contains("retention.ms") && err.contains("-1"), "{err}");
+        let err = validate("segment.bytes", "lots").unwrap_err().to_string();
+        assert!(
+            err.contains("segment.bytes") && err.contains("integer"),
+            "{err}"
+        );
+        let err = validate("cleanup.policy", "compact")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("delete"), "{err}");
+        let err = validate("flush.ms", "1").unwrap_err().to_string();
+        assert!(
+            err.contains("flush.ms") && err.contains("retention.ms"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_key_has_a_default_and_overrides_win() {
+        let defaults = TopicDefaults::default();
+        for key in TOPIC_CONFIGS {
+            let value = default_value(key.name, &defaults).expect("default");
+            assert_eq!(validate(key.name, &value).unwrap(), value);
+        }
+        let overrides = BTreeMap::from([
+            ("retention.ms".to_string(), "-1".to_string()),
+            ("segment.bytes".to_string(), "4096".to_string()),
+        ]);
+        let eff = EffectiveConfig::resolve(&overrides, &defaults);
+        assert_eq!(eff.retention_ms, None);
+        assert_eq!(eff.retention_bytes, None);
+        assert_eq!(eff.segment_bytes, 4096);
+        assert_eq!(eff.max_message_bytes, 1_048_588);
+    }
+}
