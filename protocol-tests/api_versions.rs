@@ -7,7 +7,9 @@ use std::io::Write;
 use kafka_protocol::messages::ApiKey;
 use tracing::info;
 
-use crate::harness::{Target, api_versions, decode_api_versions, framed, init_logs, read_frame, raw_header};
+use crate::harness::{
+    Target, api_versions, decode_api_versions, framed, init_logs, raw_header, read_frame,
+};
 
 #[test]
 fn every_served_version_answers_with_the_served_ranges() {
@@ -15,7 +17,10 @@ fn every_served_version_answers_with_the_served_ranges() {
     let target = Target::any();
     let mut s = target.connect();
     for version in 0..=4 {
-        info!(version, "ApiVersions at each served version, one connection");
+        info!(
+            version,
+            "ApiVersions at each served version, one connection"
+        );
         let correlation = 100 + i32::from(version);
         let (got, response) = api_versions(&mut s, version, correlation);
         assert_eq!(got, correlation);
@@ -30,7 +35,10 @@ fn every_served_version_answers_with_the_served_ranges() {
             let key = ApiKey::try_from(k.api_key).expect("a known API key");
             let crate_range = key.valid_versions();
             assert!(k.min_version <= k.max_version, "{key:?}");
-            assert!(crate_range.min <= k.min_version && k.max_version <= crate_range.max, "{key:?}");
+            assert!(
+                crate_range.min <= k.min_version && k.max_version <= crate_range.max,
+                "{key:?}"
+            );
         }
     }
 }

@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 
 use tracing::info;
 
-use crate::harness::{Target, api_versions, api_versions_frame, assert_closed, decode_api_versions, init_logs, read_frame};
+use crate::harness::{
+    Target, api_versions, api_versions_frame, assert_closed, decode_api_versions, init_logs,
+    read_frame,
+};
 
 #[test]
 fn fifty_pipelined_requests_are_answered_in_order() {
@@ -49,8 +52,14 @@ fn idle_connections_are_closed() {
     let start = Instant::now();
     assert_closed(&mut silent, "idle");
     let waited = start.elapsed();
-    assert!(waited >= Duration::from_millis(350), "closed too early: {waited:?}");
-    assert!(waited < Duration::from_secs(5), "closed too late: {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(350),
+        "closed too early: {waited:?}"
+    );
+    assert!(
+        waited < Duration::from_secs(5),
+        "closed too late: {waited:?}"
+    );
 
     info!("a frame dripped one byte every 100 ms never completes and is closed");
     let mut drip = target.connect();

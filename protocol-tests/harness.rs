@@ -8,7 +8,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader,
+};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 /// Bound on every read, connect and start-up wait.
@@ -42,7 +44,10 @@ impl Target {
                     .next()
                     .and_then(|a| a.to_socket_addrs().ok()?.next())
                     .unwrap_or_else(|| panic!("RAFTKA_BOOTSTRAP={bootstrap}: expected host:port"));
-                Target { addr, process: None }
+                Target {
+                    addr,
+                    process: None,
+                }
             }
             Err(_) => Target::own(&[]),
         }
@@ -52,7 +57,9 @@ impl Target {
     /// against `RAFTKA_BOOTSTRAP`, whose settings it cannot choose.
     pub fn own_unless_external(overrides: &[(&str, &str)]) -> Option<Target> {
         if std::env::var_os("RAFTKA_BOOTSTRAP").is_some() {
-            tracing::info!("RAFTKA_BOOTSTRAP set: skipping a test that needs its own broker settings");
+            tracing::info!(
+                "RAFTKA_BOOTSTRAP set: skipping a test that needs its own broker settings"
+            );
             return None;
         }
         Some(Target::own(overrides))
@@ -128,7 +135,12 @@ impl Target {
         let (correlation, response) = api_versions(&mut s, 3, 77);
         assert_eq!(correlation, 77);
         assert_eq!(response.error_code, 0);
-        assert!(response.api_keys.iter().any(|k| k.api_key == ApiKey::ApiVersions as i16));
+        assert!(
+            response
+                .api_keys
+                .iter()
+                .any(|k| k.api_key == ApiKey::ApiVersions as i16)
+        );
     }
 }
 
@@ -195,7 +207,10 @@ pub fn api_versions_frame(version: i16, correlation_id: i32) -> Vec<u8> {
         .with_client_id(Some(StrBytes::from_static_str("protocol-tests")));
     let mut buf = BytesMut::new();
     header
-        .encode(&mut buf, ApiKey::ApiVersions.request_header_version(version.min(4)))
+        .encode(
+            &mut buf,
+            ApiKey::ApiVersions.request_header_version(version.min(4)),
+        )
         .expect("encode header");
     let body = ApiVersionsRequest::default()
         .with_client_software_name(StrBytes::from_static_str("raftka-protocol-tests"))
@@ -205,8 +220,13 @@ pub fn api_versions_frame(version: i16, correlation_id: i32) -> Vec<u8> {
 }
 
 /// Sends ApiVersions at `version` and decodes the answer (response header v0, always).
-pub fn api_versions(s: &mut TcpStream, version: i16, correlation_id: i32) -> (i32, ApiVersionsResponse) {
-    s.write_all(&api_versions_frame(version, correlation_id)).expect("send ApiVersions");
+pub fn api_versions(
+    s: &mut TcpStream,
+    version: i16,
+    correlation_id: i32,
+) -> (i32, ApiVersionsResponse) {
+    s.write_all(&api_versions_frame(version, correlation_id))
+        .expect("send ApiVersions");
     let frame = read_frame(s).expect("ApiVersions answer");
     decode_api_versions(frame, version)
 }
@@ -215,7 +235,11 @@ pub fn api_versions(s: &mut TcpStream, version: i16, correlation_id: i32) -> (i3
 pub fn decode_api_versions(mut frame: Bytes, version: i16) -> (i32, ApiVersionsResponse) {
     let header = ResponseHeader::decode(&mut frame, 0).expect("response header v0");
     let response = ApiVersionsResponse::decode(&mut frame, version).expect("ApiVersions body");
-    assert_eq!(frame.remaining(), 0, "bytes left after an ApiVersions v{version} answer");
+    assert_eq!(
+        frame.remaining(),
+        0,
+        "bytes left after an ApiVersions v{version} answer"
+    );
     (header.correlation_id, response)
 }
 
@@ -228,7 +252,10 @@ pub fn assert_closed(s: &mut TcpStream, case: &str) {
             Ok(0) => return,
             Ok(_) => continue, // an answer to something earlier; keep reading
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return,
-            Err(e) => panic!("{case}: connection not closed after {:?}: {e}", start.elapsed()),
+            Err(e) => panic!(
+                "{case}: connection not closed after {:?}: {e}",
+                start.elapsed()
+            ),
         }
     }
 }
@@ -268,6 +295,9 @@ pub fn init_logs() {
     ONCE.call_once(|| {
         let filter = tracing_subscriber::EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
     });
 }

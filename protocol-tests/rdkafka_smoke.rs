@@ -30,7 +30,12 @@ impl ProducerContext for CapturedLogs {
 
 impl CapturedLogs {
     fn find(&self, needle: &str) -> Option<String> {
-        self.0.lock().ok()?.iter().find(|l| l.contains(needle)).cloned()
+        self.0
+            .lock()
+            .ok()?
+            .iter()
+            .find(|l| l.contains(needle))
+            .cloned()
     }
 }
 
@@ -54,8 +59,14 @@ fn librdkafka_negotiates_api_versions() {
         found = logs.find("Broker changed state APIVERSION_QUERY -> UP");
     }
     let all = logs.0.lock().map(|l| l.join("\n")).unwrap_or_default();
-    assert!(found.is_some(), "librdkafka never finished version negotiation; its log:\n{all}");
-    assert!(logs.find("Received ApiVersionResponse (v3").is_some(), "{all}");
+    assert!(
+        found.is_some(),
+        "librdkafka never finished version negotiation; its log:\n{all}"
+    );
+    assert!(
+        logs.find("Received ApiVersionResponse (v3").is_some(),
+        "{all}"
+    );
     assert!(logs.find("UNSUPPORTED_VERSION").is_none(), "{all}");
     drop(producer.flush(Duration::from_millis(100)));
 }

@@ -16,8 +16,9 @@ pub struct Broker {
 impl Broker {
     /// Creates the data directory and binds the listeners; nothing is served until [`Broker::run`].
     pub async fn start(config: Config) -> anyhow::Result<Broker> {
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|e| anyhow::anyhow!("cannot create log.dirs {}: {e}", config.data_dir.display()))?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            anyhow::anyhow!("cannot create log.dirs {}: {e}", config.data_dir.display())
+        })?;
         let server = Server::bind(Arc::new(config)).await?;
         Ok(Broker { server })
     }

@@ -238,7 +238,8 @@ impl Config {
             ),
         )?;
         check(
-            self.socket_request_max_bytes >= 1024 && self.socket_request_max_bytes <= i32::MAX as u32,
+            self.socket_request_max_bytes >= 1024
+                && self.socket_request_max_bytes <= i32::MAX as u32,
             "socket.request.max.bytes",
             self.socket_request_max_bytes,
             "1024 ..= 2147483647",
@@ -263,7 +264,8 @@ impl Config {
             "-1 (no limit) or at least log.segment.bytes",
         )?;
         check(
-            self.index_interval_bytes >= 1 && u64::from(self.index_interval_bytes) <= self.segment_bytes,
+            self.index_interval_bytes >= 1
+                && u64::from(self.index_interval_bytes) <= self.segment_bytes,
             "log.index.interval.bytes",
             self.index_interval_bytes,
             "1 ..= log.segment.bytes",
@@ -274,9 +276,14 @@ impl Config {
             self.num_partitions,
             "1 ..= 100000",
         )?;
-        let nodes = if c.enabled { c.initial_members.len() } else { 1 };
+        let nodes = if c.enabled {
+            c.initial_members.len()
+        } else {
+            1
+        };
         check(
-            self.default_replication_factor >= 1 && usize::from(self.default_replication_factor) <= nodes,
+            self.default_replication_factor >= 1
+                && usize::from(self.default_replication_factor) <= nodes,
             "default.replication.factor",
             self.default_replication_factor,
             format!("1 ..= the number of nodes ({nodes})"),
@@ -320,7 +327,10 @@ impl Config {
             c.election_rtt >= 2 * c.heartbeat_rtt,
             "cluster.election_rtt",
             c.election_rtt,
-            format!("at least 2 x cluster.heartbeat_rtt ({})", 2 * c.heartbeat_rtt),
+            format!(
+                "at least 2 x cluster.heartbeat_rtt ({})",
+                2 * c.heartbeat_rtt
+            ),
         )?;
         check(
             c.snapshot_entries >= 1,
@@ -364,7 +374,9 @@ impl Config {
             self.node_id == expected_id,
             "node.id",
             self.node_id,
-            format!("{expected_id}: the position (from 1) of cluster.raft_address in cluster.initial_members"),
+            format!(
+                "{expected_id}: the position (from 1) of cluster.raft_address in cluster.initial_members"
+            ),
         )
     }
 }
@@ -387,7 +399,11 @@ fn check(
 }
 
 fn join(listeners: &[Listener]) -> String {
-    listeners.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(",")
+    listeners
+        .iter()
+        .map(|l| l.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn host_port(s: &str) -> Option<(&str, u16)> {
@@ -413,10 +429,14 @@ fn check_advertised(l: &Listener) -> Result<(), ConfigError> {
         expected: format!("an address clients can reach ({why})"),
     };
     if l.host.eq_ignore_ascii_case("localhost") {
-        return Err(bad("not `localhost`, which clients may resolve to ::1; use 127.0.0.1"));
+        return Err(bad(
+            "not `localhost`, which clients may resolve to ::1; use 127.0.0.1",
+        ));
     }
     match l.host.parse::<IpAddr>() {
-        Ok(IpAddr::V4(ip)) if ip.is_unspecified() => Err(bad("not 0.0.0.0; set advertised.listeners")),
+        Ok(IpAddr::V4(ip)) if ip.is_unspecified() => {
+            Err(bad("not 0.0.0.0; set advertised.listeners"))
+        }
         Ok(IpAddr::V6(_)) => Err(bad("an IPv4 address or a host name, not IPv6")),
         Ok(IpAddr::V4(_)) => Ok(()),
         Err(_) if is_hostname(&l.host) => Ok(()),
@@ -450,11 +470,17 @@ pub fn parse_listeners(key: &'static str, value: &str) -> Result<Vec<Listener>, 
             };
             let rest = match entry.split_once("://") {
                 Some((proto, rest)) if proto.eq_ignore_ascii_case("PLAINTEXT") => rest,
-                Some(_) => return Err(bad("the PLAINTEXT security protocol (the only one served)")),
+                Some(_) => {
+                    return Err(bad("the PLAINTEXT security protocol (the only one served)"));
+                }
                 None => entry,
             };
-            let (host, port) = rest.rsplit_once(':').ok_or_else(|| bad("[PLAINTEXT://]host:port"))?;
-            let port = port.parse::<u16>().map_err(|_| bad("a port number 0..=65535"))?;
+            let (host, port) = rest
+                .rsplit_once(':')
+                .ok_or_else(|| bad("[PLAINTEXT://]host:port"))?;
+            let port = port
+                .parse::<u16>()
+                .map_err(|_| bad("a port number 0..=65535"))?;
             let host = host.trim_start_matches('[').trim_end_matches(']');
             let host = if host.is_empty() { "0.0.0.0" } else { host };
             Ok(Listener {

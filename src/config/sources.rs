@@ -140,7 +140,10 @@ pub(super) fn collect(
         let origin = "from the command line".to_string();
         flat.insert(key.clone(), (typed(key, text, &origin)?, origin));
     }
-    let all: Map<String, Value> = flat.iter().map(|(k, (v, _))| (k.clone(), v.clone())).collect();
+    let all: Map<String, Value> = flat
+        .iter()
+        .map(|(k, (v, _))| (k.clone(), v.clone()))
+        .collect();
     match Settings::deserialize(Value::Object(all)) {
         Ok(settings) => Ok(settings),
         // Find the key at fault by reading each one alone, so the error can name it.
@@ -214,14 +217,19 @@ fn read_file(path: &Path) -> Result<Value, ConfigError> {
         path: path.to_path_buf(),
         message,
     };
-    let value = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
+    let value = if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    {
         serde_json::from_str::<Value>(&text).map_err(|e| syntax(e.to_string()))?
     } else {
         let table = toml::from_str::<toml::Table>(&text).map_err(|e| syntax(e.to_string()))?;
         serde_json::to_value(table).map_err(|e| syntax(e.to_string()))?
     };
     if !value.is_object() {
-        return Err(syntax("the top level must be a table/object of settings".into()));
+        return Err(syntax(
+            "the top level must be a table/object of settings".into(),
+        ));
     }
     Ok(value)
 }
@@ -231,7 +239,11 @@ fn flatten(prefix: &str, value: Value, out: &mut Map<String, Value>) {
     match value {
         Value::Object(map) => {
             for (key, inner) in map {
-                let full = if prefix.is_empty() { key } else { format!("{prefix}.{key}") };
+                let full = if prefix.is_empty() {
+                    key
+                } else {
+                    format!("{prefix}.{key}")
+                };
                 flatten(&full, inner, out);
             }
         }
@@ -245,10 +257,20 @@ impl Settings {
     /// Writes every setting that was given into `config`.
     pub(super) fn apply(self, config: &mut Config) -> Result<(), ConfigError> {
         let c = &mut config.cluster;
-        if let Some(id) = same("node.id", self.node_id, "cluster.node_id", self.cluster_node_id)? {
+        if let Some(id) = same(
+            "node.id",
+            self.node_id,
+            "cluster.node_id",
+            self.cluster_node_id,
+        )? {
             config.node_id = id;
         }
-        let dirs = same("log.dirs", self.log_dirs, "cluster.data_dir", self.cluster_data_dir)?;
+        let dirs = same(
+            "log.dirs",
+            self.log_dirs,
+            "cluster.data_dir",
+            self.cluster_data_dir,
+        )?;
         if let Some(dirs) = dirs {
             if dirs.contains(',') || dirs.trim().is_empty() {
                 return Err(ConfigError::Invalid {
@@ -277,12 +299,24 @@ impl Settings {
         set(&mut config.index_interval_bytes, self.index_interval_bytes);
         set(&mut config.auto_create_topics, self.auto_create_topics);
         set(&mut config.num_partitions, self.num_partitions);
-        set(&mut config.default_replication_factor, self.default_replication_factor);
+        set(
+            &mut config.default_replication_factor,
+            self.default_replication_factor,
+        );
         set(&mut config.message_max_bytes, self.message_max_bytes);
-        set(&mut config.socket_request_max_bytes, self.socket_request_max_bytes);
-        set(&mut config.connections_max_idle_ms, self.connections_max_idle_ms);
+        set(
+            &mut config.socket_request_max_bytes,
+            self.socket_request_max_bytes,
+        );
+        set(
+            &mut config.connections_max_idle_ms,
+            self.connections_max_idle_ms,
+        );
         set(&mut config.max_connections, self.max_connections);
-        set(&mut config.max_in_flight_requests, self.max_in_flight_requests);
+        set(
+            &mut config.max_in_flight_requests,
+            self.max_in_flight_requests,
+        );
         set(&mut config.log_level, self.log_level);
         set(&mut c.enabled, self.cluster_enabled);
         if let Some(address) = self.raft_address {

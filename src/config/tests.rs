@@ -8,7 +8,10 @@ use super::sources::env_name;
 use super::*;
 
 fn file(ext: &str, text: &str) -> tempfile::NamedTempFile {
-    let mut f = tempfile::Builder::new().suffix(ext).tempfile().expect("temp file");
+    let mut f = tempfile::Builder::new()
+        .suffix(ext)
+        .tempfile()
+        .expect("temp file");
     f.write_all(text.as_bytes()).expect("write temp file");
     f
 }
@@ -72,16 +75,28 @@ fn seed_json_layout_is_accepted() {
 fn unknown_key_is_named_with_the_accepted_list() {
     let err = load(".toml", "log.dirz = \"x\"\n").expect_err("unknown key");
     let text = err.to_string();
-    assert!(matches!(err, ConfigError::UnknownKey { ref key, .. } if key == "log.dirz"), "{text}");
-    assert!(text.contains("log.dirs") && text.contains("socket.request.max.bytes"), "{text}");
+    assert!(
+        matches!(err, ConfigError::UnknownKey { ref key, .. } if key == "log.dirz"),
+        "{text}"
+    );
+    assert!(
+        text.contains("log.dirs") && text.contains("socket.request.max.bytes"),
+        "{text}"
+    );
 }
 
 #[test]
 fn bad_type_names_the_key() {
     let err = load(".toml", "num.partitions = \"many\"\n").expect_err("bad type");
-    assert!(matches!(err, ConfigError::BadValue { ref key, .. } if key == "num.partitions"), "{err}");
+    assert!(
+        matches!(err, ConfigError::BadValue { ref key, .. } if key == "num.partitions"),
+        "{err}"
+    );
     let err = load(".json", r#"{"cluster": {"heartbeat_rtt": -3}}"#).expect_err("bad type");
-    assert!(matches!(err, ConfigError::BadValue { ref key, .. } if key == "cluster.heartbeat_rtt"), "{err}");
+    assert!(
+        matches!(err, ConfigError::BadValue { ref key, .. } if key == "cluster.heartbeat_rtt"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -94,12 +109,24 @@ fn out_of_range_values_name_the_key_and_the_range() {
         ("log.segment.bytes = 1000", "log.segment.bytes"),
         ("log.retention.ms = -5", "log.retention.ms"),
         ("log.retention.ms = 0", "log.retention.ms"),
-        ("default.replication.factor = 3", "default.replication.factor"),
+        (
+            "default.replication.factor = 3",
+            "default.replication.factor",
+        ),
         ("connections.max.idle.ms = 0", "connections.max.idle.ms"),
-        ("connection.max.in.flight.requests = 0", "connection.max.in.flight.requests"),
+        (
+            "connection.max.in.flight.requests = 0",
+            "connection.max.in.flight.requests",
+        ),
         ("log.level = \"[[[\"", "log.level"),
-        ("advertised.listeners = \"PLAINTEXT://localhost:9092\"", "advertised.listeners"),
-        ("listeners = \"PLAINTEXT://0.0.0.0:9092\"", "advertised.listeners"),
+        (
+            "advertised.listeners = \"PLAINTEXT://localhost:9092\"",
+            "advertised.listeners",
+        ),
+        (
+            "listeners = \"PLAINTEXT://0.0.0.0:9092\"",
+            "advertised.listeners",
+        ),
         ("listeners = \"PLAINTEXT://myhost:9092\"", "listeners"),
         ("listeners = \"SSL://127.0.0.1:9092\"", "listeners"),
         ("listeners = \"127.0.0.1:99999\"", "listeners"),
@@ -116,13 +143,31 @@ fn out_of_range_values_name_the_key_and_the_range() {
 #[test]
 fn cluster_membership_is_checked() {
     let even = r#"{"cluster": {"enabled": true, "raft_address": "a:1", "initial_members": ["a:1", "b:1"]}}"#;
-    assert!(load(".json", even).expect_err("even").to_string().contains("odd"));
+    assert!(
+        load(".json", even)
+            .expect_err("even")
+            .to_string()
+            .contains("odd")
+    );
     let absent = r#"{"cluster": {"enabled": true, "raft_address": "z:1", "initial_members": ["a:1", "b:1", "c:1"]}}"#;
-    assert!(load(".json", absent).expect_err("absent").to_string().contains("cluster.raft_address"));
+    assert!(
+        load(".json", absent)
+            .expect_err("absent")
+            .to_string()
+            .contains("cluster.raft_address")
+    );
     let wrong_id = r#"{"node.id": 1, "cluster": {"enabled": true, "raft_address": "b:1", "initial_members": ["a:1", "b:1", "c:1"]}}"#;
-    assert!(load(".json", wrong_id).expect_err("id").to_string().contains("`node.id`"));
+    assert!(
+        load(".json", wrong_id)
+            .expect_err("id")
+            .to_string()
+            .contains("`node.id`")
+    );
     let conflict = r#"{"node.id": 1, "cluster": {"node_id": 2}}"#;
-    assert!(matches!(load(".json", conflict), Err(ConfigError::Conflict { .. })));
+    assert!(matches!(
+        load(".json", conflict),
+        Err(ConfigError::Conflict { .. })
+    ));
 }
 
 #[test]
@@ -133,13 +178,19 @@ fn environment_overrides_file_and_cli_overrides_environment() {
         ("RAFTKA_LOG_DIRS".to_string(), "/from/env".to_string()),
         ("RAFTKA_BOOTSTRAP".to_string(), "ignored:1".to_string()),
         ("UNRELATED".to_string(), "x".to_string()),
-        ("RAFTKA_CLUSTER_INITIAL_MEMBERS".to_string(), "127.0.0.1:9093".to_string()),
+        (
+            "RAFTKA_CLUSTER_INITIAL_MEMBERS".to_string(),
+            "127.0.0.1:9093".to_string(),
+        ),
     ];
     let cli = Overrides(vec![("log.dirs".into(), "/from/cli".into())]);
     let c = Config::load(Some(f.path()), env, &cli).expect("valid");
     assert_eq!(c.num_partitions, 4);
     assert_eq!(c.data_dir, PathBuf::from("/from/cli"));
-    assert_eq!(c.cluster.initial_members, vec!["127.0.0.1:9093".to_string()]);
+    assert_eq!(
+        c.cluster.initial_members,
+        vec!["127.0.0.1:9093".to_string()]
+    );
 }
 
 #[test]
@@ -149,9 +200,16 @@ fn unknown_or_bad_environment_variables_are_errors() {
     assert!(err.to_string().contains("RAFTKA_NUM_PARTITION"), "{err}");
     let env = vec![("RAFTKA_NUM_PARTITIONS".to_string(), "four".to_string())];
     let err = Config::load(None, env, &Overrides::default()).expect_err("bad value");
-    assert!(err.to_string().contains("num.partitions") && err.to_string().contains("RAFTKA_NUM_PARTITIONS"), "{err}");
+    assert!(
+        err.to_string().contains("num.partitions")
+            && err.to_string().contains("RAFTKA_NUM_PARTITIONS"),
+        "{err}"
+    );
     let cli = Overrides(vec![("nope".into(), "1".into())]);
-    assert!(matches!(Config::load(None, no_env(), &cli), Err(ConfigError::UnknownKey { .. })));
+    assert!(matches!(
+        Config::load(None, no_env(), &cli),
+        Err(ConfigError::UnknownKey { .. })
+    ));
 }
 
 #[test]
@@ -161,7 +219,11 @@ fn every_key_has_a_distinct_environment_name_and_is_read() {
     names.dedup();
     assert_eq!(names.len(), KEYS.len());
     for key in KEYS {
-        let err = Config::load(None, no_env(), &Overrides(vec![(key.to_string(), "{bad".into())]));
+        let err = Config::load(
+            None,
+            no_env(),
+            &Overrides(vec![(key.to_string(), "{bad".into())]),
+        );
         // Every key is known: a bad value is never reported as an unknown key.
         assert!(!matches!(err, Err(ConfigError::UnknownKey { .. })), "{key}");
     }
@@ -170,16 +232,32 @@ fn every_key_has_a_distinct_environment_name_and_is_read() {
 #[test]
 fn listener_port_zero_and_all_interfaces_parse() {
     let l = parse_listeners("listeners", "PLAINTEXT://:0, 10.1.2.3:9092").expect("parse");
-    assert_eq!(l[0], Listener { host: "0.0.0.0".into(), port: 0 });
+    assert_eq!(
+        l[0],
+        Listener {
+            host: "0.0.0.0".into(),
+            port: 0
+        }
+    );
     assert_eq!(l[1].host, "10.1.2.3");
 }
 
 #[test]
 fn missing_file_and_syntax_errors_are_reported() {
-    let err = Config::load(Some(std::path::Path::new("/nonexistent/x.toml")), no_env(), &Overrides::default());
+    let err = Config::load(
+        Some(std::path::Path::new("/nonexistent/x.toml")),
+        no_env(),
+        &Overrides::default(),
+    );
     assert!(matches!(err, Err(ConfigError::Read { .. })));
-    assert!(matches!(load(".toml", "a = = 1"), Err(ConfigError::Syntax { .. })));
-    assert!(matches!(load(".json", "[1]"), Err(ConfigError::Syntax { .. })));
+    assert!(matches!(
+        load(".toml", "a = = 1"),
+        Err(ConfigError::Syntax { .. })
+    ));
+    assert!(matches!(
+        load(".json", "[1]"),
+        Err(ConfigError::Syntax { .. })
+    ));
 }
 
 #[test]
@@ -194,5 +272,8 @@ fn every_file_in_configs_parses_and_validates() {
             seen += 1;
         }
     }
-    assert!(seen >= 2, "expected the single-node TOML and JSON configs, found {seen}");
+    assert!(
+        seen >= 2,
+        "expected the single-node TOML and JSON configs, found {seen}"
+    );
 }

@@ -10,9 +10,20 @@ use super::request::{Parsed, RequestError, check_and_decode, parse};
 use super::schema::{BoundsError, Field, MessageSchema, Struct, Ty, range, since, walk};
 use super::schemas::METADATA_REQUEST;
 
-fn walk_body(schema: &MessageSchema, version: i16, body: &[u8]) -> Result<(usize, usize), BoundsError> {
+fn walk_body(
+    schema: &MessageSchema,
+    version: i16,
+    body: &[u8],
+) -> Result<(usize, usize), BoundsError> {
     let (mut pos, mut decoded) = (0, 0);
-    walk(schema, version, body, &mut pos, &mut decoded, super::decode_budget(body.len()))?;
+    walk(
+        schema,
+        version,
+        body,
+        &mut pos,
+        &mut decoded,
+        super::decode_budget(body.len()),
+    )?;
     Ok((pos, decoded))
 }
 
@@ -44,9 +55,21 @@ fn issue_152_metadata_v0_repro_is_refused_before_decoding() {
     static BODY: [u8; 8] = [0x03, 0x00, 0x00, 0x03, 0x3c, 0x0c, 0x00, 0xb6];
     let body = BODY;
     let err = walk_body(&METADATA_REQUEST, 0, &body).expect_err("must refuse");
-    assert!(matches!(err, BoundsError::CountTooLarge { count: 50_331_651, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            BoundsError::CountTooLarge {
+                count: 50_331_651,
+                ..
+            }
+        ),
+        "{err}"
+    );
     // The same 8 bytes as a whole frame: an unknown API key (768).
-    assert!(matches!(parse(Bytes::from_static(&BODY)), Err(RequestError::UnknownApiKey(768))));
+    assert!(matches!(
+        parse(Bytes::from_static(&BODY)),
+        Err(RequestError::UnknownApiKey(768))
+    ));
 }
 
 #[test]
@@ -59,7 +82,10 @@ fn huge_counts_in_both_encodings_are_refused() {
     assert!(matches!(err, BoundsError::CountTooLarge { .. }), "{err}");
     let negative = [0xff, 0xff, 0xff, 0xfe];
     let err = walk_body(&METADATA_REQUEST, 1, &negative).expect_err("-2");
-    assert!(matches!(err, BoundsError::NegativeLength { len: -2, .. }), "{err}");
+    assert!(
+        matches!(err, BoundsError::NegativeLength { len: -2, .. }),
+        "{err}"
+    );
     let too_long_varint = [0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
     let err = walk_body(&METADATA_REQUEST, 9, &too_long_varint).expect_err("6-byte varint");
     assert!(matches!(err, BoundsError::BadVarint { .. }), "{err}");
@@ -69,7 +95,10 @@ fn huge_counts_in_both_encodings_are_refused() {
 fn null_where_not_nullable_is_refused() {
     // Metadata v0: topics may not be null (nullable from v1).
     let err = walk_body(&METADATA_REQUEST, 0, &[0xff, 0xff, 0xff, 0xff]).expect_err("null");
-    assert!(matches!(err, BoundsError::UnexpectedNull { what: "topics" }), "{err}");
+    assert!(
+        matches!(err, BoundsError::UnexpectedNull { what: "topics" }),
+        "{err}"
+    );
     assert!(walk_body(&METADATA_REQUEST, 1, &[0xff, 0xff, 0xff, 0xff]).is_ok());
 }
 
@@ -77,7 +106,8 @@ fn null_where_not_nullable_is_refused() {
 fn metadata_schema_agrees_with_the_encoder_at_every_version() {
     for version in 0..=13 {
         let topic = |name: &'static str| {
-            MetadataRequestTopic::default().with_name(Some(TopicName(StrBytes::from_static_str(name))))
+            MetadataRequestTopic::default()
+                .with_name(Some(TopicName(StrBytes::from_static_str(name))))
         };
         let request = MetadataRequest::default()
             .with_topics(Some(vec![topic("a"), topic("bb"), topic("")]))
@@ -86,7 +116,11 @@ fn metadata_schema_agrees_with_the_encoder_at_every_version() {
         request.encode(&mut body, version).expect("encodes");
         let (consumed, decoded) = walk_body(&METADATA_REQUEST, version, &body).expect("sound");
         assert_eq!(consumed, body.len(), "v{version}");
-        assert_eq!(decoded, 3 * std::mem::size_of::<MetadataRequestTopic>(), "v{version}");
+        assert_eq!(
+            decoded,
+            3 * std::mem::size_of::<MetadataRequestTopic>(),
+            "v{version}"
+        );
         let back = MetadataRequest::decode(&mut body.freeze(), version).expect("decodes");
         assert_eq!(back.topics.map(|t| t.len()), Some(3));
     }
@@ -94,13 +128,25 @@ fn metadata_schema_agrees_with_the_encoder_at_every_version() {
 
 #[test]
 fn frames_too_short_unknown_unserved_or_out_of_range_are_refused() {
-    assert!(matches!(parse(Bytes::from_static(&[0, 18, 0])), Err(RequestError::TooShort(3))));
+    assert!(matches!(
+        parse(Bytes::from_static(&[0, 18, 0])),
+        Err(RequestError::TooShort(3))
+    ));
     let unserved = header(3, 1, false).freeze(); // Metadata: not served yet
     assert!(matches!(parse(unserved), Err(RequestError::NotServed(_))));
     let old = header(18, -1, false).freeze();
-    assert!(matches!(parse(old), Err(RequestError::UnsupportedVersion { .. })));
+    assert!(matches!(
+        parse(old),
+        Err(RequestError::UnsupportedVersion { .. })
+    ));
     let newer = header(18, 9, true).freeze();
-    assert!(matches!(parse(newer), Ok(Parsed::NewerApiVersions { correlation_id: 42, version: 9 })));
+    assert!(matches!(
+        parse(newer),
+        Ok(Parsed::NewerApiVersions {
+            correlation_id: 42,
+            version: 9
+        })
+    ));
 }
 
 #[test]
@@ -112,7 +158,13 @@ fn invalid_utf8_client_id_is_refused() {
     frame.put_i16(2);
     frame.put_slice(&[0xc3, 0x28]);
     let err = parse(frame.freeze()).expect_err("bad utf-8");
-    assert!(matches!(err, RequestError::Header(BoundsError::InvalidUtf8 { what: "client_id" })), "{err}");
+    assert!(
+        matches!(
+            err,
+            RequestError::Header(BoundsError::InvalidUtf8 { what: "client_id" })
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -126,7 +178,10 @@ fn truncated_bodies_are_refused_at_every_cut() {
     let frame = frame.freeze();
     assert!(matches!(parse(frame.clone()), Ok(Parsed::Routed { .. })));
     for cut in 0..frame.len() {
-        assert!(check_and_decode(frame.slice(..cut)).is_err(), "cut at {cut}");
+        assert!(
+            check_and_decode(frame.slice(..cut)).is_err(),
+            "cut at {cut}"
+        );
     }
 }
 
@@ -144,14 +199,20 @@ fn twenty_million_tagged_fields_are_refused_within_the_budget() {
         frame.put_u8(0); // zero bytes of data
     }
     let err = parse(frame.freeze()).expect_err("over budget");
-    assert!(matches!(err, RequestError::Header(BoundsError::OverBudget { .. })), "{err}");
+    assert!(
+        matches!(err, RequestError::Header(BoundsError::OverBudget { .. })),
+        "{err}"
+    );
 
     // A count far above what the bytes can hold is refused before any is read.
     let mut frame = header(18, 3, false);
     varint(&mut frame, count);
     frame.put_slice(&[1, 0]);
     let err = parse(frame.freeze()).expect_err("count > bytes");
-    assert!(matches!(err, RequestError::Header(BoundsError::CountTooLarge { .. })), "{err}");
+    assert!(
+        matches!(err, RequestError::Header(BoundsError::CountTooLarge { .. })),
+        "{err}"
+    );
 }
 
 static ALL_TYPES_ITEM: Struct = Struct {
@@ -189,15 +250,31 @@ fn all_types_body(flexible: bool, tag_size: u8) -> BytesMut {
     b.put_slice(&[7; 16]);
     b.put_i64(9);
     let compact_len = |b: &mut BytesMut, n: u32| varint(b, n + 1);
-    if flexible { compact_len(&mut b, 1) } else { b.put_i32(1) }
+    if flexible {
+        compact_len(&mut b, 1)
+    } else {
+        b.put_i32(1)
+    }
     b.put_slice(&[1, 2, 0, 3, 0, 0, 0, 4]); // bool, i8, u16, u32
     b.put_f64(1.5);
-    if flexible { compact_len(&mut b, 2) } else { b.put_i32(2) }
+    if flexible {
+        compact_len(&mut b, 2)
+    } else {
+        b.put_i32(2)
+    }
     b.put_i32(10);
     b.put_i32(11);
-    if flexible { compact_len(&mut b, 3) } else { b.put_i32(3) }
+    if flexible {
+        compact_len(&mut b, 3)
+    } else {
+        b.put_i32(3)
+    }
     b.put_slice(b"xyz");
-    if flexible { b.put_u8(0) } else { b.put_i32(-1) } // null records
+    if flexible {
+        b.put_u8(0)
+    } else {
+        b.put_i32(-1)
+    } // null records
     if flexible {
         b.put_u8(0); // item tagged fields
         b.put_i16(5); // `later`
@@ -218,8 +295,20 @@ fn every_type_is_walked_in_both_encodings() {
     let flexible = all_types_body(true, 4);
     let (pos, _) = walk_body(&ALL_TYPES, 1, &flexible).expect("flexible");
     assert_eq!(pos, flexible.len());
-    let err = walk_body(&ALL_TYPES, 1, &all_types_body(true, 3)).expect_err("declared size differs");
-    assert!(matches!(err, BoundsError::TagSizeMismatch { tag: 0, declared: 3, actual: 4, .. }), "{err}");
+    let err =
+        walk_body(&ALL_TYPES, 1, &all_types_body(true, 3)).expect_err("declared size differs");
+    assert!(
+        matches!(
+            err,
+            BoundsError::TagSizeMismatch {
+                tag: 0,
+                declared: 3,
+                actual: 4,
+                ..
+            }
+        ),
+        "{err}"
+    );
     // In v2 `later` is gone: its first byte reads as an empty tagged section and the rest is left.
     let v1_body = all_types_body(true, 4);
     let (pos, _) = walk_body(&ALL_TYPES, 2, &v1_body).expect("walks");

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use kafka_protocol::messages::ApiKey;
 use futures::future::BoxFuture;
 use futures::stream::FuturesOrdered;
+use kafka_protocol::messages::ApiKey;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -48,7 +48,10 @@ pub(crate) async fn serve(
     limits: ConnectionLimits,
     shutdown: watch::Receiver<bool>,
 ) {
-    let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+    let peer = stream
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     let span = info_span!("conn", conn, %peer);
     async move {
         debug!("connection opened");
@@ -79,7 +82,9 @@ async fn run(
         if !reading && in_flight.is_empty() {
             return Ok("drained");
         }
-        let may_read = reading && in_flight.len() < limits.max_in_flight && held_bytes < limits.max_in_flight_bytes;
+        let may_read = reading
+            && in_flight.len() < limits.max_in_flight
+            && held_bytes < limits.max_in_flight_bytes;
         tokio::select! {
             // Answers first: they free room for more requests.
             biased;
@@ -163,8 +168,12 @@ fn start(
             correlation_id,
             version,
         }) => {
-            info!(version, correlation_id, "ApiVersions version not served; answering v0 UNSUPPORTED_VERSION");
-            let reply = handlers::encode_response(correlation_id, 0, &api_versions::unsupported_version());
+            info!(
+                version,
+                correlation_id, "ApiVersions version not served; answering v0 UNSUPPORTED_VERSION"
+            );
+            let reply =
+                handlers::encode_response(correlation_id, 0, &api_versions::unsupported_version());
             let done = InFlight {
                 correlation_id,
                 api: ApiKey::ApiVersions,

@@ -40,7 +40,10 @@ impl FrameReader {
     ///
     /// Cancel-safe: the only await is `read_buf` into the buffer kept in `self`, so dropping this
     /// future (e.g. in `select!`) loses no bytes.
-    pub async fn read_frame<R: AsyncRead + Unpin>(&mut self, stream: &mut R) -> Result<Option<Bytes>, FrameError> {
+    pub async fn read_frame<R: AsyncRead + Unpin>(
+        &mut self,
+        stream: &mut R,
+    ) -> Result<Option<Bytes>, FrameError> {
         loop {
             if let Some(frame) = self.try_frame()? {
                 return Ok(Some(frame));
@@ -114,7 +117,10 @@ mod tests {
         let mut stream = input;
         let mut out = Vec::new();
         loop {
-            let r = reader.read_frame(&mut stream).await.map_err(|e| e.to_string());
+            let r = reader
+                .read_frame(&mut stream)
+                .await
+                .map_err(|e| e.to_string());
             let stop = !matches!(r, Ok(Some(_)));
             out.push(r);
             if stop {
@@ -146,16 +152,27 @@ mod tests {
         ] {
             let mut reader = FrameReader::new(100);
             let mut stream = &prefix[..];
-            let err = reader.read_frame(&mut stream).await.expect_err("bad prefix");
+            let err = reader
+                .read_frame(&mut stream)
+                .await
+                .expect_err("bad prefix");
             assert!(err.to_string().contains(expect), "{err}");
-            assert!(reader.buf.capacity() <= 4096 + READ_CHUNK_BYTES, "no body allocation");
+            assert!(
+                reader.buf.capacity() <= 4096 + READ_CHUNK_BYTES,
+                "no body allocation"
+            );
         }
     }
 
     #[tokio::test]
     async fn truncated_body_is_an_error() {
         let got = frames(&[0, 0, 0, 10, 1, 2, 3], 100).await;
-        assert_eq!(got, vec![Err("connection closed 7 bytes into a frame of 14".to_string())]);
+        assert_eq!(
+            got,
+            vec![Err(
+                "connection closed 7 bytes into a frame of 14".to_string()
+            )]
+        );
     }
 
     #[test]

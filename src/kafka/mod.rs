@@ -36,6 +36,8 @@
 //! `tests/decode_memory.rs` measures real allocations of hostile frames against the estimate.
 //! Not yet modelled: nullable struct fields (none of the served requests has one).
 
+#[cfg(test)]
+mod bounds_tests;
 mod connection;
 pub mod context;
 pub(crate) mod error_map;
@@ -44,8 +46,6 @@ pub(crate) mod handlers;
 pub mod request;
 pub(crate) mod schema;
 pub(crate) mod schemas;
-#[cfg(test)]
-mod bounds_tests;
 pub mod server;
 pub mod versions;
 

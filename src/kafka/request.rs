@@ -109,11 +109,12 @@ pub(crate) fn parse(mut frame: Bytes) -> Result<Parsed, RequestError> {
         version,
         source,
     })?;
-    let header = RequestHeader::decode(&mut frame, header_version).map_err(|e| RequestError::Decode {
-        api: api_key,
-        version,
-        message: format!("header: {e}"),
-    })?;
+    let header =
+        RequestHeader::decode(&mut frame, header_version).map_err(|e| RequestError::Decode {
+            api: api_key,
+            version,
+            message: format!("header: {e}"),
+        })?;
     Ok(Parsed::Routed {
         api,
         header,

@@ -50,9 +50,18 @@ pub(crate) static METADATA_REQUEST: MessageSchema = MessageSchema {
         name: "MetadataRequest",
         decoded_bytes: size_of::<kafka_protocol::messages::MetadataRequest>(),
         fields: &[
-            Field::new("topics", Ty::Array(&Ty::Struct(&METADATA_REQUEST_TOPIC)), since(0)).nullable(since(1)),
+            Field::new(
+                "topics",
+                Ty::Array(&Ty::Struct(&METADATA_REQUEST_TOPIC)),
+                since(0),
+            )
+            .nullable(since(1)),
             Field::new("allow_auto_topic_creation", Ty::Bool, since(4)),
-            Field::new("include_cluster_authorized_operations", Ty::Bool, range(8, 10)),
+            Field::new(
+                "include_cluster_authorized_operations",
+                Ty::Bool,
+                range(8, 10),
+            ),
             Field::new("include_topic_authorized_operations", Ty::Bool, since(8)),
         ],
     },

@@ -38,7 +38,10 @@ impl Server {
                 .map_err(|e| anyhow::anyhow!("cannot bind listener {l}: {e}"))?;
             listeners.push(listener);
         }
-        let bound: Vec<SocketAddr> = listeners.iter().map(TcpListener::local_addr).collect::<Result<_, _>>()?;
+        let bound: Vec<SocketAddr> = listeners
+            .iter()
+            .map(TcpListener::local_addr)
+            .collect::<Result<_, _>>()?;
         let max_frame_bytes = config.socket_request_max_bytes;
         let limits = ConnectionLimits {
             max_frame_bytes,
@@ -60,7 +63,10 @@ impl Server {
 
     /// Where the listeners are bound (in `listeners` order).
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.listeners.iter().filter_map(|l| l.local_addr().ok()).collect()
+        self.listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
     }
 
     pub fn context(&self) -> &Arc<BrokerContext> {
@@ -73,7 +79,11 @@ impl Server {
         let permits = Arc::new(Semaphore::new(self.max_connections));
         let next_conn = Arc::new(AtomicU64::new(1));
         let mut accept_loops = JoinSet::new();
-        for (listener, advertised) in self.listeners.into_iter().zip(self.context.advertised.clone()) {
+        for (listener, advertised) in self
+            .listeners
+            .into_iter()
+            .zip(self.context.advertised.clone())
+        {
             info!(bound = ?listener.local_addr().ok(), %advertised, "listening");
             accept_loops.spawn(accept_loop(
                 listener,
@@ -136,7 +146,10 @@ async fn accept_loop(
     })
     .await;
     if drained.is_err() {
-        warn!(remaining = connections.len(), "drain timed out; dropping connections");
+        warn!(
+            remaining = connections.len(),
+            "drain timed out; dropping connections"
+        );
         connections.abort_all();
     }
 }

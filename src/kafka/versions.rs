@@ -25,7 +25,11 @@ pub(crate) struct Api {
 
 impl std::fmt::Debug for Api {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:?} v{}-v{}", self.key, self.versions.min, self.versions.max)
+        write!(
+            f,
+            "{:?} v{}-v{}",
+            self.key, self.versions.min, self.versions.max
+        )
     }
 }
 
@@ -101,8 +105,14 @@ mod tests {
         for (i, api) in APIS.iter().enumerate() {
             let crate_range = api.key.valid_versions();
             assert!(api.versions.min <= api.versions.max, "{api:?}");
-            assert!(crate_range.min <= api.versions.min && api.versions.max <= crate_range.max, "{api:?}");
-            assert!(APIS[..i].iter().all(|other| other.key != api.key), "{api:?} twice");
+            assert!(
+                crate_range.min <= api.versions.min && api.versions.max <= crate_range.max,
+                "{api:?}"
+            );
+            assert!(
+                APIS[..i].iter().all(|other| other.key != api.key),
+                "{api:?} twice"
+            );
         }
         assert!(find(ApiKey::ApiVersions).is_some());
     }
@@ -119,11 +129,17 @@ mod tests {
                     .with_client_id(Some(StrBytes::from_static_str("client-1")))
                     .with_unknown_tagged_fields(tagged(header_version >= 2));
                 let mut frame = BytesMut::new();
-                header.encode(&mut frame, header_version).expect("header encodes");
+                header
+                    .encode(&mut frame, header_version)
+                    .expect("header encodes");
                 let body = sample(api.key, version);
                 frame.extend_from_slice(&body);
                 match parse(frame.freeze()) {
-                    Ok(Parsed::Routed { header: h, body: rest, .. }) => {
+                    Ok(Parsed::Routed {
+                        header: h,
+                        body: rest,
+                        ..
+                    }) => {
                         assert_eq!(h, header, "{api:?} v{version} header");
                         assert_eq!(rest[..], body[..], "{api:?} v{version} body");
                         let mut rest = rest;
@@ -135,9 +151,20 @@ mod tests {
                 // The walker must consume exactly the body: a schema that skips or over-reads a
                 // field fails here (checked by walking the body alone).
                 let (mut pos, mut decoded) = (0, 0);
-                super::super::schema::walk(api.request, version, &body, &mut pos, &mut decoded, usize::MAX)
-                    .unwrap_or_else(|e| panic!("{api:?} v{version}: {e}"));
-                assert_eq!(pos, body.len(), "{api:?} v{version}: schema length differs from the encoder");
+                super::super::schema::walk(
+                    api.request,
+                    version,
+                    &body,
+                    &mut pos,
+                    &mut decoded,
+                    usize::MAX,
+                )
+                .unwrap_or_else(|e| panic!("{api:?} v{version}: {e}"));
+                assert_eq!(
+                    pos,
+                    body.len(),
+                    "{api:?} v{version}: schema length differs from the encoder"
+                );
             }
         }
     }

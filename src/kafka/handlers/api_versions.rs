@@ -10,7 +10,10 @@ use crate::kafka::versions;
 
 /// Serves ApiVersions v0-v4. From v3 the client names itself; a malformed name is INVALID_REQUEST,
 /// as Kafka answers.
-pub(crate) async fn handle(ctx: RequestContext, request: ApiVersionsRequest) -> Option<ApiVersionsResponse> {
+pub(crate) async fn handle(
+    ctx: RequestContext,
+    request: ApiVersionsRequest,
+) -> Option<ApiVersionsResponse> {
     if ctx.api_version >= 3
         && !(valid_software_field(&request.client_software_name)
             && valid_software_field(&request.client_software_version))
@@ -20,7 +23,10 @@ pub(crate) async fn handle(ctx: RequestContext, request: ApiVersionsRequest) -> 
             version = %request.client_software_version.escape_debug(),
             "ApiVersions with a malformed client software name or version"
         );
-        return Some(ApiVersionsResponse::default().with_error_code(error_map::refusal_code(Refusal::InvalidRequest)));
+        return Some(
+            ApiVersionsResponse::default()
+                .with_error_code(error_map::refusal_code(Refusal::InvalidRequest)),
+        );
     }
     Some(supported())
 }
@@ -34,7 +40,12 @@ pub(crate) fn unsupported_version() -> ApiVersionsResponse {
 fn supported() -> ApiVersionsResponse {
     let api_keys = versions::served()
         .into_iter()
-        .map(|(key, min, max)| ApiVersion::default().with_api_key(key).with_min_version(min).with_max_version(max))
+        .map(|(key, min, max)| {
+            ApiVersion::default()
+                .with_api_key(key)
+                .with_min_version(min)
+                .with_max_version(max)
+        })
         .collect();
     ApiVersionsResponse::default().with_api_keys(api_keys)
 }
@@ -45,7 +56,9 @@ fn valid_software_field(s: &str) -> bool {
     let edge_ok = |b: Option<&u8>| b.is_some_and(u8::is_ascii_alphanumeric);
     edge_ok(bytes.first())
         && edge_ok(bytes.last())
-        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'.')
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'.')
 }
 
 #[cfg(test)]
@@ -67,6 +80,10 @@ mod tests {
         let r = unsupported_version();
         assert_eq!(r.error_code, 35);
         assert_eq!(r.api_keys.len(), versions::served().len());
-        assert!(r.api_keys.iter().any(|k| k.api_key == 18 && k.max_version == 4));
+        assert!(
+            r.api_keys
+                .iter()
+                .any(|k| k.api_key == 18 && k.max_version == 4)
+        );
     }
 }

@@ -41,7 +41,11 @@ pub(crate) type Reply = Result<Option<Bytes>, HandlerError>;
 pub(crate) type Route = fn(RequestContext, Bytes) -> BoxFuture<'static, Reply>;
 
 /// Decodes `body` as `Req`, runs `handler`, frames its response for the request's version.
-pub(crate) fn serve<Req, Resp, F, Fut>(ctx: RequestContext, mut body: Bytes, handler: F) -> BoxFuture<'static, Reply>
+pub(crate) fn serve<Req, Resp, F, Fut>(
+    ctx: RequestContext,
+    mut body: Bytes,
+    handler: F,
+) -> BoxFuture<'static, Reply>
 where
     Req: Decodable + Send + 'static,
     Resp: Encodable + HeaderVersion + Send + 'static,
@@ -72,10 +76,15 @@ pub(crate) fn encode_response<R: Encodable + HeaderVersion>(
         .compute_size(header_version)
         .and_then(|h| Ok(h + response.compute_size(version)?))
         .map_err(HandlerError::Encode)?;
-    let prefix = i32::try_from(size).map_err(|_| HandlerError::Encode(anyhow::anyhow!("response of {size} bytes")))?;
+    let prefix = i32::try_from(size)
+        .map_err(|_| HandlerError::Encode(anyhow::anyhow!("response of {size} bytes")))?;
     let mut buf = BytesMut::with_capacity(4 + size);
     buf.put_i32(prefix);
-    header.encode(&mut buf, header_version).map_err(HandlerError::Encode)?;
-    response.encode(&mut buf, version).map_err(HandlerError::Encode)?;
+    header
+        .encode(&mut buf, header_version)
+        .map_err(HandlerError::Encode)?;
+    response
+        .encode(&mut buf, version)
+        .map_err(HandlerError::Encode)?;
     Ok(Some(buf.freeze()))
 }
