@@ -7,8 +7,9 @@ use kafka_protocol::messages::{MetadataRequest, TopicName};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 use super::request::{Parsed, RequestError, check_and_decode, parse};
-use super::schema::{BoundsError, Field, MessageSchema, Struct, Ty, range, since, walk};
+use super::schema::{BoundsError, Field, MessageSchema, Struct, Ty, range, since};
 use super::schemas::METADATA_REQUEST;
+use super::walk::walk;
 
 fn walk_body(
     schema: &MessageSchema,

@@ -13,7 +13,7 @@
 //! 1. **Frame** (`frame.rs`): the 4-byte size is checked (not negative, at most
 //!    `socket.request.max.bytes`) before anything is buffered, and the buffer grows only as body
 //!    bytes arrive, so announcing a large frame costs nothing until it is sent.
-//! 2. **Schema walk** (`schema.rs` over `schemas.rs`): every request we decode has a wire schema
+//! 2. **Schema walk** (`walk.rs` over `schemas.rs`): every request we decode has a wire schema
 //!    transcribed from Kafka's JSON definitions, and a walker checks the frame against it without
 //!    allocating: each array count times the smallest wire size of one element must fit in the bytes
 //!    left (the rule of KAFKA-14063), every string and bytes length must fit, strings must be UTF-8,
@@ -48,6 +48,7 @@ pub(crate) mod schema;
 pub(crate) mod schemas;
 pub mod server;
 pub mod versions;
+pub(crate) mod walk;
 
 pub use context::BrokerContext;
 pub use handlers::RequestContext;

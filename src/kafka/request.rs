@@ -6,9 +6,10 @@ use bytes::{Buf, Bytes};
 use kafka_protocol::messages::{ApiKey, RequestHeader};
 use kafka_protocol::protocol::Decodable;
 
-use super::schema::{self, BoundsError};
+use super::schema::BoundsError;
 use super::schemas::REQUEST_HEADER;
 use super::versions::{self, Api};
+use super::walk;
 
 /// Decoding any frame may allocate at least this much (legitimate requests of a few hundred
 /// kilobytes can decode to a few megabytes: thousands of topics or partitions).
@@ -96,7 +97,7 @@ pub(crate) fn parse(mut frame: Bytes) -> Result<Parsed, RequestError> {
     }
     let (header_len, mut decoded_bytes) = walk_header(&frame, header_version)?;
     let mut pos = header_len;
-    schema::walk(
+    walk::walk(
         api.request,
         version,
         &frame,
@@ -126,7 +127,7 @@ pub(crate) fn parse(mut frame: Bytes) -> Result<Parsed, RequestError> {
 /// Walks the request header; returns its length and decoded-size estimate.
 fn walk_header(frame: &[u8], header_version: i16) -> Result<(usize, usize), RequestError> {
     let (mut pos, mut decoded) = (0, 0);
-    schema::walk(
+    walk::walk(
         &REQUEST_HEADER,
         header_version,
         frame,

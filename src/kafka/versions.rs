@@ -17,7 +17,7 @@ pub(crate) type DecodeOnly = fn(&mut Bytes, i16) -> anyhow::Result<()>;
 pub(crate) struct Api {
     pub key: ApiKey,
     pub versions: Versions,
-    /// Checked by `schema::walk` before `kafka-protocol` decodes the body.
+    /// Checked by `walk::walk` before `kafka-protocol` decodes the body.
     pub request: &'static MessageSchema,
     pub route: Route,
     pub decode: DecodeOnly,
@@ -151,7 +151,7 @@ mod tests {
                 // The walker must consume exactly the body: a schema that skips or over-reads a
                 // field fails here (checked by walking the body alone).
                 let (mut pos, mut decoded) = (0, 0);
-                super::super::schema::walk(
+                super::super::walk::walk(
                     api.request,
                     version,
                     &body,
