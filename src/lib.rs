@@ -1,2 +1,3 @@
 pub mod metadata;
+pub mod raft;
 pub mod storage;
