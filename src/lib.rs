@@ -17,4 +17,5 @@ pub mod broker;
 pub mod config;
 pub mod kafka;
 pub mod metadata;
+pub mod raft;
 pub mod storage;

@@ -1,0 +1,192 @@
+//! openraft's `RaftLogStorage` over a partition's segment log: every entry is written once, into
+//! the segments, and acknowledged to openraft only once the group-commit flusher made it durable.
+//! `log_reader.rs` serves reads; `state_machine.rs` owns the high watermark and snapshots.
+//!
+//! Files beside the segments (all `StateFile`s, replaced atomically):
+//! - `raft_vote`: the vote, stored durably before `save_vote` returns. Damage refuses the open:
+//!   a node must never forget its vote.
+//! - `raft_committed`: the last committed log id, stored without a sync; it is a hint that lets
+//!   a restart re-apply up to it, and damage makes it absent.
+
+use std::io;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use openraft::storage::{IOFlushed, LogState, RaftLogStorage};
+use openraft::{OptionalSend, RaftTypeConfig};
+
+use super::codec;
+use super::log_reader::LogStoreReader;
+use super::types::{LogId, TypeConfig, Vote};
+use super::{Error, SnapshotPoint};
+use crate::storage::{Log, StateFile};
+
+pub const VOTE_FILE: &str = "raft_vote";
+pub const COMMITTED_FILE: &str = "raft_committed";
+
+/// The Raft log of one partition. Mutations run on the blocking pool, one at a time (openraft
+/// awaits each before issuing the next), so the async runtime never waits on a sync.
+pub struct LogStore {
+    log: Arc<Mutex<Log>>,
+    reader: LogStoreReader,
+    vote_file: Arc<StateFile>,
+    committed_file: Arc<StateFile>,
+    committed: Option<LogId>,
+    snapshot_point: SnapshotPoint,
+}
+
+impl LogStore {
+    /// Takes over an open log and loads the vote (refusing damage) and the committed hint.
+    pub(super) fn new(log: Log, snapshot_point: SnapshotPoint) -> Result<LogStore, Error> {
+        let dir = log.dir().to_path_buf();
+        let vote_file = StateFile::new(dir.join(VOTE_FILE));
+        let vote = load_vote(&vote_file)?;
+        let committed_file = StateFile::new(dir.join(COMMITTED_FILE));
+        let committed = load_committed(&committed_file);
+        let reader = LogStoreReader {
+            log: log.reader(),
+            vote: Arc::new(Mutex::new(vote)),
+        };
+        Ok(LogStore {
+            log: Arc::new(Mutex::new(log)),
+            reader,
+            vote_file: Arc::new(vote_file),
+            committed_file: Arc::new(committed_file),
+            committed,
+            snapshot_point,
+        })
+    }
+
+    /// A read handle; also what Fetch reads records through.
+    pub fn reader(&self) -> LogStoreReader {
+        self.reader.clone()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Log> {
+        lock(&self.log)
+    }
+
+    /// Runs `op` on the log on the blocking pool and waits for it.
+    async fn with_log<T, F>(&self, op: F) -> io::Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Log) -> io::Result<T> + Send + 'static,
+    {
+        let log = Arc::clone(&self.log);
+        blocking(move || op(&mut lock(&log))).await
+    }
+}
+
+fn lock(log: &Mutex<Log>) -> MutexGuard<'_, Log> {
+    // A panic while holding the lock left nothing half-done that the log itself does not
+    // track: it refuses further writes after a failed one.
+    log.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+async fn blocking<T, F>(op: F) -> io::Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> io::Result<T> + Send + 'static,
+{
+    tokio::task::spawn_blocking(op)
+        .await
+        .map_err(|e| io::Error::other(format!("storage task failed: {e}")))?
+}
+
+fn load_vote(file: &StateFile) -> Result<Option<Vote>, Error> {
+    let refuse = |reason: String| Error::BadVote {
+        path: file.path().to_path_buf(),
+        reason,
+    };
+    let Some(bytes) = file.load().map_err(|e| refuse(e.to_string()))? else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| refuse(format!("does not decode: {e}")))
+}
+
+fn load_committed(file: &StateFile) -> Option<LogId> {
+    let loaded = file.load().map_err(|e| e.to_string()).and_then(|bytes| {
+        bytes
+            .map(|b| serde_json::from_slice::<Option<LogId>>(&b).map_err(|e| e.to_string()))
+            .transpose()
+    });
+    match loaded {
+        Ok(committed) => committed.flatten(),
+        Err(reason) => {
+            tracing::warn!(path = %file.path().display(), %reason, "ignoring an unreadable committed hint");
+            None
+        }
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = LogStoreReader;
+
+    async fn get_log_state(&mut self) -> io::Result<LogState<TypeConfig>> {
+        let log = self.lock();
+        Ok(LogState {
+            last_purged_log_id: log.last_purged().map(codec::log_id),
+            last_log_id: log.last_entry().map(codec::log_id),
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.reader.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote) -> io::Result<()> {
+        let bytes = serde_json::to_vec(vote).map_err(io::Error::other)?;
+        let file = Arc::clone(&self.vote_file);
+        blocking(move || Ok(file.store(&bytes)?)).await?;
+        *self.reader.vote.lock().unwrap_or_else(|e| e.into_inner()) = Some(*vote);
+        Ok(())
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId>) -> io::Result<()> {
+        if committed == self.committed {
+            return Ok(());
+        }
+        let bytes = serde_json::to_vec(&committed).map_err(io::Error::other)?;
+        let file = Arc::clone(&self.committed_file);
+        blocking(move || Ok(file.store_unsynced(&bytes)?)).await?;
+        self.committed = committed;
+        Ok(())
+    }
+
+    async fn read_committed(&mut self) -> io::Result<Option<LogId>> {
+        Ok(self.committed)
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: IOFlushed<TypeConfig>) -> io::Result<()>
+    where
+        I: IntoIterator<Item = <TypeConfig as RaftTypeConfig>::Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let framed = entries
+            .into_iter()
+            .map(codec::to_storage)
+            .collect::<io::Result<Vec<_>>>()?;
+        self.with_log(move |log| {
+            log.append(framed)?;
+            log.flush(move |result| callback.io_completed(result));
+            Ok(())
+        })
+        .await
+    }
+
+    async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> io::Result<()> {
+        let last_kept = last_log_id.map(|id| id.index);
+        self.with_log(move |log| Ok(log.truncate_after(last_kept)?))
+            .await
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> io::Result<()> {
+        let upto = codec::entry_id(&log_id);
+        // A purge that empties the log happens on a follower that installed a snapshot: the
+        // next record entry continues from the snapshot's next offset, not the log's own.
+        let next_offset_if_emptied = self.snapshot_point.next_offset_after(upto.index);
+        self.with_log(move |log| Ok(log.purge(upto, next_offset_if_emptied)?))
+            .await
+    }
+}

@@ -1,0 +1,97 @@
+//! A partition's Raft group on top of its segment log: the only module that imports openraft.
+//! `storage/` holds the bytes; this module maps Raft entries, votes and snapshots onto them.
+//!
+//! ```text
+//!  client_write(Request::Records(batch))
+//!        │
+//!  openraft core ──append──▶ LogStore ──▶ storage::Log (segments; offsets patched in place)
+//!        │                       └── flush ──▶ group-commit thread ──▶ IOFlushed
+//!        └──apply (entries read back through LogStoreReader)──▶ StateMachine
+//!                                   high watermark (watch) ◀──┘  └──▶ Applied { base_offset }
+//! ```
+//!
+//! One partition directory holds the segments plus `raft_vote`, `raft_committed` and
+//! `raft_snapshot`; [`open`] opens them all and returns what `Raft::new` takes.
+
+mod codec;
+mod log_reader;
+mod log_store;
+mod record_batch;
+mod snapshot;
+mod state_machine;
+mod types;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use log_reader::LogStoreReader;
+pub use log_store::{COMMITTED_FILE, LogStore, VOTE_FILE};
+pub use record_batch::{BATCH_HEADER_BYTES, BatchError, RecordBatch};
+pub use snapshot::{SNAPSHOT_FILE, Snapshot, SnapshotData};
+pub use state_machine::StateMachine;
+pub use types::{Applied, Entry, LogId, NodeId, Raft, Request, TypeConfig, Vote};
+
+use snapshot::{SnapshotPoint, SnapshotStore};
+use tokio::sync::watch;
+
+use crate::storage::{self, Log, LogConfig, StateFile};
+
+/// Why a partition's Raft storage would not open.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Storage(#[from] storage::Error),
+    #[error(
+        "vote file {path} is unreadable ({reason}); refusing to start: a node must never forget its vote"
+    )]
+    BadVote { path: PathBuf, reason: String },
+    #[error("snapshot file {path} is unreadable ({reason}); refusing to start")]
+    BadSnapshot { path: PathBuf, reason: String },
+}
+
+impl From<Error> for std::io::Error {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::Storage(e) => e.into(),
+            other => std::io::Error::new(std::io::ErrorKind::InvalidData, other),
+        }
+    }
+}
+
+/// Everything one partition replica needs to start its Raft group.
+pub struct PartitionStorage {
+    pub log_store: LogStore,
+    pub state_machine: StateMachine,
+    /// Reads by log index and by offset; clone it freely.
+    pub reader: LogStoreReader,
+    /// The high watermark the state machine publishes.
+    pub high_watermark: watch::Receiver<i64>,
+}
+
+/// Opens (creating if needed) the log, vote, committed hint and snapshot in `dir`.
+pub fn open(dir: impl AsRef<Path>, config: LogConfig) -> Result<PartitionStorage, Error> {
+    let dir = dir.as_ref();
+    let log = Log::open(dir, config)?;
+    let point = SnapshotPoint::default();
+    let snapshots = SnapshotStore::open(StateFile::new(dir.join(SNAPSHOT_FILE)), point.clone())?;
+    let state_machine = StateMachine::new(log.reader(), Arc::new(snapshots));
+    let log_store = LogStore::new(log, point)?;
+    Ok(PartitionStorage {
+        reader: log_store.reader(),
+        high_watermark: state_machine.high_watermark(),
+        log_store,
+        state_machine,
+    })
+}
+
+/// openraft settings for a partition group. The log is the partition's data, so openraft never
+/// purges it after a snapshot: retention does, through `raft.trigger().purge_log(..)`.
+/// Snapshots are a few hundred bytes, so taking one often is cheap.
+pub fn partition_raft_config(cluster_name: &str) -> openraft::Config {
+    openraft::Config {
+        cluster_name: cluster_name.to_string(),
+        max_in_snapshot_log_to_keep: u64::MAX,
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(5_000),
+        ..Default::default()
+    }
+}

@@ -1,0 +1,145 @@
+//! Snapshots of a partition: metadata only (where the offsets stand), never record data, kept
+//! in memory and in a durable `raft_snapshot` file so the current one survives a restart.
+//! `state_machine.rs` decides when its state becomes a snapshot or a snapshot its state.
+
+use std::io;
+use std::sync::{Arc, Mutex};
+
+use openraft::RaftSnapshotBuilder;
+use serde::{Deserialize, Serialize};
+
+use super::Error;
+use super::types::{SnapshotMeta, TypeConfig};
+use crate::storage::StateFile;
+
+pub const SNAPSHOT_FILE: &str = "raft_snapshot";
+
+/// The state a snapshot carries beyond openraft's metadata (last applied, membership).
+/// New fields (producer state) must get `#[serde(default)]` so older files still load.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotData {
+    /// The offset the first record after the snapshot takes: the high watermark it implies.
+    pub next_offset: i64,
+    /// The log start offset of the node that built it, when it built it.
+    pub log_start_offset: i64,
+}
+
+pub type Snapshot = openraft::type_config::alias::SnapshotOf<TypeConfig, SnapshotData>;
+
+/// What `raft_snapshot` holds.
+#[derive(Serialize, Deserialize)]
+struct SnapshotFile {
+    meta: SnapshotMeta,
+    data: SnapshotData,
+}
+
+/// Where the latest snapshot ends: its last log index and the next offset after it. The
+/// state machine sets it; the log store reads it when a purge empties the log, which is how a
+/// follower that installed a snapshot continues numbering offsets where the leader's log did.
+#[derive(Debug, Clone, Default)]
+pub struct SnapshotPoint(Arc<Mutex<Option<(u64, i64)>>>);
+
+impl SnapshotPoint {
+    fn set(&self, snapshot: &Snapshot) {
+        if let Some(last) = &snapshot.meta.last_log_id {
+            *self.0.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some((last.index, snapshot.snapshot.next_offset));
+        }
+    }
+
+    /// The next offset after the snapshot ending at log index `index`, if that is the latest.
+    pub fn next_offset_after(&self, index: u64) -> Option<i64> {
+        let point = *self.0.lock().unwrap_or_else(|e| e.into_inner());
+        point.filter(|(at, _)| *at == index).map(|(_, next)| next)
+    }
+}
+
+/// The current snapshot, in memory and on disk. Shared by the state machine and the builders
+/// that openraft runs in tasks of their own.
+#[derive(Debug)]
+pub struct SnapshotStore {
+    file: StateFile,
+    current: Mutex<Option<Snapshot>>,
+    /// Serializes file writes so an older snapshot never replaces a newer one on disk.
+    writing: Mutex<()>,
+    point: SnapshotPoint,
+}
+
+impl SnapshotStore {
+    /// Loads the stored snapshot; a damaged file refuses the open (the log may already be
+    /// purged up to it, so it cannot be rebuilt).
+    pub fn open(file: StateFile, point: SnapshotPoint) -> Result<SnapshotStore, Error> {
+        let bad = |reason: String| Error::BadSnapshot {
+            path: file.path().to_path_buf(),
+            reason,
+        };
+        let current = match file.load().map_err(|e| bad(e.to_string()))? {
+            None => None,
+            Some(bytes) => {
+                let stored: SnapshotFile = serde_json::from_slice(&bytes)
+                    .map_err(|e| bad(format!("does not decode: {e}")))?;
+                let snapshot = Snapshot {
+                    meta: stored.meta,
+                    snapshot: stored.data,
+                };
+                point.set(&snapshot);
+                Some(snapshot)
+            }
+        };
+        Ok(SnapshotStore {
+            file,
+            current: Mutex::new(current),
+            writing: Mutex::new(()),
+            point,
+        })
+    }
+
+    pub fn current(&self) -> Option<Snapshot> {
+        self.current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Makes `snapshot` durable and current, unless a newer one already is. Blocking IO.
+    fn save(&self, snapshot: &Snapshot) -> io::Result<()> {
+        let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        let newer_exists = self
+            .current()
+            .is_some_and(|c| c.meta.last_log_id > snapshot.meta.last_log_id);
+        if newer_exists {
+            return Ok(());
+        }
+        let bytes = serde_json::to_vec(&SnapshotFile {
+            meta: snapshot.meta.clone(),
+            data: snapshot.snapshot.clone(),
+        })
+        .map_err(io::Error::other)?;
+        self.file.store(&bytes)?;
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(snapshot.clone());
+        self.point.set(snapshot);
+        Ok(())
+    }
+
+    /// [`Self::save`] on the blocking pool.
+    pub async fn save_async(self: &Arc<Self>, snapshot: Snapshot) -> io::Result<Snapshot> {
+        let store = Arc::clone(self);
+        tokio::task::spawn_blocking(move || store.save(&snapshot).map(|()| snapshot))
+            .await
+            .map_err(|e| io::Error::other(format!("snapshot task failed: {e}")))?
+    }
+}
+
+/// A frozen view of the state machine, turned into a snapshot off the apply path.
+pub struct SnapshotBuilder {
+    pub(super) snapshot: Snapshot,
+    pub(super) store: Arc<SnapshotStore>,
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    type SnapshotData = SnapshotData;
+
+    async fn build_snapshot(&mut self) -> io::Result<Snapshot> {
+        self.store.save_async(self.snapshot.clone()).await
+    }
+}
