@@ -148,6 +148,12 @@ impl Replica {
     /// never past the high watermark.
     pub fn fetch(&self, offset: i64, max_bytes: usize) -> Result<FetchData, Error> {
         self.ensure_leader()?;
+        self.read_committed(offset, max_bytes)
+    }
+
+    /// Like [`Replica::fetch`] but on any replica, leader or not: for the broker's own readers
+    /// of internal partitions, which every replica applies locally.
+    pub fn read_committed(&self, offset: i64, max_bytes: usize) -> Result<FetchData, Error> {
         let high_watermark = self.high_watermark();
         let log_start_offset = self.log_start_offset();
         if offset < log_start_offset || offset > high_watermark {
