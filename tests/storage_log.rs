@@ -522,7 +522,7 @@ fn offsets_for_timestamps() {
         let want = stored
             .iter()
             .find(|e| e.offset_count > 0 && e.max_timestamp >= ts)
-            .map(|e| e.base_offset);
+            .map(|e| (e.base_offset, e.max_timestamp));
         assert_eq!(reader.offset_for_timestamp(ts).unwrap(), want, "ts {ts}");
     }
     assert_eq!(reader.offset_for_timestamp(1300).unwrap(), None);

@@ -1,8 +1,11 @@
 //! Domain problems -> Kafka error codes. The only module that picks a code.
 //! Exhaustive on purpose: a new variant must not compile until someone decides what a client sees.
-//! Handlers name a meaning (`Refusal`, and the partition/storage errors as they land), never a number.
+//! Handlers name a meaning (`Refusal`, a partition or metadata error), never a number.
 
 use kafka_protocol::ResponseError;
+
+use crate::metadata::{MetadataError, ProposeError};
+use crate::partition;
 
 /// Requests the frontend itself turns down, before any partition is involved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,17 +14,83 @@ pub(crate) enum Refusal {
     UnsupportedVersion,
     /// Well-formed on the wire but not acceptable (e.g. a malformed client software name).
     InvalidRequest,
+    /// The topic or partition does not exist (and is not created on demand).
+    UnknownTopicOrPartition,
+    /// A topic id that names no topic.
+    UnknownTopicId,
+    /// A record batch whose CRC or framing does not check out.
+    CorruptMessage,
+    /// The request's own timeout passed before the work was done.
+    RequestTimedOut,
+    /// Internal topics are not written or altered by clients.
+    InvalidTopic,
+    /// A request that needs several brokers (replication factor above the live brokers).
+    InvalidReplicationFactor,
+    /// A partition count that is not larger than the current one.
+    InvalidPartitions,
+    /// An unknown or malformed config in a Describe/Alter request.
+    InvalidConfig,
 }
 
 pub(crate) fn refusal(r: Refusal) -> ResponseError {
     match r {
         Refusal::UnsupportedVersion => ResponseError::UnsupportedVersion,
         Refusal::InvalidRequest => ResponseError::InvalidRequest,
+        Refusal::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition,
+        Refusal::UnknownTopicId => ResponseError::UnknownTopicId,
+        Refusal::CorruptMessage => ResponseError::CorruptMessage,
+        Refusal::RequestTimedOut => ResponseError::RequestTimedOut,
+        Refusal::InvalidTopic => ResponseError::InvalidTopicException,
+        Refusal::InvalidReplicationFactor => ResponseError::InvalidReplicationFactor,
+        Refusal::InvalidPartitions => ResponseError::InvalidPartitions,
+        Refusal::InvalidConfig => ResponseError::InvalidConfig,
     }
 }
 
 pub(crate) fn refusal_code(r: Refusal) -> i16 {
     refusal(r).code()
+}
+
+/// What a client sees when a partition cannot serve it.
+pub(crate) fn partition_error(err: &partition::Error) -> ResponseError {
+    use partition::Error as E;
+    match err {
+        // A stopping replica will not lead again here: the client must look for the new leader.
+        E::NotLeader { .. } | E::Stopped(_) => ResponseError::NotLeaderOrFollower,
+        E::UnknownPartition => ResponseError::UnknownTopicOrPartition,
+        E::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+        E::CorruptBatch(_) => ResponseError::CorruptMessage,
+        E::BatchTooLarge { .. } => ResponseError::MessageTooLarge,
+        E::Storage(_) => ResponseError::KafkaStorageError,
+    }
+}
+
+pub(crate) fn partition_code(err: &partition::Error) -> i16 {
+    partition_error(err).code()
+}
+
+/// What a client sees when a metadata change is refused.
+pub(crate) fn metadata_error(err: &MetadataError) -> ResponseError {
+    use MetadataError as E;
+    match err {
+        E::TopicExists(_) => ResponseError::TopicAlreadyExists,
+        E::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition,
+        E::InvalidTopicName { .. } => ResponseError::InvalidTopicException,
+        E::InvalidPartitions(_) => ResponseError::InvalidPartitions,
+        E::InvalidReplicationFactor(_) => ResponseError::InvalidReplicationFactor,
+        E::InvalidConfig(_) => ResponseError::InvalidConfig,
+    }
+}
+
+/// What a client sees when a proposed metadata change did not go through.
+pub(crate) fn propose_error(err: &ProposeError) -> ResponseError {
+    match err {
+        ProposeError::Rejected(e) => metadata_error(e),
+        // The metadata log's leader is the controller.
+        ProposeError::Partition(partition::Error::NotLeader { .. }) => ResponseError::NotController,
+        ProposeError::Partition(e) => partition_error(e),
+        ProposeError::Timeout(_) => ResponseError::RequestTimedOut,
+    }
 }
 
 #[cfg(test)]
@@ -32,5 +101,26 @@ mod tests {
     fn codes_are_kafkas() {
         assert_eq!(refusal_code(Refusal::UnsupportedVersion), 35);
         assert_eq!(refusal_code(Refusal::InvalidRequest), 42);
+        assert_eq!(refusal_code(Refusal::CorruptMessage), 2);
+        assert_eq!(
+            partition_code(&partition::Error::NotLeader { leader: None }),
+            6
+        );
+        assert_eq!(
+            partition_code(&partition::Error::BatchTooLarge { bytes: 2, max: 1 }),
+            10
+        );
+        assert_eq!(
+            partition_code(&partition::Error::OffsetOutOfRange {
+                offset: 9,
+                log_start_offset: 0,
+                high_watermark: 1
+            }),
+            1
+        );
+        assert_eq!(
+            metadata_error(&MetadataError::TopicExists("t".into())).code(),
+            36
+        );
     }
 }

@@ -39,6 +39,7 @@
 #[cfg(test)]
 mod bounds_tests;
 mod connection;
+pub(crate) mod batches;
 pub mod context;
 pub(crate) mod error_map;
 pub mod frame;
@@ -46,6 +47,7 @@ pub(crate) mod handlers;
 pub mod request;
 pub(crate) mod schema;
 pub(crate) mod schemas;
+pub(crate) mod topics;
 pub mod server;
 pub mod versions;
 pub(crate) mod walk;

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use dashmap::DashMap;
+use tokio::sync::watch;
+use tokio::time::Instant;
 
 use super::{Error, Replica, ReplicaSpec};
 
@@ -17,6 +19,8 @@ pub fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
 pub struct Partitions {
     data_dir: PathBuf,
     replicas: DashMap<(String, i32), Arc<Replica>>,
+    /// Bumped whenever a replica starts, for those waiting on one.
+    started: watch::Sender<u64>,
 }
 
 impl Partitions {
@@ -24,6 +28,21 @@ impl Partitions {
         Partitions {
             data_dir,
             replicas: DashMap::new(),
+            started: watch::Sender::new(0),
+        }
+    }
+
+    /// Waits until partitions `0..count` of `topic` run here, or `deadline` passes.
+    pub async fn wait_started(&self, topic: &str, count: i32, deadline: Instant) -> bool {
+        let mut started = self.started.subscribe();
+        loop {
+            if (0..count).all(|p| self.contains(topic, p)) {
+                return true;
+            }
+            match tokio::time::timeout_at(deadline, started.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return (0..count).all(|p| self.contains(topic, p)),
+            }
         }
     }
 
@@ -46,9 +65,9 @@ impl Partitions {
         let key = (spec.topic.clone(), spec.partition);
         let dir = partition_dir(&self.data_dir, &spec.topic, spec.partition);
         let replica = Arc::new(Replica::start(&dir, spec).await?);
-        Ok(Arc::clone(
-            self.replicas.entry(key).or_insert(replica).value(),
-        ))
+        let running = Arc::clone(self.replicas.entry(key).or_insert(replica).value());
+        self.started.send_modify(|n| *n += 1);
+        Ok(running)
     }
 
     /// Stops every replica of `topic` and deletes their files.

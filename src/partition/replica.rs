@@ -183,8 +183,9 @@ impl Replica {
         let _ = tokio::time::timeout_at(deadline, hw.wait_for(|hw| *hw > offset)).await;
     }
 
-    /// The first offset whose batch holds a timestamp at or above `timestamp`, if committed.
-    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<i64>, Error> {
+    /// The first committed batch holding a timestamp at or above `timestamp`: its base offset
+    /// and its largest timestamp.
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>, Error> {
         self.ensure_leader()?;
         let found = self
             .group
@@ -192,7 +193,17 @@ impl Replica {
             .log()
             .offset_for_timestamp(timestamp)
             .map_err(|e| Error::Storage(e.to_string()))?;
-        Ok(found.filter(|offset| *offset < self.high_watermark()))
+        Ok(found.filter(|(offset, _)| *offset < self.high_watermark()))
+    }
+
+    /// The batch holding the largest timestamp (ListOffsets MAX_TIMESTAMP): its base offset and
+    /// that timestamp.
+    pub fn offset_of_max_timestamp(&self) -> Result<Option<(i64, i64)>, Error> {
+        self.ensure_leader()?;
+        match self.group.reader().log().max_timestamp() {
+            Some(max) => self.offset_for_timestamp(max),
+            None => Ok(None),
+        }
     }
 
     /// Earliest and latest offsets, for ListOffsets.

@@ -148,8 +148,19 @@ impl LogReader {
         Ok(out)
     }
 
-    /// The base offset of the first record entry holding a timestamp at or above `ts`.
-    pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<i64>> {
+    /// The largest timestamp of any record entry present (`None` without records).
+    pub fn max_timestamp(&self) -> Option<i64> {
+        self.shared
+            .segments()
+            .iter()
+            .map(|s| s.max_timestamp())
+            .max()
+            .filter(|ts| *ts != i64::MIN)
+    }
+
+    /// The first record entry holding a timestamp at or above `ts`: its base offset and its
+    /// largest timestamp.
+    pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>> {
         let first_index = self.shared.first_index.load(Ordering::Acquire);
         for seg in self.shared.segments().iter() {
             if seg.max_timestamp() < ts {
@@ -166,7 +177,7 @@ impl LogReader {
                     && header.index >= first_index
                     && header.max_timestamp >= ts
                 {
-                    return Ok(Some(header.base_offset));
+                    return Ok(Some((header.base_offset, header.max_timestamp)));
                 }
             }
         }

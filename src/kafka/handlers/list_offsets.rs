@@ -1,0 +1,68 @@
+//! ListOffsets v1-v8: earliest (log start), latest (high watermark), the largest timestamp,
+//! and the first offset at or after a timestamp, per partition.
+//! Timestamps resolve to whole batches: the answer is the base offset of the first batch holding
+//! a record at or after the time, and that batch's largest timestamp.
+
+use kafka_protocol::messages::list_offsets_request::ListOffsetsPartition;
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+
+use super::RequestContext;
+use crate::kafka::context::BrokerContext;
+use crate::kafka::error_map;
+use crate::kafka::topics;
+
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+/// KIP-405: the earliest offset kept locally; without tiered storage, the earliest.
+const EARLIEST_LOCAL: i64 = -4;
+
+pub(crate) async fn handle(ctx: RequestContext, request: ListOffsetsRequest) -> Option<ListOffsetsResponse> {
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let name = topic.name.0.to_string();
+            let partitions = topic
+                .partitions
+                .iter()
+                .map(|p| list_partition(&ctx.broker, &name, p))
+                .collect();
+            ListOffsetsTopicResponse::default()
+                .with_name(topic.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    Some(ListOffsetsResponse::default().with_topics(topics))
+}
+
+fn list_partition(broker: &BrokerContext, topic: &str, wanted: &ListOffsetsPartition) -> ListOffsetsPartitionResponse {
+    let base = ListOffsetsPartitionResponse::default()
+        .with_partition_index(wanted.partition_index)
+        .with_timestamp(-1)
+        .with_offset(-1)
+        .with_leader_epoch(-1);
+    let replica = match topics::replica(broker, topic, wanted.partition_index) {
+        Ok(replica) => replica,
+        Err(error) => return base.with_error_code(error.code()),
+    };
+    let epoch = replica.leadership().term.min(i32::MAX as u64) as i32;
+    let found = match wanted.timestamp {
+        LATEST => replica.offset_bounds().map(|(_, latest)| Some((latest, -1))),
+        EARLIEST | EARLIEST_LOCAL => replica.offset_bounds().map(|(earliest, _)| Some((earliest, -1))),
+        MAX_TIMESTAMP => replica.offset_of_max_timestamp(),
+        ts => replica.offset_for_timestamp(ts),
+    };
+    match found {
+        Ok(Some((offset, timestamp))) => base
+            .with_offset(offset)
+            .with_timestamp(timestamp)
+            .with_leader_epoch(epoch),
+        // Nothing at or after the time: Kafka answers offset -1.
+        Ok(None) => base.with_leader_epoch(epoch),
+        Err(e) => base.with_error_code(error_map::partition_code(&e)),
+    }
+}

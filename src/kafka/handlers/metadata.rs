@@ -1,0 +1,152 @@
+//! Metadata v0-v12: brokers, cluster id, controller, and for each topic its id and partitions
+//! with leader (the Raft leader), leader epoch (the Raft term), replicas and ISR. Unknown topics
+//! are created when the request and the broker allow it, as librdkafka expects.
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use super::RequestContext;
+use crate::kafka::context::BrokerContext;
+use crate::kafka::error_map::{self, Refusal};
+use crate::kafka::topics;
+use crate::metadata::{MetadataView, TopicMeta, state};
+
+/// Before v4 a Metadata request cannot say whether to create topics; Kafka then does.
+fn may_auto_create(version: i16, request: &MetadataRequest) -> bool {
+    version < 4 || request.allow_auto_topic_creation
+}
+
+/// Before v1 an empty topic list means "all topics"; later only a null list does.
+fn wants_all_topics(version: i16, request: &MetadataRequest) -> bool {
+    match &request.topics {
+        None => true,
+        Some(topics) => version == 0 && topics.is_empty(),
+    }
+}
+
+pub(crate) async fn handle(ctx: RequestContext, request: MetadataRequest) -> Option<MetadataResponse> {
+    let broker = &ctx.broker;
+    let version = ctx.api_version;
+    let mut topics = Vec::new();
+    if wants_all_topics(version, &request) {
+        let view = broker.services.metadata.current();
+        for topic in view.state.topics.values() {
+            topics.push(describe_topic(broker, topic));
+        }
+    } else {
+        for wanted in request.topics.iter().flatten() {
+            topics.push(lookup(broker, wanted, may_auto_create(version, &request)).await);
+        }
+    }
+    let view = broker.services.metadata.current();
+    Some(
+        MetadataResponse::default()
+            .with_brokers(brokers(&view))
+            .with_cluster_id(Some(StrBytes::from_string(broker.config.cluster_id.clone())))
+            .with_controller_id(controller(broker))
+            .with_topics(topics),
+    )
+}
+
+fn brokers(view: &MetadataView) -> Vec<MetadataResponseBroker> {
+    view.state
+        .brokers
+        .values()
+        .map(|b| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(b.node_id as i32))
+                .with_host(StrBytes::from_string(b.host.clone()))
+                .with_port(i32::from(b.port))
+        })
+        .collect()
+}
+
+/// The controller is the leader of the metadata log.
+fn controller(broker: &BrokerContext) -> BrokerId {
+    let leader = broker.services.metadata.replica().leadership().leader;
+    BrokerId(leader.map_or(-1, |id| id as i32))
+}
+
+async fn lookup(
+    broker: &BrokerContext,
+    wanted: &kafka_protocol::messages::metadata_request::MetadataRequestTopic,
+    auto_create: bool,
+) -> MetadataResponseTopic {
+    let view = broker.services.metadata.current();
+    let Some(name) = wanted.name.as_ref().map(|n| n.0.to_string()) else {
+        return match view.state.topic_by_id(wanted.topic_id) {
+            Some(topic) => describe_topic(broker, topic),
+            None => MetadataResponseTopic::default()
+                .with_topic_id(wanted.topic_id)
+                .with_error_code(error_map::refusal_code(Refusal::UnknownTopicId)),
+        };
+    };
+    if let Some(topic) = view.state.topics.get(&name) {
+        return describe_topic(broker, topic);
+    }
+    let failed = |error: ResponseError| {
+        MetadataResponseTopic::default()
+            .with_name(Some(TopicName(StrBytes::from_string(name.clone()))))
+            .with_error_code(error.code())
+    };
+    if state::validate_topic_name(&name).is_err() {
+        return failed(error_map::refusal(Refusal::InvalidTopic));
+    }
+    if !auto_create {
+        return failed(error_map::refusal(Refusal::UnknownTopicOrPartition));
+    }
+    match topics::auto_create(broker, &name).await {
+        Ok(Some(topic)) => describe_topic(broker, &topic),
+        Ok(None) => failed(error_map::refusal(Refusal::UnknownTopicOrPartition)),
+        Err(e) => {
+            tracing::info!(topic = %name, error = %e.message, "auto-creation failed");
+            failed(e.error)
+        }
+    }
+}
+
+fn describe_topic(broker: &BrokerContext, topic: &TopicMeta) -> MetadataResponseTopic {
+    let partitions = topic
+        .partitions
+        .iter()
+        .enumerate()
+        .map(|(p, replicas)| describe_partition(broker, &topic.name, p as i32, replicas))
+        .collect();
+    MetadataResponseTopic::default()
+        .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
+        .with_topic_id(topic.id)
+        .with_is_internal(false)
+        .with_partitions(partitions)
+}
+
+fn describe_partition(
+    broker: &BrokerContext,
+    topic: &str,
+    partition: i32,
+    replicas: &[u64],
+) -> MetadataResponsePartition {
+    let replica_nodes: Vec<BrokerId> = replicas.iter().map(|id| BrokerId(*id as i32)).collect();
+    let leadership = broker
+        .services
+        .partitions
+        .get(topic, partition)
+        .map(|r| r.leadership());
+    let base = MetadataResponsePartition::default()
+        .with_partition_index(partition)
+        .with_replica_nodes(replica_nodes);
+    match leadership {
+        Some(l) if l.leader.is_some() => base
+            .with_leader_id(BrokerId(l.leader.map_or(-1, |id| id as i32)))
+            .with_leader_epoch(l.term.min(i32::MAX as u64) as i32)
+            // Voters of the group: with Raft every voter takes part in each commit.
+            .with_isr_nodes(l.voters.iter().map(|id| BrokerId(*id as i32)).collect()),
+        _ => base
+            .with_leader_id(BrokerId(-1))
+            .with_leader_epoch(-1)
+            .with_error_code(ResponseError::LeaderNotAvailable.code()),
+    }
+}

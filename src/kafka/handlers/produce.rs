@@ -1,0 +1,104 @@
+//! Produce v3-v11: each partition's batches are checked (framing, magic, CRC, size) and then
+//! appended through its Raft group; acks=-1 and acks=1 answer once the batches are committed
+//! (on a Raft log the leader's own durable append is part of every commit), acks=0 answers
+//! nothing. Every partition's outcome is independent of the others.
+
+use std::time::Duration;
+
+use futures::future::join_all;
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::produce_request::PartitionProduceData;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use tokio::time::Instant;
+
+use super::RequestContext;
+use crate::kafka::batches;
+use crate::kafka::context::BrokerContext;
+use crate::kafka::error_map::{self, Refusal};
+use crate::kafka::topics;
+
+pub(crate) async fn handle(ctx: RequestContext, request: ProduceRequest) -> Option<ProduceResponse> {
+    let broker = &ctx.broker;
+    let acks = request.acks;
+    let deadline = Instant::now() + Duration::from_millis(request.timeout_ms.max(0) as u64);
+    let mut responses = Vec::with_capacity(request.topic_data.len());
+    for topic in request.topic_data {
+        let name = topic.name.0.to_string();
+        let known = broker.services.metadata.current().state.topics.contains_key(&name);
+        if !known && let Err(e) = topics::auto_create(broker, &name).await {
+            tracing::info!(topic = %name, error = %e.message, "auto-creation on produce failed");
+        }
+        let partitions = join_all(
+            topic
+                .partition_data
+                .into_iter()
+                .map(|data| produce_partition(broker, &name, acks, data, deadline)),
+        )
+        .await;
+        responses.push(
+            TopicProduceResponse::default()
+                .with_name(topic.name)
+                .with_topic_id(topic.topic_id)
+                .with_partition_responses(partitions),
+        );
+    }
+    if acks == 0 {
+        return None;
+    }
+    Some(ProduceResponse::default().with_responses(responses))
+}
+
+async fn produce_partition(
+    broker: &BrokerContext,
+    topic: &str,
+    acks: i16,
+    data: PartitionProduceData,
+    deadline: Instant,
+) -> PartitionProduceResponse {
+    let base = PartitionProduceResponse::default()
+        .with_index(data.index)
+        .with_base_offset(-1)
+        .with_log_append_time_ms(-1)
+        .with_log_start_offset(-1);
+    let fail = |error: ResponseError| base.clone().with_error_code(error.code());
+    if !matches!(acks, -1..=1) {
+        return fail(ResponseError::InvalidRequiredAcks);
+    }
+    let replica = match topics::replica(broker, topic, data.index) {
+        Ok(replica) => replica,
+        Err(error) => return fail(error),
+    };
+    let records = data.records.unwrap_or_default();
+    let batches = match batches::split(&records) {
+        Ok(batches) => batches,
+        Err(e) => {
+            tracing::info!(topic, partition = data.index, error = %e, "refusing records");
+            return fail(error_map::refusal(Refusal::CorruptMessage));
+        }
+    };
+    // Submitted in order: the first poll of each append hands its batch to Raft.
+    let appends = join_all(batches.into_iter().map(|b| replica.append(b)));
+    let results = match tokio::time::timeout_at(deadline, appends).await {
+        Ok(results) => results,
+        Err(_) => return fail(error_map::refusal(Refusal::RequestTimedOut)),
+    };
+    let mut first = None;
+    for result in results {
+        match result {
+            Ok(appended) => {
+                first.get_or_insert(appended);
+            }
+            Err(e) => {
+                tracing::debug!(topic, partition = data.index, error = %e, "append failed");
+                return fail(error_map::partition_error(&e));
+            }
+        }
+    }
+    match first {
+        Some(appended) => base
+            .with_base_offset(appended.base_offset)
+            .with_log_start_offset(appended.log_start_offset),
+        None => fail(error_map::refusal(Refusal::CorruptMessage)),
+    }
+}

@@ -1,0 +1,167 @@
+//! Topic-level work shared by several handlers: creating a topic (CreateTopics and auto-creation
+//! from Metadata/Produce) and finding the replica a partition request is for.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use kafka_protocol::ResponseError;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use super::context::BrokerContext;
+use super::error_map::{self, Refusal};
+use crate::metadata::{Command, METADATA_TOPIC, TopicMeta, state};
+use crate::partition::Replica;
+
+/// How long a new topic's replicas may take to start here.
+const START_WAIT: Duration = Duration::from_secs(30);
+
+/// A refusal with a message for the client.
+#[derive(Debug, Clone)]
+pub(crate) struct TopicError {
+    pub error: ResponseError,
+    pub message: String,
+}
+
+impl TopicError {
+    fn new(error: ResponseError, message: impl Into<String>) -> Self {
+        TopicError {
+            error,
+            message: message.into(),
+        }
+    }
+}
+
+/// What to create.
+#[derive(Debug, Clone)]
+pub(crate) struct NewTopic {
+    pub name: String,
+    /// `None` = `num.partitions`.
+    pub partitions: Option<i32>,
+    /// `None` = `default.replication.factor`.
+    pub replication_factor: Option<i16>,
+    pub configs: BTreeMap<String, String>,
+}
+
+/// Validates and (unless `validate_only`) creates a topic, waiting until its replicas run
+/// here. Returns the topic as the metadata now holds it.
+pub(crate) async fn create(
+    ctx: &BrokerContext,
+    topic: NewTopic,
+    validate_only: bool,
+) -> Result<TopicMeta, TopicError> {
+    if topic.name == METADATA_TOPIC {
+        return Err(TopicError::new(
+            error_map::refusal(Refusal::InvalidTopic),
+            format!("{METADATA_TOPIC} is internal"),
+        ));
+    }
+    let partitions = topic
+        .partitions
+        .unwrap_or(ctx.config.num_partitions as i32);
+    let rf = topic
+        .replication_factor
+        .unwrap_or(ctx.config.default_replication_factor as i16);
+    if partitions <= 0 {
+        return Err(TopicError::new(
+            error_map::refusal(Refusal::InvalidPartitions),
+            format!("partition count {partitions} must be at least 1"),
+        ));
+    }
+    let view = ctx.services.metadata.current();
+    let assignments = view
+        .state
+        .assign(0, partitions as usize, rf.max(0) as usize)
+        .map_err(|e| TopicError::new(error_map::metadata_error(&e), e.to_string()))?;
+    let cmd = Command::CreateTopic {
+        name: topic.name.clone(),
+        id: Uuid::new_v4(),
+        assignments,
+        configs: topic.configs,
+    };
+    if validate_only {
+        // Apply to a copy: the same checks the metadata log would make, nothing written.
+        let mut scratch = (*view.state).clone();
+        scratch
+            .apply(&cmd)
+            .map_err(|e| TopicError::new(error_map::metadata_error(&e), e.to_string()))?;
+        return Ok(scratch.topics[&topic.name].clone());
+    }
+    ctx.services
+        .metadata
+        .propose(&cmd)
+        .await
+        .map_err(|e| TopicError::new(error_map::propose_error(&e), e.to_string()))?;
+    let created = ctx
+        .services
+        .metadata
+        .current()
+        .state
+        .topics
+        .get(&topic.name)
+        .cloned()
+        .ok_or_else(|| TopicError::new(ResponseError::UnknownServerError, "topic vanished"))?;
+    let deadline = Instant::now() + START_WAIT;
+    let hosted = created
+        .partitions
+        .iter()
+        .filter(|replicas| replicas.contains(&ctx.node_id()))
+        .count() as i32;
+    if !ctx
+        .services
+        .partitions
+        .wait_started(&topic.name, hosted, deadline)
+        .await
+    {
+        return Err(TopicError::new(
+            error_map::refusal(Refusal::RequestTimedOut),
+            "replicas did not start in time",
+        ));
+    }
+    Ok(created)
+}
+
+/// Creates `name` with the broker defaults if auto-creation is on and the name is valid;
+/// `Ok(None)` when auto-creation is off.
+pub(crate) async fn auto_create(
+    ctx: &BrokerContext,
+    name: &str,
+) -> Result<Option<TopicMeta>, TopicError> {
+    if !ctx.config.auto_create_topics || state::validate_topic_name(name).is_err() {
+        return Ok(None);
+    }
+    let new = NewTopic {
+        name: name.to_string(),
+        partitions: None,
+        replication_factor: None,
+        configs: BTreeMap::new(),
+    };
+    match create(ctx, new, false).await {
+        Ok(topic) => Ok(Some(topic)),
+        // Another request created it meanwhile.
+        Err(e) if e.error == ResponseError::TopicAlreadyExists => Ok(ctx
+            .services
+            .metadata
+            .current()
+            .state
+            .topics
+            .get(name)
+            .cloned()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The replica serving `topic`/`partition` on this broker, or the error for the client.
+pub(crate) fn replica(ctx: &BrokerContext, topic: &str, partition: i32) -> Result<std::sync::Arc<Replica>, ResponseError> {
+    let view = ctx.services.metadata.current();
+    let Some(meta) = view.state.topics.get(topic) else {
+        return Err(error_map::refusal(Refusal::UnknownTopicOrPartition));
+    };
+    if partition < 0 || partition as usize >= meta.partitions.len() {
+        return Err(error_map::refusal(Refusal::UnknownTopicOrPartition));
+    }
+    ctx.services
+        .partitions
+        .get(topic, partition)
+        .ok_or_else(|| error_map::partition_error(&crate::partition::Error::NotLeader { leader: None }))
+}
