@@ -74,31 +74,8 @@ mod tests {
     use kafka_protocol::protocol::{Encodable, StrBytes};
 
     use super::super::request::{Parsed, parse};
+    use super::super::schemas::samples::{sample, tagged};
     use super::*;
-
-    /// A populated request body for every served API: fields set, one unknown tagged field where
-    /// the version allows it. A new API without a sample fails `schemas_agree_with_the_encoder`.
-    fn sample(key: ApiKey, version: i16) -> BytesMut {
-        let mut buf = BytesMut::new();
-        let encoded = match key {
-            ApiKey::ApiVersions => ApiVersionsRequest::default()
-                .with_client_software_name(StrBytes::from_static_str("raftka-test"))
-                .with_client_software_version(StrBytes::from_static_str("1.2.3"))
-                .with_unknown_tagged_fields(tagged(version >= 3))
-                .encode(&mut buf, version),
-            other => panic!("add a sample request for {other:?}"),
-        };
-        encoded.expect("sample encodes");
-        buf
-    }
-
-    fn tagged(flexible: bool) -> std::collections::BTreeMap<i32, Bytes> {
-        let mut map = std::collections::BTreeMap::new();
-        if flexible {
-            map.insert(99, Bytes::from_static(b"xyz"));
-        }
-        map
-    }
 
     #[test]
     fn table_is_within_the_crate_and_has_no_duplicates() {

@@ -2,8 +2,8 @@
 //! decoder will allocate. `schema.rs` defines the schema types; `request.rs` calls [`walk`].
 
 use super::schema::{
-    BoundsError, Field, MessageSchema, Struct, TAGGED_FIELD_DECODED_BYTES, Ty, decoded_width,
-    fixed_width,
+    BoundsError, Field, MessageSchema, Struct, TAGGED_FIELD_DECODED_BYTES, TAGGED_MAP_NODE_BYTES,
+    Ty, decoded_width, fixed_width,
 };
 
 /// Walks `schema` at `version` over `buf[*pos..]`, advancing `pos`. `decoded` accumulates the
@@ -193,6 +193,7 @@ impl Walker<'_> {
                 left,
             });
         }
+        let mut unknown_seen = false;
         for _ in 0..count {
             let tag = self.varint(what)? as u32;
             let size = self.varint(what)?;
@@ -219,6 +220,10 @@ impl Walker<'_> {
                 }
                 None => {
                     self.take(what, size)?;
+                    if !unknown_seen {
+                        unknown_seen = true;
+                        self.charge(TAGGED_MAP_NODE_BYTES as u64)?;
+                    }
                     self.charge(TAGGED_FIELD_DECODED_BYTES as u64)?;
                 }
             }

@@ -1,13 +1,46 @@
 //! Wire schemas of the request header and of every request body the broker decodes, transcribed
-//! from Kafka's JSON message definitions (`clients/src/main/resources/common/message/*.json`).
-//! `schema.rs` walks them; `versions.rs` pairs each API with its schema.
+//! field by field from `kafka-protocol`'s generated request types (which follow Kafka's JSON message
+//! definitions, `clients/src/main/resources/common/message/*.json`). `walk.rs` walks them;
+//! `versions.rs` pairs each served API with its schema. The schemas are grouped by API family:
+//! `produce_fetch.rs` (data path), `admin.rs` (topics, configs, cluster) and `groups.rs` (consumer
+//! groups); this file holds the header, ApiVersions and Metadata.
 //!
-//! Adding an API: copy its request JSON field by field (versions, nullableVersions, tag,
-//! flexibleVersions), give each struct that appears in an array `decoded_bytes: size_of::<T>()` of the
-//! `kafka-protocol` type, and add the API to the round-trip test in `versions.rs`, which fails if the
-//! schema and the crate's encoder disagree on a single byte.
+//! Adding an API: copy its request struct by struct from
+//! `kafka-protocol/src/messages/<api>_request.rs` (field versions, compact-from version, known tags;
+//! nullable versions from Kafka's JSON, where an `Option` field says only that the field is nullable
+//! in some version), give each struct that appears in an array
+//! `decoded_bytes: size_of::<T>()` of the crate's type, add it to the catalogue in `tests.rs` and a
+//! sample to `samples/`. The tests there walk a populated sample, encoded by the crate, at every
+//! version the crate knows and fail if the schema and the encoder disagree on a single byte; they
+//! also feed every schema hostile bodies and compare real decode allocations with the estimate.
+//! Serving the API is then one `api!` line in `versions.rs`, naming the schema below.
 
 use std::mem::size_of;
+
+mod admin;
+mod groups;
+mod produce_fetch;
+#[cfg(test)]
+pub(crate) mod samples;
+#[cfg(test)]
+mod tests;
+
+#[cfg_attr(not(test), allow(unused_imports))]
+pub(crate) use admin::{
+    ALTER_CONFIGS_REQUEST, CREATE_PARTITIONS_REQUEST, CREATE_TOPICS_REQUEST, DELETE_TOPICS_REQUEST,
+    DESCRIBE_CLUSTER_REQUEST, DESCRIBE_CONFIGS_REQUEST, INCREMENTAL_ALTER_CONFIGS_REQUEST,
+};
+#[cfg_attr(not(test), allow(unused_imports))]
+pub(crate) use groups::{
+    DELETE_GROUPS_REQUEST, DESCRIBE_GROUPS_REQUEST, FIND_COORDINATOR_REQUEST, HEARTBEAT_REQUEST,
+    JOIN_GROUP_REQUEST, LEAVE_GROUP_REQUEST, LIST_GROUPS_REQUEST, OFFSET_COMMIT_REQUEST,
+    OFFSET_DELETE_REQUEST, OFFSET_FETCH_REQUEST, SYNC_GROUP_REQUEST,
+};
+#[cfg_attr(not(test), allow(unused_imports))]
+pub(crate) use produce_fetch::{
+    FETCH_REQUEST, INIT_PRODUCER_ID_REQUEST, LIST_OFFSETS_REQUEST, OFFSET_FOR_LEADER_EPOCH_REQUEST,
+    PRODUCE_REQUEST,
+};
 
 use super::schema::{Field, MessageSchema, Struct, Ty, range, since};
 
@@ -41,8 +74,8 @@ pub(crate) static API_VERSIONS_REQUEST: MessageSchema = MessageSchema {
     },
 };
 
-/// MetadataRequest v0-v13. Not served yet (not in `versions.rs`); here for the Metadata handler
-/// and for the bounds tests, since kafka-protocol-rs #152's hostile frame is a Metadata v0 body.
+/// MetadataRequest v0-v13 (served: v0-v12 or v13). Not served yet (not in `versions.rs`); also used
+/// by the bounds tests, since kafka-protocol-rs #152's hostile frame is a Metadata v0 body.
 #[cfg_attr(not(test), allow(dead_code))]
 pub(crate) static METADATA_REQUEST: MessageSchema = MessageSchema {
     flexible: since(9),
