@@ -133,7 +133,7 @@ fn frames_too_short_unknown_unserved_or_out_of_range_are_refused() {
         parse(Bytes::from_static(&[0, 18, 0])),
         Err(RequestError::TooShort(3))
     ));
-    let unserved = header(3, 1, false).freeze(); // Metadata: not served yet
+    let unserved = header(17, 1, false).freeze(); // SaslHandshake: not served
     assert!(matches!(parse(unserved), Err(RequestError::NotServed(_))));
     let old = header(18, -1, false).freeze();
     assert!(matches!(

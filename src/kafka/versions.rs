@@ -3,7 +3,9 @@
 //! so nothing is advertised that is not served. Add an API with one `api!` line.
 
 use bytes::Bytes;
-use kafka_protocol::messages::{ApiKey, ApiVersionsRequest};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, FetchRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest,
+};
 use kafka_protocol::protocol::Decodable;
 
 use super::handlers::{self, Route};
@@ -47,14 +49,48 @@ macro_rules! api {
     };
 }
 
-pub(crate) static APIS: &[Api] = &[api!(
-    ApiVersions,
-    0,
-    4,
-    schemas::API_VERSIONS_REQUEST,
-    ApiVersionsRequest,
-    handlers::api_versions::handle
-)];
+pub(crate) static APIS: &[Api] = &[
+    api!(
+        ApiVersions,
+        0,
+        4,
+        schemas::API_VERSIONS_REQUEST,
+        ApiVersionsRequest,
+        handlers::api_versions::handle
+    ),
+    api!(
+        Metadata,
+        0,
+        12,
+        schemas::METADATA_REQUEST,
+        MetadataRequest,
+        handlers::metadata::handle
+    ),
+    api!(
+        Produce,
+        3,
+        11,
+        schemas::PRODUCE_REQUEST,
+        ProduceRequest,
+        handlers::produce::handle
+    ),
+    api!(
+        Fetch,
+        4,
+        15,
+        schemas::FETCH_REQUEST,
+        FetchRequest,
+        handlers::fetch::handle
+    ),
+    api!(
+        ListOffsets,
+        1,
+        8,
+        schemas::LIST_OFFSETS_REQUEST,
+        ListOffsetsRequest,
+        handlers::list_offsets::handle
+    ),
+];
 
 pub(crate) fn find(key: ApiKey) -> Option<&'static Api> {
     APIS.iter().find(|api| api.key == key)
