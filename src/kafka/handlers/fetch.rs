@@ -23,6 +23,11 @@ fn topics_by_id(version: i16) -> bool {
     version >= 13
 }
 
+/// The log start offset field exists from v5.
+fn has_log_start_offset(version: i16) -> bool {
+    version >= 5
+}
+
 /// One partition to read, resolved.
 struct Wanted {
     topic: usize,
@@ -75,7 +80,10 @@ pub(crate) async fn handle(ctx: RequestContext, request: FetchRequest) -> Option
                 .with_topic_id(t.topic_id)
         })
         .collect();
-    for (w, answer) in wanted.iter().zip(answers) {
+    for (w, mut answer) in wanted.iter().zip(answers) {
+        if !has_log_start_offset(ctx.api_version) {
+            answer.data.log_start_offset = -1;
+        }
         responses[w.topic].partitions.push(answer.data);
     }
     Some(

@@ -14,6 +14,11 @@ use crate::kafka::context::BrokerContext;
 use crate::kafka::error_map;
 use crate::kafka::topics;
 
+/// The leader epoch field exists from v4.
+fn has_leader_epoch(version: i16) -> bool {
+    version >= 4
+}
+
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
@@ -29,7 +34,7 @@ pub(crate) async fn handle(ctx: RequestContext, request: ListOffsetsRequest) -> 
             let partitions = topic
                 .partitions
                 .iter()
-                .map(|p| list_partition(&ctx.broker, &name, p))
+                .map(|p| list_partition(&ctx.broker, &name, p, ctx.api_version))
                 .collect();
             ListOffsetsTopicResponse::default()
                 .with_name(topic.name)
@@ -39,7 +44,12 @@ pub(crate) async fn handle(ctx: RequestContext, request: ListOffsetsRequest) -> 
     Some(ListOffsetsResponse::default().with_topics(topics))
 }
 
-fn list_partition(broker: &BrokerContext, topic: &str, wanted: &ListOffsetsPartition) -> ListOffsetsPartitionResponse {
+fn list_partition(
+    broker: &BrokerContext,
+    topic: &str,
+    wanted: &ListOffsetsPartition,
+    version: i16,
+) -> ListOffsetsPartitionResponse {
     let base = ListOffsetsPartitionResponse::default()
         .with_partition_index(wanted.partition_index)
         .with_timestamp(-1)
@@ -49,7 +59,11 @@ fn list_partition(broker: &BrokerContext, topic: &str, wanted: &ListOffsetsParti
         Ok(replica) => replica,
         Err(error) => return base.with_error_code(error.code()),
     };
-    let epoch = replica.leadership().term.min(i32::MAX as u64) as i32;
+    let epoch = if has_leader_epoch(version) {
+        replica.leadership().term.min(i32::MAX as u64) as i32
+    } else {
+        -1
+    };
     let found = match wanted.timestamp {
         LATEST => replica.offset_bounds().map(|(_, latest)| Some((latest, -1))),
         EARLIEST | EARLIEST_LOCAL => replica.offset_bounds().map(|(earliest, _)| Some((earliest, -1))),

@@ -20,6 +20,20 @@ fn may_auto_create(version: i16, request: &MetadataRequest) -> bool {
     version < 4 || request.allow_auto_topic_creation
 }
 
+/// Fields a version lacks must keep their defaults, or the response does not encode.
+fn has_controller(version: i16) -> bool {
+    version >= 1
+}
+fn has_cluster_id(version: i16) -> bool {
+    version >= 2
+}
+fn has_leader_epoch(version: i16) -> bool {
+    version >= 7
+}
+fn has_topic_ids(version: i16) -> bool {
+    version >= 10
+}
+
 /// Before v1 an empty topic list means "all topics"; later only a null list does.
 fn wants_all_topics(version: i16, request: &MetadataRequest) -> bool {
     match &request.topics {
@@ -35,21 +49,25 @@ pub(crate) async fn handle(ctx: RequestContext, request: MetadataRequest) -> Opt
     if wants_all_topics(version, &request) {
         let view = broker.services.metadata.current();
         for topic in view.state.topics.values() {
-            topics.push(describe_topic(broker, topic));
+            topics.push(describe_topic(broker, topic, version));
         }
     } else {
         for wanted in request.topics.iter().flatten() {
-            topics.push(lookup(broker, wanted, may_auto_create(version, &request)).await);
+            let auto_create = may_auto_create(version, &request);
+            topics.push(lookup(broker, wanted, auto_create, version).await);
         }
     }
     let view = broker.services.metadata.current();
-    Some(
-        MetadataResponse::default()
-            .with_brokers(brokers(&view))
-            .with_cluster_id(Some(StrBytes::from_string(broker.config.cluster_id.clone())))
-            .with_controller_id(controller(broker))
-            .with_topics(topics),
-    )
+    let mut response = MetadataResponse::default()
+        .with_brokers(brokers(&view))
+        .with_topics(topics);
+    if has_cluster_id(version) {
+        response.cluster_id = Some(StrBytes::from_string(broker.config.cluster_id.clone()));
+    }
+    if has_controller(version) {
+        response.controller_id = controller(broker);
+    }
+    Some(response)
 }
 
 fn brokers(view: &MetadataView) -> Vec<MetadataResponseBroker> {
@@ -75,18 +93,20 @@ async fn lookup(
     broker: &BrokerContext,
     wanted: &kafka_protocol::messages::metadata_request::MetadataRequestTopic,
     auto_create: bool,
+    version: i16,
 ) -> MetadataResponseTopic {
     let view = broker.services.metadata.current();
     let Some(name) = wanted.name.as_ref().map(|n| n.0.to_string()) else {
         return match view.state.topic_by_id(wanted.topic_id) {
-            Some(topic) => describe_topic(broker, topic),
+            Some(topic) => describe_topic(broker, topic, version),
             None => MetadataResponseTopic::default()
                 .with_topic_id(wanted.topic_id)
+                .with_name(None)
                 .with_error_code(error_map::refusal_code(Refusal::UnknownTopicId)),
         };
     };
     if let Some(topic) = view.state.topics.get(&name) {
-        return describe_topic(broker, topic);
+        return describe_topic(broker, topic, version);
     }
     let failed = |error: ResponseError| {
         MetadataResponseTopic::default()
@@ -100,7 +120,7 @@ async fn lookup(
         return failed(error_map::refusal(Refusal::UnknownTopicOrPartition));
     }
     match topics::auto_create(broker, &name).await {
-        Ok(Some(topic)) => describe_topic(broker, &topic),
+        Ok(Some(topic)) => describe_topic(broker, &topic, version),
         Ok(None) => failed(error_map::refusal(Refusal::UnknownTopicOrPartition)),
         Err(e) => {
             tracing::info!(topic = %name, error = %e.message, "auto-creation failed");
@@ -109,18 +129,21 @@ async fn lookup(
     }
 }
 
-fn describe_topic(broker: &BrokerContext, topic: &TopicMeta) -> MetadataResponseTopic {
+fn describe_topic(broker: &BrokerContext, topic: &TopicMeta, version: i16) -> MetadataResponseTopic {
     let partitions = topic
         .partitions
         .iter()
         .enumerate()
-        .map(|(p, replicas)| describe_partition(broker, &topic.name, p as i32, replicas))
+        .map(|(p, replicas)| describe_partition(broker, &topic.name, p as i32, replicas, version))
         .collect();
-    MetadataResponseTopic::default()
+    let mut described = MetadataResponseTopic::default()
         .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
-        .with_topic_id(topic.id)
         .with_is_internal(false)
-        .with_partitions(partitions)
+        .with_partitions(partitions);
+    if has_topic_ids(version) {
+        described.topic_id = topic.id;
+    }
+    described
 }
 
 fn describe_partition(
@@ -128,6 +151,7 @@ fn describe_partition(
     topic: &str,
     partition: i32,
     replicas: &[u64],
+    version: i16,
 ) -> MetadataResponsePartition {
     let replica_nodes: Vec<BrokerId> = replicas.iter().map(|id| BrokerId(*id as i32)).collect();
     let leadership = broker
@@ -139,14 +163,18 @@ fn describe_partition(
         .with_partition_index(partition)
         .with_replica_nodes(replica_nodes);
     match leadership {
-        Some(l) if l.leader.is_some() => base
-            .with_leader_id(BrokerId(l.leader.map_or(-1, |id| id as i32)))
-            .with_leader_epoch(l.term.min(i32::MAX as u64) as i32)
-            // Voters of the group: with Raft every voter takes part in each commit.
-            .with_isr_nodes(l.voters.iter().map(|id| BrokerId(*id as i32)).collect()),
+        Some(l) if l.leader.is_some() => {
+            let mut described = base
+                .with_leader_id(BrokerId(l.leader.map_or(-1, |id| id as i32)))
+                // Voters of the group: with Raft every voter takes part in each commit.
+                .with_isr_nodes(l.voters.iter().map(|id| BrokerId(*id as i32)).collect());
+            if has_leader_epoch(version) {
+                described.leader_epoch = l.term.min(i32::MAX as u64) as i32;
+            }
+            described
+        }
         _ => base
             .with_leader_id(BrokerId(-1))
-            .with_leader_epoch(-1)
             .with_error_code(ResponseError::LeaderNotAvailable.code()),
     }
 }

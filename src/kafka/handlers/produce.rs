@@ -18,6 +18,11 @@ use crate::kafka::context::BrokerContext;
 use crate::kafka::error_map::{self, Refusal};
 use crate::kafka::topics;
 
+/// The log start offset field exists from v5.
+fn has_log_start_offset(version: i16) -> bool {
+    version >= 5
+}
+
 pub(crate) async fn handle(ctx: RequestContext, request: ProduceRequest) -> Option<ProduceResponse> {
     let broker = &ctx.broker;
     let acks = request.acks;
@@ -33,7 +38,7 @@ pub(crate) async fn handle(ctx: RequestContext, request: ProduceRequest) -> Opti
             topic
                 .partition_data
                 .into_iter()
-                .map(|data| produce_partition(broker, &name, acks, data, deadline)),
+                .map(|data| produce_partition(broker, &name, acks, data, deadline, ctx.api_version)),
         )
         .await;
         responses.push(
@@ -55,6 +60,7 @@ async fn produce_partition(
     acks: i16,
     data: PartitionProduceData,
     deadline: Instant,
+    version: i16,
 ) -> PartitionProduceResponse {
     let base = PartitionProduceResponse::default()
         .with_index(data.index)
@@ -96,9 +102,10 @@ async fn produce_partition(
         }
     }
     match first {
-        Some(appended) => base
+        Some(appended) if has_log_start_offset(version) => base
             .with_base_offset(appended.base_offset)
             .with_log_start_offset(appended.log_start_offset),
+        Some(appended) => base.with_base_offset(appended.base_offset),
         None => fail(error_map::refusal(Refusal::CorruptMessage)),
     }
 }
