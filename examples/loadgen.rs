@@ -1,0 +1,337 @@
+//! Load generator on a real Kafka client (librdkafka through rdkafka): produce or consume
+//! against any bootstrap address, and a raw loopback TCP baseline measured the same way.
+//! Prints messages/s, MB/s and, for produce, p50/p99/p999 of the send-to-acknowledgement time.
+//!
+//! ```text
+//! cargo run --release --example loadgen -- produce --topic bench --messages 200000 --size 1024 --acks all
+//! cargo run --release --example loadgen -- consume --topic bench --messages 200000
+//! cargo run --release --example loadgen -- tcp-baseline --bytes 2147483648
+//! ```
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use hdrhistogram::Histogram;
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+#[derive(Parser)]
+#[command(about = "Kafka load generator: produce, consume, and a loopback TCP baseline")]
+struct Args {
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// Send messages and time each acknowledgement.
+    Produce {
+        #[arg(long, default_value = "127.0.0.1:9092")]
+        bootstrap: String,
+        #[arg(long, default_value = "loadgen")]
+        topic: String,
+        /// Partitions of the topic, created if it does not exist.
+        #[arg(long, default_value_t = 1)]
+        partitions: i32,
+        #[arg(long, default_value_t = 1)]
+        replication_factor: i32,
+        #[arg(long, default_value_t = 100_000)]
+        messages: u64,
+        /// Value size in bytes.
+        #[arg(long, default_value_t = 1024)]
+        size: usize,
+        /// acks: 0, 1 or all.
+        #[arg(long, default_value = "all")]
+        acks: String,
+        #[arg(long, default_value_t = 5)]
+        linger_ms: u64,
+        /// Target messages per second; 0 sends as fast as the client allows.
+        #[arg(long, default_value_t = 0)]
+        rate: u64,
+        /// librdkafka compression.codec (none, gzip, snappy, lz4, zstd).
+        #[arg(long, default_value = "none")]
+        compression: String,
+    },
+    /// Read messages from the beginning of every partition.
+    Consume {
+        #[arg(long, default_value = "127.0.0.1:9092")]
+        bootstrap: String,
+        #[arg(long, default_value = "loadgen")]
+        topic: String,
+        #[arg(long, default_value_t = 100_000)]
+        messages: u64,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 120)]
+        timeout_secs: u64,
+    },
+    /// Raw loopback TCP throughput: what the network path itself allows.
+    TcpBaseline {
+        #[arg(long, default_value_t = 1 << 31)]
+        bytes: u64,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    match Args::parse().mode {
+        Mode::Produce {
+            bootstrap,
+            topic,
+            partitions,
+            replication_factor,
+            messages,
+            size,
+            acks,
+            linger_ms,
+            rate,
+            compression,
+        } => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(async {
+                ensure_topic(&bootstrap, &topic, partitions, replication_factor).await?;
+                let spec = ProduceSpec {
+                    messages,
+                    size,
+                    acks,
+                    linger_ms,
+                    rate,
+                    compression,
+                };
+                produce(&bootstrap, &topic, &spec).await
+            })
+        }
+        Mode::Consume {
+            bootstrap,
+            topic,
+            messages,
+            timeout_secs,
+        } => consume(
+            &bootstrap,
+            &topic,
+            messages,
+            Duration::from_secs(timeout_secs),
+        ),
+        Mode::TcpBaseline { bytes } => tcp_baseline(bytes),
+    }
+}
+
+async fn ensure_topic(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    rf: i32,
+) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()?;
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(rf));
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    for result in admin.create_topics([&new], &opts).await? {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => anyhow::bail!("creating topic {name}: {code}"),
+        }
+    }
+    Ok(())
+}
+
+struct ProduceSpec {
+    messages: u64,
+    size: usize,
+    acks: String,
+    linger_ms: u64,
+    rate: u64,
+    compression: String,
+}
+
+async fn produce(bootstrap: &str, topic: &str, spec: &ProduceSpec) -> anyhow::Result<()> {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("acks", &spec.acks)
+        .set("linger.ms", spec.linger_ms.to_string())
+        .set("compression.codec", &spec.compression)
+        .set("queue.buffering.max.messages", "1000000")
+        .set("queue.buffering.max.kbytes", "1048576")
+        .set("message.timeout.ms", "120000")
+        .create()?;
+    let value: Vec<u8> = (0..spec.size).map(|i| (i % 251) as u8).collect();
+    let mut latency = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
+    let mut in_flight = FuturesUnordered::new();
+    let mut failed = 0u64;
+    let start = Instant::now();
+    for i in 0..spec.messages {
+        if spec.rate > 0 {
+            let due = start + Duration::from_secs_f64(i as f64 / spec.rate as f64);
+            tokio::time::sleep_until(due.into()).await;
+        }
+        let key = i.to_be_bytes();
+        let sent_at = Instant::now();
+        loop {
+            let record = FutureRecord::to(topic).key(&key[..]).payload(&value[..]);
+            match producer.send_result(record) {
+                Ok(delivery) => {
+                    in_flight.push(async move { (delivery.await, sent_at) });
+                    break;
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    // Let acknowledgements drain the client's queue.
+                    if let Some(done) = in_flight.next().await {
+                        failed += record_delivery(done, &mut latency);
+                    }
+                }
+                Err((e, _)) => anyhow::bail!("send failed: {e}"),
+            }
+        }
+        while in_flight.len() > 200_000 {
+            if let Some(done) = in_flight.next().await {
+                failed += record_delivery(done, &mut latency);
+            }
+        }
+    }
+    while let Some(done) = in_flight.next().await {
+        failed += record_delivery(done, &mut latency);
+    }
+    producer.flush(Duration::from_secs(60))?;
+    let elapsed = start.elapsed().as_secs_f64();
+    let sent = spec.messages - failed;
+    println!(
+        "produce: {sent} messages of {} B, acks={}, linger={} ms, rate={}: {:.0} msg/s, {:.1} MB/s, failed {failed}",
+        spec.size,
+        spec.acks,
+        spec.linger_ms,
+        if spec.rate == 0 {
+            "max".to_string()
+        } else {
+            spec.rate.to_string()
+        },
+        sent as f64 / elapsed,
+        (sent as f64 * spec.size as f64) / elapsed / 1e6,
+    );
+    println!(
+        "latency: p50 {:.2} ms, p99 {:.2} ms, p999 {:.2} ms, max {:.2} ms",
+        latency.value_at_quantile(0.50) as f64 / 1000.0,
+        latency.value_at_quantile(0.99) as f64 / 1000.0,
+        latency.value_at_quantile(0.999) as f64 / 1000.0,
+        latency.max() as f64 / 1000.0,
+    );
+    Ok(())
+}
+
+/// What a delivery future yields, with the time its message was handed to the client.
+type DeliveryOutcome = (
+    Result<
+        Result<
+            rdkafka::producer::future_producer::Delivery,
+            (KafkaError, rdkafka::message::OwnedMessage),
+        >,
+        futures::channel::oneshot::Canceled,
+    >,
+    Instant,
+);
+
+/// Records one acknowledgement's latency in microseconds; returns 1 if it was a failure.
+fn record_delivery((result, sent_at): DeliveryOutcome, latency: &mut Histogram<u64>) -> u64 {
+    let micros = sent_at.elapsed().as_micros().max(1) as u64;
+    match result {
+        Ok(Ok(_)) => {
+            latency.saturating_record(micros);
+            0
+        }
+        Ok(Err((e, _))) => {
+            eprintln!("delivery failed: {e}");
+            1
+        }
+        Err(_) => 1,
+    }
+}
+
+fn consume(bootstrap: &str, topic: &str, messages: u64, timeout: Duration) -> anyhow::Result<()> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "loadgen")
+        .set("enable.auto.commit", "false")
+        .set("fetch.max.bytes", "52428800")
+        .set("max.partition.fetch.bytes", "10485760")
+        .create()?;
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    let partitions = metadata
+        .topics()
+        .first()
+        .map(|t| t.partitions().len())
+        .unwrap_or(0);
+    anyhow::ensure!(partitions > 0, "topic {topic} has no partitions");
+    let mut assignment = TopicPartitionList::new();
+    for p in 0..partitions as i32 {
+        assignment.add_partition_offset(topic, p, Offset::Beginning)?;
+    }
+    consumer.assign(&assignment)?;
+    let start = Instant::now();
+    let (mut count, mut bytes) = (0u64, 0u64);
+    while count < messages {
+        anyhow::ensure!(
+            start.elapsed() < timeout,
+            "only {count} of {messages} messages within {timeout:?}"
+        );
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                count += 1;
+                bytes += m.payload().map_or(0, |p| p.len() as u64);
+            }
+            Some(Err(e)) => anyhow::bail!("consume failed: {e}"),
+            None => {}
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    println!(
+        "consume: {count} messages from {partitions} partitions: {:.0} msg/s, {:.1} MB/s",
+        count as f64 / elapsed,
+        bytes as f64 / elapsed / 1e6
+    );
+    Ok(())
+}
+
+fn tcp_baseline(bytes: u64) -> anyhow::Result<()> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let reader = std::thread::spawn(move || -> std::io::Result<u64> {
+        let (mut socket, _) = listener.accept()?;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut total = 0;
+        loop {
+            match socket.read(&mut buf)? {
+                0 => return Ok(total),
+                n => total += n as u64,
+            }
+        }
+    });
+    let mut socket = TcpStream::connect(addr)?;
+    let chunk = vec![0x5Au8; 1 << 20];
+    let start = Instant::now();
+    let mut sent = 0;
+    while sent < bytes {
+        let n = chunk.len().min((bytes - sent) as usize);
+        socket.write_all(&chunk[..n])?;
+        sent += n as u64;
+    }
+    drop(socket);
+    let received = reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("reader panicked"))??;
+    let elapsed = start.elapsed().as_secs_f64();
+    anyhow::ensure!(received == bytes, "sent {bytes}, received {received}");
+    println!(
+        "tcp baseline: {:.1} MB/s over loopback ({} MiB in 1 MiB writes)",
+        bytes as f64 / elapsed / 1e6,
+        bytes >> 20
+    );
+    Ok(())
+}

@@ -1,0 +1,367 @@
+//! Config sources (a TOML or JSON file, `RAFTKA_*` variables, CLI overrides) flattened to one map of
+//! Kafka-named keys (`log.dirs`, `cluster.node_id`) and read into `Settings`; unknown keys are refused.
+//! The neighbour `config.rs` owns what each setting means and validates the result.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::{Config, ConfigError, parse_listeners};
+
+/// Environment variables with this prefix override the file: `RAFTKA_LOG_DIRS` sets `log.dirs`.
+pub const ENV_PREFIX: &str = "RAFTKA_";
+/// `RAFTKA_*` variables that are not broker settings (read by the test suite, ignored here).
+pub const RESERVED_ENV: &[&str] = &["RAFTKA_BOOTSTRAP", "RAFTKA_CONFIG"];
+
+/// Every accepted key, in the order the reference in README.md lists them.
+pub const KEYS: &[&str] = &[
+    "node.id",
+    "cluster.id",
+    "listeners",
+    "advertised.listeners",
+    "log.dirs",
+    "log.segment.bytes",
+    "log.retention.ms",
+    "log.retention.bytes",
+    "log.index.interval.bytes",
+    "auto.create.topics.enable",
+    "num.partitions",
+    "default.replication.factor",
+    "message.max.bytes",
+    "socket.request.max.bytes",
+    "connections.max.idle.ms",
+    "max.connections",
+    "connection.max.in.flight.requests",
+    "log.level",
+    "cluster.enabled",
+    "cluster.node_id",
+    "cluster.raft_address",
+    "cluster.initial_members",
+    "cluster.data_dir",
+    "cluster.rtt_ms",
+    "cluster.election_rtt",
+    "cluster.heartbeat_rtt",
+    "cluster.snapshot_entries",
+];
+
+/// `key=value` settings from the command line, applied after the file and the environment.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides(pub Vec<(String, String)>);
+
+/// The flat settings, each optional: absent = keep the default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Settings {
+    #[serde(rename = "node.id")]
+    node_id: Option<u64>,
+    #[serde(rename = "cluster.id")]
+    cluster_id: Option<String>,
+    listeners: Option<String>,
+    #[serde(rename = "advertised.listeners")]
+    advertised_listeners: Option<String>,
+    #[serde(rename = "log.dirs")]
+    log_dirs: Option<String>,
+    #[serde(rename = "log.segment.bytes")]
+    segment_bytes: Option<u64>,
+    #[serde(rename = "log.retention.ms")]
+    retention_ms: Option<i64>,
+    #[serde(rename = "log.retention.bytes")]
+    retention_bytes: Option<i64>,
+    #[serde(rename = "log.index.interval.bytes")]
+    index_interval_bytes: Option<u32>,
+    #[serde(rename = "auto.create.topics.enable")]
+    auto_create_topics: Option<bool>,
+    #[serde(rename = "num.partitions")]
+    num_partitions: Option<u32>,
+    #[serde(rename = "default.replication.factor")]
+    default_replication_factor: Option<u16>,
+    #[serde(rename = "message.max.bytes")]
+    message_max_bytes: Option<u32>,
+    #[serde(rename = "socket.request.max.bytes")]
+    socket_request_max_bytes: Option<u32>,
+    #[serde(rename = "connections.max.idle.ms")]
+    connections_max_idle_ms: Option<u64>,
+    #[serde(rename = "max.connections")]
+    max_connections: Option<u32>,
+    #[serde(rename = "connection.max.in.flight.requests")]
+    max_in_flight_requests: Option<u32>,
+    #[serde(rename = "log.level")]
+    log_level: Option<String>,
+    #[serde(rename = "cluster.enabled")]
+    cluster_enabled: Option<bool>,
+    #[serde(rename = "cluster.node_id")]
+    cluster_node_id: Option<u64>,
+    #[serde(rename = "cluster.raft_address")]
+    raft_address: Option<String>,
+    #[serde(rename = "cluster.initial_members")]
+    initial_members: Option<Vec<String>>,
+    #[serde(rename = "cluster.data_dir")]
+    cluster_data_dir: Option<String>,
+    #[serde(rename = "cluster.rtt_ms")]
+    rtt_ms: Option<u64>,
+    #[serde(rename = "cluster.election_rtt")]
+    election_rtt: Option<u64>,
+    #[serde(rename = "cluster.heartbeat_rtt")]
+    heartbeat_rtt: Option<u64>,
+    #[serde(rename = "cluster.snapshot_entries")]
+    snapshot_entries: Option<u64>,
+}
+
+/// Reads every source into one `Settings`, later sources overriding earlier ones key by key.
+pub(super) fn collect(
+    file: Option<&Path>,
+    env: impl IntoIterator<Item = (String, String)>,
+    overrides: &Overrides,
+) -> Result<Settings, ConfigError> {
+    let mut flat: BTreeMap<String, (Value, String)> = BTreeMap::new();
+    if let Some(path) = file {
+        let origin = format!("in {}", path.display());
+        let mut keys = Map::new();
+        flatten("", read_file(path)?, &mut keys);
+        for (key, value) in keys {
+            flat.insert(key, (value, origin.clone()));
+        }
+    }
+    let mut env: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(name, _)| name.starts_with(ENV_PREFIX) && !RESERVED_ENV.contains(&name.as_str()))
+        .collect();
+    env.sort();
+    for (name, text) in env {
+        let origin = format!("from environment variable {name}");
+        let Some(key) = KEYS.iter().find(|k| env_name(k) == name) else {
+            return Err(unknown(&name, origin));
+        };
+        flat.insert(key.to_string(), (typed(key, &text, &origin)?, origin));
+    }
+    for (key, text) in &overrides.0 {
+        let origin = "from the command line".to_string();
+        flat.insert(key.clone(), (typed(key, text, &origin)?, origin));
+    }
+    let all: Map<String, Value> = flat
+        .iter()
+        .map(|(k, (v, _))| (k.clone(), v.clone()))
+        .collect();
+    match Settings::deserialize(Value::Object(all)) {
+        Ok(settings) => Ok(settings),
+        // Find the key at fault by reading each one alone, so the error can name it.
+        Err(whole) => Err(flat
+            .iter()
+            .find_map(|(key, (value, origin))| single(key, value.clone(), origin).err())
+            .unwrap_or_else(|| ConfigError::BadValue {
+                key: "(several)".into(),
+                origin: "combined sources".into(),
+                message: whole.to_string(),
+            })),
+    }
+}
+
+/// The environment variable that sets `key`: `log.dirs` -> `RAFTKA_LOG_DIRS`.
+pub fn env_name(key: &str) -> String {
+    format!("{ENV_PREFIX}{}", key.to_ascii_uppercase().replace('.', "_"))
+}
+
+fn unknown(key: &str, origin: String) -> ConfigError {
+    ConfigError::UnknownKey {
+        key: key.to_string(),
+        origin,
+        accepted: KEYS.join(", "),
+    }
+}
+
+fn single(key: &str, value: Value, origin: &str) -> Result<Settings, ConfigError> {
+    if !KEYS.contains(&key) {
+        return Err(unknown(key, origin.to_string()));
+    }
+    let mut map = Map::new();
+    map.insert(key.to_string(), value);
+    Settings::deserialize(Value::Object(map)).map_err(|e| ConfigError::BadValue {
+        key: key.to_string(),
+        origin: origin.to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// Text from the environment or the command line, typed by what the key accepts: tried as a
+/// string, then as a JSON scalar (numbers, booleans), then as a comma-separated list.
+fn typed(key: &str, text: &str, origin: &str) -> Result<Value, ConfigError> {
+    let as_string = Value::String(text.to_string());
+    let first_error = match single(key, as_string.clone(), origin) {
+        Ok(_) => return Ok(as_string),
+        Err(e @ ConfigError::UnknownKey { .. }) => return Err(e),
+        Err(e) => e,
+    };
+    let candidates = [
+        serde_json::from_str::<Value>(text).ok(),
+        Some(Value::Array(
+            text.split(',')
+                .map(|s| Value::String(s.trim().to_string()))
+                .collect(),
+        )),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|v| single(key, v.clone(), origin).is_ok())
+        .ok_or(first_error)
+}
+
+fn read_file(path: &Path) -> Result<Value, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let syntax = |message: String| ConfigError::Syntax {
+        path: path.to_path_buf(),
+        message,
+    };
+    let value = if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    {
+        serde_json::from_str::<Value>(&text).map_err(|e| syntax(e.to_string()))?
+    } else {
+        let table = toml::from_str::<toml::Table>(&text).map_err(|e| syntax(e.to_string()))?;
+        serde_json::to_value(table).map_err(|e| syntax(e.to_string()))?
+    };
+    if !value.is_object() {
+        return Err(syntax(
+            "the top level must be a table/object of settings".into(),
+        ));
+    }
+    Ok(value)
+}
+
+/// `{"log": {"dirs": "x"}}` and `{"log.dirs": "x"}` both become `log.dirs = "x"`.
+fn flatten(prefix: &str, value: Value, out: &mut Map<String, Value>) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map {
+                let full = if prefix.is_empty() {
+                    key
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                flatten(&full, inner, out);
+            }
+        }
+        leaf => {
+            out.insert(prefix.to_string(), leaf);
+        }
+    }
+}
+
+impl Settings {
+    /// Writes every setting that was given into `config`.
+    pub(super) fn apply(self, config: &mut Config) -> Result<(), ConfigError> {
+        let c = &mut config.cluster;
+        if let Some(id) = same(
+            "node.id",
+            self.node_id,
+            "cluster.node_id",
+            self.cluster_node_id,
+        )? {
+            config.node_id = id;
+        }
+        let dirs = same(
+            "log.dirs",
+            self.log_dirs,
+            "cluster.data_dir",
+            self.cluster_data_dir,
+        )?;
+        if let Some(dirs) = dirs {
+            if dirs.contains(',') || dirs.trim().is_empty() {
+                return Err(ConfigError::Invalid {
+                    key: "log.dirs",
+                    value: dirs,
+                    expected: "exactly one directory".into(),
+                });
+            }
+            config.data_dir = PathBuf::from(dirs.trim());
+        }
+        set(&mut config.cluster_id, self.cluster_id);
+        if let Some(text) = self.listeners {
+            config.listeners = parse_listeners("listeners", &text)?;
+            config.advertised_listeners = config.listeners.clone();
+        }
+        if let Some(text) = self.advertised_listeners {
+            config.advertised_listeners = parse_listeners("advertised.listeners", &text)?;
+        }
+        set(&mut config.segment_bytes, self.segment_bytes);
+        if let Some(ms) = self.retention_ms {
+            config.retention_ms = unlimited("log.retention.ms", ms)?;
+        }
+        if let Some(bytes) = self.retention_bytes {
+            config.retention_bytes = unlimited("log.retention.bytes", bytes)?;
+        }
+        set(&mut config.index_interval_bytes, self.index_interval_bytes);
+        set(&mut config.auto_create_topics, self.auto_create_topics);
+        set(&mut config.num_partitions, self.num_partitions);
+        set(
+            &mut config.default_replication_factor,
+            self.default_replication_factor,
+        );
+        set(&mut config.message_max_bytes, self.message_max_bytes);
+        set(
+            &mut config.socket_request_max_bytes,
+            self.socket_request_max_bytes,
+        );
+        set(
+            &mut config.connections_max_idle_ms,
+            self.connections_max_idle_ms,
+        );
+        set(&mut config.max_connections, self.max_connections);
+        set(
+            &mut config.max_in_flight_requests,
+            self.max_in_flight_requests,
+        );
+        set(&mut config.log_level, self.log_level);
+        set(&mut c.enabled, self.cluster_enabled);
+        if let Some(address) = self.raft_address {
+            if self.initial_members.is_none() && !c.enabled {
+                c.initial_members = vec![address.clone()];
+            }
+            c.raft_address = address;
+        }
+        set(&mut c.initial_members, self.initial_members);
+        set(&mut c.rtt_ms, self.rtt_ms);
+        set(&mut c.election_rtt, self.election_rtt);
+        set(&mut c.heartbeat_rtt, self.heartbeat_rtt);
+        set(&mut c.snapshot_entries, self.snapshot_entries);
+        Ok(())
+    }
+}
+
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *slot = v;
+    }
+}
+
+/// Two keys for one setting (a Kafka name and the seed's name): either, or both if equal.
+fn same<T: PartialEq>(
+    first: &'static str,
+    a: Option<T>,
+    second: &'static str,
+    b: Option<T>,
+) -> Result<Option<T>, ConfigError> {
+    match (a, b) {
+        (Some(a), Some(b)) if a != b => Err(ConfigError::Conflict { first, second }),
+        (a, b) => Ok(a.or(b)),
+    }
+}
+
+/// Kafka's convention: -1 means no limit.
+fn unlimited(key: &'static str, value: i64) -> Result<Option<u64>, ConfigError> {
+    match value {
+        -1 => Ok(None),
+        v if v >= 0 => Ok(Some(v as u64)),
+        v => Err(ConfigError::Invalid {
+            key,
+            value: v.to_string(),
+            expected: "-1 (no limit) or a non-negative number".into(),
+        }),
+    }
+}

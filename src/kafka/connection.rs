@@ -1,0 +1,191 @@
+//! One client connection: read frames, start their handlers, write answers back in request order.
+//! Bounded read-ahead (requests and bytes in flight), idle close, and the close-on-garbage rule.
+//! `server.rs` accepts connections; `request.rs` judges each frame.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream::FuturesOrdered;
+use kafka_protocol::messages::ApiKey;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::{Instant, sleep_until, timeout};
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use super::context::BrokerContext;
+use super::frame::FrameReader;
+use super::handlers::{self, Reply, RequestContext, api_versions};
+use super::request::{self, Parsed};
+
+/// Limits of one connection, from the config.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnectionLimits {
+    pub max_frame_bytes: u32,
+    pub max_in_flight: usize,
+    /// Frames plus their decoded estimates in flight; reading pauses above this.
+    pub max_in_flight_bytes: usize,
+    pub idle: Duration,
+}
+
+/// One answer in the making, with what it holds in memory.
+struct InFlight {
+    correlation_id: i32,
+    api: ApiKey,
+    version: i16,
+    held_bytes: usize,
+    reply: Reply,
+}
+
+/// Serves one connection until the client leaves, sends garbage, idles out, or shutdown is asked.
+pub(crate) async fn serve(
+    stream: TcpStream,
+    conn: u64,
+    broker: Arc<BrokerContext>,
+    limits: ConnectionLimits,
+    shutdown: watch::Receiver<bool>,
+) {
+    let peer = stream
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let span = info_span!("conn", conn, %peer);
+    async move {
+        debug!("connection opened");
+        match run(stream, conn, broker, limits, shutdown).await {
+            Ok(reason) => debug!(reason, "connection closed"),
+            Err(reason) => info!(%reason, "connection closed"),
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+async fn run(
+    mut stream: TcpStream,
+    conn: u64,
+    broker: Arc<BrokerContext>,
+    limits: ConnectionLimits,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<&'static str, String> {
+    let _ = stream.set_nodelay(true);
+    let (mut rd, mut wr) = stream.split();
+    let mut reader = FrameReader::new(limits.max_frame_bytes);
+    let mut in_flight: FuturesOrdered<BoxFuture<'static, InFlight>> = FuturesOrdered::new();
+    let mut held_bytes = 0usize;
+    let mut last_activity = Instant::now();
+    let mut reading = !*shutdown.borrow();
+    loop {
+        if !reading && in_flight.is_empty() {
+            return Ok("drained");
+        }
+        let may_read = reading
+            && in_flight.len() < limits.max_in_flight
+            && held_bytes < limits.max_in_flight_bytes;
+        tokio::select! {
+            // Answers first: they free room for more requests.
+            biased;
+            Some(done) = in_flight.next() => {
+                held_bytes -= done.held_bytes;
+                match done.reply {
+                    Ok(Some(bytes)) => {
+                        timeout(limits.idle, wr.write_all(&bytes))
+                            .await
+                            .map_err(|_| "client not reading answers".to_string())?
+                            .map_err(|e| format!("write failed: {e}"))?;
+                        debug!(api = ?done.api, version = done.version, correlation_id = done.correlation_id, "answered");
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        warn!(api = ?done.api, version = done.version, correlation_id = done.correlation_id, error = %e, "closing");
+                        return Err(e.to_string());
+                    }
+                }
+                last_activity = Instant::now();
+            }
+            frame = reader.read_frame(&mut rd), if may_read => {
+                let Some(frame) = frame.map_err(|e| e.to_string())? else {
+                    // The client finished sending; answer what it already asked, then close.
+                    reading = false;
+                    continue;
+                };
+                last_activity = Instant::now();
+                let (future, held) = start(frame, conn, &broker)?;
+                held_bytes += held;
+                in_flight.push_back(future);
+            }
+            _ = sleep_until(last_activity + limits.idle), if in_flight.is_empty() => {
+                return Ok("idle");
+            }
+            _ = shutdown.changed(), if reading => {
+                reading = false;
+            }
+        }
+    }
+}
+
+/// Judges one frame and starts its handler; an error closes the connection.
+fn start(
+    frame: Bytes,
+    conn: u64,
+    broker: &Arc<BrokerContext>,
+) -> Result<(BoxFuture<'static, InFlight>, usize), String> {
+    let frame_len = frame.len();
+    match request::parse(frame) {
+        Ok(Parsed::Routed {
+            api,
+            header,
+            body,
+            decoded_bytes,
+        }) => {
+            let held = frame_len + decoded_bytes;
+            let (version, correlation_id) = (header.request_api_version, header.correlation_id);
+            let name = api.key;
+            debug!(api = ?name, version, correlation_id, "request");
+            let ctx = RequestContext {
+                broker: broker.clone(),
+                api_version: version,
+                correlation_id,
+                client_id: header.client_id,
+                conn,
+            };
+            let reply = (api.route)(ctx, body);
+            let future = async move {
+                InFlight {
+                    correlation_id,
+                    api: name,
+                    version,
+                    held_bytes: held,
+                    reply: reply.await,
+                }
+            };
+            Ok((Box::pin(future), held))
+        }
+        Ok(Parsed::NewerApiVersions {
+            correlation_id,
+            version,
+        }) => {
+            info!(
+                version,
+                correlation_id, "ApiVersions version not served; answering v0 UNSUPPORTED_VERSION"
+            );
+            let reply =
+                handlers::encode_response(correlation_id, 0, &api_versions::unsupported_version());
+            let done = InFlight {
+                correlation_id,
+                api: ApiKey::ApiVersions,
+                version,
+                held_bytes: frame_len,
+                reply,
+            };
+            Ok((Box::pin(std::future::ready(done)), frame_len))
+        }
+        Err(e) => {
+            warn!(error = %e, "refusing frame, closing");
+            Err(e.to_string())
+        }
+    }
+}

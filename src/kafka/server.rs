@@ -1,0 +1,155 @@
+//! The Kafka listener: binds every configured listener, accepts up to `max.connections`, one task
+//! per connection, and on shutdown stops accepting and waits for connections to drain.
+//! `connection.rs` serves each connection.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+use super::connection::{self, ConnectionLimits};
+use super::context::BrokerContext;
+use crate::config::{self, Config};
+
+/// How long shutdown waits for connections to finish what is in flight.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct Server {
+    listeners: Vec<TcpListener>,
+    context: Arc<BrokerContext>,
+    limits: ConnectionLimits,
+    max_connections: usize,
+}
+
+impl Server {
+    /// Binds every entry of `listeners`; fails if any cannot be bound.
+    pub async fn bind(config: Arc<Config>) -> anyhow::Result<Server> {
+        let mut listeners = Vec::new();
+        for l in &config.listeners {
+            let addr = config::bind_address(l)?;
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot bind listener {l}: {e}"))?;
+            listeners.push(listener);
+        }
+        let bound: Vec<SocketAddr> = listeners
+            .iter()
+            .map(TcpListener::local_addr)
+            .collect::<Result<_, _>>()?;
+        let max_frame_bytes = config.socket_request_max_bytes;
+        let limits = ConnectionLimits {
+            max_frame_bytes,
+            max_in_flight: config.max_in_flight_requests as usize,
+            // One maximum frame plus its decode budget: a connection never holds more than two
+            // maximum frames' worth of requests, however many it pipelines.
+            max_in_flight_bytes: 2 * max_frame_bytes as usize,
+            idle: Duration::from_millis(config.connections_max_idle_ms),
+        };
+        let max_connections = config.max_connections as usize;
+        let context = Arc::new(BrokerContext::new(config, &bound));
+        Ok(Server {
+            listeners,
+            context,
+            limits,
+            max_connections,
+        })
+    }
+
+    /// Where the listeners are bound (in `listeners` order).
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
+    pub fn context(&self) -> &Arc<BrokerContext> {
+        &self.context
+    }
+
+    /// Serves until `shutdown` completes, then drains connections (bounded by [`DRAIN_TIMEOUT`]).
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let permits = Arc::new(Semaphore::new(self.max_connections));
+        let next_conn = Arc::new(AtomicU64::new(1));
+        let mut accept_loops = JoinSet::new();
+        for (listener, advertised) in self
+            .listeners
+            .into_iter()
+            .zip(self.context.advertised.clone())
+        {
+            info!(bound = ?listener.local_addr().ok(), %advertised, "listening");
+            accept_loops.spawn(accept_loop(
+                listener,
+                self.context.clone(),
+                self.limits,
+                permits.clone(),
+                next_conn.clone(),
+                stop_rx.clone(),
+            ));
+        }
+        shutdown.await;
+        info!("shutting down: no new connections, answering what is in flight");
+        let _ = stop_tx.send(true);
+        while accept_loops.join_next().await.is_some() {}
+        info!("all connections closed");
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    context: Arc<BrokerContext>,
+    limits: ConnectionLimits,
+    permits: Arc<Semaphore>,
+    next_conn: Arc<AtomicU64>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut connections = JoinSet::new();
+    loop {
+        let permit = tokio::select! {
+            _ = stop.changed() => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let accepted = tokio::select! {
+            _ = stop.changed() => break,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, _)) => {
+                let conn = next_conn.fetch_add(1, Ordering::Relaxed);
+                let (context, stop) = (context.clone(), stop.clone());
+                connections.spawn(async move {
+                    connection::serve(stream, conn, context, limits, stop).await;
+                    drop(permit);
+                });
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    drop(listener);
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        warn!(
+            remaining = connections.len(),
+            "drain timed out; dropping connections"
+        );
+        connections.abort_all();
+    }
+}

@@ -1,0 +1,171 @@
+//! The one table of served APIs: key, versions, request schema, handler. Dispatch (`request.rs`,
+//! `connection.rs`) and the ApiVersions answer (`handlers/api_versions.rs`) are both built from it,
+//! so nothing is advertised that is not served. Add an API with one `api!` line.
+
+use bytes::Bytes;
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest};
+use kafka_protocol::protocol::Decodable;
+
+use super::handlers::{self, Route};
+use super::schema::{MessageSchema, Versions, range};
+use super::schemas;
+
+/// Decodes a body and drops it: the bounds tests run the real decoder through this.
+pub(crate) type DecodeOnly = fn(&mut Bytes, i16) -> anyhow::Result<()>;
+
+/// One served API.
+pub(crate) struct Api {
+    pub key: ApiKey,
+    pub versions: Versions,
+    /// Checked by `walk::walk` before `kafka-protocol` decodes the body.
+    pub request: &'static MessageSchema,
+    pub route: Route,
+    pub decode: DecodeOnly,
+}
+
+impl std::fmt::Debug for Api {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:?} v{}-v{}",
+            self.key, self.versions.min, self.versions.max
+        )
+    }
+}
+
+/// `api!(Key, min, max, SCHEMA, RequestType, handler)`: `handler` is
+/// `async fn(RequestContext, RequestType) -> Option<ResponseType>` (`None` sends nothing back).
+macro_rules! api {
+    ($key:ident, $min:expr, $max:expr, $schema:expr, $req:ty, $handler:path) => {
+        Api {
+            key: ApiKey::$key,
+            versions: range($min, $max),
+            request: &$schema,
+            route: |ctx, body| handlers::serve::<$req, _, _, _>(ctx, body, $handler),
+            decode: |body, version| <$req as Decodable>::decode(body, version).map(drop),
+        }
+    };
+}
+
+pub(crate) static APIS: &[Api] = &[api!(
+    ApiVersions,
+    0,
+    4,
+    schemas::API_VERSIONS_REQUEST,
+    ApiVersionsRequest,
+    handlers::api_versions::handle
+)];
+
+pub(crate) fn find(key: ApiKey) -> Option<&'static Api> {
+    APIS.iter().find(|api| api.key == key)
+}
+
+/// The served `(api key, min version, max version)` triples, in table order.
+pub fn served() -> Vec<(i16, i16, i16)> {
+    APIS.iter()
+        .map(|api| (api.key as i16, api.versions.min, api.versions.max))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+    use kafka_protocol::messages::RequestHeader;
+    use kafka_protocol::protocol::{Encodable, StrBytes};
+
+    use super::super::request::{Parsed, parse};
+    use super::*;
+
+    /// A populated request body for every served API: fields set, one unknown tagged field where
+    /// the version allows it. A new API without a sample fails `schemas_agree_with_the_encoder`.
+    fn sample(key: ApiKey, version: i16) -> BytesMut {
+        let mut buf = BytesMut::new();
+        let encoded = match key {
+            ApiKey::ApiVersions => ApiVersionsRequest::default()
+                .with_client_software_name(StrBytes::from_static_str("raftka-test"))
+                .with_client_software_version(StrBytes::from_static_str("1.2.3"))
+                .with_unknown_tagged_fields(tagged(version >= 3))
+                .encode(&mut buf, version),
+            other => panic!("add a sample request for {other:?}"),
+        };
+        encoded.expect("sample encodes");
+        buf
+    }
+
+    fn tagged(flexible: bool) -> std::collections::BTreeMap<i32, Bytes> {
+        let mut map = std::collections::BTreeMap::new();
+        if flexible {
+            map.insert(99, Bytes::from_static(b"xyz"));
+        }
+        map
+    }
+
+    #[test]
+    fn table_is_within_the_crate_and_has_no_duplicates() {
+        for (i, api) in APIS.iter().enumerate() {
+            let crate_range = api.key.valid_versions();
+            assert!(api.versions.min <= api.versions.max, "{api:?}");
+            assert!(
+                crate_range.min <= api.versions.min && api.versions.max <= crate_range.max,
+                "{api:?}"
+            );
+            assert!(
+                APIS[..i].iter().all(|other| other.key != api.key),
+                "{api:?} twice"
+            );
+        }
+        assert!(find(ApiKey::ApiVersions).is_some());
+    }
+
+    #[test]
+    fn schemas_agree_with_the_encoder() {
+        for api in APIS {
+            for version in api.versions.min..=api.versions.max {
+                let header_version = api.key.request_header_version(version);
+                let header = RequestHeader::default()
+                    .with_request_api_key(api.key as i16)
+                    .with_request_api_version(version)
+                    .with_correlation_id(7)
+                    .with_client_id(Some(StrBytes::from_static_str("client-1")))
+                    .with_unknown_tagged_fields(tagged(header_version >= 2));
+                let mut frame = BytesMut::new();
+                header
+                    .encode(&mut frame, header_version)
+                    .expect("header encodes");
+                let body = sample(api.key, version);
+                frame.extend_from_slice(&body);
+                match parse(frame.freeze()) {
+                    Ok(Parsed::Routed {
+                        header: h,
+                        body: rest,
+                        ..
+                    }) => {
+                        assert_eq!(h, header, "{api:?} v{version} header");
+                        assert_eq!(rest[..], body[..], "{api:?} v{version} body");
+                        let mut rest = rest;
+                        (api.decode)(&mut rest, version).expect("decodes");
+                        assert!(rest.is_empty(), "{api:?} v{version}: decoder left bytes");
+                    }
+                    other => panic!("{api:?} v{version}: {other:?}"),
+                }
+                // The walker must consume exactly the body: a schema that skips or over-reads a
+                // field fails here (checked by walking the body alone).
+                let (mut pos, mut decoded) = (0, 0);
+                super::super::walk::walk(
+                    api.request,
+                    version,
+                    &body,
+                    &mut pos,
+                    &mut decoded,
+                    usize::MAX,
+                )
+                .unwrap_or_else(|e| panic!("{api:?} v{version}: {e}"));
+                assert_eq!(
+                    pos,
+                    body.len(),
+                    "{api:?} v{version}: schema length differs from the encoder"
+                );
+            }
+        }
+    }
+}

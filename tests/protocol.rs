@@ -1,0 +1,13 @@
+//! The black-box protocol suite in `protocol-tests/`, run by `cargo test`: against a `raftka` process
+//! each test starts itself, or against any broker named by `RAFTKA_BOOTSTRAP=host:port`.
+
+#[path = "../protocol-tests/api_versions.rs"]
+mod api_versions;
+#[path = "../protocol-tests/connection.rs"]
+mod connection;
+#[path = "../protocol-tests/harness.rs"]
+mod harness;
+#[path = "../protocol-tests/hostile.rs"]
+mod hostile;
+#[path = "../protocol-tests/rdkafka_smoke.rs"]
+mod rdkafka_smoke;
