@@ -17,5 +17,6 @@ pub mod broker;
 pub mod config;
 pub mod kafka;
 pub mod metadata;
+pub mod partition;
 pub mod raft;
 pub mod storage;

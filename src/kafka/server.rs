@@ -22,7 +22,6 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Server {
     listeners: Vec<TcpListener>,
-    context: Arc<BrokerContext>,
     limits: ConnectionLimits,
     max_connections: usize,
 }
@@ -38,10 +37,6 @@ impl Server {
                 .map_err(|e| anyhow::anyhow!("cannot bind listener {l}: {e}"))?;
             listeners.push(listener);
         }
-        let bound: Vec<SocketAddr> = listeners
-            .iter()
-            .map(TcpListener::local_addr)
-            .collect::<Result<_, _>>()?;
         let max_frame_bytes = config.socket_request_max_bytes;
         let limits = ConnectionLimits {
             max_frame_bytes,
@@ -52,10 +47,8 @@ impl Server {
             idle: Duration::from_millis(config.connections_max_idle_ms),
         };
         let max_connections = config.max_connections as usize;
-        let context = Arc::new(BrokerContext::new(config, &bound));
         Ok(Server {
             listeners,
-            context,
             limits,
             max_connections,
         })
@@ -69,25 +62,17 @@ impl Server {
             .collect()
     }
 
-    pub fn context(&self) -> &Arc<BrokerContext> {
-        &self.context
-    }
-
     /// Serves until `shutdown` completes, then drains connections (bounded by [`DRAIN_TIMEOUT`]).
-    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+    pub async fn run(self, context: Arc<BrokerContext>, shutdown: impl Future<Output = ()>) {
         let (stop_tx, stop_rx) = watch::channel(false);
         let permits = Arc::new(Semaphore::new(self.max_connections));
         let next_conn = Arc::new(AtomicU64::new(1));
         let mut accept_loops = JoinSet::new();
-        for (listener, advertised) in self
-            .listeners
-            .into_iter()
-            .zip(self.context.advertised.clone())
-        {
+        for (listener, advertised) in self.listeners.into_iter().zip(context.advertised.clone()) {
             info!(bound = ?listener.local_addr().ok(), %advertised, "listening");
             accept_loops.spawn(accept_loop(
                 listener,
-                self.context.clone(),
+                context.clone(),
                 self.limits,
                 permits.clone(),
                 next_conn.clone(),

@@ -14,8 +14,10 @@
 //! `raft_snapshot`; [`open`] opens them all and returns what `Raft::new` takes.
 
 mod codec;
+mod group;
 mod log_reader;
 mod log_store;
+mod network;
 mod record_batch;
 mod snapshot;
 mod state_machine;
@@ -24,8 +26,10 @@ mod types;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub use group::{GroupSpec, Leadership, PartitionGroup, StartError, WriteError};
 pub use log_reader::LogStoreReader;
 pub use log_store::{COMMITTED_FILE, LogStore, VOTE_FILE};
+pub use network::NoPeers;
 pub use record_batch::{BATCH_HEADER_BYTES, BatchError, RecordBatch};
 pub use snapshot::{SNAPSHOT_FILE, Snapshot, SnapshotData};
 pub use state_machine::StateMachine;

@@ -1,0 +1,93 @@
+//! The replicas this broker hosts, by topic and partition, and where their files live.
+//! The broker starts and stops them as the metadata says.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use dashmap::DashMap;
+
+use super::{Error, Replica, ReplicaSpec};
+
+/// `<data dir>/<topic>-<partition>`, as Kafka lays out its log directories.
+pub fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
+    data_dir.join(format!("{topic}-{partition}"))
+}
+
+#[derive(Debug)]
+pub struct Partitions {
+    data_dir: PathBuf,
+    replicas: DashMap<(String, i32), Arc<Replica>>,
+}
+
+impl Partitions {
+    pub fn new(data_dir: PathBuf) -> Self {
+        Partitions {
+            data_dir,
+            replicas: DashMap::new(),
+        }
+    }
+
+    /// The replica, cloned out at once (never hold a map reference across an await).
+    pub fn get(&self, topic: &str, partition: i32) -> Option<Arc<Replica>> {
+        self.replicas
+            .get(&(topic.to_string(), partition))
+            .map(|r| Arc::clone(r.value()))
+    }
+
+    pub fn contains(&self, topic: &str, partition: i32) -> bool {
+        self.replicas.contains_key(&(topic.to_string(), partition))
+    }
+
+    /// Starts the replica unless it runs already.
+    pub async fn start(&self, spec: ReplicaSpec) -> Result<Arc<Replica>, Error> {
+        if let Some(running) = self.get(&spec.topic, spec.partition) {
+            return Ok(running);
+        }
+        let key = (spec.topic.clone(), spec.partition);
+        let dir = partition_dir(&self.data_dir, &spec.topic, spec.partition);
+        let replica = Arc::new(Replica::start(&dir, spec).await?);
+        Ok(Arc::clone(
+            self.replicas.entry(key).or_insert(replica).value(),
+        ))
+    }
+
+    /// Stops every replica of `topic` and deletes their files.
+    pub async fn delete_topic(&self, topic: &str) -> Result<(), Error> {
+        let keys: Vec<_> = self
+            .replicas
+            .iter()
+            .filter(|e| e.key().0 == topic)
+            .map(|e| e.key().clone())
+            .collect();
+        for key in keys {
+            if let Some((_, replica)) = self.replicas.remove(&key) {
+                replica.shutdown().await;
+                let dir = replica.dir().to_path_buf();
+                drop(replica);
+                remove_dir(&dir)?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn all(&self) -> Vec<Arc<Replica>> {
+        self.replicas
+            .iter()
+            .map(|e| Arc::clone(e.value()))
+            .collect()
+    }
+
+    pub async fn shutdown_all(&self) {
+        for replica in self.all() {
+            replica.shutdown().await;
+        }
+    }
+}
+
+fn remove_dir(dir: &Path) -> Result<(), Error> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::Storage(format!("removing {}: {e}", dir.display()))),
+    }
+}

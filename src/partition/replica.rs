@@ -1,0 +1,207 @@
+//! One partition replica as Kafka sees it: append a batch and learn its base offset, read from
+//! an offset up to the high watermark, wait for new data, find offsets by time.
+//! `raft::PartitionGroup` does the replication underneath.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+
+use bytes::Bytes;
+use tokio::time::Instant;
+
+use super::Error;
+use crate::metadata::EffectiveConfig;
+use crate::raft::{GroupSpec, Leadership, NodeId, PartitionGroup, RecordBatch, WriteError};
+use crate::storage::LogConfig;
+
+/// Everything needed to start a replica.
+#[derive(Debug, Clone)]
+pub struct ReplicaSpec {
+    pub topic: String,
+    pub partition: i32,
+    pub node_id: NodeId,
+    /// The replicas (Raft voters) with their Raft addresses.
+    pub members: BTreeMap<NodeId, String>,
+    pub config: EffectiveConfig,
+}
+
+/// The answer to an append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub base_offset: i64,
+    pub log_start_offset: i64,
+}
+
+/// Record batches read from an offset, with the bounds a Fetch response reports.
+#[derive(Debug, Clone, Default)]
+pub struct FetchData {
+    pub batches: Vec<Bytes>,
+    pub bytes: usize,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+}
+
+#[derive(Debug)]
+pub struct Replica {
+    pub topic: String,
+    pub partition: i32,
+    node_id: NodeId,
+    dir: PathBuf,
+    group: PartitionGroup,
+    config: RwLock<EffectiveConfig>,
+}
+
+impl Replica {
+    /// Opens the replica's log in `dir` (recovering it) and starts its Raft group.
+    pub async fn start(dir: &Path, spec: ReplicaSpec) -> Result<Replica, Error> {
+        let log = LogConfig {
+            segment_bytes: spec
+                .config
+                .segment_bytes
+                .clamp(LogConfig::MIN_SEGMENT_BYTES, LogConfig::MAX_SEGMENT_BYTES),
+            index_interval_bytes: spec.config.index_interval_bytes,
+        };
+        let group_spec = GroupSpec {
+            node_id: spec.node_id,
+            members: spec.members,
+            log,
+            name: format!("{}-{}", spec.topic, spec.partition),
+        };
+        let group = PartitionGroup::start(dir, group_spec)
+            .await
+            .map_err(|e| Error::Storage(e.to_string()))?;
+        Ok(Replica {
+            topic: spec.topic,
+            partition: spec.partition,
+            node_id: spec.node_id,
+            dir: dir.to_path_buf(),
+            group,
+            config: RwLock::new(spec.config),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn config(&self) -> EffectiveConfig {
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Applies changed topic settings; size limits take effect at once, segment sizes at the
+    /// next roll after a restart.
+    pub fn set_config(&self, config: EffectiveConfig) {
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = config;
+    }
+
+    pub fn leadership(&self) -> Leadership {
+        self.group.leadership()
+    }
+
+    fn ensure_leader(&self) -> Result<(), Error> {
+        let leadership = self.group.leadership();
+        if leadership.leader == Some(self.node_id) {
+            Ok(())
+        } else {
+            Err(Error::NotLeader {
+                leader: leadership.leader,
+            })
+        }
+    }
+
+    pub fn high_watermark(&self) -> i64 {
+        *self.group.high_watermark().borrow()
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.group.reader().log().log_start_offset()
+    }
+
+    /// Appends one RecordBatch (its CRC already checked) and returns once it is committed.
+    pub async fn append(&self, batch: Bytes) -> Result<Appended, Error> {
+        let max = self.config().max_message_bytes;
+        if batch.len() > max {
+            return Err(Error::BatchTooLarge {
+                bytes: batch.len(),
+                max,
+            });
+        }
+        let batch = RecordBatch::new(batch).map_err(|e| Error::CorruptBatch(e.to_string()))?;
+        self.ensure_leader()?;
+        let applied = self.group.write(batch).await.map_err(|e| match e {
+            WriteError::NotLeader { leader } => Error::NotLeader { leader },
+            WriteError::Stopped(reason) => Error::Stopped(reason),
+        })?;
+        let base_offset = applied
+            .base_offset
+            .ok_or_else(|| Error::Storage("record entry applied without offsets".into()))?;
+        Ok(Appended {
+            base_offset,
+            log_start_offset: self.log_start_offset(),
+        })
+    }
+
+    /// Whole batches from the one holding `offset`, up to `max_bytes` (at least one batch),
+    /// never past the high watermark.
+    pub fn fetch(&self, offset: i64, max_bytes: usize) -> Result<FetchData, Error> {
+        self.ensure_leader()?;
+        self.read_committed(offset, max_bytes)
+    }
+
+    /// Like [`Replica::fetch`] but on any replica, leader or not: for the broker's own readers
+    /// of internal partitions, which every replica applies locally.
+    pub fn read_committed(&self, offset: i64, max_bytes: usize) -> Result<FetchData, Error> {
+        let high_watermark = self.high_watermark();
+        let log_start_offset = self.log_start_offset();
+        if offset < log_start_offset || offset > high_watermark {
+            return Err(Error::OffsetOutOfRange {
+                offset,
+                log_start_offset,
+                high_watermark,
+            });
+        }
+        let read = self
+            .group
+            .reader()
+            .log()
+            .read_records(offset, max_bytes, high_watermark)
+            .map_err(|e| Error::Storage(e.to_string()))?;
+        Ok(FetchData {
+            batches: read.batches,
+            bytes: read.bytes,
+            high_watermark,
+            log_start_offset,
+        })
+    }
+
+    /// Waits until the high watermark passes `offset` or `deadline` comes.
+    pub async fn wait_for_data(&self, offset: i64, deadline: Instant) {
+        let mut hw = self.group.high_watermark();
+        let _ = tokio::time::timeout_at(deadline, hw.wait_for(|hw| *hw > offset)).await;
+    }
+
+    /// The first offset whose batch holds a timestamp at or above `timestamp`, if committed.
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<i64>, Error> {
+        self.ensure_leader()?;
+        let found = self
+            .group
+            .reader()
+            .log()
+            .offset_for_timestamp(timestamp)
+            .map_err(|e| Error::Storage(e.to_string()))?;
+        Ok(found.filter(|offset| *offset < self.high_watermark()))
+    }
+
+    /// Earliest and latest offsets, for ListOffsets.
+    pub fn offset_bounds(&self) -> Result<(i64, i64), Error> {
+        self.ensure_leader()?;
+        Ok((self.log_start_offset(), self.high_watermark()))
+    }
+
+    pub async fn shutdown(&self) {
+        self.group.shutdown().await;
+    }
+}
