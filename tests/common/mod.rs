@@ -1,5 +1,5 @@
-//! Helpers for the Raft-over-storage tests: a network that reaches nobody, real RecordBatches,
-//! and a single-member group on a directory.
+//! Helpers for the Raft-over-storage tests: real RecordBatches and a single-member group on a
+//! directory.
 
 #![allow(dead_code)]
 
@@ -13,65 +13,13 @@ use kafka_protocol::indexmap::IndexMap;
 use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
-use openraft::errors::{RPCError, ReplicationClosed, StreamingError, Unreachable};
-use openraft::network::{RPCOption, RaftNetworkFactory, v2::RaftNetworkV2};
-use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
-};
 use openraft::{BasicNode, ServerState};
-use raftka::raft::{
-    self, LogStoreReader, PartitionStorage, Raft, RecordBatch, Snapshot, SnapshotData, TypeConfig,
-};
+use raftka::raft::{self, LogStoreReader, NoPeers, PartitionStorage, Raft, RecordBatch};
 use raftka::storage::LogConfig;
 use tokio::sync::watch;
 
 pub const NODE: u64 = 1;
 pub const WAIT: Duration = Duration::from_secs(30);
-
-/// A network for a group of one: every peer is unreachable.
-pub struct Unreachable0;
-
-fn unreachable() -> Unreachable<TypeConfig> {
-    Unreachable::from_string("single-member group: no peers")
-}
-
-impl RaftNetworkFactory<TypeConfig> for Unreachable0 {
-    type Network = Unreachable0;
-
-    async fn new_client(&mut self, _target: u64, _node: &BasicNode) -> Unreachable0 {
-        Unreachable0
-    }
-}
-
-impl RaftNetworkV2<TypeConfig> for Unreachable0 {
-    type SnapshotData = SnapshotData;
-
-    async fn append_entries(
-        &mut self,
-        _rpc: AppendEntriesRequest<TypeConfig>,
-        _option: RPCOption,
-    ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
-        Err(RPCError::Unreachable(unreachable()))
-    }
-
-    async fn vote(
-        &mut self,
-        _rpc: VoteRequest<TypeConfig>,
-        _option: RPCOption,
-    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
-        Err(RPCError::Unreachable(unreachable()))
-    }
-
-    async fn full_snapshot(
-        &mut self,
-        _vote: raft::Vote,
-        _snapshot: Snapshot,
-        _cancel: impl Future<Output = ReplicationClosed> + Send + 'static,
-        _option: RPCOption,
-    ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
-        Err(StreamingError::Unreachable(unreachable()))
-    }
-}
 
 /// The records of batch `i`: 1 to 3 records with keys and values no other batch has.
 pub fn records_of(i: usize) -> Vec<Record> {
@@ -126,15 +74,9 @@ pub async fn start_single(dir: &Path, log: LogConfig) -> Single {
     let config = raft::partition_raft_config("test")
         .validate()
         .expect("valid config");
-    let raft = Raft::new(
-        NODE,
-        Arc::new(config),
-        Unreachable0,
-        log_store,
-        state_machine,
-    )
-    .await
-    .expect("start raft");
+    let raft = Raft::new(NODE, Arc::new(config), NoPeers, log_store, state_machine)
+        .await
+        .expect("start raft");
     if !raft.is_initialized().await.expect("is_initialized") {
         let members = BTreeMap::from([(NODE, BasicNode::new("127.0.0.1:0"))]);
         raft.initialize(members).await.expect("initialize");
