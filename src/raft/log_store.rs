@@ -9,6 +9,7 @@
 //!   a restart re-apply up to it, and damage makes it absent.
 
 use std::io;
+use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use openraft::storage::{IOFlushed, LogState, RaftLogStorage};
@@ -18,7 +19,7 @@ use super::codec;
 use super::log_reader::LogStoreReader;
 use super::types::{LogId, TypeConfig, Vote};
 use super::{Error, SnapshotPoint};
-use crate::storage::{Log, StateFile};
+use crate::storage::{Log, LogConfig, StateFile};
 
 pub const VOTE_FILE: &str = "raft_vote";
 pub const COMMITTED_FILE: &str = "raft_committed";
@@ -35,11 +36,16 @@ pub struct LogStore {
 }
 
 impl LogStore {
-    /// Takes over an open log and loads the vote (refusing damage) and the committed hint.
-    pub(super) fn new(log: Log, snapshot_point: SnapshotPoint) -> Result<LogStore, Error> {
-        let dir = log.dir().to_path_buf();
+    /// Loads the vote (refusing damage before any file of the log is touched), opens the log
+    /// in `dir`, and loads the committed hint.
+    pub(super) fn open(
+        dir: &Path,
+        config: LogConfig,
+        snapshot_point: SnapshotPoint,
+    ) -> Result<LogStore, Error> {
         let vote_file = StateFile::new(dir.join(VOTE_FILE));
         let vote = load_vote(&vote_file)?;
+        let log = Log::open(dir, config)?;
         let committed_file = StateFile::new(dir.join(COMMITTED_FILE));
         let committed = load_committed(&committed_file);
         let reader = LogStoreReader {

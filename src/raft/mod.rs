@@ -38,7 +38,7 @@ pub use types::{Applied, Entry, LogId, NodeId, Raft, Request, TypeConfig, Vote};
 use snapshot::{SnapshotPoint, SnapshotStore};
 use tokio::sync::watch;
 
-use crate::storage::{self, Log, LogConfig, StateFile};
+use crate::storage::{self, LogConfig, StateFile};
 
 /// Why a partition's Raft storage would not open.
 #[derive(Debug, thiserror::Error)]
@@ -72,14 +72,14 @@ pub struct PartitionStorage {
     pub high_watermark: watch::Receiver<i64>,
 }
 
-/// Opens (creating if needed) the log, vote, committed hint and snapshot in `dir`.
+/// Opens (creating if needed) the log, vote, committed hint and snapshot in `dir`. The state
+/// files are checked before the log is opened, so a refused open changes nothing.
 pub fn open(dir: impl AsRef<Path>, config: LogConfig) -> Result<PartitionStorage, Error> {
     let dir = dir.as_ref();
-    let log = Log::open(dir, config)?;
     let point = SnapshotPoint::default();
     let snapshots = SnapshotStore::open(StateFile::new(dir.join(SNAPSHOT_FILE)), point.clone())?;
-    let state_machine = StateMachine::new(log.reader(), Arc::new(snapshots));
-    let log_store = LogStore::new(log, point)?;
+    let log_store = LogStore::open(dir, config, point)?;
+    let state_machine = StateMachine::new(log_store.reader().log().clone(), Arc::new(snapshots));
     Ok(PartitionStorage {
         reader: log_store.reader(),
         high_watermark: state_machine.high_watermark(),
