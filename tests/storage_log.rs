@@ -534,7 +534,7 @@ fn offsets_for_timestamps() {
         stored
             .iter()
             .find(|e| e.max_timestamp >= 1150)
-            .map(|e| e.base_offset)
+            .map(|e| (e.base_offset, e.max_timestamp))
     );
 }
 
