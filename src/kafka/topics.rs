@@ -40,6 +40,8 @@ pub(crate) struct NewTopic {
     pub partitions: Option<i32>,
     /// `None` = `default.replication.factor`.
     pub replication_factor: Option<i16>,
+    /// Replicas of each partition chosen by the client; `None` = spread by the broker.
+    pub assignments: Option<Vec<Vec<u64>>>,
     pub configs: BTreeMap<String, String>,
 }
 
@@ -69,10 +71,13 @@ pub(crate) async fn create(
         ));
     }
     let view = ctx.services.metadata.current();
-    let assignments = view
-        .state
-        .assign(0, partitions as usize, rf.max(0) as usize)
-        .map_err(|e| TopicError::new(error_map::metadata_error(&e), e.to_string()))?;
+    let assignments = match topic.assignments {
+        Some(chosen) => chosen,
+        None => view
+            .state
+            .assign(0, partitions as usize, rf.max(0) as usize)
+            .map_err(|e| TopicError::new(error_map::metadata_error(&e), e.to_string()))?,
+    };
     let cmd = Command::CreateTopic {
         name: topic.name.clone(),
         id: Uuid::new_v4(),
@@ -134,6 +139,7 @@ pub(crate) async fn auto_create(
         name: name.to_string(),
         partitions: None,
         replication_factor: None,
+        assignments: None,
         configs: BTreeMap::new(),
     };
     match create(ctx, new, false).await {

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, FetchRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest,
+    ApiKey, ApiVersionsRequest, CreateTopicsRequest, FetchRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest,
 };
 use kafka_protocol::protocol::Decodable;
 
@@ -81,6 +81,14 @@ pub(crate) static APIS: &[Api] = &[
         schemas::FETCH_REQUEST,
         FetchRequest,
         handlers::fetch::handle
+    ),
+    api!(
+        CreateTopics,
+        2,
+        7,
+        schemas::CREATE_TOPICS_REQUEST,
+        CreateTopicsRequest,
+        handlers::create_topics::handle
     ),
     api!(
         ListOffsets,

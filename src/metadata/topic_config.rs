@@ -183,6 +183,49 @@ pub fn default_value(name: &str, defaults: &TopicDefaults) -> Option<String> {
     })
 }
 
+/// Where a setting's value comes from (Kafka's config sources, as far as raftka has them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigSource {
+    /// Set on the topic (Kafka: DYNAMIC_TOPIC_CONFIG).
+    Topic,
+    /// The broker's default for every topic (Kafka: DEFAULT_CONFIG).
+    Default,
+}
+
+/// One setting as DescribeConfigs and CreateTopics report it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DescribedConfig {
+    pub name: &'static str,
+    pub value: String,
+    pub source: ConfigSource,
+    pub doc: &'static str,
+}
+
+/// Every supported setting of a topic with its value and where that value comes from.
+pub fn describe(
+    overrides: &BTreeMap<String, String>,
+    defaults: &TopicDefaults,
+) -> Vec<DescribedConfig> {
+    TOPIC_CONFIGS
+        .iter()
+        .map(|key| {
+            let (value, source) = match overrides.get(key.name) {
+                Some(v) => (v.clone(), ConfigSource::Topic),
+                None => (
+                    default_value(key.name, defaults).unwrap_or_default(),
+                    ConfigSource::Default,
+                ),
+            };
+            DescribedConfig {
+                name: key.name,
+                value,
+                source,
+                doc: key.doc,
+            }
+        })
+        .collect()
+}
+
 /// A topic's effective settings: its overrides on top of the broker defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EffectiveConfig {

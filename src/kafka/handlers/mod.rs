@@ -2,6 +2,7 @@
 //! right response header. One file per API beside this one; `versions.rs` lists them.
 
 pub(crate) mod api_versions;
+pub(crate) mod create_topics;
 pub(crate) mod fetch;
 pub(crate) mod list_offsets;
 pub(crate) mod metadata;
