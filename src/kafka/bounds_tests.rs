@@ -2,9 +2,6 @@
 //! decoder runs, with the reason named; sound frames pass and agree with `kafka-protocol` byte for byte.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::{MetadataRequest, TopicName};
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 use super::request::{Parsed, RequestError, check_and_decode, parse};
 use super::schema::{BoundsError, Field, MessageSchema, Struct, Ty, range, since};
@@ -101,30 +98,6 @@ fn null_where_not_nullable_is_refused() {
         "{err}"
     );
     assert!(walk_body(&METADATA_REQUEST, 1, &[0xff, 0xff, 0xff, 0xff]).is_ok());
-}
-
-#[test]
-fn metadata_schema_agrees_with_the_encoder_at_every_version() {
-    for version in 0..=13 {
-        let topic = |name: &'static str| {
-            MetadataRequestTopic::default()
-                .with_name(Some(TopicName(StrBytes::from_static_str(name))))
-        };
-        let request = MetadataRequest::default()
-            .with_topics(Some(vec![topic("a"), topic("bb"), topic("")]))
-            .with_allow_auto_topic_creation(true);
-        let mut body = BytesMut::new();
-        request.encode(&mut body, version).expect("encodes");
-        let (consumed, decoded) = walk_body(&METADATA_REQUEST, version, &body).expect("sound");
-        assert_eq!(consumed, body.len(), "v{version}");
-        assert_eq!(
-            decoded,
-            3 * std::mem::size_of::<MetadataRequestTopic>(),
-            "v{version}"
-        );
-        let back = MetadataRequest::decode(&mut body.freeze(), version).expect("decodes");
-        assert_eq!(back.topics.map(|t| t.len()), Some(3));
-    }
 }
 
 #[test]

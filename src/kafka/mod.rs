@@ -13,7 +13,7 @@
 //! 1. **Frame** (`frame.rs`): the 4-byte size is checked (not negative, at most
 //!    `socket.request.max.bytes`) before anything is buffered, and the buffer grows only as body
 //!    bytes arrive, so announcing a large frame costs nothing until it is sent.
-//! 2. **Schema walk** (`walk.rs` over `schemas.rs`): every request we decode has a wire schema
+//! 2. **Schema walk** (`walk.rs` over `schemas/`): every request we decode has a wire schema
 //!    transcribed from Kafka's JSON definitions, and a walker checks the frame against it without
 //!    allocating: each array count times the smallest wire size of one element must fit in the bytes
 //!    left (the rule of KAFKA-14063), every string and bytes length must fit, strings must be UTF-8,
@@ -22,7 +22,7 @@
 //! 3. **Allocation budget**: while walking, the walker adds up what the decoder will allocate: for
 //!    each array, `count * size_of` the Rust element type (taken with `size_of` from the crate's own
 //!    types, so it follows the crate), plus [`schema::TAGGED_FIELD_DECODED_BYTES`] per unknown tagged
-//!    field. Strings, bytes and record batches decode as zero-copy slices of the frame and cost
+//!    field and [`schema::TAGGED_MAP_NODE_BYTES`] for each struct that has any. Strings, bytes and record batches decode as zero-copy slices of the frame and cost
 //!    nothing more. The sum must stay within [`request::decode_budget`]: the frame's size, or 16 MiB
 //!    for smaller frames. So a request never costs more than twice its frame (or frame + 16 MiB), and
 //!    a connection never holds more than two maximum frames of requests in flight.
@@ -32,9 +32,9 @@
 //! into structs of seventy bytes each, 35 times the frame; only knowing the schema bounds that. The
 //! walk is also where version-independent checks (UTF-8, nulls) happen once, with messages that name
 //! the field. The cost is one pass over the frame (no allocation) and a schema to transcribe per
-//! API; `versions.rs` tests each schema against the crate's encoder byte for byte, and
-//! `tests/decode_memory.rs` measures real allocations of hostile frames against the estimate.
-//! Not yet modelled: nullable struct fields (none of the served requests has one).
+//! API; `schemas/tests.rs` tests each schema against the crate's encoder byte for byte at every
+//! version and, with `tests/decode_memory.rs`, measures real allocations against the estimate.
+//! Not yet modelled: nullable struct fields (none of the requests with a schema has one).
 
 #[cfg(test)]
 mod bounds_tests;

@@ -1,5 +1,5 @@
 //! The vocabulary of request wire schemas (versions, Kafka field types, fields, structs) and the
-//! reasons a frame is refused. `walk.rs` checks frames against schemas; `schemas.rs` holds them.
+//! reasons a frame is refused. `walk.rs` checks frames against schemas; `schemas/` holds them.
 
 use std::mem::size_of;
 

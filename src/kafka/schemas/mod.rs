@@ -74,8 +74,8 @@ pub(crate) static API_VERSIONS_REQUEST: MessageSchema = MessageSchema {
     },
 };
 
-/// MetadataRequest v0-v13 (served: v0-v12 or v13). Not served yet (not in `versions.rs`); also used
-/// by the bounds tests, since kafka-protocol-rs #152's hostile frame is a Metadata v0 body.
+/// MetadataRequest v0-v13 (the crate's range). Not served yet (not in `versions.rs`); also used by
+/// the bounds tests, since kafka-protocol-rs #152's hostile frame is a Metadata v0 body.
 #[cfg_attr(not(test), allow(dead_code))]
 pub(crate) static METADATA_REQUEST: MessageSchema = MessageSchema {
     flexible: since(9),

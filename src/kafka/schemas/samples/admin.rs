@@ -2,11 +2,11 @@
 
 use kafka_protocol::messages::*;
 
-use super::{ID_A, ID_B, only, s, tagged, unless};
+use super::{Fill, ID_A, ID_B, only, s, unless};
 
-pub(super) fn create_topics(v: i16, nulls: bool) -> CreateTopicsRequest {
+pub(super) fn create_topics(v: i16, f: Fill) -> CreateTopicsRequest {
     use create_topics_request::{CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig};
-    let t = tagged(v >= 5);
+    let t = f.tags(v >= 5);
     let config = |name, null| {
         CreatableTopicConfig::default()
             .with_name(s(name))
@@ -27,7 +27,7 @@ pub(super) fn create_topics(v: i16, nulls: bool) -> CreateTopicsRequest {
             .with_assignments(vec![assignment(0), assignment(1)])
             .with_configs(vec![
                 config("cleanup.policy", false),
-                config("segment.bytes", nulls),
+                config("segment.bytes", f.nulls),
             ])
             .with_unknown_tagged_fields(t.clone())
     };
@@ -38,16 +38,16 @@ pub(super) fn create_topics(v: i16, nulls: bool) -> CreateTopicsRequest {
         .with_unknown_tagged_fields(t.clone())
 }
 
-pub(super) fn delete_topics(v: i16, nulls: bool) -> DeleteTopicsRequest {
+pub(super) fn delete_topics(v: i16, f: Fill) -> DeleteTopicsRequest {
     use delete_topics_request::DeleteTopicState;
-    let t = tagged(v >= 4);
+    let t = f.tags(v >= 4);
     let state = |name, id, null| {
         DeleteTopicState::default()
             .with_name(unless(null, s(name)))
             .with_topic_id(id)
             .with_unknown_tagged_fields(t.clone())
     };
-    let states = vec![state("a", ID_A, false), state("bb", ID_B, nulls)];
+    let states = vec![state("a", ID_A, false), state("bb", ID_B, f.nulls)];
     DeleteTopicsRequest::default()
         .with_topics(only(v >= 6, states))
         .with_topic_names(only(v <= 5, vec![s("a"), s("bb")]))
@@ -55,9 +55,9 @@ pub(super) fn delete_topics(v: i16, nulls: bool) -> DeleteTopicsRequest {
         .with_unknown_tagged_fields(t.clone())
 }
 
-pub(super) fn create_partitions(v: i16, nulls: bool) -> CreatePartitionsRequest {
+pub(super) fn create_partitions(v: i16, f: Fill) -> CreatePartitionsRequest {
     use create_partitions_request::{CreatePartitionsAssignment, CreatePartitionsTopic};
-    let t = tagged(v >= 2);
+    let t = f.tags(v >= 2);
     let assignment = CreatePartitionsAssignment::default()
         .with_broker_ids(vec![BrokerId(1), BrokerId(2)])
         .with_unknown_tagged_fields(t.clone());
@@ -69,15 +69,15 @@ pub(super) fn create_partitions(v: i16, nulls: bool) -> CreatePartitionsRequest 
             .with_unknown_tagged_fields(t.clone())
     };
     CreatePartitionsRequest::default()
-        .with_topics(vec![topic("a", false), topic("bb", nulls)])
+        .with_topics(vec![topic("a", false), topic("bb", f.nulls)])
         .with_timeout_ms(5_000)
         .with_validate_only(true)
         .with_unknown_tagged_fields(t.clone())
 }
 
-pub(super) fn describe_configs(v: i16, nulls: bool) -> DescribeConfigsRequest {
+pub(super) fn describe_configs(v: i16, f: Fill) -> DescribeConfigsRequest {
     use describe_configs_request::DescribeConfigsResource;
-    let t = tagged(v >= 4);
+    let t = f.tags(v >= 4);
     let resource = |name, null| {
         DescribeConfigsResource::default()
             .with_resource_type(2)
@@ -86,15 +86,15 @@ pub(super) fn describe_configs(v: i16, nulls: bool) -> DescribeConfigsRequest {
             .with_unknown_tagged_fields(t.clone())
     };
     DescribeConfigsRequest::default()
-        .with_resources(vec![resource("a", false), resource("bb", nulls)])
+        .with_resources(vec![resource("a", false), resource("bb", f.nulls)])
         .with_include_synonyms(true)
         .with_include_documentation(v >= 3)
         .with_unknown_tagged_fields(t.clone())
 }
 
-pub(super) fn alter_configs(v: i16, nulls: bool) -> AlterConfigsRequest {
+pub(super) fn alter_configs(v: i16, f: Fill) -> AlterConfigsRequest {
     use alter_configs_request::{AlterConfigsResource, AlterableConfig};
-    let t = tagged(v >= 2);
+    let t = f.tags(v >= 2);
     let config = |name, null| {
         AlterableConfig::default()
             .with_name(s(name))
@@ -107,7 +107,7 @@ pub(super) fn alter_configs(v: i16, nulls: bool) -> AlterConfigsRequest {
             .with_resource_name(s(name))
             .with_configs(vec![
                 config("retention.ms", false),
-                config("segment.ms", nulls),
+                config("segment.ms", f.nulls),
             ])
             .with_unknown_tagged_fields(t.clone())
     };
@@ -117,9 +117,9 @@ pub(super) fn alter_configs(v: i16, nulls: bool) -> AlterConfigsRequest {
         .with_unknown_tagged_fields(t.clone())
 }
 
-pub(super) fn incremental_alter_configs(v: i16, nulls: bool) -> IncrementalAlterConfigsRequest {
+pub(super) fn incremental_alter_configs(v: i16, f: Fill) -> IncrementalAlterConfigsRequest {
     use incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
-    let t = tagged(v >= 1);
+    let t = f.tags(v >= 1);
     let config = |name, operation, null| {
         AlterableConfig::default()
             .with_name(s(name))
@@ -133,7 +133,7 @@ pub(super) fn incremental_alter_configs(v: i16, nulls: bool) -> IncrementalAlter
             .with_resource_name(s(name))
             .with_configs(vec![
                 config("retention.ms", 0, false),
-                config("segment.ms", 1, nulls),
+                config("segment.ms", 1, f.nulls),
             ])
             .with_unknown_tagged_fields(t.clone())
     };
@@ -143,10 +143,10 @@ pub(super) fn incremental_alter_configs(v: i16, nulls: bool) -> IncrementalAlter
         .with_unknown_tagged_fields(t.clone())
 }
 
-pub(super) fn describe_cluster(v: i16) -> DescribeClusterRequest {
+pub(super) fn describe_cluster(v: i16, f: Fill) -> DescribeClusterRequest {
     DescribeClusterRequest::default()
         .with_include_cluster_authorized_operations(true)
         .with_endpoint_type(if v >= 1 { 2 } else { 1 })
         .with_include_fenced_brokers(v >= 2)
-        .with_unknown_tagged_fields(tagged(true))
+        .with_unknown_tagged_fields(f.tags(true))
 }

@@ -3,19 +3,19 @@
 use bytes::Bytes;
 use kafka_protocol::messages::*;
 
-use super::{only, s, tagged, unless};
+use super::{Fill, only, s, unless};
 
-pub(super) fn find_coordinator(v: i16) -> FindCoordinatorRequest {
+pub(super) fn find_coordinator(v: i16, f: Fill) -> FindCoordinatorRequest {
     FindCoordinatorRequest::default()
         .with_key(only(v <= 3, s("group-1")))
         .with_key_type(only(v >= 1, 1))
         .with_coordinator_keys(only(v >= 4, vec![s("group-1"), s("txn-2")]))
-        .with_unknown_tagged_fields(tagged(v >= 3))
+        .with_unknown_tagged_fields(f.tags(v >= 3))
 }
 
-pub(super) fn join_group(v: i16, nulls: bool) -> JoinGroupRequest {
+pub(super) fn join_group(v: i16, f: Fill) -> JoinGroupRequest {
     use join_group_request::JoinGroupRequestProtocol;
-    let t = tagged(v >= 6);
+    let t = f.tags(v >= 6);
     let protocol = |name| {
         JoinGroupRequestProtocol::default()
             .with_name(s(name))
@@ -27,16 +27,16 @@ pub(super) fn join_group(v: i16, nulls: bool) -> JoinGroupRequest {
         .with_session_timeout_ms(10_000)
         .with_rebalance_timeout_ms(30_000)
         .with_member_id(s("member-1"))
-        .with_group_instance_id(unless(nulls || v < 5, s("instance-1")))
+        .with_group_instance_id(unless(f.nulls || v < 5, s("instance-1")))
         .with_protocol_type(s("consumer"))
         .with_protocols(vec![protocol("range"), protocol("roundrobin")])
-        .with_reason(unless(nulls || v < 8, s("joining")))
+        .with_reason(unless(f.nulls || v < 8, s("joining")))
         .with_unknown_tagged_fields(t.clone())
 }
 
-pub(super) fn sync_group(v: i16, nulls: bool) -> SyncGroupRequest {
+pub(super) fn sync_group(v: i16, f: Fill) -> SyncGroupRequest {
     use sync_group_request::SyncGroupRequestAssignment;
-    let t = tagged(v >= 4);
+    let t = f.tags(v >= 4);
     let assignment = |member| {
         SyncGroupRequestAssignment::default()
             .with_member_id(s(member))
@@ -47,25 +47,25 @@ pub(super) fn sync_group(v: i16, nulls: bool) -> SyncGroupRequest {
         .with_group_id(s("group-1"))
         .with_generation_id(3)
         .with_member_id(s("member-1"))
-        .with_group_instance_id(unless(nulls || v < 3, s("instance-1")))
-        .with_protocol_type(unless(nulls || v < 5, s("consumer")))
-        .with_protocol_name(unless(nulls || v < 5, s("range")))
+        .with_group_instance_id(unless(f.nulls || v < 3, s("instance-1")))
+        .with_protocol_type(unless(f.nulls || v < 5, s("consumer")))
+        .with_protocol_name(unless(f.nulls || v < 5, s("range")))
         .with_assignments(vec![assignment("member-1"), assignment("member-2")])
         .with_unknown_tagged_fields(t.clone())
 }
 
-pub(super) fn heartbeat(v: i16, nulls: bool) -> HeartbeatRequest {
+pub(super) fn heartbeat(v: i16, f: Fill) -> HeartbeatRequest {
     HeartbeatRequest::default()
         .with_group_id(s("group-1"))
         .with_generation_id(3)
         .with_member_id(s("member-1"))
-        .with_group_instance_id(unless(nulls || v < 3, s("instance-1")))
-        .with_unknown_tagged_fields(tagged(v >= 4))
+        .with_group_instance_id(unless(f.nulls || v < 3, s("instance-1")))
+        .with_unknown_tagged_fields(f.tags(v >= 4))
 }
 
-pub(super) fn leave_group(v: i16, nulls: bool) -> LeaveGroupRequest {
+pub(super) fn leave_group(v: i16, f: Fill) -> LeaveGroupRequest {
     use leave_group_request::MemberIdentity;
-    let t = tagged(v >= 4);
+    let t = f.tags(v >= 4);
     let member = |id, null| {
         MemberIdentity::default()
             .with_member_id(s(id))
@@ -73,7 +73,7 @@ pub(super) fn leave_group(v: i16, nulls: bool) -> LeaveGroupRequest {
             .with_reason(unless(null || v < 5, s("leaving")))
             .with_unknown_tagged_fields(t.clone())
     };
-    let members = vec![member("member-1", false), member("member-2", nulls)];
+    let members = vec![member("member-1", false), member("member-2", f.nulls)];
     LeaveGroupRequest::default()
         .with_group_id(s("group-1"))
         .with_member_id(only(v <= 2, s("member-1")))
@@ -81,9 +81,9 @@ pub(super) fn leave_group(v: i16, nulls: bool) -> LeaveGroupRequest {
         .with_unknown_tagged_fields(t.clone())
 }
 
-pub(super) fn offset_commit(v: i16, nulls: bool) -> OffsetCommitRequest {
+pub(super) fn offset_commit(v: i16, f: Fill) -> OffsetCommitRequest {
     use offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
-    let t = tagged(v >= 8);
+    let t = f.tags(v >= 8);
     let partition = |index, null| {
         OffsetCommitRequestPartition::default()
             .with_partition_index(index)
@@ -95,24 +95,24 @@ pub(super) fn offset_commit(v: i16, nulls: bool) -> OffsetCommitRequest {
     let topic = |name| {
         OffsetCommitRequestTopic::default()
             .with_name(s(name))
-            .with_partitions(vec![partition(0, false), partition(1, nulls)])
+            .with_partitions(vec![partition(0, false), partition(1, f.nulls)])
             .with_unknown_tagged_fields(t.clone())
     };
     OffsetCommitRequest::default()
         .with_group_id(s("group-1"))
         .with_generation_id_or_member_epoch(5)
         .with_member_id(s("member-1"))
-        .with_group_instance_id(unless(nulls || v < 7, s("instance-1")))
+        .with_group_instance_id(unless(f.nulls || v < 7, s("instance-1")))
         .with_retention_time_ms(86_400_000)
         .with_topics(vec![topic("a"), topic("bb")])
         .with_unknown_tagged_fields(t.clone())
 }
 
-pub(super) fn offset_fetch(v: i16, nulls: bool) -> OffsetFetchRequest {
+pub(super) fn offset_fetch(v: i16, f: Fill) -> OffsetFetchRequest {
     use offset_fetch_request::{
         OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
     };
-    let t = tagged(v >= 6);
+    let t = f.tags(v >= 6);
     let topic = |name| {
         OffsetFetchRequestTopic::default()
             .with_name(s(name))
@@ -136,40 +136,40 @@ pub(super) fn offset_fetch(v: i16, nulls: bool) -> OffsetFetchRequest {
     let single_group_topics = if v >= 8 {
         Some(vec![])
     } else {
-        unless(nulls && v >= 2, vec![topic("a"), topic("bb")])
+        unless(f.nulls && v >= 2, vec![topic("a"), topic("bb")])
     };
     OffsetFetchRequest::default()
         .with_group_id(only(v <= 7, s("group-1")))
         .with_topics(single_group_topics)
         .with_groups(only(
             v >= 8,
-            vec![group("group-1", false), group("group-2", nulls)],
+            vec![group("group-1", false), group("group-2", f.nulls)],
         ))
         .with_require_stable(v >= 7)
         .with_unknown_tagged_fields(t.clone())
 }
 
-pub(super) fn list_groups(v: i16) -> ListGroupsRequest {
+pub(super) fn list_groups(v: i16, f: Fill) -> ListGroupsRequest {
     ListGroupsRequest::default()
         .with_states_filter(only(v >= 4, vec![s("Stable"), s("Empty")]))
         .with_types_filter(only(v >= 5, vec![s("classic")]))
-        .with_unknown_tagged_fields(tagged(v >= 3))
+        .with_unknown_tagged_fields(f.tags(v >= 3))
 }
 
-pub(super) fn describe_groups(v: i16) -> DescribeGroupsRequest {
+pub(super) fn describe_groups(v: i16, f: Fill) -> DescribeGroupsRequest {
     DescribeGroupsRequest::default()
         .with_groups(vec![s("group-1"), s("group-2")])
         .with_include_authorized_operations(v >= 3)
-        .with_unknown_tagged_fields(tagged(v >= 5))
+        .with_unknown_tagged_fields(f.tags(v >= 5))
 }
 
-pub(super) fn delete_groups(v: i16) -> DeleteGroupsRequest {
+pub(super) fn delete_groups(v: i16, f: Fill) -> DeleteGroupsRequest {
     DeleteGroupsRequest::default()
         .with_groups_names(vec![s("group-1"), s("group-2")])
-        .with_unknown_tagged_fields(tagged(v >= 2))
+        .with_unknown_tagged_fields(f.tags(v >= 2))
 }
 
-pub(super) fn offset_delete() -> OffsetDeleteRequest {
+pub(super) fn offset_delete(_never_flexible: Fill) -> OffsetDeleteRequest {
     use offset_delete_request::{OffsetDeleteRequestPartition, OffsetDeleteRequestTopic};
     let partition = |index| OffsetDeleteRequestPartition::default().with_partition_index(index);
     let topic = |name| {

@@ -3,11 +3,11 @@
 use bytes::Bytes;
 use kafka_protocol::messages::*;
 
-use super::{ID_A, ID_B, only, s, tagged, unless};
+use super::{Fill, ID_A, ID_B, only, s, unless};
 
-pub(super) fn produce(v: i16, nulls: bool) -> ProduceRequest {
+pub(super) fn produce(v: i16, f: Fill) -> ProduceRequest {
     use produce_request::{PartitionProduceData, TopicProduceData};
-    let t = tagged(v >= 9);
+    let t = f.tags(v >= 9);
     let partition = |index, null| {
         PartitionProduceData::default()
             .with_index(index)
@@ -18,20 +18,20 @@ pub(super) fn produce(v: i16, nulls: bool) -> ProduceRequest {
         TopicProduceData::default()
             .with_name(only(v <= 12, s(name)))
             .with_topic_id(only(v >= 13, id))
-            .with_partition_data(vec![partition(0, false), partition(1, nulls)])
+            .with_partition_data(vec![partition(0, false), partition(1, f.nulls)])
             .with_unknown_tagged_fields(t.clone())
     };
     ProduceRequest::default()
-        .with_transactional_id(unless(nulls, s("txn-1")))
+        .with_transactional_id(unless(f.nulls, s("txn-1")))
         .with_acks(-1)
         .with_timeout_ms(30_000)
         .with_topic_data(vec![topic("a", ID_A), topic("bb", ID_B)])
         .with_unknown_tagged_fields(t.clone())
 }
 
-pub(super) fn fetch(v: i16, nulls: bool) -> FetchRequest {
+pub(super) fn fetch(v: i16, f: Fill) -> FetchRequest {
     use fetch_request::{FetchPartition, FetchTopic, ForgottenTopic, ReplicaState};
-    let t = tagged(v >= 12);
+    let t = f.tags(v >= 12);
     let partition = |index| {
         FetchPartition::default()
             .with_partition(index)
@@ -65,7 +65,7 @@ pub(super) fn fetch(v: i16, nulls: bool) -> FetchRequest {
         ReplicaState::default()
     };
     FetchRequest::default()
-        .with_cluster_id(unless(nulls || v < 12, s("cluster-1")))
+        .with_cluster_id(unless(f.nulls || v < 12, s("cluster-1")))
         .with_replica_id(BrokerId(if v <= 14 { 2 } else { -1 }))
         .with_replica_state(replica_state)
         .with_max_wait_ms(500)
@@ -80,9 +80,9 @@ pub(super) fn fetch(v: i16, nulls: bool) -> FetchRequest {
         .with_unknown_tagged_fields(t.clone())
 }
 
-pub(super) fn list_offsets(v: i16) -> ListOffsetsRequest {
+pub(super) fn list_offsets(v: i16, f: Fill) -> ListOffsetsRequest {
     use list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-    let t = tagged(v >= 6);
+    let t = f.tags(v >= 6);
     let partition = |index| {
         ListOffsetsPartition::default()
             .with_partition_index(index)
@@ -104,9 +104,9 @@ pub(super) fn list_offsets(v: i16) -> ListOffsetsRequest {
         .with_unknown_tagged_fields(t.clone())
 }
 
-pub(super) fn offset_for_leader_epoch(v: i16) -> OffsetForLeaderEpochRequest {
+pub(super) fn offset_for_leader_epoch(v: i16, f: Fill) -> OffsetForLeaderEpochRequest {
     use offset_for_leader_epoch_request::{OffsetForLeaderPartition, OffsetForLeaderTopic};
-    let t = tagged(v >= 4);
+    let t = f.tags(v >= 4);
     let partition = |index| {
         OffsetForLeaderPartition::default()
             .with_partition(index)
@@ -126,11 +126,11 @@ pub(super) fn offset_for_leader_epoch(v: i16) -> OffsetForLeaderEpochRequest {
         .with_unknown_tagged_fields(t.clone())
 }
 
-pub(super) fn init_producer_id(v: i16, nulls: bool) -> InitProducerIdRequest {
+pub(super) fn init_producer_id(v: i16, f: Fill) -> InitProducerIdRequest {
     InitProducerIdRequest::default()
-        .with_transactional_id(unless(nulls, s("txn-1")))
+        .with_transactional_id(unless(f.nulls, s("txn-1")))
         .with_transaction_timeout_ms(60_000)
         .with_producer_id(ProducerId(if v >= 3 { 17 } else { -1 }))
         .with_producer_epoch(if v >= 3 { 2 } else { -1 })
-        .with_unknown_tagged_fields(tagged(v >= 2))
+        .with_unknown_tagged_fields(f.tags(v >= 2))
 }
