@@ -92,7 +92,7 @@ impl LogReader {
                 }
                 pos += header.frame_len();
             }
-            extend_with_payloads(seg, &found, &mut out, |h, payload| stored(h, payload));
+            extend_with_payloads(seg, &found, &mut out, stored);
             if want >= hi {
                 break;
             }
