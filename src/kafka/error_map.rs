@@ -30,6 +30,14 @@ pub(crate) enum Refusal {
     InvalidPartitions,
     /// An unknown or malformed config in a Describe/Alter request.
     InvalidConfig,
+    /// Replicas chosen by the client that do not fit the topic or the cluster.
+    InvalidReplicaAssignment,
+    /// DescribeCluster asking a broker listener about controllers (KIP-919).
+    MismatchedEndpointType,
+    /// DescribeCluster with an endpoint type Kafka does not define.
+    UnsupportedEndpointType,
+    /// A replica's files could not be created or removed.
+    StorageFailed,
 }
 
 pub(crate) fn refusal(r: Refusal) -> ResponseError {
@@ -44,6 +52,10 @@ pub(crate) fn refusal(r: Refusal) -> ResponseError {
         Refusal::InvalidReplicationFactor => ResponseError::InvalidReplicationFactor,
         Refusal::InvalidPartitions => ResponseError::InvalidPartitions,
         Refusal::InvalidConfig => ResponseError::InvalidConfig,
+        Refusal::InvalidReplicaAssignment => ResponseError::InvalidReplicaAssignment,
+        Refusal::MismatchedEndpointType => ResponseError::MismatchedEndpointType,
+        Refusal::UnsupportedEndpointType => ResponseError::UnsupportedEndpointType,
+        Refusal::StorageFailed => ResponseError::KafkaStorageError,
     }
 }
 
@@ -102,6 +114,11 @@ mod tests {
         assert_eq!(refusal_code(Refusal::UnsupportedVersion), 35);
         assert_eq!(refusal_code(Refusal::InvalidRequest), 42);
         assert_eq!(refusal_code(Refusal::CorruptMessage), 2);
+        assert_eq!(refusal_code(Refusal::InvalidConfig), 40);
+        assert_eq!(refusal_code(Refusal::InvalidPartitions), 37);
+        assert_eq!(refusal_code(Refusal::InvalidReplicaAssignment), 39);
+        assert_eq!(refusal_code(Refusal::UnknownTopicId), 100);
+        assert_eq!(refusal_code(Refusal::MismatchedEndpointType), 114);
         assert_eq!(
             partition_code(&partition::Error::NotLeader { leader: None }),
             6

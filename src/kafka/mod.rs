@@ -48,6 +48,7 @@ pub mod request;
 pub(crate) mod schema;
 pub(crate) mod schemas;
 pub(crate) mod topics;
+pub(crate) mod configs;
 pub mod server;
 pub mod versions;
 pub(crate) mod walk;
