@@ -96,6 +96,12 @@ const ROWS: &[Row] = &[
         |c| limit(c.retention_bytes),
     ),
     (
+        "log.retention.check.interval.ms",
+        SettingType::Long,
+        "how often each partition looks for segments to delete",
+        |c| c.retention_check_interval_ms.to_string(),
+    ),
+    (
         "log.index.interval.bytes",
         SettingType::Int,
         "bytes between two entries of the offset index",

@@ -24,8 +24,6 @@ pub(crate) enum Refusal {
     RequestTimedOut,
     /// Internal topics are not written or altered by clients.
     InvalidTopic,
-    /// A request that needs several brokers (replication factor above the live brokers).
-    InvalidReplicationFactor,
     /// A partition count that is not larger than the current one.
     InvalidPartitions,
     /// An unknown or malformed config in a Describe/Alter request.
@@ -49,7 +47,6 @@ pub(crate) fn refusal(r: Refusal) -> ResponseError {
         Refusal::CorruptMessage => ResponseError::CorruptMessage,
         Refusal::RequestTimedOut => ResponseError::RequestTimedOut,
         Refusal::InvalidTopic => ResponseError::InvalidTopicException,
-        Refusal::InvalidReplicationFactor => ResponseError::InvalidReplicationFactor,
         Refusal::InvalidPartitions => ResponseError::InvalidPartitions,
         Refusal::InvalidConfig => ResponseError::InvalidConfig,
         Refusal::InvalidReplicaAssignment => ResponseError::InvalidReplicaAssignment,

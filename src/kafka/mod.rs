@@ -36,10 +36,11 @@
 //! version and, with `tests/decode_memory.rs`, measures real allocations against the estimate.
 //! Not yet modelled: nullable struct fields (none of the requests with a schema has one).
 
+pub(crate) mod batches;
+pub(crate) mod configs;
 #[cfg(test)]
 mod bounds_tests;
 mod connection;
-pub(crate) mod batches;
 pub mod context;
 pub(crate) mod error_map;
 pub mod frame;
@@ -47,9 +48,8 @@ pub(crate) mod handlers;
 pub mod request;
 pub(crate) mod schema;
 pub(crate) mod schemas;
-pub(crate) mod topics;
-pub(crate) mod configs;
 pub mod server;
+pub(crate) mod topics;
 pub mod versions;
 pub(crate) mod walk;
 
