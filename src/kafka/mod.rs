@@ -37,9 +37,9 @@
 //! Not yet modelled: nullable struct fields (none of the requests with a schema has one).
 
 pub(crate) mod batches;
-pub(crate) mod configs;
 #[cfg(test)]
 mod bounds_tests;
+pub(crate) mod configs;
 mod connection;
 pub mod context;
 pub(crate) mod error_map;
