@@ -83,46 +83,12 @@ pub(crate) async fn create(
         assignments,
         configs: topic.configs,
     };
-    if validate_only {
-        // Apply to a copy: the same checks the metadata log would make, nothing written.
-        let mut scratch = (*view.state).clone();
-        scratch
-            .apply(&cmd)
-            .map_err(|e| TopicError::new(error_map::metadata_error(&e), e.to_string()))?;
-        return Ok(scratch.topics[&topic.name].clone());
-    }
-    ctx.services
-        .metadata
-        .propose(&cmd)
-        .await
-        .map_err(|e| TopicError::new(error_map::propose_error(&e), e.to_string()))?;
-    let created = ctx
-        .services
-        .metadata
-        .current()
-        .state
+    let state = apply(ctx, &cmd, validate_only, START_WAIT).await?;
+    state
         .topics
         .get(&topic.name)
         .cloned()
-        .ok_or_else(|| TopicError::new(ResponseError::UnknownServerError, "topic vanished"))?;
-    let deadline = Instant::now() + START_WAIT;
-    let hosted = created
-        .partitions
-        .iter()
-        .filter(|replicas| replicas.contains(&ctx.node_id()))
-        .count() as i32;
-    if !ctx
-        .services
-        .partitions
-        .wait_started(&topic.name, hosted, deadline)
-        .await
-    {
-        return Err(TopicError::new(
-            error_map::refusal(Refusal::RequestTimedOut),
-            "replicas did not start in time",
-        ));
-    }
-    Ok(created)
+        .ok_or_else(|| TopicError::new(ResponseError::UnknownServerError, "topic vanished"))
 }
 
 /// How long a request waits for its change to take effect here: the client's timeout when it
