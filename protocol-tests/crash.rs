@@ -69,7 +69,7 @@ fn id_of(payload: Option<&[u8]>) -> usize {
         .unwrap_or_else(|| panic!("a message we did not write: {payload:?}"))
 }
 
-fn producer(target: &Target, deliveries: &Deliveries) -> ThreadedProducer<Deliveries> {
+fn acks_all_producer(target: &Target, deliveries: &Deliveries) -> ThreadedProducer<Deliveries> {
     config(
         target,
         &[
@@ -141,7 +141,7 @@ fn acknowledged_messages_survive_kill_9_and_restart() {
     info!("{MESSAGES} messages with acks=all over {PARTITIONS} partitions, every one acknowledged");
     let deliveries = Deliveries::default();
     let started = Instant::now();
-    let producer = producer(&target, &deliveries);
+    let producer = acks_all_producer(&target, &deliveries);
     produce_all(&producer, &topic, PARTITIONS);
     drop(producer);
     info!(elapsed = ?started.elapsed(), "all delivered");
@@ -179,6 +179,23 @@ fn acknowledged_messages_survive_kill_9_and_restart() {
             .collect();
         assert_eq!(ids, in_order, "partition {p}: messages out of order");
     }
+
+    info!("the restarted broker appends after what it recovered");
+    let deliveries = Deliveries::default();
+    let more = acks_all_producer(&target, &deliveries);
+    for p in 0..PARTITIONS as i32 {
+        let value = payload(MESSAGES + p as usize);
+        let record = BaseRecord::with_opaque_to(&topic, Box::new(MESSAGES + p as usize))
+            .partition(p)
+            .payload(&value);
+        more.send::<str, _>(record)
+            .unwrap_or_else(|(e, _)| panic!("queueing failed: {e}"));
+    }
+    more.flush(WAIT).expect("flush after the restart");
+    let mut after = deliveries.acked();
+    after.sort_unstable();
+    let each = (MESSAGES / PARTITIONS) as i64;
+    assert_eq!(after, [(MESSAGES, 0, each), (MESSAGES + 1, 1, each)]);
 }
 
 #[test]
@@ -190,7 +207,7 @@ fn messages_acknowledged_before_a_kill_9_during_produce_survive() {
 
     info!("a producer sends {MESSAGES} messages with acks=all on its own thread");
     let deliveries = Deliveries::default();
-    let producer = producer(&target, &deliveries);
+    let producer = acks_all_producer(&target, &deliveries);
     let (done_tx, done) = mpsc::channel();
     let sending = {
         let topic = topic.clone();

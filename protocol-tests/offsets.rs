@@ -201,3 +201,49 @@ fn fetching_past_the_end_follows_auto_offset_reset() {
     assert_eq!(got[0].payload(), Some(&b"new-0"[..]));
     crate::clients::assert_nothing_more(&late, Duration::from_millis(300));
 }
+
+#[test]
+fn producing_to_an_unknown_topic_creates_it_with_num_partitions() {
+    init_logs();
+    let Some(target) = Target::own_unless_external(&[("num.partitions", "3")]) else {
+        return;
+    };
+    let consumer = consumer(&target, &[]);
+
+    info!("a consumer's Metadata request does not create a topic");
+    let untouched = unique_topic("not-created");
+    let metadata = consumer
+        .fetch_metadata(Some(&untouched), WAIT)
+        .expect("Metadata");
+    let t = &metadata.topics()[0];
+    assert_eq!(
+        t.error().map(rdkafka::error::RDKafkaErrorCode::from),
+        Some(rdkafka::error::RDKafkaErrorCode::UnknownTopicOrPartition),
+        "{untouched}"
+    );
+
+    info!("a producer's first message creates the topic with num.partitions=3");
+    let topic = unique_topic("auto");
+    let producer = future_producer(&target, &[("linger.ms", "0")]);
+    for p in 0..3 {
+        let record = FutureRecord::<str, str>::to(&topic)
+            .partition(p)
+            .payload("x");
+        match block_on(WAIT * 2, producer.send(record, WAIT)) {
+            Ok(delivery) => assert_eq!((delivery.partition, delivery.offset), (p, 0)),
+            Err((e, _)) => panic!("produce to auto-created partition {p}: {e}"),
+        }
+    }
+    let metadata = consumer.fetch_metadata(None, WAIT).expect("Metadata");
+    let names: Vec<&str> = metadata.topics().iter().map(|t| t.name()).collect();
+    assert!(
+        !names.contains(&untouched.as_str()),
+        "{untouched} was created"
+    );
+    let created = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .unwrap_or_else(|| panic!("{topic} not listed among {names:?}"));
+    assert_eq!(created.partitions().len(), 3);
+}

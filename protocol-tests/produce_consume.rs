@@ -109,15 +109,30 @@ fn acks_all_and_acks_one_report_increasing_offsets() {
             next += 1;
         }
     }
-    info!("everything reads back in the order it was acknowledged");
+    info!("acks=0: no answer to wait for, but the messages are stored all the same");
+    let fire_and_forget = future_producer(&target, &[("acks", "0"), ("linger.ms", "0")]);
+    let payloads: Vec<String> = (0..10).map(|i| format!("0-{i}")).collect();
+    for p in &payloads {
+        // With no answer librdkafka reports no offset (a negative one).
+        let record = FutureRecord::to(&topic).partition(0).payload(p.as_str());
+        let (partition, offset) = send(&fire_and_forget, record);
+        assert!(
+            partition == 0 && offset < 0,
+            "acks=0 report: {partition}@{offset}"
+        );
+    }
+
+    info!("everything reads back in the order it was sent");
     let consumer = consumer(&target, &[]);
     assign(&consumer, &topic, &[(0, Offset::Beginning)]);
-    let got = consume(&consumer, next as usize, WAIT * 2);
+    let got = consume(&consumer, next as usize + payloads.len(), WAIT * 2);
     for (i, message) in got.iter().enumerate() {
         assert_eq!(message.offset(), i as i64);
     }
     assert_eq!(got[0].payload(), Some(&b"all-0"[..]));
     assert_eq!(got[220].payload(), Some(&b"1-0"[..]));
+    assert_eq!(got[440].payload(), Some(&b"0-0"[..]));
+    assert_eq!(got[449].payload(), Some(&b"0-9"[..]));
 }
 
 #[test]
@@ -162,6 +177,18 @@ fn every_compression_codec_round_trips_keys_values_headers_and_timestamps() {
             check_round_trip(codec, i, base_ts + i as i64 * 7, m);
         }
         assert_nothing_more(&consumer, Duration::from_millis(300));
+
+        info!(
+            codec,
+            "a start offset inside a batch gets that batch; the client skips to it"
+        );
+        let consumer = crate::clients::consumer(&target, &[]);
+        let start = COUNT / 2 + 1;
+        assign(&consumer, &topic, &[(0, Offset::Offset(start as i64))]);
+        let got = consume(&consumer, COUNT - start, WAIT);
+        for (i, m) in (start..).zip(&got) {
+            check_round_trip(codec, i, base_ts + i as i64 * 7, m);
+        }
     }
 }
 
@@ -281,7 +308,16 @@ fn messages_up_to_the_size_limit_pass_and_larger_ones_are_refused() {
         send(&producer, FutureRecord::to(&topic).payload("small")),
         (0, 1)
     );
-    let consumer = consumer(&target, &[]);
+
+    info!("a consumer whose fetch sizes are far smaller still gets the large batch whole");
+    let consumer = consumer(
+        &target,
+        &[
+            ("max.partition.fetch.bytes", "1024"),
+            ("fetch.max.bytes", "1024"),
+            ("message.max.bytes", "1000"),
+        ],
+    );
     assign(&consumer, &topic, &[(0, Offset::Beginning)]);
     let got = consume(&consumer, 2, WAIT);
     assert_eq!(got[0].payload(), Some(near.as_bytes()));
@@ -289,13 +325,71 @@ fn messages_up_to_the_size_limit_pass_and_larger_ones_are_refused() {
 }
 
 #[test]
+fn the_broker_wide_message_max_bytes_applies_to_new_topics() {
+    init_logs();
+    let Some(target) = Target::own_unless_external(&[("message.max.bytes", "20000")]) else {
+        return;
+    };
+    let topic = unique_topic("broker-limit");
+    create_topic(&target, &topic, 1, &[]);
+    let producer = future_producer(&target, &[("linger.ms", "0")]);
+    info!("under message.max.bytes=20000 a 19,000-byte message passes, a 25,000-byte one does not");
+    let near = "n".repeat(19_000);
+    assert_eq!(
+        send(&producer, FutureRecord::to(&topic).payload(&near)),
+        (0, 0)
+    );
+    let over = "o".repeat(25_000);
+    let refused = block_on(
+        WAIT * 2,
+        producer.send(FutureRecord::<str, str>::to(&topic).payload(&over), WAIT),
+    );
+    match refused {
+        Err((KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge), _)) => {}
+        other => panic!("expected MESSAGE_TOO_LARGE, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_fetch_short_of_min_bytes_answers_at_max_wait_with_what_there_is() {
+    init_logs();
+    let target = Target::any();
+    let topic = unique_topic("minbytes");
+    create_topic(&target, &topic, 1, &[]);
+    let producer = future_producer(&target, &[("linger.ms", "0")]);
+    send(&producer, FutureRecord::to(&topic).payload("only"));
+    info!("fetch.min.bytes=1 MB with 1 s max wait: the few bytes there come after about 1 s");
+    let consumer = consumer(
+        &target,
+        &[
+            ("fetch.min.bytes", "1000000"),
+            ("fetch.wait.max.ms", "1000"),
+        ],
+    );
+    let started = Instant::now();
+    assign(&consumer, &topic, &[(0, Offset::Beginning)]);
+    let got = consume(&consumer, 1, WAIT);
+    let waited = started.elapsed();
+    assert_eq!(got[0].payload(), Some(&b"only"[..]));
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
+        "answered after {waited:?}, expected about the 1 s max wait"
+    );
+}
+
+#[test]
 fn a_waiting_consumer_is_woken_by_new_data() {
     init_logs();
     let target = Target::any();
     let topic = unique_topic("longpoll");
-    create_topic(&target, &topic, 1, &[]);
+    create_topic(&target, &topic, 2, &[]);
     let producer = future_producer(&target, &[("linger.ms", "0")]);
-    send(&producer, FutureRecord::to(&topic).payload("first"));
+    for p in 0..2 {
+        send(
+            &producer,
+            FutureRecord::to(&topic).partition(p).payload("first"),
+        );
+    }
 
     info!("a consumer reads to the end, then its fetches wait up to 10 s for more");
     let consumer = consumer(
@@ -305,10 +399,15 @@ fn a_waiting_consumer_is_woken_by_new_data() {
             ("socket.timeout.ms", "20000"),
         ],
     );
-    assign(&consumer, &topic, &[(0, Offset::Beginning)]);
+    assign(
+        &consumer,
+        &topic,
+        &[(0, Offset::Beginning), (1, Offset::Beginning)],
+    );
     // (Partition EOF would only be reported when a waiting fetch times out, so it is not used.)
-    let before = consume(&consumer, 1, WAIT);
-    assert_eq!(before[0].payload(), Some(&b"first"[..]));
+    // Data in both partitions: a first fetch naming only one of them is not left waiting.
+    let before = consume(&consumer, 2, WAIT);
+    assert!(before.iter().all(|m| m.payload() == Some(&b"first"[..])));
 
     info!("while it waits, the broker spends (almost) no CPU: no busy polling");
     let cpu_before = target.pid().and_then(cpu_time);
@@ -321,14 +420,19 @@ fn a_waiting_consumer_is_woken_by_new_data() {
         );
     }
 
-    info!("a message produced now reaches it well before the fetch's 10 s wait ends");
+    info!(
+        "a message produced now, to the other partition, reaches it well before the 10 s wait ends"
+    );
     let started = Instant::now();
-    send(&producer, FutureRecord::to(&topic).payload("second"));
+    send(
+        &producer,
+        FutureRecord::to(&topic).partition(1).payload("second"),
+    );
     let got = consume(&consumer, 1, WAIT);
     let latency = started.elapsed();
     info!(?latency, "produce to consume while a fetch was waiting");
     assert_eq!(got[0].payload(), Some(&b"second"[..]));
-    assert_eq!(got[0].offset(), 1);
+    assert_eq!((got[0].partition(), got[0].offset()), (1, 1));
     assert!(
         latency < Duration::from_secs(3),
         "the waiting fetch answered after {latency:?}: not woken by the new data"
