@@ -179,7 +179,12 @@ async fn produce(bootstrap: &str, topic: &str, spec: &ProduceSpec) -> anyhow::Re
             let record = FutureRecord::to(topic).key(&key[..]).payload(&value[..]);
             match producer.send_result(record) {
                 Ok(delivery) => {
-                    in_flight.push(async move { (delivery.await, sent_at) });
+                    // A task of its own notes the acknowledgement when it happens, not when
+                    // this loop next looks.
+                    in_flight.push(tokio::spawn(async move {
+                        let result = delivery.await;
+                        (result, sent_at.elapsed())
+                    }));
                     break;
                 }
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
@@ -226,24 +231,29 @@ async fn produce(bootstrap: &str, topic: &str, spec: &ProduceSpec) -> anyhow::Re
     Ok(())
 }
 
-/// What a delivery future yields, with the time its message was handed to the client.
-type DeliveryOutcome = (
-    Result<
+/// What a delivery task yields: the outcome and the time from send to acknowledgement.
+type DeliveryOutcome = Result<
+    (
         Result<
-            rdkafka::producer::future_producer::Delivery,
-            (KafkaError, rdkafka::message::OwnedMessage),
+            Result<
+                rdkafka::producer::future_producer::Delivery,
+                (KafkaError, rdkafka::message::OwnedMessage),
+            >,
+            futures::channel::oneshot::Canceled,
         >,
-        futures::channel::oneshot::Canceled,
-    >,
-    Instant,
-);
+        Duration,
+    ),
+    tokio::task::JoinError,
+>;
 
 /// Records one acknowledgement's latency in microseconds; returns 1 if it was a failure.
-fn record_delivery((result, sent_at): DeliveryOutcome, latency: &mut Histogram<u64>) -> u64 {
-    let micros = sent_at.elapsed().as_micros().max(1) as u64;
+fn record_delivery(outcome: DeliveryOutcome, latency: &mut Histogram<u64>) -> u64 {
+    let Ok((result, took)) = outcome else {
+        return 1;
+    };
     match result {
         Ok(Ok(_)) => {
-            latency.saturating_record(micros);
+            latency.saturating_record(took.as_micros().max(1) as u64);
             0
         }
         Ok(Err((e, _))) => {

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -23,6 +24,7 @@ pub struct Broker {
     server: Server,
     context: Arc<BrokerContext>,
     reconciler: JoinHandle<()>,
+    retention: JoinHandle<()>,
 }
 
 impl Broker {
@@ -86,10 +88,12 @@ impl Broker {
         let mut reconciler = Reconciler::default();
         reconciler.run_once(&context).await;
         let reconciler = tokio::spawn(reconciler.run(Arc::clone(&context)));
+        let retention = tokio::spawn(retention_loop(Arc::clone(&context)));
         Ok(Broker {
             server,
             context,
             reconciler,
+            retention,
         })
     }
 
@@ -101,9 +105,41 @@ impl Broker {
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         self.server.run(Arc::clone(&self.context), shutdown).await;
         self.reconciler.abort();
+        self.retention.abort();
         let services = &self.context.services;
         services.partitions.shutdown_all().await;
         services.metadata.shutdown().await;
+    }
+}
+
+/// Every `log.retention.check.interval.ms`, lets each hosted partition delete the whole
+/// segments its retention settings let go.
+async fn retention_loop(context: Arc<BrokerContext>) {
+    let every = Duration::from_millis(context.config.retention_check_interval_ms);
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        for replica in context.services.partitions.all() {
+            match replica.apply_retention(now_ms).await {
+                Ok(Some(index)) => tracing::info!(
+                    topic = %replica.topic,
+                    partition = replica.partition,
+                    purge_up_to = index,
+                    "retention: purging whole segments"
+                ),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(
+                    topic = %replica.topic,
+                    partition = replica.partition,
+                    error = %e,
+                    "retention failed"
+                ),
+            }
+        }
     }
 }
 

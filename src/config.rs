@@ -34,6 +34,8 @@ pub struct Config {
     pub retention_ms: Option<u64>,
     /// `log.retention.bytes`: delete old segments past this size per partition; `None` (-1) = no limit.
     pub retention_bytes: Option<u64>,
+    /// `log.retention.check.interval.ms`: how often each partition looks for segments to delete.
+    pub retention_check_interval_ms: u64,
     /// `log.index.interval.bytes`: bytes between two entries of the sparse offset index.
     pub index_interval_bytes: u32,
     /// `auto.create.topics.enable`: Metadata/Produce naming an unknown topic creates it.
@@ -134,6 +136,7 @@ impl Default for Config {
             segment_bytes: 1024 * MIB,
             retention_ms: Some(7 * 24 * 3600 * 1000),
             retention_bytes: None,
+            retention_check_interval_ms: 300_000,
             index_interval_bytes: 4096,
             auto_create_topics: true,
             num_partitions: 1,
@@ -277,6 +280,12 @@ impl Config {
             "default.replication.factor",
             self.default_replication_factor,
             format!("1 ..= the number of nodes ({nodes})"),
+        )?;
+        check(
+            self.retention_check_interval_ms >= 1,
+            "log.retention.check.interval.ms",
+            self.retention_check_interval_ms,
+            "at least 1 ms",
         )?;
         check(
             self.connections_max_idle_ms >= 1,

@@ -462,7 +462,9 @@ fn retention_by_size_and_time_names_whole_sealed_segments() {
     log.append(mixed(1, 400, 1)).unwrap();
     log.sync().unwrap();
     assert_eq!(
-        log.retention_point(&RetentionPolicy::default(), i64::MAX),
+        log.reader()
+            .retention_point(&RetentionPolicy::default(), i64::MAX)
+            .unwrap(),
         None
     );
     // Timestamps are 1000 + index: a cut-off at 1250 lets go the segments entirely older.
@@ -470,7 +472,11 @@ fn retention_by_size_and_time_names_whole_sealed_segments() {
         retention_ms: Some(10),
         retention_bytes: None,
     };
-    let point = log.retention_point(&by_time, 1260).expect("old segments");
+    let point = log
+        .reader()
+        .retention_point(&by_time, 1260)
+        .unwrap()
+        .expect("old segments");
     assert!(point.index < 250 && point.index > 100, "{point:?}");
     let newest_dropped = all(&log)
         .into_iter()
@@ -480,7 +486,7 @@ fn retention_by_size_and_time_names_whole_sealed_segments() {
     assert!(newest_dropped.unwrap() < 1250);
     log.purge(point, None).unwrap();
     assert_eq!(
-        log.retention_point(&by_time, 1260),
+        log.reader().retention_point(&by_time, 1260).unwrap(),
         None,
         "nothing more is due"
     );
@@ -490,7 +496,9 @@ fn retention_by_size_and_time_names_whole_sealed_segments() {
         retention_bytes: Some(20 * 1024),
     };
     let point = log
+        .reader()
         .retention_point(&by_size, 0)
+        .unwrap()
         .expect("over the size limit");
     log.purge(point, None).unwrap();
     let total: u64 = segment_files(dir.path())

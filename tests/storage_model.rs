@@ -111,8 +111,8 @@ proptest! {
                 Op::Append { n, size, blank_every } => {
                     model.term += 1;
                     let mut batch = Vec::new();
-                    let mut index = model.next_index();
-                    for i in 0..n {
+                    let first = model.next_index();
+                    for (i, index) in (first..first + n as u64).enumerate() {
                         let is_blank = i % blank_every == blank_every - 1;
                         let len = if is_blank { 0 } else { 8 + (size + i * 13) % 700 };
                         let payload = Bytes::from((0..len).map(|b| (b ^ i) as u8).collect::<Vec<_>>());
@@ -126,7 +126,6 @@ proptest! {
                         });
                         model.entries.push(ModelEntry { index, term: model.term, base_offset: model.next_offset, count, payload });
                         model.next_offset += i64::from(count);
-                        index += 1;
                     }
                     log.append(batch).unwrap();
                 }

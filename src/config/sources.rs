@@ -25,6 +25,7 @@ pub const KEYS: &[&str] = &[
     "log.segment.bytes",
     "log.retention.ms",
     "log.retention.bytes",
+    "log.retention.check.interval.ms",
     "log.index.interval.bytes",
     "auto.create.topics.enable",
     "num.partitions",
@@ -69,6 +70,8 @@ pub(super) struct Settings {
     retention_ms: Option<i64>,
     #[serde(rename = "log.retention.bytes")]
     retention_bytes: Option<i64>,
+    #[serde(rename = "log.retention.check.interval.ms")]
+    retention_check_interval_ms: Option<u64>,
     #[serde(rename = "log.index.interval.bytes")]
     index_interval_bytes: Option<u32>,
     #[serde(rename = "auto.create.topics.enable")]
@@ -296,6 +299,10 @@ impl Settings {
         if let Some(bytes) = self.retention_bytes {
             config.retention_bytes = unlimited("log.retention.bytes", bytes)?;
         }
+        set(
+            &mut config.retention_check_interval_ms,
+            self.retention_check_interval_ms,
+        );
         set(&mut config.index_interval_bytes, self.index_interval_bytes);
         set(&mut config.auto_create_topics, self.auto_create_topics);
         set(&mut config.num_partitions, self.num_partitions);

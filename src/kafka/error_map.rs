@@ -24,12 +24,8 @@ pub(crate) enum Refusal {
     RequestTimedOut,
     /// Internal topics are not written or altered by clients.
     InvalidTopic,
-    /// A request that needs several brokers (replication factor above the live brokers).
-    InvalidReplicationFactor,
     /// A partition count that is not larger than the current one.
     InvalidPartitions,
-    /// An unknown or malformed config in a Describe/Alter request.
-    InvalidConfig,
 }
 
 pub(crate) fn refusal(r: Refusal) -> ResponseError {
@@ -41,9 +37,7 @@ pub(crate) fn refusal(r: Refusal) -> ResponseError {
         Refusal::CorruptMessage => ResponseError::CorruptMessage,
         Refusal::RequestTimedOut => ResponseError::RequestTimedOut,
         Refusal::InvalidTopic => ResponseError::InvalidTopicException,
-        Refusal::InvalidReplicationFactor => ResponseError::InvalidReplicationFactor,
         Refusal::InvalidPartitions => ResponseError::InvalidPartitions,
-        Refusal::InvalidConfig => ResponseError::InvalidConfig,
     }
 }
 

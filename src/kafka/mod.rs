@@ -36,10 +36,10 @@
 //! version and, with `tests/decode_memory.rs`, measures real allocations against the estimate.
 //! Not yet modelled: nullable struct fields (none of the requests with a schema has one).
 
+pub(crate) mod batches;
 #[cfg(test)]
 mod bounds_tests;
 mod connection;
-pub(crate) mod batches;
 pub mod context;
 pub(crate) mod error_map;
 pub mod frame;
@@ -47,8 +47,8 @@ pub(crate) mod handlers;
 pub mod request;
 pub(crate) mod schema;
 pub(crate) mod schemas;
-pub(crate) mod topics;
 pub mod server;
+pub(crate) mod topics;
 pub mod versions;
 pub(crate) mod walk;
 

@@ -58,9 +58,7 @@ pub(crate) async fn create(
             format!("{METADATA_TOPIC} is internal"),
         ));
     }
-    let partitions = topic
-        .partitions
-        .unwrap_or(ctx.config.num_partitions as i32);
+    let partitions = topic.partitions.unwrap_or(ctx.config.num_partitions as i32);
     let rf = topic
         .replication_factor
         .unwrap_or(ctx.config.default_replication_factor as i16);
@@ -158,7 +156,11 @@ pub(crate) async fn auto_create(
 }
 
 /// The replica serving `topic`/`partition` on this broker, or the error for the client.
-pub(crate) fn replica(ctx: &BrokerContext, topic: &str, partition: i32) -> Result<std::sync::Arc<Replica>, ResponseError> {
+pub(crate) fn replica(
+    ctx: &BrokerContext,
+    topic: &str,
+    partition: i32,
+) -> Result<std::sync::Arc<Replica>, ResponseError> {
     let view = ctx.services.metadata.current();
     let Some(meta) = view.state.topics.get(topic) else {
         return Err(error_map::refusal(Refusal::UnknownTopicOrPartition));
@@ -169,5 +171,7 @@ pub(crate) fn replica(ctx: &BrokerContext, topic: &str, partition: i32) -> Resul
     ctx.services
         .partitions
         .get(topic, partition)
-        .ok_or_else(|| error_map::partition_error(&crate::partition::Error::NotLeader { leader: None }))
+        .ok_or_else(|| {
+            error_map::partition_error(&crate::partition::Error::NotLeader { leader: None })
+        })
 }

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use super::Error;
 use crate::metadata::EffectiveConfig;
 use crate::raft::{GroupSpec, Leadership, NodeId, PartitionGroup, RecordBatch, WriteError};
-use crate::storage::LogConfig;
+use crate::storage::{LogConfig, RetentionPolicy};
 
 /// Everything needed to start a replica.
 #[derive(Debug, Clone)]
@@ -210,6 +210,22 @@ impl Replica {
     pub fn offset_bounds(&self) -> Result<(i64, i64), Error> {
         self.ensure_leader()?;
         Ok((self.log_start_offset(), self.high_watermark()))
+    }
+
+    /// Deletes the whole segments this partition's retention settings let go.
+    pub async fn apply_retention(&self, now_ms: i64) -> Result<Option<u64>, Error> {
+        let config = self.config();
+        let policy = RetentionPolicy {
+            retention_ms: config.retention_ms,
+            retention_bytes: config.retention_bytes,
+        };
+        if policy == RetentionPolicy::default() {
+            return Ok(None);
+        }
+        self.group
+            .apply_retention(&policy, now_ms)
+            .await
+            .map_err(Error::Storage)
     }
 
     pub async fn shutdown(&self) {

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use super::network::NoPeers;
 use super::types::{Applied, NodeId, Raft, Request};
 use super::{LogStoreReader, PartitionStorage, RecordBatch};
-use crate::storage::LogConfig;
+use crate::storage::{LogConfig, RetentionPolicy};
 
 /// Where and as whom a group runs.
 #[derive(Debug, Clone)]
@@ -67,6 +67,9 @@ impl std::fmt::Debug for PartitionGroup {
             .finish()
     }
 }
+
+/// How long building a snapshot for retention may take.
+const SNAPSHOT_WAIT: Duration = Duration::from_secs(30);
 
 /// How long a single-member group may take to elect itself after start.
 const SELF_ELECTION_WAIT: Duration = Duration::from_secs(10);
@@ -156,6 +159,53 @@ impl PartitionGroup {
     /// The high watermark: the end offset of what is committed and applied.
     pub fn high_watermark(&self) -> watch::Receiver<i64> {
         self.high_watermark.clone()
+    }
+
+    /// Deletes the whole segments `policy` lets go at `now_ms`: makes sure a snapshot covers
+    /// the retention point, then has Raft purge up to it. Returns the purged log index.
+    pub async fn apply_retention(
+        &self,
+        policy: &RetentionPolicy,
+        now_ms: i64,
+    ) -> Result<Option<u64>, String> {
+        let Some(point) = self
+            .reader
+            .log()
+            .retention_point(policy, now_ms)
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(None);
+        };
+        let (applied, snapshot) = {
+            let metrics = self.raft.metrics();
+            let m = metrics.borrow_watched();
+            (m.last_applied.map(|l| l.index), m.snapshot.map(|l| l.index))
+        };
+        // Only applied entries can be covered by a snapshot; sealed segments nearly always are.
+        if applied.is_none_or(|a| a < point.index) {
+            return Ok(None);
+        }
+        if snapshot.is_none_or(|s| s < point.index) {
+            self.raft
+                .trigger()
+                .snapshot()
+                .await
+                .map_err(|e| e.to_string())?;
+            self.raft
+                .wait(Some(SNAPSHOT_WAIT))
+                .metrics(
+                    |m| m.snapshot.is_some_and(|s| s.index >= point.index),
+                    "snapshot covers the retention point",
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        self.raft
+            .trigger()
+            .purge_log(point.index)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Some(point.index))
     }
 
     pub async fn shutdown(&self) {

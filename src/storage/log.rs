@@ -10,7 +10,6 @@ use super::flush::{Flusher, Job};
 use super::format::{ENTRY_HEADER_BYTES, EntryHeader, IndexRecord, TimeRecord};
 use super::reader::{LogReader, Shared};
 use super::recovery::{self, PurgePoint};
-use super::retention::{self, RetentionPolicy};
 use super::segment::{Frame, Segment};
 use super::state_file::{StateFile, sync_dir};
 use super::{AppendEntry, EntryId, Error, Result};
@@ -502,20 +501,6 @@ impl Log {
         }
         self.publish();
         Ok(())
-    }
-
-    /// The last entry of the newest sealed segment that `policy` lets go at `now_ms`: the
-    /// point to purge up to. `None` when nothing is due.
-    pub fn retention_point(&self, policy: &RetentionPolicy, now_ms: i64) -> Option<EntryId> {
-        let count = retention::deletable_segments(&self.segments, policy, now_ms);
-        let next = self.segments.get(count)?;
-        let reader = self.reader();
-        let last_index = next.base_index.checked_sub(1)?;
-        let entry = reader.entries(last_index..=last_index).ok()?.pop()?;
-        Some(EntryId {
-            index: entry.index,
-            term: entry.term,
-        })
     }
 }
 

@@ -8,8 +8,9 @@ use std::sync::{Arc, RwLock};
 
 use super::format::{ENTRY_HEADER_BYTES, EntryHeader};
 use super::index;
+use super::retention::{self, RetentionPolicy};
 use super::segment::{Frame, Segment};
-use super::{Error, RecordSlices, Result, StoredEntry};
+use super::{EntryId, Error, RecordSlices, Result, StoredEntry};
 
 /// What the writer publishes to readers.
 #[derive(Debug, Default)]
@@ -92,7 +93,7 @@ impl LogReader {
                 }
                 pos += header.frame_len();
             }
-            extend_with_payloads(seg, &found, &mut out, |h, payload| stored(h, payload));
+            extend_with_payloads(seg, &found, &mut out, stored);
             if want >= hi {
                 break;
             }
@@ -146,6 +147,32 @@ impl LogReader {
         }
         out.batches = payloads;
         Ok(out)
+    }
+
+    /// The last entry of the newest segment that `policy` lets go at `now_ms`: the point to
+    /// purge up to (Raft's purge deletes whole segments at such a point). `None` when nothing
+    /// is due.
+    pub fn retention_point(
+        &self,
+        policy: &RetentionPolicy,
+        now_ms: i64,
+    ) -> Result<Option<EntryId>> {
+        let segments = self.shared.segments();
+        let count = retention::deletable_segments(&segments, policy, now_ms);
+        let Some(last_index) = segments
+            .get(count)
+            .filter(|_| count > 0)
+            .and_then(|next| next.base_index.checked_sub(1))
+        else {
+            return Ok(None);
+        };
+        Ok(self
+            .entries(last_index..=last_index)?
+            .pop()
+            .map(|e| EntryId {
+                index: e.index,
+                term: e.term,
+            }))
     }
 
     /// The largest timestamp of any record entry present (`None` without records).

@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
-use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 
@@ -33,7 +35,10 @@ pub(crate) fn source_code(source: ConfigSource) -> i8 {
     }
 }
 
-pub(crate) async fn handle(ctx: RequestContext, request: CreateTopicsRequest) -> Option<CreateTopicsResponse> {
+pub(crate) async fn handle(
+    ctx: RequestContext,
+    request: CreateTopicsRequest,
+) -> Option<CreateTopicsResponse> {
     let mut seen: HashMap<String, usize> = HashMap::new();
     for topic in &request.topics {
         *seen.entry(topic.name.0.to_string()).or_default() += 1;
@@ -63,7 +68,10 @@ async fn create_one(
     let mut configs = BTreeMap::new();
     for c in &topic.configs {
         let value = c.value.as_ref().ok_or_else(|| {
-            invalid(ResponseError::InvalidConfig, format!("config '{}' has no value", &*c.name))
+            invalid(
+                ResponseError::InvalidConfig,
+                format!("config '{}' has no value", &*c.name),
+            )
         })?;
         configs.insert(c.name.to_string(), value.to_string());
     }
@@ -78,7 +86,11 @@ async fn create_one(
         }
         let mut chosen = topic.assignments.clone();
         chosen.sort_by_key(|a| a.partition_index);
-        if chosen.iter().enumerate().any(|(i, a)| a.partition_index != i as i32) {
+        if chosen
+            .iter()
+            .enumerate()
+            .any(|(i, a)| a.partition_index != i as i32)
+        {
             return Err(invalid(
                 ResponseError::InvalidReplicaAssignment,
                 "replica assignments must cover partitions 0..n once each".into(),
@@ -107,8 +119,9 @@ fn answer(
     result: Result<TopicMeta, TopicError>,
     version: i16,
 ) -> CreatableTopicResult {
-    let base = CreatableTopicResult::default()
-        .with_name(kafka_protocol::messages::TopicName(StrBytes::from_string(name.to_string())));
+    let base = CreatableTopicResult::default().with_name(kafka_protocol::messages::TopicName(
+        StrBytes::from_string(name.to_string()),
+    ));
     match result {
         Err(e) => {
             tracing::info!(topic = name, error = %e.message, "topic not created");
@@ -121,15 +134,16 @@ fn answer(
                 created.topic_id = meta.id;
             }
             if describes_result(version) {
-                let configs = topic_config::describe(&meta.configs, &broker.services.topic_defaults)
-                    .into_iter()
-                    .map(|c| {
-                        CreatableTopicConfigs::default()
-                            .with_name(StrBytes::from_static_str(c.name))
-                            .with_value(Some(StrBytes::from_string(c.value)))
-                            .with_config_source(source_code(c.source))
-                    })
-                    .collect();
+                let configs =
+                    topic_config::describe(&meta.configs, &broker.services.topic_defaults)
+                        .into_iter()
+                        .map(|c| {
+                            CreatableTopicConfigs::default()
+                                .with_name(StrBytes::from_static_str(c.name))
+                                .with_value(Some(StrBytes::from_string(c.value)))
+                                .with_config_source(source_code(c.source))
+                        })
+                        .collect();
                 created = created
                     .with_num_partitions(meta.partitions.len() as i32)
                     .with_replication_factor(meta.partitions.first().map_or(0, |r| r.len() as i16))

@@ -100,10 +100,16 @@ struct Answer {
 }
 
 fn enough(answers: &[Answer], min_bytes: usize) -> bool {
-    answers.iter().any(|a| a.failed) || answers.iter().map(|a| a.bytes).sum::<usize>() >= min_bytes.max(1)
+    answers.iter().any(|a| a.failed)
+        || answers.iter().map(|a| a.bytes).sum::<usize>() >= min_bytes.max(1)
 }
 
-fn read_all(broker: &BrokerContext, names: &[Option<String>], wanted: &[Wanted], max_bytes: usize) -> Vec<Answer> {
+fn read_all(
+    broker: &BrokerContext,
+    names: &[Option<String>],
+    wanted: &[Wanted],
+    max_bytes: usize,
+) -> Vec<Answer> {
     let mut budget = max_bytes;
     let mut first = true;
     wanted
@@ -121,7 +127,12 @@ fn read_all(broker: &BrokerContext, names: &[Option<String>], wanted: &[Wanted],
         .collect()
 }
 
-fn read_partition(broker: &BrokerContext, topic: Option<&str>, wanted: &FetchPartition, response_budget: usize) -> Answer {
+fn read_partition(
+    broker: &BrokerContext,
+    topic: Option<&str>,
+    wanted: &FetchPartition,
+    response_budget: usize,
+) -> Answer {
     let base = PartitionData::default()
         .with_partition_index(wanted.partition)
         .with_high_watermark(-1)
@@ -210,7 +221,12 @@ fn concat(batches: Vec<Bytes>) -> Bytes {
 
 /// Waits until some wanted partition's high watermark passes its fetch offset; false if none
 /// can ever wake the wait (no such partitions here) or the deadline passed.
-async fn wait_for_any(broker: &BrokerContext, names: &[Option<String>], wanted: &[Wanted], deadline: Instant) -> bool {
+async fn wait_for_any(
+    broker: &BrokerContext,
+    names: &[Option<String>],
+    wanted: &[Wanted],
+    deadline: Instant,
+) -> bool {
     let mut waits = Vec::new();
     for w in wanted {
         let Some(topic) = names[w.topic].as_deref() else {
@@ -218,7 +234,9 @@ async fn wait_for_any(broker: &BrokerContext, names: &[Option<String>], wanted: 
         };
         if let Some(replica) = broker.services.partitions.get(topic, w.partition.partition) {
             let offset = w.partition.fetch_offset;
-            waits.push(Box::pin(async move { replica.wait_for_data(offset, deadline).await }));
+            waits.push(Box::pin(async move {
+                replica.wait_for_data(offset, deadline).await
+            }));
         }
     }
     if waits.is_empty() {

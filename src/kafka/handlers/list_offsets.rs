@@ -25,7 +25,10 @@ const MAX_TIMESTAMP: i64 = -3;
 /// KIP-405: the earliest offset kept locally; without tiered storage, the earliest.
 const EARLIEST_LOCAL: i64 = -4;
 
-pub(crate) async fn handle(ctx: RequestContext, request: ListOffsetsRequest) -> Option<ListOffsetsResponse> {
+pub(crate) async fn handle(
+    ctx: RequestContext,
+    request: ListOffsetsRequest,
+) -> Option<ListOffsetsResponse> {
     let topics = request
         .topics
         .into_iter()
@@ -65,8 +68,12 @@ fn list_partition(
         -1
     };
     let found = match wanted.timestamp {
-        LATEST => replica.offset_bounds().map(|(_, latest)| Some((latest, -1))),
-        EARLIEST | EARLIEST_LOCAL => replica.offset_bounds().map(|(earliest, _)| Some((earliest, -1))),
+        LATEST => replica
+            .offset_bounds()
+            .map(|(_, latest)| Some((latest, -1))),
+        EARLIEST | EARLIEST_LOCAL => replica
+            .offset_bounds()
+            .map(|(earliest, _)| Some((earliest, -1))),
         MAX_TIMESTAMP => replica.offset_of_max_timestamp(),
         ts => replica.offset_for_timestamp(ts),
     };

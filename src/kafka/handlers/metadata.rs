@@ -42,7 +42,10 @@ fn wants_all_topics(version: i16, request: &MetadataRequest) -> bool {
     }
 }
 
-pub(crate) async fn handle(ctx: RequestContext, request: MetadataRequest) -> Option<MetadataResponse> {
+pub(crate) async fn handle(
+    ctx: RequestContext,
+    request: MetadataRequest,
+) -> Option<MetadataResponse> {
     let broker = &ctx.broker;
     let version = ctx.api_version;
     let mut topics = Vec::new();
@@ -129,7 +132,11 @@ async fn lookup(
     }
 }
 
-fn describe_topic(broker: &BrokerContext, topic: &TopicMeta, version: i16) -> MetadataResponseTopic {
+fn describe_topic(
+    broker: &BrokerContext,
+    topic: &TopicMeta,
+    version: i16,
+) -> MetadataResponseTopic {
     let partitions = topic
         .partitions
         .iter()

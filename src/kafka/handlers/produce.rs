@@ -23,24 +23,31 @@ fn has_log_start_offset(version: i16) -> bool {
     version >= 5
 }
 
-pub(crate) async fn handle(ctx: RequestContext, request: ProduceRequest) -> Option<ProduceResponse> {
+pub(crate) async fn handle(
+    ctx: RequestContext,
+    request: ProduceRequest,
+) -> Option<ProduceResponse> {
     let broker = &ctx.broker;
     let acks = request.acks;
     let deadline = Instant::now() + Duration::from_millis(request.timeout_ms.max(0) as u64);
     let mut responses = Vec::with_capacity(request.topic_data.len());
     for topic in request.topic_data {
         let name = topic.name.0.to_string();
-        let known = broker.services.metadata.current().state.topics.contains_key(&name);
+        let known = broker
+            .services
+            .metadata
+            .current()
+            .state
+            .topics
+            .contains_key(&name);
         if !known && let Err(e) = topics::auto_create(broker, &name).await {
             tracing::info!(topic = %name, error = %e.message, "auto-creation on produce failed");
         }
-        let partitions = join_all(
-            topic
-                .partition_data
-                .into_iter()
-                .map(|data| produce_partition(broker, &name, acks, data, deadline, ctx.api_version)),
-        )
-        .await;
+        let partitions =
+            join_all(topic.partition_data.into_iter().map(|data| {
+                produce_partition(broker, &name, acks, data, deadline, ctx.api_version)
+            }))
+            .await;
         responses.push(
             TopicProduceResponse::default()
                 .with_name(topic.name)
