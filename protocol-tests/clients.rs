@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message, OwnedMessage};
 use rdkafka::producer::FutureProducer;
@@ -57,6 +57,13 @@ pub fn future_producer(target: &Target, extra: &[(&str, &str)]) -> FutureProduce
 /// A consumer that reads only what it is assigned and never commits. librdkafka refuses
 /// `assign` without a `group.id`, but with `assign` and no commits it never joins the group.
 pub fn consumer(target: &Target, extra: &[(&str, &str)]) -> BaseConsumer {
+    consumer_config(target, extra)
+        .create()
+        .expect("create consumer")
+}
+
+/// The settings of [`consumer`], for a consumer with a context of its own.
+pub fn consumer_config(target: &Target, extra: &[(&str, &str)]) -> ClientConfig {
     let group = unique_topic("assign-only");
     let mut settings = vec![
         ("group.id", group.as_str()),
@@ -64,11 +71,15 @@ pub fn consumer(target: &Target, extra: &[(&str, &str)]) -> BaseConsumer {
         ("enable.auto.offset.store", "false"),
     ];
     settings.extend_from_slice(extra);
-    config(target, &settings).create().expect("create consumer")
+    config(target, &settings)
 }
 
 /// Assigns `(partition, offset)` pairs of `topic`.
-pub fn assign(consumer: &BaseConsumer, topic: &str, partitions: &[(i32, Offset)]) {
+pub fn assign<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    topic: &str,
+    partitions: &[(i32, Offset)],
+) {
     let mut list = TopicPartitionList::new();
     for (partition, offset) in partitions {
         list.add_partition_offset(topic, *partition, *offset)
@@ -79,7 +90,11 @@ pub fn assign(consumer: &BaseConsumer, topic: &str, partitions: &[(i32, Offset)]
 
 /// Polls until `count` messages arrived or `within` passed; a consumer error fails the test
 /// (partition EOF events, when enabled, are skipped).
-pub fn consume(consumer: &BaseConsumer, count: usize, within: Duration) -> Vec<OwnedMessage> {
+pub fn consume<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    count: usize,
+    within: Duration,
+) -> Vec<OwnedMessage> {
     let deadline = Instant::now() + within;
     let mut got = Vec::with_capacity(count);
     while got.len() < count {
@@ -100,7 +115,7 @@ pub fn consume(consumer: &BaseConsumer, count: usize, within: Duration) -> Vec<O
 }
 
 /// Polls for `quiet` and fails on any message: nothing more is there to read.
-pub fn assert_nothing_more(consumer: &BaseConsumer, quiet: Duration) {
+pub fn assert_nothing_more<C: ConsumerContext>(consumer: &BaseConsumer<C>, quiet: Duration) {
     let deadline = Instant::now() + quiet;
     while let Some(left) = deadline.checked_duration_since(Instant::now()) {
         match consumer.poll(left.min(Duration::from_millis(100))) {
@@ -113,8 +128,8 @@ pub fn assert_nothing_more(consumer: &BaseConsumer, quiet: Duration) {
 
 /// Polls until partition EOF of `partition` is reported (needs `enable.partition.eof=true`);
 /// messages before it are returned.
-pub fn consume_to_eof(
-    consumer: &BaseConsumer,
+pub fn consume_to_eof<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
     partition: i32,
     within: Duration,
 ) -> Vec<OwnedMessage> {
