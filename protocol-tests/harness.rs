@@ -116,6 +116,11 @@ impl Target {
         drain_stderr(&mut p.child);
     }
 
+    /// The data directory of our own broker (`None` for an external one).
+    pub fn data_dir(&self) -> Option<&std::path::Path> {
+        self.process.as_ref().map(|p| p.dir.path())
+    }
+
     /// The process id of our own broker.
     pub fn pid(&self) -> Option<u32> {
         self.process.as_ref().map(|p| p.child.id())

@@ -1,6 +1,12 @@
 //! The black-box protocol suite in `protocol-tests/`, run by `cargo test`: against a `raftka` process
 //! each test starts itself, or against any broker named by `RAFTKA_BOOTSTRAP=host:port`.
 
+#[path = "../protocol-tests/admin.rs"]
+mod admin;
+#[path = "../protocol-tests/admin_raw.rs"]
+mod admin_raw;
+#[path = "../protocol-tests/admin_restart.rs"]
+mod admin_restart;
 #[path = "../protocol-tests/api_versions.rs"]
 mod api_versions;
 #[path = "../protocol-tests/clients.rs"]

@@ -21,6 +21,9 @@ pub struct Partitions {
     replicas: DashMap<(String, i32), Arc<Replica>>,
     /// Bumped whenever a replica starts, for those waiting on one.
     started: watch::Sender<u64>,
+    /// The metadata offset up to which the hosted replicas match the metadata (started,
+    /// deleted, configured), for requests that answer only once their change took effect here.
+    reconciled: watch::Sender<i64>,
 }
 
 impl Partitions {
@@ -29,7 +32,30 @@ impl Partitions {
             data_dir,
             replicas: DashMap::new(),
             started: watch::Sender::new(0),
+            reconciled: watch::Sender::new(0),
         }
+    }
+
+    /// Records that the replicas match the metadata applied up to (not including) `next_offset`.
+    pub fn mark_reconciled(&self, next_offset: i64) {
+        self.reconciled.send_if_modified(|done| {
+            let advanced = next_offset > *done;
+            *done = (*done).max(next_offset);
+            advanced
+        });
+    }
+
+    /// Waits until the replicas match the metadata up to `next_offset`, or `deadline` passes.
+    pub async fn wait_reconciled(&self, next_offset: i64, deadline: Instant) -> bool {
+        let mut done = self.reconciled.subscribe();
+        matches!(
+            tokio::time::timeout_at(deadline, done.wait_for(|d| *d >= next_offset)).await,
+            Ok(Ok(_))
+        )
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
     }
 
     /// Waits until partitions `0..count` of `topic` run here, or `deadline` passes.
