@@ -9,11 +9,19 @@ mod admin_raw;
 mod admin_restart;
 #[path = "../protocol-tests/api_versions.rs"]
 mod api_versions;
+#[path = "../protocol-tests/clients.rs"]
+mod clients;
 #[path = "../protocol-tests/connection.rs"]
 mod connection;
 #[path = "../protocol-tests/harness.rs"]
 mod harness;
 #[path = "../protocol-tests/hostile.rs"]
 mod hostile;
+#[path = "../protocol-tests/kcat.rs"]
+mod kcat;
+#[path = "../protocol-tests/offsets.rs"]
+mod offsets;
+#[path = "../protocol-tests/produce_consume.rs"]
+mod produce_consume;
 #[path = "../protocol-tests/rdkafka_smoke.rs"]
 mod rdkafka_smoke;
