@@ -10,19 +10,20 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
-use futures::StreamExt;
-use futures::stream::FuturesUnordered;
 use hdrhistogram::Histogram;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::ClientContext;
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 #[derive(Parser)]
@@ -96,18 +97,21 @@ fn main() -> anyhow::Result<()> {
             compression,
         } => {
             let runtime = tokio::runtime::Runtime::new()?;
-            runtime.block_on(async {
-                ensure_topic(&bootstrap, &topic, partitions, replication_factor).await?;
-                let spec = ProduceSpec {
-                    messages,
-                    size,
-                    acks,
-                    linger_ms,
-                    rate,
-                    compression,
-                };
-                produce(&bootstrap, &topic, &spec).await
-            })
+            runtime.block_on(ensure_topic(
+                &bootstrap,
+                &topic,
+                partitions,
+                replication_factor,
+            ))?;
+            let spec = ProduceSpec {
+                messages,
+                size,
+                acks,
+                linger_ms,
+                rate,
+                compression,
+            };
+            produce(&bootstrap, &topic, &spec)
         }
         Mode::Consume {
             bootstrap,
@@ -153,8 +157,43 @@ struct ProduceSpec {
     compression: String,
 }
 
-async fn produce(bootstrap: &str, topic: &str, spec: &ProduceSpec) -> anyhow::Result<()> {
-    let producer: FutureProducer = ClientConfig::new()
+/// Notes each acknowledgement's latency on librdkafka's delivery callback, the moment it
+/// arrives, without a task or future per message.
+struct LatencyContext {
+    latency: Mutex<Histogram<u64>>,
+    done: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl ClientContext for LatencyContext {}
+
+impl ProducerContext for LatencyContext {
+    type DeliveryOpaque = Box<Instant>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, sent_at: Box<Instant>) {
+        let micros = sent_at.elapsed().as_micros().max(1) as u64;
+        match result {
+            Ok(_) => {
+                if let Ok(mut h) = self.latency.lock() {
+                    h.saturating_record(micros);
+                }
+            }
+            Err((e, _)) => {
+                eprintln!("delivery failed: {e}");
+                self.failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.done.fetch_add(1, Ordering::Release);
+    }
+}
+
+fn produce(bootstrap: &str, topic: &str, spec: &ProduceSpec) -> anyhow::Result<()> {
+    let context = LatencyContext {
+        latency: Mutex::new(Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?),
+        done: AtomicU64::new(0),
+        failed: AtomicU64::new(0),
+    };
+    let producer: ThreadedProducer<LatencyContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("acks", &spec.acks)
         .set("linger.ms", spec.linger_ms.to_string())
@@ -162,52 +201,45 @@ async fn produce(bootstrap: &str, topic: &str, spec: &ProduceSpec) -> anyhow::Re
         .set("queue.buffering.max.messages", "1000000")
         .set("queue.buffering.max.kbytes", "1048576")
         .set("message.timeout.ms", "120000")
-        .create()?;
+        .create_with_context(context)?;
     let value: Vec<u8> = (0..spec.size).map(|i| (i % 251) as u8).collect();
-    let mut latency = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
-    let mut in_flight = FuturesUnordered::new();
-    let mut failed = 0u64;
     let start = Instant::now();
     for i in 0..spec.messages {
         if spec.rate > 0 {
             let due = start + Duration::from_secs_f64(i as f64 / spec.rate as f64);
-            tokio::time::sleep_until(due.into()).await;
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
         }
         let key = i.to_be_bytes();
-        let sent_at = Instant::now();
+        let mut record = BaseRecord::with_opaque_to(topic, Box::new(Instant::now()))
+            .key(&key[..])
+            .payload(&value[..]);
         loop {
-            let record = FutureRecord::to(topic).key(&key[..]).payload(&value[..]);
-            match producer.send_result(record) {
-                Ok(delivery) => {
-                    // A task of its own notes the acknowledgement when it happens, not when
-                    // this loop next looks.
-                    in_flight.push(tokio::spawn(async move {
-                        let result = delivery.await;
-                        (result, sent_at.elapsed())
-                    }));
-                    break;
-                }
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                     // Let acknowledgements drain the client's queue.
-                    if let Some(done) = in_flight.next().await {
-                        failed += record_delivery(done, &mut latency);
-                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                    record = back;
                 }
                 Err((e, _)) => anyhow::bail!("send failed: {e}"),
             }
         }
-        while in_flight.len() > 200_000 {
-            if let Some(done) = in_flight.next().await {
-                failed += record_delivery(done, &mut latency);
-            }
-        }
     }
-    while let Some(done) = in_flight.next().await {
-        failed += record_delivery(done, &mut latency);
-    }
-    producer.flush(Duration::from_secs(60))?;
+    producer.flush(Duration::from_secs(120))?;
     let elapsed = start.elapsed().as_secs_f64();
+    let context = producer.context();
+    anyhow::ensure!(
+        context.done.load(Ordering::Acquire) == spec.messages,
+        "not every message was acknowledged"
+    );
+    let failed = context.failed.load(Ordering::Relaxed);
     let sent = spec.messages - failed;
+    let latency = context
+        .latency
+        .lock()
+        .map_err(|_| anyhow::anyhow!("latency histogram poisoned"))?;
     println!(
         "produce: {sent} messages of {} B, acks={}, linger={} ms, rate={}: {:.0} msg/s, {:.1} MB/s, failed {failed}",
         spec.size,
@@ -229,39 +261,6 @@ async fn produce(bootstrap: &str, topic: &str, spec: &ProduceSpec) -> anyhow::Re
         latency.max() as f64 / 1000.0,
     );
     Ok(())
-}
-
-/// What a delivery task yields: the outcome and the time from send to acknowledgement.
-type DeliveryOutcome = Result<
-    (
-        Result<
-            Result<
-                rdkafka::producer::future_producer::Delivery,
-                (KafkaError, rdkafka::message::OwnedMessage),
-            >,
-            futures::channel::oneshot::Canceled,
-        >,
-        Duration,
-    ),
-    tokio::task::JoinError,
->;
-
-/// Records one acknowledgement's latency in microseconds; returns 1 if it was a failure.
-fn record_delivery(outcome: DeliveryOutcome, latency: &mut Histogram<u64>) -> u64 {
-    let Ok((result, took)) = outcome else {
-        return 1;
-    };
-    match result {
-        Ok(Ok(_)) => {
-            latency.saturating_record(took.as_micros().max(1) as u64);
-            0
-        }
-        Ok(Err((e, _))) => {
-            eprintln!("delivery failed: {e}");
-            1
-        }
-        Err(_) => 1,
-    }
 }
 
 fn consume(bootstrap: &str, topic: &str, messages: u64, timeout: Duration) -> anyhow::Result<()> {
