@@ -44,6 +44,17 @@ pub const STATUS_GROUP_STOPPED: u8 = 2;
 /// An earlier AppendEntries of the same pipeline failed; this one's outcome is unknown.
 pub const STATUS_RESET: u8 = 3;
 
+/// How a status reads in logs and errors.
+pub fn status_name(status: u8) -> &'static str {
+    match status {
+        STATUS_OK => "ok",
+        STATUS_UNKNOWN_GROUP => "group not served there",
+        STATUS_GROUP_STOPPED => "group stopped there",
+        STATUS_RESET => "append stream reset",
+        _ => "unknown status",
+    }
+}
+
 pub const PROTOCOL_VERSION: u16 = 1;
 /// Bytes of the header after the length field: kind, request id, group length.
 pub const FRAME_MIN_LEN: u32 = 1 + 8 + 2;

@@ -30,6 +30,7 @@ use super::conn::{CallError, Connection, PendingCall, Response};
 use super::dispatch::SnapshotRpc;
 use super::frame::{
     APPEND, FRAME_MIN_LEN, PRE_VOTE, SNAPSHOT, STATUS_OK, STATUS_RESET, TRANSFER_LEADER, VOTE,
+    status_name,
 };
 use crate::raft::snapshot::{Snapshot, SnapshotData};
 use crate::raft::types::{LogId, NodeId, TypeConfig, Vote};
@@ -159,6 +160,9 @@ impl PeerClient {
     ) -> Result<InFlight, RpcError> {
         let last = req.entries.last().map(|e| e.log_id).or(req.prev_log_id);
         let pieces = append::encode(req, self.max_body_bytes()).map_err(|e| unreachable(e))?;
+        if pieces.len() > 1 {
+            tracing::debug!(target_node = self.target, group = %self.group, pieces = pieces.len(), "append split over frames");
+        }
         let mut calls = VecDeque::with_capacity(pieces.len());
         for Piece {
             body,
