@@ -6,7 +6,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use common::{encode_batch, records_of};
@@ -16,7 +16,7 @@ use raftka::raft::{
     GroupOptions, GroupSpec, PartitionGroup, RaftTiming, RecordBatch, Transport, TransportConfig,
     WriteError,
 };
-use raftka::storage::{LogConfig, StoredEntry};
+use raftka::storage::{LogConfig, RetentionPolicy, StoredEntry};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -105,14 +105,23 @@ impl Cluster {
     }
 
     async fn start_group(&self, node: u64, group: &str) -> PartitionGroup {
-        start_group_at(
-            &self.dir(node, group),
-            node,
-            group,
-            &self.members,
-            &self.transports[&node],
-        )
-        .await
+        self.start_group_with(node, group, LOG).await
+    }
+
+    async fn start_group_with(&self, node: u64, group: &str, log: LogConfig) -> PartitionGroup {
+        let spec = GroupSpec {
+            node_id: node,
+            members: self.members.clone(),
+            log,
+            name: group.to_string(),
+        };
+        let options = GroupOptions {
+            transport: Some(self.transports[&node].clone()),
+            timing: TIMING,
+        };
+        PartitionGroup::start_with(&self.dir(node, group), spec, options)
+            .await
+            .expect("start group")
     }
 
     async fn wait_connected(&self) {
@@ -124,28 +133,6 @@ impl Cluster {
         })
         .await;
     }
-}
-
-async fn start_group_at(
-    dir: &Path,
-    node: u64,
-    group: &str,
-    members: &BTreeMap<u64, String>,
-    transport: &Transport,
-) -> PartitionGroup {
-    let spec = GroupSpec {
-        node_id: node,
-        members: members.clone(),
-        log: LOG,
-        name: group.to_string(),
-    };
-    let options = GroupOptions {
-        transport: Some(transport.clone()),
-        timing: TIMING,
-    };
-    PartitionGroup::start_with(dir, spec, options)
-        .await
-        .expect("start group")
 }
 
 async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
@@ -443,6 +430,106 @@ async fn hostile_bytes_close_only_their_connection() {
     cluster.wait_connected().await;
     let hw = write(&groups, 20, 40, 0).await.max(hw);
     assert_identical(&groups, hw, 40).await;
+    for g in groups.values() {
+        g.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn follower_behind_a_purged_log_gets_a_snapshot() {
+    init_tracing();
+    let small = LogConfig {
+        segment_bytes: 64 << 10,
+        index_interval_bytes: 4096,
+    };
+    let cluster = Cluster::start(&[], DEFAULT_MAX_FRAME_BYTES).await;
+    let mut groups = BTreeMap::new();
+    for node in 1..=3 {
+        groups.insert(
+            node,
+            cluster.start_group_with(node, "metrics-0", small).await,
+        );
+    }
+    write(&groups, 0, 10, 0).await;
+
+    tracing::info!("stop a follower, then write enough to fill several segments");
+    let current = leader(&groups).await;
+    let follower = *groups
+        .keys()
+        .find(|id| **id != current)
+        .expect("a follower");
+    let stopped = groups.remove(&follower).expect("follower group");
+    let behind = stopped.reader().log().entries(..).expect("read").len() as u64;
+    stopped.shutdown().await;
+    drop(stopped);
+    let hw = write(&groups, 10, 400, 1000).await;
+
+    tracing::info!("retention on the leader purges the entries the follower lacks");
+    let purged = groups[&current]
+        .apply_retention(
+            &RetentionPolicy {
+                retention_ms: None,
+                retention_bytes: Some(64 << 10),
+            },
+            0,
+        )
+        .await
+        .expect("retention")
+        .expect("something to purge");
+    assert!(
+        purged > behind,
+        "purged up to {purged}, follower has {behind} entries"
+    );
+    wait_until("the leader's log starts after the follower's end", || {
+        let log = groups[&current].reader().log().entries(..).expect("read");
+        log.first().is_some_and(|e| e.index > behind)
+    })
+    .await;
+
+    tracing::info!("the follower comes back: a snapshot over the transport, then the rest");
+    groups.insert(
+        follower,
+        cluster.start_group_with(follower, "metrics-0", small).await,
+    );
+    let back = &groups[&follower];
+    wait_until(
+        "the follower installed the snapshot and dropped its old entries",
+        || {
+            let log = back.reader().log();
+            let entries = log.entries(..).expect("read");
+            log.next_offset() == hw && entries.first().is_none_or(|e| e.index > behind)
+        },
+    )
+    .await;
+
+    tracing::info!("new writes reach it as ordinary entries after the snapshot");
+    let hw = write(&groups, 400, 420, 0).await;
+    let mut w = back.high_watermark();
+    let reached = tokio::time::timeout(WAIT, w.wait_for(|v| *v >= hw))
+        .await
+        .map(|r| r.map(|_| ()));
+    assert!(matches!(reached, Ok(Ok(()))), "follower high watermark");
+    let follower_log = back.reader().log().entries(..).expect("read");
+    let first = follower_log
+        .first()
+        .expect("entries after the snapshot")
+        .index;
+    assert!(first > behind, "follower log starts at {first}");
+    let leader_log = groups[&current]
+        .reader()
+        .log()
+        .entries(first..)
+        .expect("read");
+    let common = leader_log.len().min(follower_log.len());
+    let records = follower_log[..common]
+        .iter()
+        .filter(|e| e.offset_count > 0)
+        .count();
+    assert_eq!(records, 20, "record entries after the snapshot");
+    assert!(
+        leader_log[..common] == follower_log[..common],
+        "follower differs after the snapshot"
+    );
     for g in groups.values() {
         g.shutdown().await;
     }

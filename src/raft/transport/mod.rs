@@ -14,6 +14,7 @@
 //!   a group not registered gets an error answer the sender turns into `Unreachable`.
 
 mod append;
+mod append_stream;
 mod conn;
 mod dispatch;
 mod frame;

@@ -1,9 +1,7 @@
 //! openraft's network over the transport: a factory per group, a client per (group, target),
-//! both borrowing the node's one connection to the target. AppendEntries go out through a
-//! pipelined `stream_append` (up to [`APPEND_WINDOW`] requests awaiting answers).
-//! `dispatch.rs` answers these RPCs on the other side.
+//! both borrowing the node's one connection to the target. AppendEntries go out through the
+//! pipelined `stream_append` of `append_stream.rs`; `dispatch.rs` answers on the other side.
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,24 +20,19 @@ use openraft::raft::{
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::time::Instant;
 
 use super::Shared;
-use super::append::{self, AppendRequest, Piece};
-use super::conn::{CallError, Connection, PendingCall, Response};
+use super::append_stream::AppendStream;
+use super::conn::{CallError, Connection, Response};
 use super::dispatch::SnapshotRpc;
 use super::frame::{
-    APPEND, FRAME_MIN_LEN, PRE_VOTE, SNAPSHOT, STATUS_OK, STATUS_RESET, TRANSFER_LEADER, VOTE,
-    status_name,
+    PRE_VOTE, SNAPSHOT, STATUS_OK, STATUS_RESET, TRANSFER_LEADER, VOTE, status_name,
 };
 use crate::raft::snapshot::{Snapshot, SnapshotData};
-use crate::raft::types::{LogId, NodeId, TypeConfig, Vote};
+use crate::raft::types::{NodeId, TypeConfig, Vote};
 
-/// AppendEntries requests one stream keeps in flight before waiting for the oldest answer.
-pub const APPEND_WINDOW: usize = 64;
-
-type RpcError = RPCError<TypeConfig>;
-type AppendResult = StreamAppendResult<TypeConfig>;
+pub(super) type RpcError = RPCError<TypeConfig>;
+pub(super) type AppendResult = StreamAppendResult<TypeConfig>;
 
 /// The network factory of one group: what `Raft::new` takes.
 #[derive(Clone)]
@@ -71,28 +64,26 @@ impl RaftNetworkFactory<TypeConfig> for TransportNetwork {
 
 /// One group's RPCs to one target node.
 pub struct PeerClient {
-    shared: Arc<Shared>,
-    group: Arc<str>,
-    target: NodeId,
+    pub(super) shared: Arc<Shared>,
+    pub(super) group: Arc<str>,
+    pub(super) target: NodeId,
 }
 
-fn unreachable(msg: impl ToString) -> RpcError {
+pub(super) fn unreachable(msg: impl ToString) -> RpcError {
     RPCError::Unreachable(Unreachable::from_string(msg))
 }
 
-fn call_error(e: CallError) -> RpcError {
+pub(super) fn call_error(e: CallError) -> RpcError {
     unreachable(e)
 }
 
 /// Turns a non-OK answer into the error openraft acts on: unknown or stopped groups and
 /// closed connections are `Unreachable` (back off, retry); a reset stream is a `Network`
 /// error (retry at once).
-fn status_error(target: NodeId, group: &str, resp: &Response) -> RpcError {
+pub(super) fn status_error(target: NodeId, group: &str, resp: &Response) -> RpcError {
     let reason = String::from_utf8_lossy(&resp.payload);
-    let msg = format!(
-        "node {target}, group {group}: status {} ({reason})",
-        resp.status
-    );
+    let status = status_name(resp.status);
+    let msg = format!("node {target}, group {group}: {status} ({reason})");
     if resp.status == STATUS_RESET {
         RPCError::Network(NetworkError::from_string(msg))
     } else {
@@ -101,13 +92,13 @@ fn status_error(target: NodeId, group: &str, resp: &Response) -> RpcError {
 }
 
 impl PeerClient {
-    fn link(&self) -> Result<Arc<Connection>, RpcError> {
+    pub(super) fn link(&self) -> Result<Arc<Connection>, RpcError> {
         self.shared
             .link(self.target)
             .ok_or_else(|| unreachable(format!("no connection to node {}", self.target)))
     }
 
-    fn timeout(&self, action: RPCTypes, after: Duration) -> Timeout<TypeConfig> {
+    pub(super) fn timeout(&self, action: RPCTypes, after: Duration) -> Timeout<TypeConfig> {
         Timeout {
             action,
             id: self.shared.config.node_id,
@@ -124,7 +115,7 @@ impl PeerClient {
         req: &Req,
         option: &RPCOption,
     ) -> Result<Resp, RpcError> {
-        let body = serde_json::to_vec(req).map_err(|e| unreachable(e))?;
+        let body = serde_json::to_vec(req).map_err(unreachable)?;
         let conn = self.link()?;
         let ttl = option.soft_ttl();
         let answer = tokio::time::timeout(ttl, async {
@@ -145,159 +136,6 @@ impl PeerClient {
                 self.target
             )))
         })
-    }
-
-    fn max_body_bytes(&self) -> usize {
-        (self.shared.config.max_frame_bytes as usize)
-            .saturating_sub(FRAME_MIN_LEN as usize + self.group.len())
-    }
-
-    /// Sends every piece of `req` back to back.
-    async fn send_append(
-        &self,
-        conn: &Arc<Connection>,
-        req: AppendRequest,
-    ) -> Result<InFlight, RpcError> {
-        let last = req.entries.last().map(|e| e.log_id).or(req.prev_log_id);
-        let pieces = append::encode(req, self.max_body_bytes()).map_err(|e| unreachable(e))?;
-        if pieces.len() > 1 {
-            tracing::debug!(target_node = self.target, group = %self.group, pieces = pieces.len(), "append split over frames");
-        }
-        let mut calls = VecDeque::with_capacity(pieces.len());
-        for Piece {
-            body,
-            prev_log_id,
-            last_log_id,
-        } in pieces
-        {
-            let call = conn
-                .request(APPEND, &self.group, body)
-                .await
-                .map_err(call_error)?;
-            calls.push_back((call, prev_log_id, last_log_id));
-        }
-        Ok(InFlight {
-            calls,
-            last,
-            sent_at: Instant::now(),
-        })
-    }
-}
-
-/// The pieces of one AppendEntries request awaiting their answers.
-struct InFlight {
-    calls: VecDeque<(PendingCall, Option<LogId>, Option<LogId>)>,
-    /// The last log id of the whole request.
-    last: Option<LogId>,
-    sent_at: Instant,
-}
-
-impl InFlight {
-    /// The request's result: the first piece that is not a full success decides, else the last.
-    /// Cancel-safe: a piece is consumed only once its answer is in hand.
-    async fn finish(&mut self, target: NodeId, group: &str) -> Result<AppendResult, RpcError> {
-        loop {
-            let Some((call, prev, last)) = self.calls.front_mut() else {
-                return Err(unreachable("append request without pieces"));
-            };
-            let answer = call.response().await.map_err(call_error)?;
-            let (prev, last) = (*prev, *last);
-            self.calls.pop_front();
-            if answer.status != STATUS_OK {
-                return Err(status_error(target, group, &answer));
-            }
-            let resp: AppendEntriesResponse<TypeConfig> = serde_json::from_slice(&answer.payload)
-                .map_err(|e| {
-                RPCError::Network(NetworkError::from_string(format!("append answer: {e}")))
-            })?;
-            let result = match resp {
-                AppendEntriesResponse::Success => Ok(last),
-                AppendEntriesResponse::PartialSuccess(matching) => Ok(matching),
-                AppendEntriesResponse::HigherVote(vote) => Err(StreamAppendError::HigherVote(vote)),
-                AppendEntriesResponse::Conflict => match prev {
-                    Some(prev) => Err(StreamAppendError::Conflict(prev)),
-                    None => return Err(unreachable("conflict reported at the start of the log")),
-                },
-            };
-            let complete = matches!(result, Ok(m) if m == last);
-            if self.calls.is_empty() || !complete {
-                return Ok(result);
-            }
-        }
-    }
-}
-
-/// The state of a pipelined `stream_append`.
-struct AppendStream<S> {
-    client: PeerClient,
-    conn: Arc<Connection>,
-    input: Option<S>,
-    inflight: VecDeque<InFlight>,
-    /// Longest wait for the oldest answer, counted from its sending or the previous answer.
-    ttl: Duration,
-    progress_at: Instant,
-    done: bool,
-}
-
-enum Step {
-    Input(Option<AppendRequest>),
-    Answer(Result<AppendResult, RpcError>),
-    TimedOut,
-}
-
-impl<S> AppendStream<S>
-where
-    S: futures::Stream<Item = AppendRequest> + Send + Unpin + 'static,
-{
-    async fn next(&mut self) -> Option<Result<AppendResult, RpcError>> {
-        loop {
-            if self.done {
-                return None;
-            }
-            let can_send = self.input.is_some() && self.inflight.len() < APPEND_WINDOW;
-            let step = match (self.inflight.front_mut(), self.input.as_mut()) {
-                (None, None) => return None,
-                (None, Some(input)) => Step::Input(input.next().await),
-                (Some(head), input) => {
-                    let deadline = head.sent_at.max(self.progress_at) + self.ttl;
-                    let (target, group) = (self.client.target, &self.client.group);
-                    tokio::select! {
-                        biased;
-                        answer = tokio::time::timeout_at(deadline, head.finish(target, group)) => match answer {
-                            Ok(answer) => Step::Answer(answer),
-                            Err(_) => Step::TimedOut,
-                        },
-                        req = async { input?.next().await }, if can_send => Step::Input(req),
-                    }
-                }
-            };
-            match step {
-                Step::Input(None) => self.input = None,
-                Step::Input(Some(req)) => match self.client.send_append(&self.conn, req).await {
-                    Ok(sent) => self.inflight.push_back(sent),
-                    Err(e) => return self.fail(e),
-                },
-                Step::Answer(Ok(result)) => {
-                    let head = self.inflight.pop_front();
-                    self.progress_at = Instant::now();
-                    // A rejection or partial success ends the stream; openraft starts anew.
-                    let complete = matches!((&result, head), (Ok(m), Some(h)) if *m == h.last);
-                    self.done = !complete;
-                    return Some(Ok(result));
-                }
-                Step::Answer(Err(e)) => return self.fail(e),
-                Step::TimedOut => {
-                    let timeout = self.client.timeout(RPCTypes::AppendEntries, self.ttl);
-                    return self.fail(RPCError::Timeout(timeout));
-                }
-            }
-        }
-    }
-
-    fn fail(&mut self, e: RpcError) -> Option<Result<AppendResult, RpcError>> {
-        self.done = true;
-        self.inflight.clear();
-        Some(Err(e))
     }
 }
 
@@ -336,24 +174,12 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
     {
         Box::pin(async move {
             let conn = self.link()?;
-            let state = AppendStream {
-                client: PeerClient {
-                    shared: Arc::clone(&self.shared),
-                    group: Arc::clone(&self.group),
-                    target: self.target,
-                },
-                conn,
-                input: Some(input),
-                inflight: VecDeque::new(),
-                ttl: option.soft_ttl(),
-                progress_at: Instant::now(),
-                done: false,
+            let client = PeerClient {
+                shared: Arc::clone(&self.shared),
+                group: Arc::clone(&self.group),
+                target: self.target,
             };
-            let stream = futures::stream::unfold(state, |mut state| async move {
-                let item = state.next().await?;
-                Some((item, state))
-            });
-            Ok(stream.boxed())
+            Ok(AppendStream::start(client, conn, input, option.soft_ttl()).boxed())
         })
     }
 

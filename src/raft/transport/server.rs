@@ -63,10 +63,10 @@ async fn accept_one(mut stream: TcpStream, addr: SocketAddr, shared: Arc<Shared>
         Err(_) => refuse(false, format!("no handshake within {timeout:?}")),
     };
     tracing::warn!(%addr, reason = %refusal.reason, "refused a raft connection");
-    if refusal.tell {
-        if let Ok(frame) = frame::encode(REFUSED, 0, "", refusal.reason.as_bytes()) {
-            let _ = tokio::time::timeout(timeout, stream.write_all(&frame)).await;
-        }
+    if refusal.tell
+        && let Ok(frame) = frame::encode(REFUSED, 0, "", refusal.reason.as_bytes())
+    {
+        let _ = tokio::time::timeout(timeout, stream.write_all(&frame)).await;
     }
     let _ = stream.shutdown().await;
 }
