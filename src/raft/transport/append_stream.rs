@@ -107,7 +107,10 @@ impl InFlight {
 /// The state of a pipelined `stream_append`.
 pub struct AppendStream<S> {
     client: PeerClient,
-    conn: Arc<Connection>,
+    /// Taken when the first request is in hand, not before: openraft paces retries after
+    /// errors by delaying the requests it yields, so an unreachable peer is reported only
+    /// after that delay instead of at once, again and again.
+    conn: Option<Arc<Connection>>,
     input: Option<S>,
     inflight: VecDeque<InFlight>,
     /// Longest wait for the oldest answer, counted from its sending or the previous answer.
@@ -129,13 +132,12 @@ where
     /// The stream of results, one per request of `input`, in order.
     pub fn start(
         client: PeerClient,
-        conn: Arc<Connection>,
         input: S,
         ttl: Duration,
     ) -> BoxStream<'static, Result<AppendResult, RpcError>> {
         let state = AppendStream {
             client,
-            conn,
+            conn: None,
             input: Some(input),
             inflight: VecDeque::new(),
             ttl,
@@ -173,10 +175,19 @@ where
             };
             match step {
                 Step::Input(None) => self.input = None,
-                Step::Input(Some(req)) => match self.client.send_append(&self.conn, req).await {
-                    Ok(sent) => self.inflight.push_back(sent),
-                    Err(e) => return self.fail(e),
-                },
+                Step::Input(Some(req)) => {
+                    let conn = match &self.conn {
+                        Some(conn) => Arc::clone(conn),
+                        None => match self.client.link() {
+                            Ok(conn) => self.conn.insert(conn).clone(),
+                            Err(e) => return self.fail(e),
+                        },
+                    };
+                    match self.client.send_append(&conn, req).await {
+                        Ok(sent) => self.inflight.push_back(sent),
+                        Err(e) => return self.fail(e),
+                    }
+                }
                 Step::Answer(Ok(result)) => {
                     let head = self.inflight.pop_front();
                     self.progress_at = Instant::now();

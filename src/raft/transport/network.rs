@@ -172,15 +172,12 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
     where
         S: futures::Stream<Item = AppendEntriesRequest<TypeConfig>> + Send + Unpin + 'static,
     {
-        Box::pin(async move {
-            let conn = self.link()?;
-            let client = PeerClient {
-                shared: Arc::clone(&self.shared),
-                group: Arc::clone(&self.group),
-                target: self.target,
-            };
-            Ok(AppendStream::start(client, conn, input, option.soft_ttl()).boxed())
-        })
+        let client = PeerClient {
+            shared: Arc::clone(&self.shared),
+            group: Arc::clone(&self.group),
+            target: self.target,
+        };
+        Box::pin(async move { Ok(AppendStream::start(client, input, option.soft_ttl()).boxed()) })
     }
 
     async fn vote(
