@@ -12,6 +12,9 @@
 //!
 //! One partition directory holds the segments plus `raft_vote`, `raft_committed` and
 //! `raft_snapshot`; [`open`] opens them all and returns what `Raft::new` takes.
+//!
+//! Groups of one node use [`NoPeers`]; groups spanning nodes talk over the node's [`Transport`]
+//! (`transport/`: one TCP connection per node pair carries every group's RPCs).
 
 mod codec;
 mod group;

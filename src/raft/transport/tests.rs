@@ -12,6 +12,9 @@ use openraft::{EntryPayload, Membership};
 use super::append::{self, AppendRequest, ENTRY_HEADER_BYTES};
 use super::frame::{self, Hello, MAX_HELLO_FRAME_BYTES, Welcome};
 use super::peer::next_backoff;
+use super::{DEFAULT_MAX_FRAME_BYTES, FRAME_SLACK_BYTES, TransportConfig};
+use crate::config::Config;
+use crate::raft::RaftTiming;
 use crate::raft::record_batch::{BATCH_HEADER_BYTES, RecordBatch};
 use crate::raft::types::{Entry, LogId, Request, Vote};
 
@@ -292,4 +295,36 @@ fn reconnect_backoff_doubles_up_to_its_bound() {
         assert!(b <= max);
     }
     assert_eq!(b, max);
+}
+
+#[test]
+fn settings_come_from_the_broker_config() {
+    let mut config = Config::default();
+    config.node_id = 2;
+    config.cluster_id = "c9".into();
+    config.cluster.enabled = true;
+    config.cluster.initial_members = vec!["h1:1".into(), "h2:2".into(), "h3:3".into()];
+    config.cluster.raft_address = "h2:2".into();
+    let t = TransportConfig::from_config(&config);
+    assert_eq!(t.node_id, 2);
+    assert_eq!(t.cluster_id, "c9");
+    assert_eq!(t.members.get(&3).map(String::as_str), Some("h3:3"));
+    assert_eq!(t.members.len(), 3);
+    assert_eq!(t.max_frame_bytes, DEFAULT_MAX_FRAME_BYTES);
+    config.message_max_bytes = 100 << 20;
+    let t = TransportConfig::from_config(&config);
+    assert_eq!(t.max_frame_bytes, (100 << 20) + FRAME_SLACK_BYTES);
+
+    config.cluster.rtt_ms = 20;
+    config.cluster.heartbeat_rtt = 2;
+    config.cluster.election_rtt = 10;
+    let timing = RaftTiming::from_cluster(&config.cluster);
+    assert_eq!(
+        (
+            timing.heartbeat_ms,
+            timing.election_timeout_min_ms,
+            timing.election_timeout_max_ms
+        ),
+        (40, 200, 400)
+    );
 }
