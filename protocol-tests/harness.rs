@@ -24,7 +24,8 @@ pub struct Target {
 
 struct BrokerProcess {
     child: Child,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
+    overrides: Vec<(String, String)>,
 }
 
 impl Drop for BrokerProcess {
@@ -68,34 +69,23 @@ impl Target {
     /// Starts `raftka` on a free port; retries if another process takes the port first.
     pub fn own(overrides: &[(&str, &str)]) -> Target {
         let mut last_error = String::new();
+        let overrides: Vec<(String, String)> = overrides
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         for _ in 0..5 {
             let port = free_port();
             let dir = tempfile::tempdir().expect("temp dir");
-            let mut cmd = Command::new(env!("CARGO_BIN_EXE_raftka"));
-            cmd.arg("serve")
-                .arg("--listeners")
-                .arg(format!("PLAINTEXT://127.0.0.1:{port}"))
-                .arg("--log-dirs")
-                .arg(dir.path())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped());
-            for (key, value) in overrides {
-                cmd.arg("--override").arg(format!("{key}={value}"));
-            }
-            for (name, _) in std::env::vars() {
-                if name.starts_with("RAFTKA_") {
-                    cmd.env_remove(name);
-                }
-            }
-            let child = cmd.spawn().expect("spawn raftka");
-            let mut process = BrokerProcess { child, _dir: dir };
+            let child = spawn(port, dir.path(), &overrides);
+            let mut process = BrokerProcess {
+                child,
+                dir,
+                overrides: overrides.clone(),
+            };
             let addr = SocketAddr::from(([127, 0, 0, 1], port));
             match wait_ready(&mut process.child, addr) {
                 Ok(()) => {
-                    // Keep draining stderr so the broker never blocks on a full pipe.
-                    if let Some(mut err) = process.child.stderr.take() {
-                        std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
-                    }
+                    drain_stderr(&mut process.child);
                     return Target {
                         addr,
                         process: Some(process),
@@ -105,6 +95,30 @@ impl Target {
             }
         }
         panic!("broker did not start: {last_error}");
+    }
+
+    /// `kill -9` of our own broker (panics on an external one), then a new process on the same
+    /// data directory and port, waited for until it answers.
+    #[allow(dead_code)] // used by tests/crash.rs only
+    pub fn kill9_and_restart(&mut self) {
+        let addr = self.addr;
+        let p = self
+            .process
+            .as_mut()
+            .expect("only a broker the test started can be killed");
+        p.child.kill().expect("SIGKILL the broker");
+        let status = p.child.wait().expect("reap the killed broker");
+        tracing::info!(%status, "broker killed");
+        p.child = spawn(addr.port(), p.dir.path(), &p.overrides);
+        if let Err(e) = wait_ready(&mut p.child, addr) {
+            panic!("broker did not restart on {addr}: {e}");
+        }
+        drain_stderr(&mut p.child);
+    }
+
+    /// The data directory of our own broker (`None` for an external one).
+    pub fn data_dir(&self) -> Option<&std::path::Path> {
+        self.process.as_ref().map(|p| p.dir.path())
     }
 
     /// The process id of our own broker.
@@ -141,6 +155,34 @@ impl Target {
                 .iter()
                 .any(|k| k.api_key == ApiKey::ApiVersions as i16)
         );
+    }
+}
+
+/// Starts `raftka serve` on `port` with its data in `dir`; no `RAFTKA_*` variable leaks in.
+fn spawn(port: u16, dir: &std::path::Path, overrides: &[(String, String)]) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_raftka"));
+    cmd.arg("serve")
+        .arg("--listeners")
+        .arg(format!("PLAINTEXT://127.0.0.1:{port}"))
+        .arg("--log-dirs")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (key, value) in overrides {
+        cmd.arg("--override").arg(format!("{key}={value}"));
+    }
+    for (name, _) in std::env::vars() {
+        if name.starts_with("RAFTKA_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.spawn().expect("spawn raftka")
+}
+
+/// Keeps draining stderr so the broker never blocks on a full pipe.
+fn drain_stderr(child: &mut Child) {
+    if let Some(mut err) = child.stderr.take() {
+        std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
     }
 }
 

@@ -18,7 +18,7 @@ use crate::metadata::{
     BrokerInfo, Command, EffectiveConfig, METADATA_TOPIC, MetadataState, MetadataStore,
     TopicDefaults,
 };
-use crate::partition::{Partitions, Replica, ReplicaSpec, partition_dir};
+use crate::partition::{Partitions, Replica, ReplicaSpec, leftovers, partition_dir};
 
 pub struct Broker {
     server: Server,
@@ -85,6 +85,7 @@ impl Broker {
             topic_defaults,
         };
         let context = Arc::new(BrokerContext::new(config, &bound, services));
+        remove_leftovers(&context)?;
         let mut reconciler = Reconciler::default();
         reconciler.run_once(&context).await;
         let reconciler = tokio::spawn(reconciler.run(Arc::clone(&context)));
@@ -176,7 +177,8 @@ impl Reconciler {
     }
 
     async fn run_once(&mut self, context: &BrokerContext) {
-        let state = context.services.metadata.current().state;
+        let view = context.services.metadata.current();
+        let state = view.state;
         let partitions = &context.services.partitions;
         let gone: Vec<String> = self
             .hosted
@@ -196,7 +198,35 @@ impl Reconciler {
         for (name, topic) in &state.topics {
             self.hosted.insert(name.clone(), topic.id);
         }
+        partitions.mark_reconciled(view.next_offset);
     }
+}
+
+/// Removes the directories of partitions deleted (or moved away) while this broker was down,
+/// before any replica starts.
+fn remove_leftovers(context: &BrokerContext) -> anyhow::Result<()> {
+    let state = context.services.metadata.current().state;
+    let node_id = context.node_id();
+    let wanted: HashMap<(String, i32), Uuid> = state
+        .topics
+        .values()
+        .flat_map(|topic| {
+            topic
+                .partitions
+                .iter()
+                .enumerate()
+                .filter(|(_, replicas)| replicas.contains(&node_id))
+                .map(|(p, _)| ((topic.name.clone(), p as i32), topic.id))
+        })
+        .collect();
+    let removed = leftovers::remove_leftovers(&context.config.data_dir, &wanted, METADATA_TOPIC)?;
+    if !removed.is_empty() {
+        tracing::info!(
+            count = removed.len(),
+            "removed directories of deleted partitions"
+        );
+    }
+    Ok(())
 }
 
 /// Starts every replica of `state` assigned to this node that is not running yet, and hands
@@ -217,7 +247,7 @@ pub(crate) async fn start_assigned(
             match partitions.get(name, p) {
                 Some(replica) => replica.set_config(config.clone()),
                 None => {
-                    partitions
+                    let replica = partitions
                         .start(ReplicaSpec {
                             topic: name.clone(),
                             partition: p,
@@ -226,6 +256,10 @@ pub(crate) async fn start_assigned(
                             config: config.clone(),
                         })
                         .await?;
+                    // Lets a restart tell this topic's files from those of a recreated one.
+                    if let Err(e) = leftovers::write_topic_id(replica.dir(), topic.id) {
+                        tracing::warn!(topic = %name, partition = p, error = %e, "recording the topic id");
+                    }
                 }
             }
         }

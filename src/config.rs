@@ -2,6 +2,7 @@
 //! `config/sources.rs` turns files (TOML or the seed's JSON layout), `RAFTKA_*` variables and CLI
 //! overrides into the Kafka-named settings this file applies.
 
+mod describe;
 mod listeners;
 mod sources;
 #[cfg(test)]
@@ -10,6 +11,7 @@ mod tests;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
+pub use describe::{BrokerSetting, SettingType};
 use listeners::check_advertised;
 pub use listeners::{Listener, bind_address, parse_listeners};
 pub use sources::{ENV_PREFIX, KEYS, Overrides, RESERVED_ENV};

@@ -26,6 +26,16 @@ pub(crate) enum Refusal {
     InvalidTopic,
     /// A partition count that is not larger than the current one.
     InvalidPartitions,
+    /// An unknown or malformed config in a Describe/Alter request.
+    InvalidConfig,
+    /// Replicas chosen by the client that do not fit the topic or the cluster.
+    InvalidReplicaAssignment,
+    /// DescribeCluster asking a broker listener about controllers (KIP-919).
+    MismatchedEndpointType,
+    /// DescribeCluster with an endpoint type Kafka does not define.
+    UnsupportedEndpointType,
+    /// A replica's files could not be created or removed.
+    StorageFailed,
 }
 
 pub(crate) fn refusal(r: Refusal) -> ResponseError {
@@ -38,6 +48,11 @@ pub(crate) fn refusal(r: Refusal) -> ResponseError {
         Refusal::RequestTimedOut => ResponseError::RequestTimedOut,
         Refusal::InvalidTopic => ResponseError::InvalidTopicException,
         Refusal::InvalidPartitions => ResponseError::InvalidPartitions,
+        Refusal::InvalidConfig => ResponseError::InvalidConfig,
+        Refusal::InvalidReplicaAssignment => ResponseError::InvalidReplicaAssignment,
+        Refusal::MismatchedEndpointType => ResponseError::MismatchedEndpointType,
+        Refusal::UnsupportedEndpointType => ResponseError::UnsupportedEndpointType,
+        Refusal::StorageFailed => ResponseError::KafkaStorageError,
     }
 }
 
@@ -96,6 +111,11 @@ mod tests {
         assert_eq!(refusal_code(Refusal::UnsupportedVersion), 35);
         assert_eq!(refusal_code(Refusal::InvalidRequest), 42);
         assert_eq!(refusal_code(Refusal::CorruptMessage), 2);
+        assert_eq!(refusal_code(Refusal::InvalidConfig), 40);
+        assert_eq!(refusal_code(Refusal::InvalidPartitions), 37);
+        assert_eq!(refusal_code(Refusal::InvalidReplicaAssignment), 39);
+        assert_eq!(refusal_code(Refusal::UnknownTopicId), 100);
+        assert_eq!(refusal_code(Refusal::MismatchedEndpointType), 114);
         assert_eq!(
             partition_code(&partition::Error::NotLeader { leader: None }),
             6

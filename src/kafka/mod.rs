@@ -39,6 +39,7 @@
 pub(crate) mod batches;
 #[cfg(test)]
 mod bounds_tests;
+pub(crate) mod configs;
 mod connection;
 pub mod context;
 pub(crate) mod error_map;

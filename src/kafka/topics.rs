@@ -2,6 +2,7 @@
 //! from Metadata/Produce) and finding the replica a partition request is for.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::ResponseError;
@@ -10,7 +11,7 @@ use uuid::Uuid;
 
 use super::context::BrokerContext;
 use super::error_map::{self, Refusal};
-use crate::metadata::{Command, METADATA_TOPIC, TopicMeta, state};
+use crate::metadata::{Command, METADATA_TOPIC, MetadataState, TopicMeta, state};
 use crate::partition::Replica;
 
 /// How long a new topic's replicas may take to start here.
@@ -24,7 +25,7 @@ pub(crate) struct TopicError {
 }
 
 impl TopicError {
-    fn new(error: ResponseError, message: impl Into<String>) -> Self {
+    pub(crate) fn new(error: ResponseError, message: impl Into<String>) -> Self {
         TopicError {
             error,
             message: message.into(),
@@ -82,46 +83,58 @@ pub(crate) async fn create(
         assignments,
         configs: topic.configs,
     };
-    if validate_only {
-        // Apply to a copy: the same checks the metadata log would make, nothing written.
-        let mut scratch = (*view.state).clone();
-        scratch
-            .apply(&cmd)
-            .map_err(|e| TopicError::new(error_map::metadata_error(&e), e.to_string()))?;
-        return Ok(scratch.topics[&topic.name].clone());
-    }
-    ctx.services
-        .metadata
-        .propose(&cmd)
-        .await
-        .map_err(|e| TopicError::new(error_map::propose_error(&e), e.to_string()))?;
-    let created = ctx
-        .services
-        .metadata
-        .current()
-        .state
+    let state = apply(ctx, &cmd, validate_only, START_WAIT).await?;
+    state
         .topics
         .get(&topic.name)
         .cloned()
-        .ok_or_else(|| TopicError::new(ResponseError::UnknownServerError, "topic vanished"))?;
-    let deadline = Instant::now() + START_WAIT;
-    let hosted = created
-        .partitions
-        .iter()
-        .filter(|replicas| replicas.contains(&ctx.node_id()))
-        .count() as i32;
+        .ok_or_else(|| TopicError::new(ResponseError::UnknownServerError, "topic vanished"))
+}
+
+/// How long a request waits for its change to take effect here: the client's timeout when it
+/// gives one, at most [`START_WAIT`].
+pub(crate) fn effect_wait(timeout_ms: i32) -> Duration {
+    match u64::try_from(timeout_ms) {
+        Ok(ms) if ms > 0 => Duration::from_millis(ms).min(START_WAIT),
+        _ => START_WAIT,
+    }
+}
+
+/// With `validate_only`, runs `cmd` through the checks the metadata log would make, on a copy;
+/// otherwise proposes it and waits (up to `wait`) until this broker's replicas reflect it
+/// (started, stopped, reconfigured). Returns the metadata with the change.
+pub(crate) async fn apply(
+    ctx: &BrokerContext,
+    cmd: &Command,
+    validate_only: bool,
+    wait: Duration,
+) -> Result<Arc<MetadataState>, TopicError> {
+    let metadata = &ctx.services.metadata;
+    if validate_only {
+        let mut scratch = (*metadata.current().state).clone();
+        scratch
+            .apply(cmd)
+            .map_err(|e| TopicError::new(error_map::metadata_error(&e), e.to_string()))?;
+        return Ok(Arc::new(scratch));
+    }
+    metadata
+        .propose(cmd)
+        .await
+        .map_err(|e| TopicError::new(error_map::propose_error(&e), e.to_string()))?;
+    let after = metadata.current();
+    let deadline = Instant::now() + wait;
     if !ctx
         .services
         .partitions
-        .wait_started(&topic.name, hosted, deadline)
+        .wait_reconciled(after.next_offset, deadline)
         .await
     {
         return Err(TopicError::new(
             error_map::refusal(Refusal::RequestTimedOut),
-            "replicas did not start in time",
+            format!("the change did not take effect on this broker within {wait:?}"),
         ));
     }
-    Ok(created)
+    Ok(after.state)
 }
 
 /// Creates `name` with the broker defaults if auto-creation is on and the name is valid;
@@ -160,7 +173,7 @@ pub(crate) fn replica(
     ctx: &BrokerContext,
     topic: &str,
     partition: i32,
-) -> Result<std::sync::Arc<Replica>, ResponseError> {
+) -> Result<Arc<Replica>, ResponseError> {
     let view = ctx.services.metadata.current();
     let Some(meta) = view.state.topics.get(topic) else {
         return Err(error_map::refusal(Refusal::UnknownTopicOrPartition));

@@ -4,8 +4,9 @@
 
 use bytes::Bytes;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, CreateTopicsRequest, FetchRequest, ListOffsetsRequest,
-    MetadataRequest, ProduceRequest,
+    AlterConfigsRequest, ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest,
+    DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest, FetchRequest,
+    IncrementalAlterConfigsRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest,
 };
 use kafka_protocol::protocol::Decodable;
 
@@ -98,6 +99,54 @@ pub(crate) static APIS: &[Api] = &[
         schemas::LIST_OFFSETS_REQUEST,
         ListOffsetsRequest,
         handlers::list_offsets::handle
+    ),
+    api!(
+        DeleteTopics,
+        1,
+        6,
+        schemas::DELETE_TOPICS_REQUEST,
+        DeleteTopicsRequest,
+        handlers::delete_topics::handle
+    ),
+    api!(
+        CreatePartitions,
+        0,
+        3,
+        schemas::CREATE_PARTITIONS_REQUEST,
+        CreatePartitionsRequest,
+        handlers::create_partitions::handle
+    ),
+    api!(
+        DescribeConfigs,
+        1,
+        4,
+        schemas::DESCRIBE_CONFIGS_REQUEST,
+        DescribeConfigsRequest,
+        handlers::describe_configs::handle
+    ),
+    api!(
+        AlterConfigs,
+        0,
+        2,
+        schemas::ALTER_CONFIGS_REQUEST,
+        AlterConfigsRequest,
+        handlers::alter_configs::handle
+    ),
+    api!(
+        IncrementalAlterConfigs,
+        0,
+        1,
+        schemas::INCREMENTAL_ALTER_CONFIGS_REQUEST,
+        IncrementalAlterConfigsRequest,
+        handlers::incremental_alter_configs::handle
+    ),
+    api!(
+        DescribeCluster,
+        0,
+        1,
+        schemas::DESCRIBE_CLUSTER_REQUEST,
+        DescribeClusterRequest,
+        handlers::describe_cluster::handle
     ),
 ];
 

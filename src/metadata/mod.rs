@@ -8,4 +8,4 @@ pub mod topic_config;
 
 pub use state::{BrokerInfo, Command, MetadataError, MetadataState, NodeId, TopicMeta};
 pub use store::{METADATA_TOPIC, MetadataStore, MetadataView, ProposeError};
-pub use topic_config::{ConfigSource, DescribedConfig, EffectiveConfig, TopicDefaults};
+pub use topic_config::{ConfigSource, DescribedConfig, EffectiveConfig, TopicDefaults, ValueType};

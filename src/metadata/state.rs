@@ -55,6 +55,11 @@ pub enum Command {
         set: BTreeMap<String, String>,
         remove: Vec<String>,
     },
+    /// Replaces every override of a topic (AlterConfigs): keys left out revert to the defaults.
+    ReplaceTopicConfigs {
+        name: String,
+        configs: BTreeMap<String, String>,
+    },
 }
 
 /// Why a command was refused. Every broker refuses it identically.
@@ -158,6 +163,14 @@ impl MetadataState {
                     topic.configs.remove(key);
                 }
                 topic.configs.extend(set);
+            }
+            Command::ReplaceTopicConfigs { name, configs } => {
+                let configs = topic_config::validate_all(configs)?;
+                let topic = self
+                    .topics
+                    .get_mut(name)
+                    .ok_or_else(|| MetadataError::UnknownTopic(name.clone()))?;
+                topic.configs = configs;
             }
         }
         Ok(())
@@ -350,6 +363,33 @@ mod tests {
             })
             .unwrap();
         assert!(state.topics["t"].configs.is_empty());
+        let replace = |configs: &[(&str, &str)]| Command::ReplaceTopicConfigs {
+            name: "t".into(),
+            configs: configs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        state
+            .apply(&replace(&[
+                ("retention.ms", "5"),
+                ("segment.bytes", "4096"),
+            ]))
+            .unwrap();
+        state.apply(&replace(&[("segment.bytes", "8192")])).unwrap();
+        assert_eq!(
+            state.topics["t"].configs,
+            BTreeMap::from([("segment.bytes".to_string(), "8192".to_string())])
+        );
+        assert!(matches!(
+            state.apply(&replace(&[("flush.ms", "1")])),
+            Err(MetadataError::InvalidConfig(_))
+        ));
+        assert_eq!(
+            state.topics["t"].configs.len(),
+            1,
+            "a refused replace changes nothing"
+        );
     }
 
     #[test]

@@ -30,8 +30,28 @@ impl Default for TopicDefaults {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConfigKey {
     pub name: &'static str,
+    /// The broker setting that gives the default (Kafka's synonym, e.g. `log.retention.ms`).
+    pub broker_name: &'static str,
     pub doc: &'static str,
     kind: Kind,
+}
+
+/// The type of a setting's value, as DescribeConfigs reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueType {
+    Int,
+    Long,
+    String,
+}
+
+impl ConfigKey {
+    pub fn value_type(&self) -> ValueType {
+        match self.kind {
+            Kind::Long { max, .. } if max <= i64::from(i32::MAX) => ValueType::Int,
+            Kind::Long { .. } => ValueType::Long,
+            Kind::OneOf(_) => ValueType::String,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,11 +66,13 @@ enum Kind {
 pub const TOPIC_CONFIGS: &[ConfigKey] = &[
     ConfigKey {
         name: "cleanup.policy",
+        broker_name: "log.cleanup.policy",
         doc: "delete: whole segments go when retention says so (compaction is not supported)",
         kind: Kind::OneOf(&["delete"]),
     },
     ConfigKey {
         name: "retention.ms",
+        broker_name: "log.retention.ms",
         doc: "age after which a whole segment is deleted; -1 keeps forever",
         kind: Kind::Long {
             min: 0,
@@ -60,6 +82,7 @@ pub const TOPIC_CONFIGS: &[ConfigKey] = &[
     },
     ConfigKey {
         name: "retention.bytes",
+        broker_name: "log.retention.bytes",
         doc: "size above which the oldest segments are deleted; -1 keeps everything",
         kind: Kind::Long {
             min: 0,
@@ -69,6 +92,7 @@ pub const TOPIC_CONFIGS: &[ConfigKey] = &[
     },
     ConfigKey {
         name: "segment.bytes",
+        broker_name: "log.segment.bytes",
         doc: "size each new segment file is preallocated to",
         kind: Kind::Long {
             min: 1024,
@@ -78,6 +102,7 @@ pub const TOPIC_CONFIGS: &[ConfigKey] = &[
     },
     ConfigKey {
         name: "max.message.bytes",
+        broker_name: "message.max.bytes",
         doc: "largest record batch accepted by Produce",
         kind: Kind::Long {
             min: 0,
@@ -87,6 +112,7 @@ pub const TOPIC_CONFIGS: &[ConfigKey] = &[
     },
     ConfigKey {
         name: "index.interval.bytes",
+        broker_name: "log.index.interval.bytes",
         doc: "bytes between two entries of the sparse offset index",
         kind: Kind::Long {
             min: 0,
@@ -96,6 +122,7 @@ pub const TOPIC_CONFIGS: &[ConfigKey] = &[
     },
     ConfigKey {
         name: "message.timestamp.type",
+        broker_name: "log.message.timestamp.type",
         doc: "CreateTime: timestamps are the producer's (batches are never rewritten)",
         kind: Kind::OneOf(&["CreateTime"]),
     },
@@ -301,5 +328,21 @@ mod tests {
         assert_eq!(eff.retention_bytes, None);
         assert_eq!(eff.segment_bytes, 4096);
         assert_eq!(eff.max_message_bytes, 1_048_588);
+    }
+
+    #[test]
+    fn value_types_follow_the_ranges() {
+        let of = |name| lookup(name).expect("key").value_type();
+        assert_eq!(of("retention.ms"), ValueType::Long);
+        assert_eq!(of("max.message.bytes"), ValueType::Int);
+        assert_eq!(of("cleanup.policy"), ValueType::String);
+        let mut synonyms: Vec<_> = TOPIC_CONFIGS.iter().map(|k| k.broker_name).collect();
+        synonyms.sort_unstable();
+        synonyms.dedup();
+        assert_eq!(
+            synonyms.len(),
+            TOPIC_CONFIGS.len(),
+            "one broker synonym per setting"
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! appends). Kafka words above this module, Raft words below it.
 //! `registry.rs` keeps the replicas this broker hosts.
 
+pub mod leftovers;
 mod registry;
 mod replica;
 

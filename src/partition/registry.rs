@@ -19,8 +19,9 @@ pub fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
 pub struct Partitions {
     data_dir: PathBuf,
     replicas: DashMap<(String, i32), Arc<Replica>>,
-    /// Bumped whenever a replica starts, for those waiting on one.
-    started: watch::Sender<u64>,
+    /// The metadata offset up to which the hosted replicas match the metadata (started,
+    /// deleted, configured), for requests that answer only once their change took effect here.
+    reconciled: watch::Sender<i64>,
 }
 
 impl Partitions {
@@ -28,22 +29,30 @@ impl Partitions {
         Partitions {
             data_dir,
             replicas: DashMap::new(),
-            started: watch::Sender::new(0),
+            reconciled: watch::Sender::new(0),
         }
     }
 
-    /// Waits until partitions `0..count` of `topic` run here, or `deadline` passes.
-    pub async fn wait_started(&self, topic: &str, count: i32, deadline: Instant) -> bool {
-        let mut started = self.started.subscribe();
-        loop {
-            if (0..count).all(|p| self.contains(topic, p)) {
-                return true;
-            }
-            match tokio::time::timeout_at(deadline, started.changed()).await {
-                Ok(Ok(())) => {}
-                _ => return (0..count).all(|p| self.contains(topic, p)),
-            }
-        }
+    /// Records that the replicas match the metadata applied up to (not including) `next_offset`.
+    pub fn mark_reconciled(&self, next_offset: i64) {
+        self.reconciled.send_if_modified(|done| {
+            let advanced = next_offset > *done;
+            *done = (*done).max(next_offset);
+            advanced
+        });
+    }
+
+    /// Waits until the replicas match the metadata up to `next_offset`, or `deadline` passes.
+    pub async fn wait_reconciled(&self, next_offset: i64, deadline: Instant) -> bool {
+        let mut done = self.reconciled.subscribe();
+        matches!(
+            tokio::time::timeout_at(deadline, done.wait_for(|d| *d >= next_offset)).await,
+            Ok(Ok(_))
+        )
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
     }
 
     /// The replica, cloned out at once (never hold a map reference across an await).
@@ -66,7 +75,6 @@ impl Partitions {
         let dir = partition_dir(&self.data_dir, &spec.topic, spec.partition);
         let replica = Arc::new(Replica::start(&dir, spec).await?);
         let running = Arc::clone(self.replicas.entry(key).or_insert(replica).value());
-        self.started.send_modify(|n| *n += 1);
         Ok(running)
     }
 

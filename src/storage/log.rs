@@ -140,7 +140,16 @@ impl Log {
 
     /// Makes the writer's view visible to readers.
     fn publish(&self) {
-        self.shared.set_segments(self.segments.clone());
+        // The list changes on roll, truncation and purge only; appends leave it as it is.
+        let published = self.shared.segments();
+        let same = published.len() == self.segments.len()
+            && published
+                .iter()
+                .zip(&self.segments)
+                .all(|(a, b)| Arc::ptr_eq(a, b));
+        if !same {
+            self.shared.set_segments(self.segments.clone());
+        }
         let first = self.first_index();
         let end = self.last.map_or(first, |l| l.index + 1);
         self.shared.first_index.store(first, Ordering::Release);

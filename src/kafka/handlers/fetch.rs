@@ -233,7 +233,9 @@ async fn wait_for_any(
             continue;
         };
         if let Some(replica) = broker.services.partitions.get(topic, w.partition.partition) {
-            let offset = w.partition.fetch_offset;
+            // Wake on data newer than what was just read, not on data already there but too
+            // little for `min_bytes` (that would spin until the deadline).
+            let offset = w.partition.fetch_offset.max(replica.high_watermark());
             waits.push(Box::pin(async move {
                 replica.wait_for_data(offset, deadline).await
             }));

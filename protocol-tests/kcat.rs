@@ -1,0 +1,139 @@
+//! kcat, the command-line client, unchanged: `-L` lists the broker and topic, `-P -K:` produces
+//! keyed messages, `-C -e -o beginning` reads them back. kcat must be installed (`.ci/run` does
+//! it): without it these tests fail rather than skip.
+
+use std::io::{Read, Write};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use tracing::info;
+
+use crate::clients::{create_topic, unique_topic};
+use crate::harness::{Target, WAIT, init_logs};
+
+/// The kcat binary (older distributions call it kafkacat).
+fn kcat() -> &'static str {
+    for name in ["kcat", "kafkacat"] {
+        let found = Command::new(name)
+            .arg("-V")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok();
+        if found {
+            return name;
+        }
+    }
+    panic!("kcat is not installed (run .ci/run, or apt-get install kcat): the kcat tests need it");
+}
+
+/// Runs kcat with `args` and `stdin`, killing it if it runs longer than `within`.
+fn run(args: &[&str], stdin: &[u8], within: Duration) -> Output {
+    let mut child = Command::new(kcat())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn kcat");
+    let mut input = child.stdin.take().expect("kcat stdin");
+    input.write_all(stdin).expect("write kcat stdin");
+    drop(input);
+    // Drain both pipes on threads so kcat never blocks on a full one.
+    let mut out = child.stdout.take().expect("kcat stdout");
+    let mut err = child.stderr.take().expect("kcat stderr");
+    let out = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = out.read_to_end(&mut b);
+        b
+    });
+    let err = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = err.read_to_end(&mut b);
+        b
+    });
+    let deadline = Instant::now() + within;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for kcat") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("kcat {args:?} still running after {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    }
+}
+
+fn check(args: &[&str], output: &Output) {
+    assert!(
+        output.status.success(),
+        "kcat {args:?} exited with {}; stderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn kcat_lists_produces_and_consumes() {
+    init_logs();
+    let target = Target::any();
+    let bootstrap = target.addr.to_string();
+    let topic = unique_topic("kcat");
+    create_topic(&target, &topic, 1, &[]);
+
+    info!("kcat -L lists the broker at its address and the topic with one partition");
+    let args = ["-b", &bootstrap, "-L", "-t", &topic, "-m", "10"];
+    let listed = run(&args, b"", WAIT * 2);
+    check(&args, &listed);
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(text.contains("1 brokers:"), "{text}");
+    let id = text
+        .lines()
+        .find(|l| l.contains(&format!(" at {bootstrap}")))
+        .and_then(|l| l.trim().strip_prefix("broker ")?.split(' ').next())
+        .unwrap_or_else(|| panic!("no broker at {bootstrap} in:\n{text}"));
+    assert!(
+        text.contains(&format!("topic \"{topic}\" with 1 partitions:")),
+        "{text}"
+    );
+    let partition = format!("partition 0, leader {id}, replicas: {id}, isrs: {id}");
+    assert!(text.contains(&partition), "{text}");
+
+    info!("kcat -P -K: produces 100 keyed messages");
+    let lines: Vec<String> = (0..100)
+        .map(|i| format!("key{i}:value {i} with spaces"))
+        .collect();
+    let input = lines.join("\n") + "\n";
+    let args = ["-b", &bootstrap, "-P", "-t", &topic, "-K:", "-p", "0"];
+    let produced = run(&args, input.as_bytes(), WAIT * 2);
+    check(&args, &produced);
+
+    info!("kcat -C -e -o beginning reads exactly those back, keys, values and offsets");
+    let args = [
+        "-b",
+        &bootstrap,
+        "-C",
+        "-t",
+        &topic,
+        "-e",
+        "-o",
+        "beginning",
+        "-f",
+        "%o %k:%s\n",
+    ];
+    let consumed = run(&args, b"", WAIT * 2);
+    check(&args, &consumed);
+    let expected: String = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| format!("{i} {l}\n"))
+        .collect();
+    assert_eq!(String::from_utf8_lossy(&consumed.stdout), expected);
+}

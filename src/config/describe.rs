@@ -1,0 +1,237 @@
+//! The broker's settings as DescribeConfigs reports them: Kafka names, values as Kafka writes
+//! them, and whether each differs from the default. `kafka/handlers/describe_configs.rs` serves
+//! them; the settings themselves are read once at start-up and never change while running.
+
+use super::{Config, Listener};
+
+/// The type of a broker setting's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettingType {
+    Boolean,
+    String,
+    Int,
+    Long,
+}
+
+/// One broker setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerSetting {
+    pub name: &'static str,
+    pub value: String,
+    /// The built-in default (Kafka's DEFAULT_CONFIG synonym).
+    pub default: String,
+    /// The value is the built-in default (Kafka's DEFAULT_CONFIG; else STATIC_BROKER_CONFIG).
+    pub is_default: bool,
+    pub value_type: SettingType,
+    pub doc: &'static str,
+}
+
+fn listeners(list: &[Listener]) -> String {
+    list.iter()
+        .map(|l| l.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `-1` for "no limit", as Kafka writes it.
+fn limit(v: Option<u64>) -> String {
+    v.map_or_else(|| "-1".to_string(), |v| v.to_string())
+}
+
+type Row = (
+    &'static str,
+    SettingType,
+    &'static str,
+    fn(&Config) -> String,
+);
+
+/// Every broker setting with a Kafka name, in Kafka's spelling.
+const ROWS: &[Row] = &[
+    (
+        "broker.id",
+        SettingType::Int,
+        "this broker's id (same as node.id)",
+        |c| c.node_id.to_string(),
+    ),
+    (
+        "node.id",
+        SettingType::Int,
+        "this broker's id, also its Raft node id",
+        |c| c.node_id.to_string(),
+    ),
+    (
+        "listeners",
+        SettingType::String,
+        "addresses the Kafka listener binds",
+        |c| listeners(&c.listeners),
+    ),
+    (
+        "advertised.listeners",
+        SettingType::String,
+        "addresses clients are told to use",
+        |c| listeners(&c.advertised_listeners),
+    ),
+    (
+        "log.dirs",
+        SettingType::String,
+        "the directory holding all partition data",
+        |c| c.data_dir.display().to_string(),
+    ),
+    (
+        "log.segment.bytes",
+        SettingType::Long,
+        "size of one segment file",
+        |c| c.segment_bytes.to_string(),
+    ),
+    (
+        "log.retention.ms",
+        SettingType::Long,
+        "age after which segments are deleted; -1 keeps forever",
+        |c| limit(c.retention_ms),
+    ),
+    (
+        "log.retention.bytes",
+        SettingType::Long,
+        "partition size above which old segments are deleted; -1 = no limit",
+        |c| limit(c.retention_bytes),
+    ),
+    (
+        "log.retention.check.interval.ms",
+        SettingType::Long,
+        "how often each partition looks for segments to delete",
+        |c| c.retention_check_interval_ms.to_string(),
+    ),
+    (
+        "log.index.interval.bytes",
+        SettingType::Int,
+        "bytes between two entries of the offset index",
+        |c| c.index_interval_bytes.to_string(),
+    ),
+    (
+        "log.cleanup.policy",
+        SettingType::String,
+        "delete (compaction is not supported)",
+        |_| "delete".to_string(),
+    ),
+    (
+        "log.message.timestamp.type",
+        SettingType::String,
+        "CreateTime (batches are never rewritten)",
+        |_| "CreateTime".to_string(),
+    ),
+    (
+        "auto.create.topics.enable",
+        SettingType::Boolean,
+        "Metadata or Produce naming an unknown topic creates it",
+        |c| c.auto_create_topics.to_string(),
+    ),
+    (
+        "num.partitions",
+        SettingType::Int,
+        "partitions of an auto-created topic",
+        |c| c.num_partitions.to_string(),
+    ),
+    (
+        "default.replication.factor",
+        SettingType::Int,
+        "replicas of an auto-created topic",
+        |c| c.default_replication_factor.to_string(),
+    ),
+    (
+        "message.max.bytes",
+        SettingType::Int,
+        "largest record batch accepted",
+        |c| c.message_max_bytes.to_string(),
+    ),
+    (
+        "socket.request.max.bytes",
+        SettingType::Int,
+        "largest request frame",
+        |c| c.socket_request_max_bytes.to_string(),
+    ),
+    (
+        "connections.max.idle.ms",
+        SettingType::Long,
+        "idle connections close after this long",
+        |c| c.connections_max_idle_ms.to_string(),
+    ),
+    (
+        "max.connections",
+        SettingType::Int,
+        "connections accepted at once",
+        |c| c.max_connections.to_string(),
+    ),
+];
+
+impl Config {
+    /// Every broker setting with its value, `advertised` standing for `advertised.listeners`
+    /// (the addresses actually given to clients, with bound ports filled in).
+    pub fn describe(&self, advertised: &[Listener]) -> Vec<BrokerSetting> {
+        let defaults = Config::default();
+        let mut actual = self.clone();
+        actual.advertised_listeners = advertised.to_vec();
+        ROWS.iter()
+            .map(|(name, value_type, doc, get)| {
+                let value = get(&actual);
+                let default = get(&defaults);
+                BrokerSetting {
+                    name,
+                    is_default: value == default,
+                    value,
+                    default,
+                    value_type: *value_type,
+                    doc,
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_kafkas_and_defaults_are_flagged() {
+        let config = Config {
+            retention_bytes: None,
+            num_partitions: 3,
+            ..Config::default()
+        };
+        let described = config.describe(&config.advertised_listeners);
+        let get = |name: &str| {
+            described
+                .iter()
+                .find(|s| s.name == name)
+                .unwrap_or_else(|| panic!("{name} described"))
+        };
+        assert_eq!(get("num.partitions").value, "3");
+        assert!(!get("num.partitions").is_default);
+        assert_eq!(get("log.retention.bytes").value, "-1");
+        assert!(get("log.retention.bytes").is_default);
+        assert_eq!(get("listeners").value, "PLAINTEXT://127.0.0.1:9092");
+        assert_eq!(get("auto.create.topics.enable").value, "true");
+        for name in [
+            "log.dirs",
+            "log.segment.bytes",
+            "log.retention.ms",
+            "default.replication.factor",
+            "message.max.bytes",
+            "socket.request.max.bytes",
+            "connections.max.idle.ms",
+            "advertised.listeners",
+        ] {
+            assert!(get(name).is_default, "{name}");
+        }
+        let bound = [Listener {
+            host: "127.0.0.1".into(),
+            port: 40_000,
+        }];
+        let described = config.describe(&bound);
+        let advertised = described.iter().find(|s| s.name == "advertised.listeners");
+        assert_eq!(
+            advertised.map(|s| (s.value.as_str(), s.is_default)),
+            Some(("PLAINTEXT://127.0.0.1:40000", false))
+        );
+    }
+}
