@@ -299,9 +299,11 @@ fn reconnect_backoff_doubles_up_to_its_bound() {
 
 #[test]
 fn settings_come_from_the_broker_config() {
-    let mut config = Config::default();
-    config.node_id = 2;
-    config.cluster_id = "c9".into();
+    let mut config = Config {
+        node_id: 2,
+        cluster_id: "c9".into(),
+        ..Default::default()
+    };
     config.cluster.enabled = true;
     config.cluster.initial_members = vec!["h1:1".into(), "h2:2".into(), "h3:3".into()];
     config.cluster.raft_address = "h2:2".into();
