@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use openraft::BasicNode;
@@ -13,8 +13,10 @@ use openraft::type_config::async_runtime::WatchReceiver;
 use tokio::sync::watch;
 
 use super::network::NoPeers;
+use super::transport::{Registration, Transport};
 use super::types::{Applied, NodeId, Raft, Request};
 use super::{LogStoreReader, PartitionStorage, RecordBatch};
+use crate::config::ClusterConfig;
 use crate::storage::{LogConfig, RetentionPolicy};
 
 /// Where and as whom a group runs.
@@ -26,6 +28,48 @@ pub struct GroupSpec {
     pub log: LogConfig,
     /// Names the group in logs and in openraft's cluster name.
     pub name: String,
+}
+
+/// Raft timing of a group, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RaftTiming {
+    pub heartbeat_ms: u64,
+    /// Each election timeout is drawn from `election_timeout_min_ms..election_timeout_max_ms`.
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+}
+
+impl Default for RaftTiming {
+    /// openraft's defaults.
+    fn default() -> Self {
+        RaftTiming {
+            heartbeat_ms: 50,
+            election_timeout_min_ms: 150,
+            election_timeout_max_ms: 300,
+        }
+    }
+}
+
+impl RaftTiming {
+    /// Heartbeats every `rtt_ms × heartbeat_rtt`; elections after `rtt_ms × election_rtt` to
+    /// twice that (config validation keeps `election_rtt >= 2 × heartbeat_rtt`).
+    pub fn from_cluster(cluster: &ClusterConfig) -> RaftTiming {
+        let election = cluster.rtt_ms.saturating_mul(cluster.election_rtt);
+        RaftTiming {
+            heartbeat_ms: cluster.rtt_ms.saturating_mul(cluster.heartbeat_rtt),
+            election_timeout_min_ms: election,
+            election_timeout_max_ms: election.saturating_mul(2),
+        }
+    }
+}
+
+/// How a group reaches its peers, and its timing.
+#[derive(Debug, Clone, Default)]
+pub struct GroupOptions {
+    /// `None`: a group of this node alone ([`NoPeers`]). `Some`: RPCs go over the transport and
+    /// the group is served there while it runs.
+    pub transport: Option<Transport>,
+    pub timing: RaftTiming,
 }
 
 /// Who leads the group, as this replica last heard.
@@ -58,6 +102,8 @@ pub struct PartitionGroup {
     reader: LogStoreReader,
     high_watermark: watch::Receiver<i64>,
     name: String,
+    /// This group's entry on the transport; taken out at shutdown.
+    registration: Mutex<Option<Registration>>,
 }
 
 impl std::fmt::Debug for PartitionGroup {
@@ -75,9 +121,26 @@ const SNAPSHOT_WAIT: Duration = Duration::from_secs(30);
 const SELF_ELECTION_WAIT: Duration = Duration::from_secs(10);
 
 impl PartitionGroup {
-    /// Opens the replica's storage in `dir` and starts its Raft group; a group of one is its
-    /// own leader when this returns.
+    /// Opens the replica's storage in `dir` and starts its Raft group of this node alone (no
+    /// network); a group of one is its own leader when this returns.
     pub async fn start(dir: &Path, spec: GroupSpec) -> Result<PartitionGroup, StartError> {
+        Self::start_with(dir, spec, GroupOptions::default()).await
+    }
+
+    /// Opens the replica's storage in `dir` and starts its Raft group with `options`.
+    ///
+    /// Initialization happens once cluster-wide: a replica whose Raft state is empty (no log,
+    /// no vote) initializes the group with `spec.members` only if it is the member with the
+    /// lowest node id; the others wait to be contacted by a leader. A group of one is its own
+    /// leader when this returns; a larger group returns at once and elects on its own.
+    /// (Should the lowest member lose its directory, it initializes again with the same
+    /// membership at log index 0, which matches the others' first entry; their longer logs win
+    /// the next election and overwrite whatever else it holds.)
+    pub async fn start_with(
+        dir: &Path,
+        spec: GroupSpec,
+        options: GroupOptions,
+    ) -> Result<PartitionGroup, StartError> {
         let fail = |reason: String| StartError::Raft {
             name: spec.name.clone(),
             reason,
@@ -88,22 +151,38 @@ impl PartitionGroup {
             reader,
             high_watermark,
         } = super::open(dir, spec.log)?;
-        let config = super::partition_raft_config(&spec.name)
-            .validate()
-            .map_err(|e| fail(e.to_string()))?;
-        let raft = Raft::new(
-            spec.node_id,
-            Arc::new(config),
-            NoPeers,
-            log_store,
-            state_machine,
-        )
-        .await
+        let timing = options.timing;
+        let config = openraft::Config {
+            heartbeat_interval: timing.heartbeat_ms,
+            election_timeout_min: timing.election_timeout_min_ms,
+            election_timeout_max: timing.election_timeout_max_ms,
+            // Snapshots are metadata only; installing one is a small file write.
+            install_snapshot_timeout: timing.election_timeout_max_ms,
+            enable_pre_vote: Some(options.transport.is_some()),
+            ..super::partition_raft_config(&spec.name)
+        }
+        .validate()
         .map_err(|e| fail(e.to_string()))?;
-        if !raft
-            .is_initialized()
-            .await
-            .map_err(|e| fail(e.to_string()))?
+        let config = Arc::new(config);
+        let raft = match &options.transport {
+            None => Raft::new(spec.node_id, config, NoPeers, log_store, state_machine).await,
+            Some(transport) => {
+                let network = transport.network(&spec.name);
+                Raft::new(spec.node_id, config, network, log_store, state_machine).await
+            }
+        }
+        .map_err(|e| fail(e.to_string()))?;
+        let registration = options
+            .transport
+            .as_ref()
+            .map(|t| t.register(&spec.name, raft.clone()));
+        let lowest = spec.members.keys().next().copied();
+        let initializes = lowest == Some(spec.node_id);
+        if initializes
+            && !raft
+                .is_initialized()
+                .await
+                .map_err(|e| fail(e.to_string()))?
         {
             let members: BTreeMap<NodeId, BasicNode> = spec
                 .members
@@ -126,6 +205,7 @@ impl PartitionGroup {
             reader,
             high_watermark,
             name: spec.name,
+            registration: Mutex::new(registration),
         })
     }
 
@@ -208,7 +288,14 @@ impl PartitionGroup {
         Ok(Some(point.index))
     }
 
+    /// Stops serving the group on the transport (peers see it as unreachable), then stops Raft.
     pub async fn shutdown(&self) {
+        drop(
+            self.registration
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
+        );
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(group = %self.name, error = %e, "raft shutdown");
         }

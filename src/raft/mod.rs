@@ -12,6 +12,9 @@
 //!
 //! One partition directory holds the segments plus `raft_vote`, `raft_committed` and
 //! `raft_snapshot`; [`open`] opens them all and returns what `Raft::new` takes.
+//!
+//! Groups of one node use [`NoPeers`]; groups spanning nodes talk over the node's [`Transport`]
+//! (`transport/`: one TCP connection per node pair carries every group's RPCs).
 
 mod codec;
 mod group;
@@ -21,18 +24,22 @@ mod network;
 mod record_batch;
 mod snapshot;
 mod state_machine;
+pub mod transport;
 mod types;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use group::{GroupSpec, Leadership, PartitionGroup, StartError, WriteError};
+pub use group::{
+    GroupOptions, GroupSpec, Leadership, PartitionGroup, RaftTiming, StartError, WriteError,
+};
 pub use log_reader::LogStoreReader;
 pub use log_store::{COMMITTED_FILE, LogStore, VOTE_FILE};
 pub use network::NoPeers;
 pub use record_batch::{BATCH_HEADER_BYTES, BatchError, RecordBatch};
 pub use snapshot::{SNAPSHOT_FILE, Snapshot, SnapshotData};
 pub use state_machine::StateMachine;
+pub use transport::{Transport, TransportConfig};
 pub use types::{Applied, Entry, LogId, NodeId, Raft, Request, TypeConfig, Vote};
 
 use snapshot::{SnapshotPoint, SnapshotStore};
