@@ -3,6 +3,10 @@
 //! the one way a topic's settings change (through the metadata log, effective on the replicas
 //! before the answer). The handlers beside `handlers/` build their responses from these.
 
+use std::collections::HashSet;
+
+use kafka_protocol::protocol::StrBytes;
+
 use super::context::BrokerContext;
 use super::error_map::{self, Refusal};
 use super::topics::{self, TopicError};
@@ -96,6 +100,34 @@ pub(crate) fn duplicate(resource_type: i8, name: &str) -> TopicError {
         Refusal::InvalidRequest,
         format!("resource {resource_type}/'{name}' appears more than once in the request"),
     )
+}
+
+/// The (type, name) pairs named more than once among an Alter request's resources.
+pub(crate) fn repeated<'a>(
+    resources: impl IntoIterator<Item = (i8, &'a str)>,
+) -> HashSet<(i8, &'a str)> {
+    let mut seen = HashSet::new();
+    let mut repeated = HashSet::new();
+    for key in resources {
+        if !seen.insert(key) {
+            repeated.insert(key);
+        }
+    }
+    repeated
+}
+
+/// The error code and message an Alter response carries for one resource's outcome.
+pub(crate) fn outcome_fields(
+    resource_name: &str,
+    outcome: Result<(), TopicError>,
+) -> (i16, Option<StrBytes>) {
+    match outcome {
+        Ok(()) => (0, None),
+        Err(e) => {
+            tracing::info!(resource = resource_name, error = %e.message, "configs not altered");
+            (e.error.code(), Some(StrBytes::from_string(e.message)))
+        }
+    }
 }
 
 pub(crate) fn topic_source(source: ConfigSource, broker_static: bool) -> i8 {

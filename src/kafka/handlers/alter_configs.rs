@@ -2,12 +2,11 @@
 //! to the broker defaults), through the metadata log; `validate_only` checks without writing.
 //! Broker settings are static and refused. `incremental_alter_configs.rs` changes single keys.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use kafka_protocol::messages::alter_configs_request::AlterConfigsResource;
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
-use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
 use crate::kafka::configs;
@@ -19,27 +18,27 @@ pub(crate) async fn handle(
     ctx: RequestContext,
     request: AlterConfigsRequest,
 ) -> Option<AlterConfigsResponse> {
-    let mut seen: HashMap<(i8, &str), usize> = HashMap::new();
-    for r in &request.resources {
-        *seen.entry((r.resource_type, &r.resource_name)).or_default() += 1;
-    }
+    let repeated = configs::repeated(
+        request
+            .resources
+            .iter()
+            .map(|r| (r.resource_type, &*r.resource_name)),
+    );
     let mut responses = Vec::with_capacity(request.resources.len());
     for r in &request.resources {
-        let outcome = if seen[&(r.resource_type, &*r.resource_name)] > 1 {
+        let outcome = if repeated.contains(&(r.resource_type, &*r.resource_name)) {
             Err(configs::duplicate(r.resource_type, &r.resource_name))
         } else {
             alter(&ctx.broker, r, request.validate_only).await
         };
-        let mut response = AlterConfigsResourceResponse::default()
-            .with_resource_type(r.resource_type)
-            .with_resource_name(r.resource_name.clone())
-            .with_error_message(None);
-        if let Err(e) = outcome {
-            tracing::info!(resource = %&*r.resource_name, error = %e.message, "configs not altered");
-            response.error_code = e.error.code();
-            response.error_message = Some(StrBytes::from_string(e.message));
-        }
-        responses.push(response);
+        let (code, message) = configs::outcome_fields(&r.resource_name, outcome);
+        responses.push(
+            AlterConfigsResourceResponse::default()
+                .with_resource_type(r.resource_type)
+                .with_resource_name(r.resource_name.clone())
+                .with_error_code(code)
+                .with_error_message(message),
+        );
     }
     Some(AlterConfigsResponse::default().with_responses(responses))
 }
