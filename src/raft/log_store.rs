@@ -32,8 +32,15 @@ pub struct LogStore {
     vote_file: Arc<StateFile>,
     committed_file: Arc<StateFile>,
     committed: Option<LogId>,
+    /// When the committed hint last went to disk: it is written at most once per
+    /// [`COMMITTED_HINT_INTERVAL`], not on every commit (each write is a create and a rename).
+    committed_stored_at: Option<std::time::Instant>,
     snapshot_point: SnapshotPoint,
 }
+
+/// How often the committed hint may be rewritten. A stale hint only means a restart re-applies
+/// a little more of the log.
+const COMMITTED_HINT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl LogStore {
     /// Loads the vote (refusing damage before any file of the log is touched), opens the log
@@ -58,6 +65,7 @@ impl LogStore {
             vote_file: Arc::new(vote_file),
             committed_file: Arc::new(committed_file),
             committed,
+            committed_stored_at: None,
             snapshot_point,
         })
     }
@@ -153,10 +161,17 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         if committed == self.committed {
             return Ok(());
         }
+        self.committed = committed;
+        let due = self
+            .committed_stored_at
+            .is_none_or(|at| at.elapsed() >= COMMITTED_HINT_INTERVAL);
+        if !due {
+            return Ok(());
+        }
         let bytes = serde_json::to_vec(&committed).map_err(io::Error::other)?;
         let file = Arc::clone(&self.committed_file);
         blocking(move || Ok(file.store_unsynced(&bytes)?)).await?;
-        self.committed = committed;
+        self.committed_stored_at = Some(std::time::Instant::now());
         Ok(())
     }
 
