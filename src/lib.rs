@@ -11,7 +11,15 @@
 //! storage → config`. Only `kafka` imports `kafka_protocol`; only `raft` imports `openraft`.
 //!
 //! Layout: [`config`] (settings and limits), [`kafka`] (the wire protocol frontend), [`broker`] (the
-//! composition root), [`metadata`] (topics and assignments), [`storage`] (the segment log).
+//! composition root), [`metadata`] (topics and assignments, replicated as records of the
+//! `__cluster_metadata` partition), [`partition`] (a replica's Kafka view: offsets, high
+//! watermark, reads and appends), [`raft`] (openraft over the log; the TCP transport),
+//! [`storage`] (the segment log).
+//!
+//! The produce path: the frontend checks each batch (framing, magic, CRC) → the partition's
+//! Raft leader appends it as one entry, and the log assigns its offsets and writes it once →
+//! group commit makes it durable → committed and applied → the high watermark moves, Fetch
+//! long polls wake, and the producer gets its base offset.
 
 pub mod broker;
 pub mod config;
