@@ -159,6 +159,9 @@ impl Target {
 }
 
 /// Starts `raftka serve` on `port` with its data in `dir`; no `RAFTKA_*` variable leaks in.
+/// Segment size of test brokers: above `message.max.bytes` + 64 KiB, far below the default.
+const TEST_SEGMENT_BYTES: &str = "log.segment.bytes=8388608";
+
 fn spawn(port: u16, dir: &std::path::Path, overrides: &[(String, String)]) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_raftka"));
     cmd.arg("serve")
@@ -168,6 +171,11 @@ fn spawn(port: u16, dir: &std::path::Path, overrides: &[(String, String)]) -> Ch
         .arg(dir)
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
+    // Every partition preallocates a whole segment of disk: test brokers use small ones so a
+    // suite of many topics in parallel reserves megabytes, not gigabytes.
+    if !overrides.iter().any(|(key, _)| key == "log.segment.bytes") {
+        cmd.arg("--override").arg(TEST_SEGMENT_BYTES);
+    }
     for (key, value) in overrides {
         cmd.arg("--override").arg(format!("{key}={value}"));
     }
