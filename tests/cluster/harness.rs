@@ -46,6 +46,11 @@ impl Node {
         self.dir.path().join("node.toml")
     }
 
+    /// The node's `log.dirs`.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
     fn log_path(&self) -> PathBuf {
         self.dir.path().join("node.log")
     }

@@ -2,8 +2,10 @@
 //! in any start order, every node lists the three brokers, a topic with replication factor 3
 //! created through one node is produced to through its leaders and read through another node,
 //! and a leader killed with `kill -9` during acks=all produce loses nothing acknowledged.
-//! `harness.rs` starts and kills the processes.
+//! `admin.rs`: topic admin through a broker that is not the controller. `harness.rs` starts and
+//! kills the processes.
 
+mod admin;
 mod harness;
 
 use std::collections::{BTreeMap, HashSet};
@@ -21,7 +23,7 @@ use tracing::info;
 
 use harness::{Cluster, WAIT, client_config, consumer, init_logs, leaders, metadata_until};
 
-fn unique_topic(prefix: &str) -> String {
+pub(crate) fn unique_topic(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
@@ -29,7 +31,7 @@ fn unique_topic(prefix: &str) -> String {
     format!("{prefix}-{nanos}")
 }
 
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
+pub(crate) fn block_on<F: std::future::Future>(future: F) -> F::Output {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
