@@ -66,6 +66,8 @@ fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
 #[derive(Clone, Default)]
 struct Deliveries {
     acked: Arc<Mutex<Vec<usize>>>,
+    /// When each acknowledgement arrived, by message id, for the failover time.
+    acked_at: Arc<Mutex<Vec<(usize, Instant)>>>,
     failed: Arc<Mutex<Vec<String>>>,
 }
 
@@ -84,7 +86,13 @@ impl ProducerContext for Deliveries {
     type DeliveryOpaque = Box<usize>;
     fn delivery(&self, result: &DeliveryResult<'_>, id: Box<usize>) {
         match result {
-            Ok(_) => self.acked.lock().map(|mut a| a.push(*id)).unwrap_or(()),
+            Ok(_) => {
+                self.acked.lock().map(|mut a| a.push(*id)).unwrap_or(());
+                self.acked_at
+                    .lock()
+                    .map(|mut a| a.push((*id, Instant::now())))
+                    .unwrap_or(());
+            }
             Err((e, _)) => self
                 .failed
                 .lock()
@@ -234,6 +242,7 @@ fn leader_killed_during_produce_loses_nothing_acknowledged() {
     let producer = producer(&cluster.bootstrap(&[1, 2, 3]), &deliveries);
     let count = 20_000;
     let mut killed_at = None;
+    let mut sent_at_kill = 0;
     for id in 0..count {
         let body = payload(id);
         loop {
@@ -251,6 +260,7 @@ fn leader_killed_during_produce_loses_nothing_acknowledged() {
             info!(leader, sent = id, "kill -9 of the leader");
             cluster.node(leader).kill9();
             killed_at = Some(Instant::now());
+            sent_at_kill = id;
         }
         if id % 10 == 0 {
             std::thread::sleep(Duration::from_millis(2));
@@ -295,6 +305,20 @@ fn leader_killed_during_produce_loses_nothing_acknowledged() {
         count,
         "produce did not resume after the failover"
     );
+    // A message queued after the kill can only be acknowledged by the new leader.
+    let resumed = deliveries.acked_at.lock().ok().and_then(|a| {
+        a.iter()
+            .filter(|(id, _)| *id > sent_at_kill)
+            .map(|(_, at)| *at)
+            .min()
+    });
+    if let Some(at) = resumed {
+        let failover_ms = at.saturating_duration_since(killed_at).as_millis() as u64;
+        info!(
+            failover_ms,
+            "kill -9 to the first acknowledgement by the new leader"
+        );
+    }
 
     info!("every acknowledged message is readable through the survivors");
     let seen = read_all(
