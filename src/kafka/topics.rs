@@ -102,7 +102,7 @@ const LEADER_POLL: Duration = Duration::from_millis(20);
 /// Waits (until `deadline` at most) for every replica of `topic` hosted here to know a leader,
 /// so a client that asks for Metadata right after creating the topic finds them led. A replica
 /// group of several nodes elects within an election timeout once its members run.
-async fn wait_for_leaders(ctx: &BrokerContext, topic: &TopicMeta, deadline: Instant) {
+pub(crate) async fn wait_for_leaders(ctx: &BrokerContext, topic: &TopicMeta, deadline: Instant) {
     let partitions = &ctx.services.partitions;
     let hosted: Vec<Arc<Replica>> = (0..topic.partitions.len() as i32)
         .filter_map(|p| partitions.get(&topic.name, p))
