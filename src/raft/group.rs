@@ -228,8 +228,10 @@ impl PartitionGroup {
     }
 
     /// Proposes one batch here if this replica leads, else has the leader it knows propose it
-    /// over the transport (at most `timeout` for that answer). For internal logs whose writers
-    /// run on every broker; Kafka produce requests use [`PartitionGroup::write`].
+    /// over the transport (at most `timeout` for that answer; a leader that cannot be reached
+    /// or does not answer in time is reported as `NotLeader { leader: None }`: the outcome is
+    /// unknown, the caller retries). For internal logs whose writers run on every broker; Kafka
+    /// produce requests use [`PartitionGroup::write`].
     pub async fn write_via_leader(
         &self,
         batch: RecordBatch,
@@ -240,11 +242,17 @@ impl PartitionGroup {
             Err(WriteError::NotLeader {
                 leader: Some(leader),
             }) if leader != self.node_id => match &self.transport {
-                Some(transport) => {
-                    transport
-                        .forward_write(leader, &self.name, bytes, timeout)
-                        .await
-                }
+                // An unreachable leader is, for the caller, no known leader: it retries later.
+                Some(transport) => transport
+                    .forward_write(leader, &self.name, bytes, timeout)
+                    .await
+                    .map_err(|e| match e {
+                        WriteError::Stopped(reason) => {
+                            tracing::info!(group = %self.name, leader, %reason, "forwarded write failed");
+                            WriteError::NotLeader { leader: None }
+                        }
+                        other => other,
+                    }),
                 None => Err(WriteError::NotLeader {
                     leader: Some(leader),
                 }),
