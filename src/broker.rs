@@ -1,6 +1,8 @@
 //! Composition root: a validated config in, a serving broker out. Started in dependency order
 //! (listeners, metadata log, hosted partitions, Kafka service) and stopped in reverse.
 //! Every partition this broker hosts is started and stopped as the replicated metadata says.
+//! With `cluster.enabled` and several members, every group (metadata log included) runs over
+//! the Raft transport with its replicas as voters; otherwise each group is this node alone.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -16,27 +18,24 @@ use crate::kafka::Server;
 use crate::kafka::context::{self, BrokerContext, Services};
 use crate::metadata::{
     BrokerInfo, Command, EffectiveConfig, METADATA_TOPIC, MetadataState, MetadataStore,
-    TopicDefaults,
+    ProposeError, TopicDefaults,
 };
 use crate::partition::{Partitions, Replica, ReplicaSpec, leftovers, partition_dir};
+use crate::raft::{GroupOptions, RaftTiming, Transport, TransportConfig};
 
 pub struct Broker {
     server: Server,
     context: Arc<BrokerContext>,
     reconciler: JoinHandle<()>,
     retention: JoinHandle<()>,
+    /// The Raft transport of a multi-node cluster; `None` for a single node.
+    transport: Option<Transport>,
 }
 
 impl Broker {
     /// Binds the listeners, replays the metadata log, starts the hosted partitions; nothing is
     /// served until [`Broker::run`].
     pub async fn start(config: Config) -> anyhow::Result<Broker> {
-        if config.cluster.enabled && config.cluster.initial_members.len() > 1 {
-            anyhow::bail!(
-                "cluster.enabled with {} initial_members: multi-node clusters are not supported by this build yet; run a single node (cluster.enabled = false)",
-                config.cluster.initial_members.len()
-            );
-        }
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             anyhow::anyhow!("cannot create log.dirs {}: {e}", config.data_dir.display())
         })?;
@@ -45,6 +44,7 @@ impl Broker {
         let bound: Vec<SocketAddr> = server.local_addrs();
         let advertised = context::advertised(&config, &bound);
         let topic_defaults = topic_defaults(&config);
+        let options = group_options(&config).await?;
 
         let metadata_replica = Replica::start(
             &partition_dir(&config.data_dir, METADATA_TOPIC, 0),
@@ -63,6 +63,7 @@ impl Broker {
                         ..topic_defaults.clone()
                     },
                 ),
+                options: options.clone(),
             },
         )
         .await?;
@@ -75,12 +76,11 @@ impl Broker {
             host: first.host.clone(),
             port: first.port,
         };
-        if metadata.current().state.brokers.get(&me.node_id) != Some(&me) {
-            metadata.propose(&Command::RegisterBroker(me)).await?;
-        }
+        register(&metadata, me).await?;
 
+        let transport = options.transport.clone();
         let services = Services {
-            partitions: Arc::new(Partitions::new(config.data_dir.clone())),
+            partitions: Arc::new(Partitions::new(config.data_dir.clone(), options)),
             metadata,
             topic_defaults,
         };
@@ -95,6 +95,7 @@ impl Broker {
             context,
             reconciler,
             retention,
+            transport,
         })
     }
 
@@ -110,6 +111,9 @@ impl Broker {
         let services = &self.context.services;
         services.partitions.shutdown_all().await;
         services.metadata.shutdown().await;
+        if let Some(transport) = &self.transport {
+            transport.shutdown();
+        }
     }
 }
 
@@ -155,9 +159,89 @@ fn topic_defaults(config: &Config) -> TopicDefaults {
     }
 }
 
-/// Voters of the groups this node creates: itself alone until clusters are supported.
+/// Whether this node runs with peers: `cluster.enabled` with more than one member.
+fn clustered(config: &Config) -> bool {
+    config.cluster.enabled && config.cluster.initial_members.len() > 1
+}
+
+/// A single node runs every group alone ([`crate::raft::NoPeers`], openraft's timing); a
+/// cluster node starts the Raft transport on `cluster.raft_address` and uses the cluster timing.
+async fn group_options(config: &Config) -> anyhow::Result<GroupOptions> {
+    if !clustered(config) {
+        return Ok(GroupOptions::default());
+    }
+    let transport = Transport::bind(TransportConfig::from_config(config))
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot start the raft transport on cluster.raft_address {}: {e}",
+                config.cluster.raft_address
+            )
+        })?;
+    Ok(GroupOptions {
+        transport: Some(transport),
+        timing: RaftTiming::from_cluster(&config.cluster),
+    })
+}
+
+/// Voters of the metadata log: every cluster member (member i is node i), or this node alone.
 fn members(config: &Config) -> BTreeMap<u64, String> {
-    BTreeMap::from([(config.node_id, config.cluster.raft_address.clone())])
+    if clustered(config) {
+        TransportConfig::from_config(config).members
+    } else {
+        BTreeMap::from([(config.node_id, config.cluster.raft_address.clone())])
+    }
+}
+
+/// Voters of a partition group: its replicas with their Raft addresses. A replica id that is
+/// not a cluster member has no address and is left out (and logged).
+fn replica_voters(config: &Config, replicas: &[u64]) -> BTreeMap<u64, String> {
+    let all = members(config);
+    replicas
+        .iter()
+        .filter_map(|id| match all.get(id) {
+            Some(addr) => Some((*id, addr.clone())),
+            None => {
+                tracing::error!(node = id, "replica assigned to a node outside the cluster");
+                None
+            }
+        })
+        .collect()
+}
+
+/// First and longest pause between two attempts to register this broker.
+const REGISTER_BACKOFF_MIN: Duration = Duration::from_millis(100);
+const REGISTER_BACKOFF_MAX: Duration = Duration::from_secs(2);
+
+/// Records this broker (id and advertised address) in the metadata unless it is there already.
+/// In a cluster that waits for a controller: retried with bounded backoff while no metadata
+/// leader is reachable; a refusal of the command itself is an error.
+async fn register(metadata: &MetadataStore, me: BrokerInfo) -> anyhow::Result<()> {
+    let mut backoff = REGISTER_BACKOFF_MIN;
+    for attempt in 1u64.. {
+        if metadata.current().state.brokers.get(&me.node_id) == Some(&me) {
+            break;
+        }
+        match metadata.propose(&Command::RegisterBroker(me.clone())).await {
+            Ok(()) => {
+                tracing::info!(node = me.node_id, attempt, "broker registered");
+                break;
+            }
+            Err(ProposeError::Rejected(e)) => anyhow::bail!("broker registration refused: {e}"),
+            Err(e) => {
+                tracing::info!(
+                    node = me.node_id,
+                    attempt,
+                    error = %e,
+                    retry_in_ms = backoff.as_millis() as u64,
+                    "no controller to register with yet; retrying"
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(REGISTER_BACKOFF_MAX);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Brings the hosted replicas in line with the metadata: starts those assigned here, deletes
@@ -252,8 +336,9 @@ pub(crate) async fn start_assigned(
                             topic: name.clone(),
                             partition: p,
                             node_id,
-                            members: members(&context.config),
+                            members: replica_voters(&context.config, replicas),
                             config: config.clone(),
+                            options: partitions.group_options().clone(),
                         })
                         .await?;
                     // Lets a restart tell this topic's files from those of a recreated one.

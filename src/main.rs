@@ -124,8 +124,17 @@ fn main() -> ExitCode {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(node_id = config.node_id, data_dir = %config.data_dir.display(), "starting raftka");
-    let broker = Broker::start(config).await?;
-    broker.run(shutdown_signal()).await;
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    // A cluster node waits in start-up until a majority forms; a signal meanwhile ends it there.
+    let broker = tokio::select! {
+        started = Broker::start(config) => started?,
+        () = &mut shutdown => {
+            tracing::info!("stopped before start-up finished");
+            return Ok(());
+        }
+    };
+    broker.run(shutdown).await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -83,12 +83,37 @@ pub(crate) async fn create(
         assignments,
         configs: topic.configs,
     };
+    let started = Instant::now();
     let state = apply(ctx, &cmd, validate_only, START_WAIT).await?;
-    state
+    let created = state
         .topics
         .get(&topic.name)
         .cloned()
-        .ok_or_else(|| TopicError::new(ResponseError::UnknownServerError, "topic vanished"))
+        .ok_or_else(|| TopicError::new(ResponseError::UnknownServerError, "topic vanished"))?;
+    if !validate_only {
+        wait_for_leaders(ctx, &created, started + START_WAIT).await;
+    }
+    Ok(created)
+}
+
+/// How often [`wait_for_leaders`] looks at the replicas.
+const LEADER_POLL: Duration = Duration::from_millis(20);
+
+/// Waits (until `deadline` at most) for every replica of `topic` hosted here to know a leader,
+/// so a client that asks for Metadata right after creating the topic finds them led. A replica
+/// group of several nodes elects within an election timeout once its members run.
+pub(crate) async fn wait_for_leaders(ctx: &BrokerContext, topic: &TopicMeta, deadline: Instant) {
+    let partitions = &ctx.services.partitions;
+    let hosted: Vec<Arc<Replica>> = (0..topic.partitions.len() as i32)
+        .filter_map(|p| partitions.get(&topic.name, p))
+        .collect();
+    while hosted.iter().any(|r| r.leadership().leader.is_none()) {
+        if Instant::now() + LEADER_POLL > deadline {
+            tracing::info!(topic = %topic.name, "created; some partitions have no leader yet");
+            return;
+        }
+        tokio::time::sleep(LEADER_POLL).await;
+    }
 }
 
 /// How long a request waits for its change to take effect here: the client's timeout when it

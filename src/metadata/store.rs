@@ -87,13 +87,16 @@ impl MetadataStore {
         &self.replica
     }
 
-    /// Appends `cmd` to the metadata log and waits until it is applied; its outcome is the
-    /// same on every broker.
+    /// Appends `cmd` to the metadata log (through the controller when this broker is not it)
+    /// and waits until it is applied here; its outcome is the same on every broker.
     pub async fn propose(&self, cmd: &Command) -> Result<(), ProposeError> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
-        let appended = self.replica.append(record_codec::encode(cmd, now)).await?;
+        let appended = self
+            .replica
+            .append_via_leader(record_codec::encode(cmd, now), PROPOSE_TIMEOUT)
+            .await?;
         let offset = appended.base_offset;
         let mut view = self.view.clone();
         tokio::time::timeout(PROPOSE_TIMEOUT, view.wait_for(|v| v.next_offset > offset))

@@ -9,6 +9,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::{Error, Replica, ReplicaSpec};
+use crate::raft::GroupOptions;
 
 /// `<data dir>/<topic>-<partition>`, as Kafka lays out its log directories.
 pub fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
@@ -18,6 +19,8 @@ pub fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
 #[derive(Debug)]
 pub struct Partitions {
     data_dir: PathBuf,
+    /// How the groups of this broker reach their peers.
+    options: GroupOptions,
     replicas: DashMap<(String, i32), Arc<Replica>>,
     /// The metadata offset up to which the hosted replicas match the metadata (started,
     /// deleted, configured), for requests that answer only once their change took effect here.
@@ -25,9 +28,10 @@ pub struct Partitions {
 }
 
 impl Partitions {
-    pub fn new(data_dir: PathBuf) -> Self {
+    pub fn new(data_dir: PathBuf, options: GroupOptions) -> Self {
         Partitions {
             data_dir,
+            options,
             replicas: DashMap::new(),
             reconciled: watch::Sender::new(0),
         }
@@ -49,6 +53,11 @@ impl Partitions {
             tokio::time::timeout_at(deadline, done.wait_for(|d| *d >= next_offset)).await,
             Ok(Ok(_))
         )
+    }
+
+    /// Transport and timing every replica started here runs with.
+    pub fn group_options(&self) -> &GroupOptions {
+        &self.options
     }
 
     pub fn data_dir(&self) -> &Path {

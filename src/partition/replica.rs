@@ -11,7 +11,9 @@ use tokio::time::Instant;
 
 use super::Error;
 use crate::metadata::EffectiveConfig;
-use crate::raft::{GroupSpec, Leadership, NodeId, PartitionGroup, RecordBatch, WriteError};
+use crate::raft::{
+    GroupOptions, GroupSpec, Leadership, NodeId, PartitionGroup, RecordBatch, WriteError,
+};
 use crate::storage::{LogConfig, RetentionPolicy};
 
 /// Everything needed to start a replica.
@@ -23,6 +25,8 @@ pub struct ReplicaSpec {
     /// The replicas (Raft voters) with their Raft addresses.
     pub members: BTreeMap<NodeId, String>,
     pub config: EffectiveConfig,
+    /// The transport to the other replicas (none for a group of this node alone) and timing.
+    pub options: GroupOptions,
 }
 
 /// The answer to an append.
@@ -67,7 +71,7 @@ impl Replica {
             log,
             name: format!("{}-{}", spec.topic, spec.partition),
         };
-        let group = PartitionGroup::start(dir, group_spec)
+        let group = PartitionGroup::start_with(dir, group_spec, spec.options)
             .await
             .map_err(|e| Error::Storage(e.to_string()))?;
         Ok(Replica {
@@ -135,6 +139,31 @@ impl Replica {
             WriteError::NotLeader { leader } => Error::NotLeader { leader },
             WriteError::Stopped(reason) => Error::Stopped(reason),
         })?;
+        let base_offset = applied
+            .base_offset
+            .ok_or_else(|| Error::Storage("record entry applied without offsets".into()))?;
+        Ok(Appended {
+            base_offset,
+            log_start_offset: self.log_start_offset(),
+        })
+    }
+
+    /// Like [`Replica::append`] on any replica: a follower hands the batch to the leader it
+    /// knows (internal logs only; Kafka clients must reach the leader themselves).
+    pub async fn append_via_leader(
+        &self,
+        batch: Bytes,
+        timeout: std::time::Duration,
+    ) -> Result<Appended, Error> {
+        let batch = RecordBatch::new(batch).map_err(|e| Error::CorruptBatch(e.to_string()))?;
+        let applied = self
+            .group
+            .write_via_leader(batch, timeout)
+            .await
+            .map_err(|e| match e {
+                WriteError::NotLeader { leader } => Error::NotLeader { leader },
+                WriteError::Stopped(reason) => Error::Stopped(reason),
+            })?;
         let base_offset = applied
             .base_offset
             .ok_or_else(|| Error::Storage("record entry applied without offsets".into()))?;

@@ -102,6 +102,9 @@ pub struct PartitionGroup {
     reader: LogStoreReader,
     high_watermark: watch::Receiver<i64>,
     name: String,
+    node_id: NodeId,
+    /// How writes reach the leader from a follower ([`PartitionGroup::write_via_leader`]).
+    transport: Option<Transport>,
     /// This group's entry on the transport; taken out at shutdown.
     registration: Mutex<Option<Registration>>,
 }
@@ -205,6 +208,8 @@ impl PartitionGroup {
             reader,
             high_watermark,
             name: spec.name,
+            node_id: spec.node_id,
+            transport: options.transport,
             registration: Mutex::new(registration),
         })
     }
@@ -219,6 +224,40 @@ impl PartitionGroup {
                 })
             }
             Err(e) => Err(WriteError::Stopped(e.to_string())),
+        }
+    }
+
+    /// Proposes one batch here if this replica leads, else has the leader it knows propose it
+    /// over the transport (at most `timeout` for that answer; a leader that cannot be reached
+    /// or does not answer in time is reported as `NotLeader { leader: None }`: the outcome is
+    /// unknown, the caller retries). For internal logs whose writers run on every broker; Kafka
+    /// produce requests use [`PartitionGroup::write`].
+    pub async fn write_via_leader(
+        &self,
+        batch: RecordBatch,
+        timeout: Duration,
+    ) -> Result<Applied, WriteError> {
+        let bytes = batch.bytes().clone();
+        match self.write(batch).await {
+            Err(WriteError::NotLeader {
+                leader: Some(leader),
+            }) if leader != self.node_id => match &self.transport {
+                // An unreachable leader is, for the caller, no known leader: it retries later.
+                Some(transport) => transport
+                    .forward_write(leader, &self.name, bytes, timeout)
+                    .await
+                    .map_err(|e| match e {
+                        WriteError::Stopped(reason) => {
+                            tracing::info!(group = %self.name, leader, %reason, "forwarded write failed");
+                            WriteError::NotLeader { leader: None }
+                        }
+                        other => other,
+                    }),
+                None => Err(WriteError::NotLeader {
+                    leader: Some(leader),
+                }),
+            },
+            other => other,
         }
     }
 

@@ -2,11 +2,13 @@
 //! ports, real segment files in temp dirs, one test process. Elections, replication of real
 //! RecordBatches (identical bytes at identical offsets on every replica), two groups on the same
 //! connections, failover, catch-up after a restart, a snapshot for a follower behind a purged
-//! log; `refusals.rs`: strangers and garbage on the Raft port.
+//! log; `refusals.rs`: strangers and garbage on the Raft port; `forward.rs`: writes a follower
+//! forwards to the leader.
 
 mod cluster;
 #[path = "../common/mod.rs"]
 mod common;
+mod forward;
 mod refusals;
 
 use std::collections::BTreeMap;

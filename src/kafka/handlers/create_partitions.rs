@@ -96,7 +96,8 @@ async fn grow(
         name: name.clone(),
         assignments: assignments.clone(),
     };
-    topics::apply(broker, &cmd, validate_only, wait).await?;
+    let started = tokio::time::Instant::now();
+    let after = topics::apply(broker, &cmd, validate_only, wait).await?;
     if validate_only {
         return Ok(());
     }
@@ -111,6 +112,9 @@ async fn grow(
                 ),
             ));
         }
+    }
+    if let Some(topic) = after.topics.get(&name) {
+        topics::wait_for_leaders(broker, topic, started + wait).await;
     }
     tracing::info!(topic = %name, from = current, to = count, "partitions created");
     Ok(())

@@ -1,7 +1,7 @@
 //! The serving side of a connection: each request from the peer goes to the Raft group it
 //! names. AppendEntries of one group run through one `raft.stream_append` pipeline per
 //! connection, so they reach Raft in the order they were sent and many are in flight at once;
-//! votes, snapshots and leader transfers each run in a task of their own.
+//! votes, snapshots, leader transfers and forwarded writes each run in a task of their own.
 //! `network.rs` is the sending side of the same RPCs.
 
 use std::collections::{HashMap, VecDeque};
@@ -20,8 +20,8 @@ use super::Shared;
 use super::append::{self, AppendRequest};
 use super::conn::Connection;
 use super::frame::{
-    self, APPEND, Frame, FrameError, PRE_VOTE, SNAPSHOT, STATUS_GROUP_STOPPED, STATUS_OK,
-    STATUS_RESET, STATUS_UNKNOWN_GROUP, TRANSFER_LEADER, VOTE,
+    self, APPEND, FORWARD_WRITE, Frame, FrameError, PRE_VOTE, SNAPSHOT, STATUS_GROUP_STOPPED,
+    STATUS_OK, STATUS_RESET, STATUS_UNKNOWN_GROUP, TRANSFER_LEADER, VOTE,
 };
 use crate::raft::snapshot::{Snapshot, SnapshotData};
 use crate::raft::types::{Raft, SnapshotMeta, TypeConfig, Vote};
@@ -43,6 +43,8 @@ enum Rpc {
     PreVote(VoteRequest<TypeConfig>),
     Snapshot(Box<SnapshotRpc>),
     TransferLeader(TransferLeaderRequest<TypeConfig>),
+    /// A write for this node to propose as the group's leader (`forward.rs`).
+    ForwardWrite(bytes::Bytes),
 }
 
 pub struct Dispatcher {
@@ -99,6 +101,7 @@ impl Dispatcher {
             PRE_VOTE => Rpc::PreVote(json(&frame.body, "pre-vote")?),
             SNAPSHOT => Rpc::Snapshot(Box::new(json(&frame.body, "snapshot")?)),
             TRANSFER_LEADER => Rpc::TransferLeader(json(&frame.body, "transfer leader")?),
+            FORWARD_WRITE => Rpc::ForwardWrite(frame.body),
             other => {
                 return Err(FrameError::Invalid(format!("unexpected frame kind {other}")).into());
             }
@@ -173,6 +176,7 @@ async fn serve(raft: Raft, rpc: Rpc, conn: Arc<Connection>, id: u64) {
             Ok(resp) => answer_json(&conn, id, &resp),
             Err(e) => stopped(e.to_string()),
         },
+        Rpc::ForwardWrite(body) => super::forward::serve(raft, body, conn, id).await,
     }
 }
 

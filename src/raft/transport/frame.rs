@@ -33,6 +33,8 @@ pub const VOTE: u8 = 17;
 pub const PRE_VOTE: u8 = 18;
 pub const SNAPSHOT: u8 = 19;
 pub const TRANSFER_LEADER: u8 = 20;
+/// A record batch for the group's leader to propose (`forward.rs`).
+pub const FORWARD_WRITE: u8 = 21;
 pub const RESPONSE: u8 = 32;
 
 /// The request was handled; the payload is the answer's JSON.
@@ -43,6 +45,11 @@ pub const STATUS_UNKNOWN_GROUP: u8 = 1;
 pub const STATUS_GROUP_STOPPED: u8 = 2;
 /// An earlier AppendEntries of the same pipeline failed; this one's outcome is unknown.
 pub const STATUS_RESET: u8 = 3;
+/// A forwarded write reached a node that does not lead the group; the payload names the leader
+/// it knows (JSON `Option<u64>`).
+pub const STATUS_NOT_LEADER: u8 = 4;
+/// A forwarded write whose batch does not parse.
+pub const STATUS_BAD_REQUEST: u8 = 5;
 
 /// How a status reads in logs and errors.
 pub fn status_name(status: u8) -> &'static str {
@@ -51,6 +58,8 @@ pub fn status_name(status: u8) -> &'static str {
         STATUS_UNKNOWN_GROUP => "group not served there",
         STATUS_GROUP_STOPPED => "group stopped there",
         STATUS_RESET => "append stream reset",
+        STATUS_NOT_LEADER => "not the leader there",
+        STATUS_BAD_REQUEST => "bad request",
         _ => "unknown status",
     }
 }

@@ -17,6 +17,7 @@ mod append;
 mod append_stream;
 mod conn;
 mod dispatch;
+mod forward;
 mod frame;
 mod network;
 mod peer;

@@ -1,0 +1,277 @@
+//! Cluster harness: three real `raftka` processes on ephemeral Kafka and Raft ports, each in a
+//! temp dir with a TOML config generated like `configs/cluster-node{1,2,3}.toml`. Nodes are
+//! killed on drop; every wait is bounded. `main.rs` holds the tests.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::metadata::Metadata;
+
+/// Bound on each node's start-up and on single client calls.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+pub fn init_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    });
+}
+
+/// One broker process of the cluster.
+pub struct Node {
+    pub id: u64,
+    pub kafka: SocketAddr,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+impl Node {
+    fn config_path(&self) -> PathBuf {
+        self.dir.path().join("node.toml")
+    }
+
+    /// The node's `log.dirs`.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("node.log")
+    }
+
+    /// Starts the process; returns at once (a node answers only once the cluster has formed).
+    pub fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("open node log");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_raftka"));
+        cmd.arg("serve")
+            .arg("--config")
+            .arg(self.config_path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log));
+        for (name, _) in std::env::vars() {
+            if name.starts_with("RAFTKA_") {
+                cmd.env_remove(name);
+            }
+        }
+        self.child = Some(cmd.spawn().expect("spawn raftka"));
+    }
+
+    /// `kill -9`, and reap it.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Waits until the node answers ApiVersions; panics with its log's tail otherwise.
+    pub fn wait_ready(&mut self) {
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                panic!(
+                    "node {} exited with {status}:\n{}",
+                    self.id,
+                    self.log_tail()
+                );
+            }
+            if answers(self.kafka) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "node {} did not answer on {} within {WAIT:?}:\n{}",
+            self.id,
+            self.kafka,
+            self.log_tail()
+        );
+    }
+
+    /// The last lines of the node's log, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+}
+
+/// An ApiVersions v0 round trip on `addr`.
+fn answers(addr: SocketAddr) -> bool {
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    // size 14 | api_key 18 | version 0 | correlation_id 1 | client_id "" (i16 length 0)
+    let request: [u8; 14] = [0, 0, 0, 10, 0, 18, 0, 0, 0, 0, 0, 1, 0, 0];
+    if s.write_all(&request).is_err() {
+        return false;
+    }
+    let mut size = [0u8; 4];
+    s.read_exact(&mut size).is_ok()
+}
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local addr").port()
+}
+
+pub struct Cluster {
+    pub nodes: Vec<Node>,
+}
+
+impl Cluster {
+    /// Three nodes, started in the order `order` (node ids), waited for until each answers.
+    pub fn start(order: &[u64]) -> Cluster {
+        let raft_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let members: Vec<String> = raft_ports
+            .iter()
+            .map(|p| format!("\"127.0.0.1:{p}\""))
+            .collect();
+        let mut nodes: Vec<Node> = (1..=3u64)
+            .map(|id| {
+                let kafka = SocketAddr::from(([127, 0, 0, 1], free_port()));
+                let dir = tempfile::tempdir().expect("temp dir");
+                let raft = format!("127.0.0.1:{}", raft_ports[id as usize - 1]);
+                let config = format!(
+                    "\"node.id\" = {id}\n\
+                     listeners = \"PLAINTEXT://{kafka}\"\n\
+                     \"log.dirs\" = \"{data}\"\n\
+                     \"default.replication.factor\" = 3\n\
+                     [cluster]\n\
+                     enabled = true\n\
+                     raft_address = \"{raft}\"\n\
+                     initial_members = [{members}]\n",
+                    data = dir.path().join("data").display(),
+                    members = members.join(", "),
+                );
+                std::fs::write(dir.path().join("node.toml"), config).expect("write config");
+                Node {
+                    id,
+                    kafka,
+                    dir,
+                    child: None,
+                }
+            })
+            .collect();
+        for id in order {
+            tracing::info!(node = id, "starting");
+            nodes[*id as usize - 1].spawn();
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        for node in &mut nodes {
+            node.wait_ready();
+        }
+        Cluster { nodes }
+    }
+
+    pub fn node(&mut self, id: u64) -> &mut Node {
+        &mut self.nodes[id as usize - 1]
+    }
+
+    pub fn addr(&self, id: u64) -> SocketAddr {
+        self.nodes[id as usize - 1].kafka
+    }
+
+    /// Comma-separated Kafka addresses of `ids`, for `bootstrap.servers`.
+    pub fn bootstrap(&self, ids: &[u64]) -> String {
+        ids.iter()
+            .map(|id| self.addr(*id).to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// Client settings every test shares, bootstrapped at `bootstrap`.
+pub fn client_config(bootstrap: &str, extra: &[(&str, &str)]) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap)
+        .set("socket.timeout.ms", "10000")
+        .set("topic.metadata.refresh.interval.ms", "500");
+    for (key, value) in extra {
+        config.set(*key, *value);
+    }
+    config
+}
+
+/// A consumer that reads what it is assigned and never commits.
+pub fn consumer(bootstrap: &str) -> BaseConsumer {
+    client_config(
+        bootstrap,
+        &[
+            ("group.id", "raftka-cluster-tests"),
+            ("enable.auto.commit", "false"),
+            ("enable.partition.eof", "false"),
+        ],
+    )
+    .create()
+    .expect("create consumer")
+}
+
+/// Metadata through `bootstrap` until `ok` holds for it, at most `within`.
+pub fn metadata_until(
+    bootstrap: &str,
+    topic: Option<&str>,
+    within: Duration,
+    what: &str,
+    ok: impl Fn(&Metadata) -> bool,
+) -> Metadata {
+    let client = consumer(bootstrap);
+    let deadline = Instant::now() + within;
+    loop {
+        if let Ok(metadata) = client.fetch_metadata(topic, Duration::from_secs(5))
+            && ok(&metadata)
+        {
+            return metadata;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not seen through {bootstrap} within {within:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The leader of every partition of `topic`, once each has one.
+pub fn leaders(bootstrap: &str, topic: &str, within: Duration) -> Vec<i32> {
+    let metadata = metadata_until(bootstrap, Some(topic), within, "partition leaders", |m| {
+        m.topics().iter().any(|t| {
+            t.name() == topic
+                && !t.partitions().is_empty()
+                && t.partitions().iter().all(|p| p.leader() >= 1)
+        })
+    });
+    let topic = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .expect("topic in metadata");
+    let mut partitions: Vec<(i32, i32)> = topic
+        .partitions()
+        .iter()
+        .map(|p| (p.id(), p.leader()))
+        .collect();
+    partitions.sort_unstable();
+    partitions.into_iter().map(|(_, leader)| leader).collect()
+}
