@@ -158,6 +158,7 @@ impl Cluster {
                      listeners = \"PLAINTEXT://{kafka}\"\n\
                      \"log.dirs\" = \"{data}\"\n\
                      \"default.replication.factor\" = 3\n\
+                     \"log.segment.bytes\" = 8388608\n\
                      [cluster]\n\
                      enabled = true\n\
                      raft_address = \"{raft}\"\n\
