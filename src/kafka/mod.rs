@@ -21,8 +21,8 @@
 //!    tagged-field count must fit at two bytes each. Anything else closes the connection.
 //! 3. **Allocation budget**: while walking, the walker adds up what the decoder will allocate: for
 //!    each array, `count * size_of` the Rust element type (taken with `size_of` from the crate's own
-//!    types, so it follows the crate), plus [`schema::TAGGED_FIELD_DECODED_BYTES`] per unknown tagged
-//!    field and [`schema::TAGGED_MAP_NODE_BYTES`] for each struct that has any. Strings, bytes and record batches decode as zero-copy slices of the frame and cost
+//!    types, so it follows the crate), plus `schema::TAGGED_FIELD_DECODED_BYTES` per unknown tagged
+//!    field and `schema::TAGGED_MAP_NODE_BYTES` for each struct that has any. Strings, bytes and record batches decode as zero-copy slices of the frame and cost
 //!    nothing more. The sum must stay within [`request::decode_budget`]: the frame's size, or 16 MiB
 //!    for smaller frames. So a request never costs more than twice its frame (or frame + 16 MiB), and
 //!    a connection never holds more than two maximum frames of requests in flight.
