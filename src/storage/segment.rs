@@ -110,33 +110,13 @@ impl Segment {
         let paths = SegmentPaths::new(dir, base_index);
         // A file left by a log that was cut back must not lend its stale bytes to this one.
         paths.remove_all()?;
-        let result = Self::create_files(paths.clone(), base_index, base_offset, capacity);
+        // An empty file that `open` then preallocates to `capacity`.
+        let result = open_rw(&paths.log, true)
+            .and_then(|_| Self::open(dir, base_index, base_offset, capacity));
         if result.is_err() {
             let _ = paths.remove_all();
         }
         result
-    }
-
-    fn create_files(
-        paths: SegmentPaths,
-        base_index: u64,
-        base_offset: i64,
-        capacity: u64,
-    ) -> Result<Segment> {
-        let file = open_rw(&paths.log, true)?;
-        preallocate(&file, &paths.log, capacity)?;
-        let index_file = open_rw(&paths.index, true)?;
-        let time_file = open_rw(&paths.time_index, true)?;
-        Self::assemble(
-            paths,
-            base_index,
-            base_offset,
-            file,
-            index_file,
-            time_file,
-            capacity,
-            0,
-        )
     }
 
     /// Opens an existing segment. `capacity` is the mapped length: the file length for a sealed
@@ -151,29 +131,7 @@ impl Segment {
         }
         let index_file = open_rw(&paths.index, true)?;
         let time_file = open_rw(&paths.time_index, true)?;
-        Self::assemble(
-            paths,
-            base_index,
-            base_offset,
-            file,
-            index_file,
-            time_file,
-            capacity.max(file_len),
-            0,
-        )
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn assemble(
-        paths: SegmentPaths,
-        base_index: u64,
-        base_offset: i64,
-        file: File,
-        index_file: File,
-        time_file: File,
-        capacity: u64,
-        len: u64,
-    ) -> Result<Segment> {
+        let capacity = capacity.max(file_len);
         if capacity == 0 {
             return Err(Error::Corrupt {
                 path: paths.log.clone(),
@@ -194,7 +152,7 @@ impl Segment {
             time_file,
             map,
             capacity,
-            len: AtomicU64::new(len),
+            len: AtomicU64::new(0),
             sealed: AtomicBool::new(false),
             max_timestamp: AtomicI64::new(i64::MIN),
             index: RwLock::new(Vec::new()),
