@@ -90,6 +90,9 @@ fn admin_through_a_broker_that_is_not_the_controller() {
         assert_eq!(leaders(&cluster.bootstrap(&[id]), &topic, WAIT).len(), 3);
     }
 
+    // A live producer that knows the topic refreshes its metadata with auto-creation allowed
+    // (librdkafka's producer default), which would bring the topic straight back, as on Kafka.
+    drop(producer);
     info!("delete it through node {other}: gone from every node's metadata and disk");
     for result in block_on(admin.delete_topics(&[&topic], &options)).expect("DeleteTopics") {
         result.unwrap_or_else(|(name, e)| panic!("deleting {name}: {e}"));
