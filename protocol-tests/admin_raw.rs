@@ -2,10 +2,8 @@
 //! IncrementalAlterConfigs, DescribeConfigs with synonyms and documentation, DescribeCluster,
 //! DeleteTopics by topic id; and a restart that removes directories of deleted partitions.
 
-use std::io::Write;
 use std::net::TcpStream;
 
-use bytes::{Buf, BytesMut};
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
@@ -14,38 +12,12 @@ use kafka_protocol::messages::incremental_alter_configs_request::{
     AlterConfigsResource, AlterableConfig,
 };
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
+use kafka_protocol::protocol::StrBytes;
 use tracing::info;
 use uuid::Uuid;
 
 use crate::admin::unique;
-use crate::harness::{Target, framed, init_logs, read_frame};
-
-/// Sends `request` at `version` and decodes the answer; every byte must be used.
-pub fn call<Req: Encodable, Resp: Decodable + HeaderVersion>(
-    s: &mut TcpStream,
-    key: ApiKey,
-    version: i16,
-    request: &Req,
-) -> Resp {
-    let header = RequestHeader::default()
-        .with_request_api_key(key as i16)
-        .with_request_api_version(version)
-        .with_correlation_id(11)
-        .with_client_id(Some(StrBytes::from_static_str("admin-raw")));
-    let mut buf = BytesMut::new();
-    header
-        .encode(&mut buf, key.request_header_version(version))
-        .expect("encode header");
-    request.encode(&mut buf, version).expect("encode request");
-    s.write_all(&framed(&buf)).expect("send");
-    let mut frame = read_frame(s).expect("answer");
-    let h = ResponseHeader::decode(&mut frame, Resp::header_version(version)).expect("header");
-    assert_eq!(h.correlation_id, 11);
-    let response = Resp::decode(&mut frame, version).expect("decode answer");
-    assert_eq!(frame.remaining(), 0, "{key:?} v{version}: bytes left");
-    response
-}
+use crate::harness::{Target, call, init_logs};
 
 fn s(text: &str) -> StrBytes {
     StrBytes::from_string(text.to_string())

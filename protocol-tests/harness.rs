@@ -11,7 +11,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
 
 /// Bound on every read, connect and start-up wait.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -350,4 +350,30 @@ pub fn init_logs() {
             .with_test_writer()
             .try_init();
     });
+}
+
+/// Sends `request` at `version` and decodes the answer; every byte must be used.
+pub fn call<Req: Encodable, Resp: Decodable + HeaderVersion>(
+    s: &mut TcpStream,
+    key: ApiKey,
+    version: i16,
+    request: &Req,
+) -> Resp {
+    let header = RequestHeader::default()
+        .with_request_api_key(key as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(11)
+        .with_client_id(Some(StrBytes::from_static_str("admin-raw")));
+    let mut buf = BytesMut::new();
+    header
+        .encode(&mut buf, key.request_header_version(version))
+        .expect("encode header");
+    request.encode(&mut buf, version).expect("encode request");
+    s.write_all(&framed(&buf)).expect("send");
+    let mut frame = read_frame(s).expect("answer");
+    let h = ResponseHeader::decode(&mut frame, Resp::header_version(version)).expect("header");
+    assert_eq!(h.correlation_id, 11);
+    let response = Resp::decode(&mut frame, version).expect("decode answer");
+    assert_eq!(frame.remaining(), 0, "{key:?} v{version}: bytes left");
+    response
 }

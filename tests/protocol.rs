@@ -19,6 +19,8 @@ mod harness;
 mod hostile;
 #[path = "../protocol-tests/kcat.rs"]
 mod kcat;
+#[path = "../protocol-tests/leader_epoch.rs"]
+mod leader_epoch;
 #[path = "../protocol-tests/offsets.rs"]
 mod offsets;
 #[path = "../protocol-tests/produce_consume.rs"]

@@ -20,9 +20,10 @@ fn small() -> LogConfig {
     }
 }
 
-/// A record entry whose payload is an 8-byte slot followed by recognisable bytes.
+/// A record entry whose payload is a 16-byte header (base-offset, length and leader-epoch
+/// slots) followed by recognisable bytes.
 fn records(index: u64, term: u64, count: u32, ts: i64, body_len: usize) -> AppendEntry {
-    let mut payload = vec![0xEE; 8];
+    let mut payload = vec![0xEE; 16];
     payload.extend((0..body_len).map(|i| (index as usize * 31 + i) as u8));
     AppendEntry {
         index,
@@ -83,7 +84,14 @@ fn check_entries(got: &[StoredEntry], appended: &[AppendEntry], first_offset: i6
                     &next.to_be_bytes(),
                     "base-offset slot patched"
                 );
-                assert_eq!(g.payload[8..], a.payload[8..]);
+                assert_eq!(g.payload[8..12], a.payload[8..12]);
+                let epoch = i32::try_from(a.term).unwrap_or(i32::MAX);
+                assert_eq!(
+                    &g.payload[12..16],
+                    &epoch.to_be_bytes(),
+                    "leader-epoch slot patched"
+                );
+                assert_eq!(g.payload[16..], a.payload[16..]);
                 next += i64::from(meta.offset_count);
             }
             None => assert_eq!(g.payload, a.payload),
@@ -280,7 +288,7 @@ fn flipped_bit_in_the_tail_is_cut() {
     }
     let last_file = segment_files(dir.path()).pop().unwrap();
     let data = fs::read(&last_file).unwrap();
-    let payload = &appended[28].payload[8..];
+    let payload = &appended[28].payload[16..];
     let pos = data
         .windows(payload.len())
         .rposition(|w| w == payload)
@@ -517,6 +525,54 @@ fn retention_by_size_and_time_names_whole_sealed_segments() {
         total < 20 * 1024 + small().segment_bytes * 2,
         "about the limit is kept: {total}"
     );
+}
+
+#[test]
+fn entries_found_by_term_across_segments_and_after_a_purge() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), small()).unwrap();
+    // Terms 1, 3 and 4, each starting with a blank entry as a new Raft leader's log does.
+    log.append(mixed(1, 100, 1)).unwrap();
+    log.append(mixed(100, 180, 3)).unwrap();
+    log.append(mixed(180, 260, 4)).unwrap();
+    let reader = log.reader();
+    let stored = all(&log);
+    assert!(segment_files(dir.path()).len() > 2, "terms span segments");
+    for term in 0..6 {
+        let want = stored.iter().find(|e| e.term > term).map(|e| e.index);
+        let got = reader
+            .first_entry_above_term(term)
+            .unwrap()
+            .map(|e| e.index);
+        assert_eq!(got, want, "term {term}");
+    }
+    let start_of_3 = reader.first_entry_above_term(2).unwrap().unwrap();
+    assert_eq!(
+        (start_of_3.index, start_of_3.base_offset),
+        (100, stored[98].end_offset())
+    );
+
+    let upto = stored[120].index;
+    log.purge(
+        EntryId {
+            index: upto,
+            term: 3,
+        },
+        None,
+    )
+    .unwrap();
+    let (first, end) = reader.index_bounds();
+    assert!(first > 100 && first <= upto + 1, "first index {first}");
+    assert_eq!(end, 260);
+    assert_eq!(
+        reader.first_entry_above_term(1).unwrap().unwrap().index,
+        first
+    );
+    assert_eq!(
+        reader.first_entry_above_term(3).unwrap().unwrap().index,
+        180
+    );
+    assert!(reader.first_entry_above_term(4).unwrap().is_none());
 }
 
 #[test]

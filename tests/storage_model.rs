@@ -72,7 +72,9 @@ fn check(log: &Log, model: &Model) {
         );
         if m.count > 0 {
             assert_eq!(&g.payload[..8], &m.base_offset.to_be_bytes());
-            assert_eq!(g.payload[8..], m.payload[8..]);
+            assert_eq!(g.payload[8..12], m.payload[8..12]);
+            assert_eq!(&g.payload[12..16], &(m.term as i32).to_be_bytes());
+            assert_eq!(g.payload[16..], m.payload[16..]);
         } else {
             assert_eq!(g.payload, m.payload);
         }
@@ -114,7 +116,7 @@ proptest! {
                     let first = model.next_index();
                     for (i, index) in (first..first + n as u64).enumerate() {
                         let is_blank = i % blank_every == blank_every - 1;
-                        let len = if is_blank { 0 } else { 8 + (size + i * 13) % 700 };
+                        let len = if is_blank { 0 } else { 16 + (size + i * 13) % 700 };
                         let payload = Bytes::from((0..len).map(|b| (b ^ i) as u8).collect::<Vec<_>>());
                         let count = if is_blank { 0 } else { 1 + (i as u32 % 4) };
                         batch.push(AppendEntry {

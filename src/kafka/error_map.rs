@@ -70,6 +70,8 @@ pub(crate) fn partition_error(err: &partition::Error) -> ResponseError {
         E::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
         E::CorruptBatch(_) => ResponseError::CorruptMessage,
         E::BatchTooLarge { .. } => ResponseError::MessageTooLarge,
+        E::FencedLeaderEpoch { .. } => ResponseError::FencedLeaderEpoch,
+        E::UnknownLeaderEpoch { .. } => ResponseError::UnknownLeaderEpoch,
         E::Storage(_) => ResponseError::KafkaStorageError,
     }
 }

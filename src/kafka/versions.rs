@@ -6,7 +6,8 @@ use bytes::Bytes;
 use kafka_protocol::messages::{
     AlterConfigsRequest, ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest,
     DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest, FetchRequest,
-    IncrementalAlterConfigsRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest,
+    IncrementalAlterConfigsRequest, ListOffsetsRequest, MetadataRequest,
+    OffsetForLeaderEpochRequest, ProduceRequest,
 };
 use kafka_protocol::protocol::Decodable;
 
@@ -99,6 +100,14 @@ pub(crate) static APIS: &[Api] = &[
         schemas::LIST_OFFSETS_REQUEST,
         ListOffsetsRequest,
         handlers::list_offsets::handle
+    ),
+    api!(
+        OffsetForLeaderEpoch,
+        2,
+        4,
+        schemas::OFFSET_FOR_LEADER_EPOCH_REQUEST,
+        OffsetForLeaderEpochRequest,
+        handlers::offset_for_leader_epoch::handle
     ),
     api!(
         DeleteTopics,

@@ -28,6 +28,10 @@ pub enum Error {
     CorruptBatch(String),
     #[error("record batch of {bytes} bytes exceeds max.message.bytes {max}")]
     BatchTooLarge { bytes: usize, max: usize },
+    #[error("leader epoch {requested} is older than the current {current}")]
+    FencedLeaderEpoch { requested: i32, current: i32 },
+    #[error("leader epoch {requested} is newer than the current {current}")]
+    UnknownLeaderEpoch { requested: i32, current: i32 },
     #[error("the partition's storage failed: {0}")]
     Storage(String),
     #[error("the partition is stopping: {0}")]

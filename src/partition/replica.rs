@@ -241,6 +241,61 @@ impl Replica {
         Ok((self.log_start_offset(), self.high_watermark()))
     }
 
+    /// Kafka's leader epoch: the Raft term this replica knows.
+    pub fn leader_epoch(&self) -> i32 {
+        epoch_of_term(self.group.leadership().term)
+    }
+
+    /// Fences a client whose idea of the leader epoch differs from ours (`-1` skips the check),
+    /// so a client never acts on a leader it has not yet heard of or one already replaced.
+    pub fn check_leader_epoch(&self, current_leader_epoch: i32) -> Result<(), Error> {
+        let current = self.leader_epoch();
+        match current_leader_epoch {
+            e if e < 0 || e == current => Ok(()),
+            e if e < current => Err(Error::FencedLeaderEpoch {
+                requested: e,
+                current,
+            }),
+            e => Err(Error::UnknownLeaderEpoch {
+                requested: e,
+                current,
+            }),
+        }
+    }
+
+    /// OffsetForLeaderEpoch on the leader: the largest epoch at or below `epoch` that the log
+    /// holds, and the offset where the next epoch starts (the log end offset for the latest
+    /// epoch). `(-1, -1)` for an unknown or future epoch. A log purged past `epoch` answers
+    /// `epoch` with the start offset of the first epoch it still holds, as Kafka does.
+    pub fn end_of_epoch(&self, epoch: i32) -> Result<(i32, i64), Error> {
+        const UNDEFINED: (i32, i64) = (-1, -1);
+        self.ensure_leader()?;
+        if epoch < 0 {
+            return Ok(UNDEFINED);
+        }
+        let log = self.group.reader().log();
+        let storage = |e: crate::storage::Error| Error::Storage(e.to_string());
+        let (first, end) = log.index_bounds();
+        let last_term = match end.checked_sub(1) {
+            Some(last) if last >= first => log.entry_at(last).map_err(storage)?.map(|e| e.term),
+            _ => None,
+        };
+        if last_term.map(epoch_of_term) == Some(epoch) {
+            return Ok((epoch, log.next_offset()));
+        }
+        let Some(next) = log.first_entry_above_term(epoch as u64).map_err(storage)? else {
+            return Ok(UNDEFINED);
+        };
+        let floor = match next.index.checked_sub(1) {
+            Some(before) if before >= first => log
+                .entry_at(before)
+                .map_err(storage)?
+                .map_or(epoch, |e| epoch_of_term(e.term)),
+            _ => epoch,
+        };
+        Ok((floor, next.base_offset))
+    }
+
     /// Deletes the whole segments this partition's retention settings let go.
     pub async fn apply_retention(&self, now_ms: i64) -> Result<Option<u64>, Error> {
         let config = self.config();
@@ -260,4 +315,9 @@ impl Replica {
     pub async fn shutdown(&self) {
         self.group.shutdown().await;
     }
+}
+
+/// Kafka keeps leader epochs in an `i32`; a Raft term beyond that saturates.
+pub(crate) fn epoch_of_term(term: u64) -> i32 {
+    term.min(i32::MAX as u64) as i32
 }

@@ -267,8 +267,8 @@ impl Log {
             });
         }
         if let Some(meta) = entry.records {
-            let reason = if entry.payload.len() < 8 {
-                Some("payload shorter than its base-offset slot")
+            let reason = if entry.payload.len() < LEADER_EPOCH_AT + 4 {
+                Some("payload shorter than its base-offset and leader-epoch slots")
             } else if meta.offset_count == 0 {
                 Some("record entry without offsets")
             } else {
@@ -299,11 +299,19 @@ impl Log {
             offset_count,
             max_timestamp,
         };
+        // The batch's base offset and partition leader epoch (the entry's term) lie outside its
+        // CRC; both are set here so every replica stores identical bytes.
         let slot = self.next_offset.to_be_bytes();
-        let parts: [&[u8]; 2] = if entry.records.is_some() {
-            [&slot, &entry.payload[8..]]
+        let epoch = leader_epoch(entry.term).to_be_bytes();
+        let parts: [&[u8]; 4] = if entry.records.is_some() {
+            [
+                &slot,
+                &entry.payload[8..LEADER_EPOCH_AT],
+                &epoch,
+                &entry.payload[LEADER_EPOCH_AT + 4..],
+            ]
         } else {
-            [&entry.payload, &[]]
+            [&entry.payload, &[], &[], &[]]
         };
         header.encode(&parts, &mut self.write_buf);
         for part in parts {
@@ -525,4 +533,12 @@ fn short_name(dir: &Path) -> String {
     dir.file_name()
         .map(|n| n.to_string_lossy().chars().take(9).collect())
         .unwrap_or_default()
+}
+
+/// Where a RecordBatch keeps its partition leader epoch (after base offset and batch length).
+const LEADER_EPOCH_AT: usize = 12;
+
+/// Kafka's leader epoch is the Raft term, which a batch stores as an `i32`.
+fn leader_epoch(term: u64) -> i32 {
+    term.min(i32::MAX as u64) as i32
 }

@@ -175,6 +175,38 @@ impl LogReader {
             }))
     }
 
+    /// The entry at log index `index`, if present.
+    pub fn entry_at(&self, index: u64) -> Result<Option<StoredEntry>> {
+        Ok(self.entries(index..=index)?.pop())
+    }
+
+    /// The first present entry whose term is above `term`. Terms never decrease along the
+    /// log, so a binary search finds it reading a logarithmic number of entries.
+    pub fn first_entry_above_term(&self, term: u64) -> Result<Option<StoredEntry>> {
+        let (mut lo, end) = self.index_bounds();
+        let mut hi = end;
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.entry_at(mid)? {
+                Some(entry) if entry.term > term => hi = mid,
+                Some(_) => lo = mid + 1,
+                // Purged under us: everything left of the new start is gone anyway.
+                None => lo = mid + 1,
+            }
+        }
+        if lo >= end {
+            return Ok(None);
+        }
+        self.entry_at(lo)
+    }
+
+    /// The first present log index and one past the last.
+    pub fn index_bounds(&self) -> (u64, u64) {
+        let first = self.shared.first_index.load(Ordering::Acquire);
+        let end = self.shared.end_index.load(Ordering::Acquire);
+        (first, end.max(first))
+    }
+
     /// The largest timestamp of any record entry present (`None` without records).
     pub fn max_timestamp(&self) -> Option<i64> {
         self.shared

@@ -152,13 +152,8 @@ fn read_partition(
         Ok(replica) => replica,
         Err(error) => return fail(error),
     };
-    let term = replica.leadership().term as i64;
-    let epoch = i64::from(wanted.current_leader_epoch);
-    if epoch >= 0 && epoch < term {
-        return fail(ResponseError::FencedLeaderEpoch);
-    }
-    if epoch > term {
-        return fail(ResponseError::UnknownLeaderEpoch);
+    if let Err(e) = replica.check_leader_epoch(wanted.current_leader_epoch) {
+        return fail(error_map::partition_error(&e));
     }
     let partition_max = if wanted.partition_max_bytes > 0 {
         wanted.partition_max_bytes as usize

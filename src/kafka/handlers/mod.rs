@@ -12,6 +12,7 @@ pub(crate) mod fetch;
 pub(crate) mod incremental_alter_configs;
 pub(crate) mod list_offsets;
 pub(crate) mod metadata;
+pub(crate) mod offset_for_leader_epoch;
 pub(crate) mod produce;
 
 use std::future::Future;
