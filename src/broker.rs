@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::config::Config;
 use crate::kafka::Server;
 use crate::kafka::context::{self, BrokerContext, Services};
+use crate::metadata::leadership::{self, LeadershipSettings};
 use crate::metadata::{
     BrokerInfo, Command, EffectiveConfig, METADATA_TOPIC, MetadataState, MetadataStore,
     ProposeError, TopicDefaults,
@@ -28,6 +29,7 @@ pub struct Broker {
     context: Arc<BrokerContext>,
     reconciler: JoinHandle<()>,
     retention: JoinHandle<()>,
+    leadership: JoinHandle<()>,
     /// The Raft transport of a multi-node cluster; `None` for a single node.
     transport: Option<Transport>,
 }
@@ -53,6 +55,7 @@ impl Broker {
                 partition: 0,
                 node_id: config.node_id,
                 members: members(&config),
+                preferred_leader: None,
                 // The metadata log is small and its whole history is the state: keep it all.
                 config: EffectiveConfig::resolve(
                     &BTreeMap::new(),
@@ -90,11 +93,17 @@ impl Broker {
         reconciler.run_once(&context).await;
         let reconciler = tokio::spawn(reconciler.run(Arc::clone(&context)));
         let retention = tokio::spawn(retention_loop(Arc::clone(&context)));
+        let leadership = tokio::spawn(leadership::run(
+            Arc::clone(&context.services.metadata),
+            Arc::clone(&context.services.partitions),
+            leadership_settings(&context.config),
+        ));
         Ok(Broker {
             server,
             context,
             reconciler,
             retention,
+            leadership,
             transport,
         })
     }
@@ -108,6 +117,7 @@ impl Broker {
         self.server.run(Arc::clone(&self.context), shutdown).await;
         self.reconciler.abort();
         self.retention.abort();
+        self.leadership.abort();
         let services = &self.context.services;
         services.partitions.shutdown_all().await;
         services.metadata.shutdown().await;
@@ -145,6 +155,15 @@ async fn retention_loop(context: Arc<BrokerContext>) {
                 ),
             }
         }
+    }
+}
+
+fn leadership_settings(config: &Config) -> LeadershipSettings {
+    LeadershipSettings {
+        node_id: config.node_id,
+        replica_lag: Duration::from_millis(config.replica_lag_time_max_ms),
+        rebalance: config.auto_leader_rebalance,
+        rebalance_every: Duration::from_secs(config.leader_imbalance_check_interval_secs),
     }
 }
 
@@ -337,6 +356,7 @@ pub(crate) async fn start_assigned(
                             partition: p,
                             node_id,
                             members: replica_voters(&context.config, replicas),
+                            preferred_leader: replicas.first().copied(),
                             config: config.clone(),
                             options: partitions.group_options().clone(),
                         })

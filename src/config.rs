@@ -56,6 +56,14 @@ pub struct Config {
     pub max_connections: u32,
     /// `connection.max.in.flight.requests`: requests read ahead of their answers on one connection.
     pub max_in_flight_requests: u32,
+    /// `replica.lag.time.max.ms`: a follower that has not had all the leader had this long ago,
+    /// or has not answered for this long, leaves the ISR.
+    pub replica_lag_time_max_ms: u64,
+    /// `auto.leader.rebalance.enable`: leaders hand partitions back to their preferred replica.
+    pub auto_leader_rebalance: bool,
+    /// `leader.imbalance.check.interval.seconds`: how often leaders look for partitions to hand
+    /// back to their preferred replica.
+    pub leader_imbalance_check_interval_secs: u64,
     /// `log.level`: tracing filter used when `RUST_LOG` is not set.
     pub log_level: String,
     /// The seed's `cluster` section: Raft membership and timing.
@@ -148,6 +156,9 @@ impl Default for Config {
             connections_max_idle_ms: 600_000,
             max_connections: 1000,
             max_in_flight_requests: 64,
+            replica_lag_time_max_ms: 30_000,
+            auto_leader_rebalance: true,
+            leader_imbalance_check_interval_secs: 10,
             log_level: "info".to_string(),
             cluster: ClusterConfig::default(),
         }
@@ -288,6 +299,18 @@ impl Config {
             "log.retention.check.interval.ms",
             self.retention_check_interval_ms,
             "at least 1 ms",
+        )?;
+        check(
+            self.replica_lag_time_max_ms >= 1,
+            "replica.lag.time.max.ms",
+            self.replica_lag_time_max_ms,
+            "at least 1 ms",
+        )?;
+        check(
+            self.leader_imbalance_check_interval_secs >= 1,
+            "leader.imbalance.check.interval.seconds",
+            self.leader_imbalance_check_interval_secs,
+            "at least 1 s",
         )?;
         check(
             self.connections_max_idle_ms >= 1,

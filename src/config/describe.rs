@@ -161,6 +161,24 @@ const ROWS: &[Row] = &[
         "connections accepted at once",
         |c| c.max_connections.to_string(),
     ),
+    (
+        "replica.lag.time.max.ms",
+        SettingType::Long,
+        "a follower behind for this long leaves the ISR",
+        |c| c.replica_lag_time_max_ms.to_string(),
+    ),
+    (
+        "auto.leader.rebalance.enable",
+        SettingType::Boolean,
+        "leaders hand partitions back to their preferred replica",
+        |c| c.auto_leader_rebalance.to_string(),
+    ),
+    (
+        "leader.imbalance.check.interval.seconds",
+        SettingType::Long,
+        "how often leaders look for partitions to hand back",
+        |c| c.leader_imbalance_check_interval_secs.to_string(),
+    ),
 ];
 
 impl Config {

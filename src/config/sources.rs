@@ -35,6 +35,9 @@ pub const KEYS: &[&str] = &[
     "connections.max.idle.ms",
     "max.connections",
     "connection.max.in.flight.requests",
+    "replica.lag.time.max.ms",
+    "auto.leader.rebalance.enable",
+    "leader.imbalance.check.interval.seconds",
     "log.level",
     "cluster.enabled",
     "cluster.node_id",
@@ -90,6 +93,12 @@ pub(super) struct Settings {
     max_connections: Option<u32>,
     #[serde(rename = "connection.max.in.flight.requests")]
     max_in_flight_requests: Option<u32>,
+    #[serde(rename = "replica.lag.time.max.ms")]
+    replica_lag_time_max_ms: Option<u64>,
+    #[serde(rename = "auto.leader.rebalance.enable")]
+    auto_leader_rebalance: Option<bool>,
+    #[serde(rename = "leader.imbalance.check.interval.seconds")]
+    leader_imbalance_check_interval_secs: Option<u64>,
     #[serde(rename = "log.level")]
     log_level: Option<String>,
     #[serde(rename = "cluster.enabled")]
@@ -323,6 +332,18 @@ impl Settings {
         set(
             &mut config.max_in_flight_requests,
             self.max_in_flight_requests,
+        );
+        set(
+            &mut config.replica_lag_time_max_ms,
+            self.replica_lag_time_max_ms,
+        );
+        set(
+            &mut config.auto_leader_rebalance,
+            self.auto_leader_rebalance,
+        );
+        set(
+            &mut config.leader_imbalance_check_interval_secs,
+            self.leader_imbalance_check_interval_secs,
         );
         set(&mut config.log_level, self.log_level);
         set(&mut c.enabled, self.cluster_enabled);

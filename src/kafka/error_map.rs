@@ -36,6 +36,8 @@ pub(crate) enum Refusal {
     UnsupportedEndpointType,
     /// A replica's files could not be created or removed.
     StorageFailed,
+    /// No leader of the partition is known right now (an election is under way).
+    LeaderNotAvailable,
 }
 
 pub(crate) fn refusal(r: Refusal) -> ResponseError {
@@ -53,6 +55,7 @@ pub(crate) fn refusal(r: Refusal) -> ResponseError {
         Refusal::MismatchedEndpointType => ResponseError::MismatchedEndpointType,
         Refusal::UnsupportedEndpointType => ResponseError::UnsupportedEndpointType,
         Refusal::StorageFailed => ResponseError::KafkaStorageError,
+        Refusal::LeaderNotAvailable => ResponseError::LeaderNotAvailable,
     }
 }
 

@@ -1,11 +1,14 @@
 //! The cluster view: brokers, topics, replica assignments, topic settings. Replicated through
 //! the metadata Raft group, whose leader is the controller.
 
+pub mod leadership;
 pub mod record_codec;
 pub mod state;
 pub mod store;
 pub mod topic_config;
 
-pub use state::{BrokerInfo, Command, MetadataError, MetadataState, NodeId, TopicMeta};
+pub use state::{
+    BrokerInfo, Command, LeaderRecord, MetadataError, MetadataState, NodeId, TopicMeta,
+};
 pub use store::{METADATA_TOPIC, MetadataStore, MetadataView, ProposeError};
 pub use topic_config::{ConfigSource, DescribedConfig, EffectiveConfig, TopicDefaults, ValueType};

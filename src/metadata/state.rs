@@ -31,6 +31,20 @@ pub struct TopicMeta {
     pub partitions: Vec<Vec<NodeId>>,
     /// Overrides of the broker defaults, validated.
     pub configs: BTreeMap<String, String>,
+    /// What each partition's leader last recorded, by partition number (absent until then).
+    /// Brokers that do not lead a partition answer Metadata with it.
+    #[serde(default)]
+    pub leaders: BTreeMap<i32, LeaderRecord>,
+}
+
+/// A partition's leader as recorded by itself: who, in which epoch (Raft term), with which
+/// replicas in sync.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaderRecord {
+    pub leader: NodeId,
+    pub epoch: u64,
+    /// The in-sync replicas, leader first.
+    pub isr: Vec<NodeId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,6 +73,13 @@ pub enum Command {
     ReplaceTopicConfigs {
         name: String,
         configs: BTreeMap<String, String>,
+    },
+    /// A partition leader reports itself; a record from an older epoch than the one held is
+    /// ignored, so a deposed leader cannot overwrite its successor.
+    RecordLeader {
+        name: String,
+        partition: i32,
+        record: LeaderRecord,
     },
 }
 
@@ -126,6 +147,7 @@ impl MetadataState {
                         id: *id,
                         partitions: assignments.clone(),
                         configs,
+                        leaders: BTreeMap::new(),
                     },
                 );
             }
@@ -171,6 +193,30 @@ impl MetadataState {
                     .get_mut(name)
                     .ok_or_else(|| MetadataError::UnknownTopic(name.clone()))?;
                 topic.configs = configs;
+            }
+            Command::RecordLeader {
+                name,
+                partition,
+                record,
+            } => {
+                let topic = self
+                    .topics
+                    .get_mut(name)
+                    .ok_or_else(|| MetadataError::UnknownTopic(name.clone()))?;
+                let replicas = usize::try_from(*partition)
+                    .ok()
+                    .and_then(|p| topic.partitions.get(p))
+                    .ok_or_else(|| MetadataError::UnknownTopic(format!("{name}-{partition}")))?;
+                if !replicas.contains(&record.leader) {
+                    return Err(MetadataError::InvalidReplicationFactor(format!(
+                        "broker {} is not a replica of {name}-{partition}",
+                        record.leader
+                    )));
+                }
+                let held = topic.leaders.get(partition).map_or(0, |r| r.epoch);
+                if record.epoch >= held {
+                    topic.leaders.insert(*partition, record.clone());
+                }
             }
         }
         Ok(())
@@ -333,6 +379,52 @@ mod tests {
             Err(MetadataError::InvalidConfig(_))
         ));
         assert!(state.topics.is_empty());
+    }
+
+    #[test]
+    fn leader_records_keep_the_newest_epoch() {
+        let mut state = cluster(3);
+        let replicas = state.assign(0, 1, 3).unwrap();
+        state
+            .apply(&Command::CreateTopic {
+                name: "t".into(),
+                id: Uuid::new_v4(),
+                assignments: replicas,
+                configs: BTreeMap::new(),
+            })
+            .unwrap();
+        let record = |leader, epoch, isr: &[NodeId]| Command::RecordLeader {
+            name: "t".into(),
+            partition: 0,
+            record: LeaderRecord {
+                leader,
+                epoch,
+                isr: isr.to_vec(),
+            },
+        };
+        state.apply(&record(2, 5, &[2, 1, 3])).unwrap();
+        state.apply(&record(2, 5, &[2, 3])).unwrap();
+        assert_eq!(state.topics["t"].leaders[&0].isr, [2, 3]);
+        // A deposed leader's late report changes nothing.
+        state.apply(&record(1, 4, &[1])).unwrap();
+        assert_eq!(state.topics["t"].leaders[&0].leader, 2);
+        state.apply(&record(3, 6, &[3])).unwrap();
+        assert_eq!(state.topics["t"].leaders[&0].epoch, 6);
+        assert!(state.apply(&record(9, 7, &[9])).is_err(), "not a replica");
+        let unknown = Command::RecordLeader {
+            name: "t".into(),
+            partition: 1,
+            record: LeaderRecord {
+                leader: 1,
+                epoch: 7,
+                isr: vec![1],
+            },
+        };
+        assert!(state.apply(&unknown).is_err(), "no such partition");
+        assert_eq!(state.topics["t"].leaders.len(), 1);
+        let round_trip: MetadataState =
+            serde_json::from_str(&serde_json::to_string(&state).unwrap()).unwrap();
+        assert_eq!(round_trip, state);
     }
 
     #[test]

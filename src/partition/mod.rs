@@ -7,7 +7,7 @@ mod registry;
 mod replica;
 
 pub use registry::{Partitions, partition_dir};
-pub use replica::{Appended, FetchData, Replica, ReplicaSpec};
+pub use replica::{Appended, FetchData, Replica, ReplicaSpec, epoch_of_term};
 
 use crate::raft::NodeId;
 

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::{Error, Replica, ReplicaSpec};
-use crate::raft::GroupOptions;
+use crate::raft::{GroupOptions, NodeId};
 
 /// `<data dir>/<topic>-<partition>`, as Kafka lays out its log directories.
 pub fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
@@ -58,6 +58,12 @@ impl Partitions {
     /// Transport and timing every replica started here runs with.
     pub fn group_options(&self) -> &GroupOptions {
         &self.options
+    }
+
+    /// The other cluster nodes this broker has a live Raft connection to right now; `None`
+    /// for a single node.
+    pub fn reachable_peers(&self) -> Option<Vec<NodeId>> {
+        self.options.transport.as_ref().map(|t| t.connected_peers())
     }
 
     pub fn data_dir(&self) -> &Path {

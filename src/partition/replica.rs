@@ -24,6 +24,8 @@ pub struct ReplicaSpec {
     pub node_id: NodeId,
     /// The replicas (Raft voters) with their Raft addresses.
     pub members: BTreeMap<NodeId, String>,
+    /// The replica assigned first, which leads when it can; `None` for internal logs.
+    pub preferred_leader: Option<NodeId>,
     pub config: EffectiveConfig,
     /// The transport to the other replicas (none for a group of this node alone) and timing.
     pub options: GroupOptions,
@@ -70,6 +72,7 @@ impl Replica {
             members: spec.members,
             log,
             name: format!("{}-{}", spec.topic, spec.partition),
+            preferred_leader: spec.preferred_leader,
         };
         let group = PartitionGroup::start_with(dir, group_spec, spec.options)
             .await
@@ -103,6 +106,21 @@ impl Replica {
 
     pub fn leadership(&self) -> Leadership {
         self.group.leadership()
+    }
+
+    /// The replicas in sync with this one, this one first, if it leads (see
+    /// [`PartitionGroup::in_sync_voters`]).
+    pub fn in_sync_replicas(&self, lag: std::time::Duration) -> Option<Vec<NodeId>> {
+        self.group.in_sync_voters(lag)
+    }
+
+    /// Hands leadership to replica `to` if this one leads and `to` has (nearly) all of its
+    /// log; returns whether the hand-over started.
+    pub async fn transfer_leadership(&self, to: NodeId) -> Result<bool, Error> {
+        self.group
+            .transfer_leadership(to)
+            .await
+            .map_err(Error::Stopped)
     }
 
     fn ensure_leader(&self) -> Result<(), Error> {
@@ -318,6 +336,6 @@ impl Replica {
 }
 
 /// Kafka keeps leader epochs in an `i32`; a Raft term beyond that saturates.
-pub(crate) fn epoch_of_term(term: u64) -> i32 {
+pub fn epoch_of_term(term: u64) -> i32 {
     term.min(i32::MAX as u64) as i32
 }

@@ -2,19 +2,21 @@
 //! start it on a directory, propose batches, see who leads in which term, stop it.
 //! `partition/` builds the Kafka view of a replica on top of this.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use openraft::BasicNode;
+use openraft::Instant as _;
 use openraft::errors::{ClientWriteError, InitializeError, RaftError};
+use openraft::type_config::alias::InstantOf;
 use openraft::type_config::async_runtime::WatchReceiver;
 use tokio::sync::watch;
 
 use super::network::NoPeers;
 use super::transport::{Registration, Transport};
-use super::types::{Applied, NodeId, Raft, Request};
+use super::types::{Applied, NodeId, Raft, Request, TypeConfig};
 use super::{LogStoreReader, PartitionStorage, RecordBatch};
 use crate::config::ClusterConfig;
 use crate::storage::{LogConfig, RetentionPolicy};
@@ -28,6 +30,9 @@ pub struct GroupSpec {
     pub log: LogConfig,
     /// Names the group in logs and in openraft's cluster name.
     pub name: String,
+    /// The member that initializes the group and so leads it first; the lowest id when
+    /// `None` or not a member.
+    pub preferred_leader: Option<NodeId>,
 }
 
 /// Raft timing of a group, in milliseconds.
@@ -107,6 +112,46 @@ pub struct PartitionGroup {
     transport: Option<Transport>,
     /// This group's entry on the transport; taken out at shutdown.
     registration: Mutex<Option<Registration>>,
+    /// Samples of this leader's log end, for [`PartitionGroup::in_sync_voters`].
+    progress: Mutex<LeaderProgress>,
+    /// How long a leader may go without a quorum's acknowledgement and still say it leads.
+    quorum_lease: Duration,
+}
+
+/// Where this node's log ended at moments of its current leadership, oldest first, kept for
+/// as long as the in-sync test looks back.
+#[derive(Debug, Default)]
+struct LeaderProgress {
+    term: u64,
+    samples: VecDeque<(Instant, u64)>,
+}
+
+/// How far behind the leader's log a voter may be when leadership is handed to it.
+const TRANSFER_MAX_BEHIND: u64 = 64;
+
+/// Shortest time between two samples of [`LeaderProgress`].
+const PROGRESS_SAMPLE_EVERY: Duration = Duration::from_millis(100);
+
+impl LeaderProgress {
+    /// Records `(now, last_index)` and returns the last log index this leader had `lag` ago
+    /// (or when it was elected, if that is more recent).
+    fn reference(&mut self, term: u64, now: Instant, last_index: u64, lag: Duration) -> u64 {
+        if self.term != term {
+            self.term = term;
+            self.samples.clear();
+        }
+        if self
+            .samples
+            .back()
+            .is_none_or(|(at, _)| now.duration_since(*at) >= PROGRESS_SAMPLE_EVERY)
+        {
+            self.samples.push_back((now, last_index));
+        }
+        while self.samples.len() >= 2 && now.duration_since(self.samples[1].0) >= lag {
+            self.samples.pop_front();
+        }
+        self.samples.front().map_or(last_index, |(_, index)| *index)
+    }
 }
 
 impl std::fmt::Debug for PartitionGroup {
@@ -133,10 +178,11 @@ impl PartitionGroup {
     /// Opens the replica's storage in `dir` and starts its Raft group with `options`.
     ///
     /// Initialization happens once cluster-wide: a replica whose Raft state is empty (no log,
-    /// no vote) initializes the group with `spec.members` only if it is the member with the
-    /// lowest node id; the others wait to be contacted by a leader. A group of one is its own
+    /// no vote) initializes the group with `spec.members` only if it is the preferred leader
+    /// (else the member with the lowest node id); it then stands for election at once, so it
+    /// leads first. The others wait to be contacted by a leader. A group of one is its own
     /// leader when this returns; a larger group returns at once and elects on its own.
-    /// (Should the lowest member lose its directory, it initializes again with the same
+    /// (Should the initializer lose its directory, it initializes again with the same
     /// membership at log index 0, which matches the others' first entry; their longer logs win
     /// the next election and overwrite whatever else it holds.)
     pub async fn start_with(
@@ -179,8 +225,11 @@ impl PartitionGroup {
             .transport
             .as_ref()
             .map(|t| t.register(&spec.name, raft.clone()));
-        let lowest = spec.members.keys().next().copied();
-        let initializes = lowest == Some(spec.node_id);
+        let initializer = spec
+            .preferred_leader
+            .filter(|p| spec.members.contains_key(p))
+            .or_else(|| spec.members.keys().next().copied());
+        let initializes = initializer == Some(spec.node_id);
         if initializes
             && !raft
                 .is_initialized()
@@ -211,6 +260,8 @@ impl PartitionGroup {
             node_id: spec.node_id,
             transport: options.transport,
             registration: Mutex::new(registration),
+            progress: Mutex::new(LeaderProgress::default()),
+            quorum_lease: Duration::from_millis(timing.election_timeout_max_ms),
         })
     }
 
@@ -261,14 +312,91 @@ impl PartitionGroup {
         }
     }
 
+    /// Who leads as this replica knows it. A leader that has not heard from a quorum within
+    /// the longest election timeout reports no leader: it is likely cut off and replaced on
+    /// the other side, and clients should look there (its writes could not commit anyway).
     pub fn leadership(&self) -> Leadership {
         let metrics = self.raft.metrics();
         let m = metrics.borrow_watched();
+        let cut_off = m.current_leader == Some(self.node_id)
+            && m.membership_config.voter_ids().nth(1).is_some()
+            && m.last_quorum_acked.as_ref().is_some_and(|at| {
+                InstantOf::<TypeConfig>::now().saturating_duration_since(**at) > self.quorum_lease
+            });
         Leadership {
-            leader: m.current_leader,
+            leader: m.current_leader.filter(|_| !cut_off),
             term: m.current_term,
             voters: m.membership_config.voter_ids().collect(),
         }
+    }
+
+    /// The voters in sync with this leader, this node first: those holding every entry this
+    /// node held `lag` ago that also answered within `lag` (Kafka's `replica.lag.time.max.ms`
+    /// rule). `None` unless this node leads.
+    pub fn in_sync_voters(&self, lag: Duration) -> Option<Vec<NodeId>> {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow_watched();
+        if m.state != openraft::ServerState::Leader || m.current_leader != Some(self.node_id) {
+            return None;
+        }
+        let reference = self
+            .progress
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .reference(
+                m.current_term,
+                Instant::now(),
+                m.last_log_index.unwrap_or(0),
+                lag,
+            );
+        let now = InstantOf::<TypeConfig>::now();
+        let mut in_sync = vec![self.node_id];
+        for voter in m.membership_config.voter_ids() {
+            if voter == self.node_id {
+                continue;
+            }
+            let matched = m
+                .replication
+                .as_ref()
+                .and_then(|r| r.get(&voter).cloned().flatten())
+                .map(|log_id| log_id.index);
+            let answered = m
+                .heartbeat
+                .as_ref()
+                .and_then(|h| h.get(&voter).cloned().flatten())
+                .is_some_and(|at| now.saturating_duration_since(*at) <= lag);
+            if answered && matched.is_some_and(|index| index >= reference) {
+                in_sync.push(voter);
+            }
+        }
+        Some(in_sync)
+    }
+
+    /// Hands leadership to voter `to` if this node leads and `to` is at most
+    /// [`TRANSFER_MAX_BEHIND`] entries behind; returns whether the hand-over started. Writes
+    /// pause until `to` has caught up and been elected, so a lagging voter is not asked.
+    pub async fn transfer_leadership(&self, to: NodeId) -> Result<bool, String> {
+        let ready = {
+            let metrics = self.raft.metrics();
+            let m = metrics.borrow_watched();
+            let last = m.last_log_index.unwrap_or(0);
+            m.state == openraft::ServerState::Leader
+                && m.current_leader == Some(self.node_id)
+                && m.membership_config.voter_ids().any(|v| v == to)
+                && m.replication
+                    .as_ref()
+                    .and_then(|r| r.get(&to).cloned().flatten())
+                    .is_some_and(|matched| matched.index + TRANSFER_MAX_BEHIND >= last)
+        };
+        if !ready {
+            return Ok(false);
+        }
+        self.raft
+            .trigger()
+            .transfer_leader(to)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(true)
     }
 
     pub fn reader(&self) -> &LogStoreReader {

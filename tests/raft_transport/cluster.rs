@@ -113,6 +113,7 @@ impl Cluster {
             members: self.members.clone(),
             log,
             name: group.to_string(),
+            preferred_leader: None,
         };
         let options = GroupOptions {
             transport: Some(self.transports[&node].clone()),

@@ -13,6 +13,7 @@ use super::RequestContext;
 use crate::kafka::context::BrokerContext;
 use crate::kafka::error_map;
 use crate::kafka::topics;
+use crate::partition::epoch_of_term;
 
 /// The leader epoch field exists from v4.
 fn has_leader_epoch(version: i16) -> bool {
@@ -63,7 +64,7 @@ fn list_partition(
         Err(error) => return base.with_error_code(error.code()),
     };
     let epoch = if has_leader_epoch(version) {
-        replica.leadership().term.min(i32::MAX as u64) as i32
+        epoch_of_term(replica.leadership().term)
     } else {
         -1
     };

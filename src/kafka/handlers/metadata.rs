@@ -1,6 +1,10 @@
-//! Metadata v0-v12: brokers, cluster id, controller, and for each topic its id and partitions
-//! with leader (the Raft leader), leader epoch (the Raft term), replicas and ISR. Unknown topics
-//! are created when the request and the broker allow it, as librdkafka expects.
+//! Metadata v0-v12: live brokers, cluster id, controller, and for each topic its id and
+//! partitions with leader (the Raft leader), leader epoch (the Raft term), replicas and ISR.
+//! A partition this broker hosts is described from its own replica (the freshest view of who
+//! leads); any other from what its leader last recorded in the metadata. Unknown topics are
+//! created when the request and the broker allow it, as librdkafka expects.
+
+use std::time::Duration;
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::metadata_response::{
@@ -13,7 +17,8 @@ use super::RequestContext;
 use crate::kafka::context::BrokerContext;
 use crate::kafka::error_map::{self, Refusal};
 use crate::kafka::topics;
-use crate::metadata::{MetadataView, TopicMeta, state};
+use crate::metadata::{LeaderRecord, MetadataView, TopicMeta, state};
+use crate::partition::epoch_of_term;
 
 /// Before v4 a Metadata request cannot say whether to create topics; Kafka then does.
 fn may_auto_create(version: i16, request: &MetadataRequest) -> bool {
@@ -62,7 +67,7 @@ pub(crate) async fn handle(
     }
     let view = broker.services.metadata.current();
     let mut response = MetadataResponse::default()
-        .with_brokers(brokers(&view))
+        .with_brokers(brokers(broker, &view))
         .with_topics(topics);
     if has_cluster_id(version) {
         response.cluster_id = Some(StrBytes::from_string(broker.config.cluster_id.clone()));
@@ -73,10 +78,18 @@ pub(crate) async fn handle(
     Some(response)
 }
 
-fn brokers(view: &MetadataView) -> Vec<MetadataResponseBroker> {
+/// Registered brokers that are up: this one and those its Raft transport reaches now.
+fn brokers(broker: &BrokerContext, view: &MetadataView) -> Vec<MetadataResponseBroker> {
+    let reachable = broker.services.partitions.reachable_peers();
     view.state
         .brokers
         .values()
+        .filter(|b| {
+            b.node_id == broker.node_id()
+                || reachable
+                    .as_ref()
+                    .is_none_or(|peers| peers.contains(&b.node_id))
+        })
         .map(|b| {
             MetadataResponseBroker::default()
                 .with_node_id(BrokerId(b.node_id as i32))
@@ -141,7 +154,7 @@ fn describe_topic(
         .partitions
         .iter()
         .enumerate()
-        .map(|(p, replicas)| describe_partition(broker, &topic.name, p as i32, replicas, version))
+        .map(|(p, replicas)| describe_partition(broker, topic, p as i32, replicas, version))
         .collect();
     let mut described = MetadataResponseTopic::default()
         .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
@@ -155,33 +168,61 @@ fn describe_topic(
 
 fn describe_partition(
     broker: &BrokerContext,
-    topic: &str,
+    topic: &TopicMeta,
     partition: i32,
     replicas: &[u64],
     version: i16,
 ) -> MetadataResponsePartition {
-    let replica_nodes: Vec<BrokerId> = replicas.iter().map(|id| BrokerId(*id as i32)).collect();
-    let leadership = broker
-        .services
-        .partitions
-        .get(topic, partition)
-        .map(|r| r.leadership());
     let base = MetadataResponsePartition::default()
         .with_partition_index(partition)
-        .with_replica_nodes(replica_nodes);
-    match leadership {
-        Some(l) if l.leader.is_some() => {
+        .with_replica_nodes(replicas.iter().map(|id| node(*id)).collect());
+    match leader_view(broker, topic, partition) {
+        Some(view) => {
             let mut described = base
-                .with_leader_id(BrokerId(l.leader.map_or(-1, |id| id as i32)))
-                // Voters of the group: with Raft every voter takes part in each commit.
-                .with_isr_nodes(l.voters.iter().map(|id| BrokerId(*id as i32)).collect());
+                .with_leader_id(node(view.leader))
+                .with_isr_nodes(view.isr.iter().map(|id| node(*id)).collect());
             if has_leader_epoch(version) {
-                described.leader_epoch = l.term.min(i32::MAX as u64) as i32;
+                described.leader_epoch = epoch_of_term(view.epoch);
             }
             described
         }
-        _ => base
+        None => base
             .with_leader_id(BrokerId(-1))
-            .with_error_code(ResponseError::LeaderNotAvailable.code()),
+            .with_error_code(error_map::refusal_code(Refusal::LeaderNotAvailable)),
+    }
+}
+
+fn node(id: u64) -> BrokerId {
+    BrokerId(i32::try_from(id).unwrap_or(-1))
+}
+
+/// Who leads `partition`, in which epoch, with which replicas in sync: from the hosted replica
+/// when it knows a leader at least as recent as the recorded one (its own ISR if it leads,
+/// else the recorded ISR of that same leadership, else just the leader), otherwise as recorded.
+fn leader_view(broker: &BrokerContext, topic: &TopicMeta, partition: i32) -> Option<LeaderRecord> {
+    let recorded = topic.leaders.get(&partition);
+    let local = broker
+        .services
+        .partitions
+        .get(&topic.name, partition)
+        .and_then(|replica| {
+            let leadership = replica.leadership();
+            let leader = leadership.leader?;
+            let lag = Duration::from_millis(broker.config.replica_lag_time_max_ms);
+            let isr = replica.in_sync_replicas(lag).unwrap_or_else(|| {
+                recorded
+                    .filter(|r| r.leader == leader && r.epoch == leadership.term)
+                    .map_or_else(|| vec![leader], |r| r.isr.clone())
+            });
+            Some(LeaderRecord {
+                leader,
+                epoch: leadership.term,
+                isr,
+            })
+        });
+    match (local, recorded) {
+        (Some(local), Some(recorded)) if recorded.epoch > local.epoch => Some(recorded.clone()),
+        (Some(local), _) => Some(local),
+        (None, recorded) => recorded.cloned(),
     }
 }
