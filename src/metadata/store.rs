@@ -21,6 +21,8 @@ pub const METADATA_TOPIC: &str = "__cluster_metadata";
 const PROPOSE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Outcomes of applied commands kept for their proposers, newest first.
 const OUTCOMES_KEPT: usize = 4096;
+/// How often the start-up replay looks again at a log end that a new leader may have cut.
+const REPLAY_RECHECK: Duration = Duration::from_millis(100);
 /// Bytes the applier reads per step.
 const APPLY_READ_BYTES: usize = 1 << 20;
 
@@ -68,10 +70,19 @@ impl MetadataStore {
             outcomes,
             applier,
         };
-        // Serve nothing before what was committed before this start is applied.
-        let committed = store.replica.high_watermark();
+        // Nothing may act on a partial state: the broker would take the files of a topic it has
+        // not replayed yet for those of a deleted one. Everything in the local log up to its end
+        // at start will be committed (a single node) or be cut by the leader (then the shorter
+        // end is the goal), so wait for whichever comes first.
+        let end_at_start = store.replica.log_end_offset();
         let mut view = store.view.clone();
-        let _ = view.wait_for(|v| v.next_offset >= committed).await;
+        loop {
+            let goal = end_at_start.min(store.replica.log_end_offset());
+            if view.borrow().next_offset >= goal {
+                break;
+            }
+            let _ = tokio::time::timeout(REPLAY_RECHECK, view.changed()).await;
+        }
         store
     }
 

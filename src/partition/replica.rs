@@ -138,6 +138,11 @@ impl Replica {
         *self.group.high_watermark().borrow()
     }
 
+    /// The offset the next appended record gets here, committed or not.
+    pub fn log_end_offset(&self) -> i64 {
+        self.group.reader().log().next_offset()
+    }
+
     pub fn log_start_offset(&self) -> i64 {
         self.group.reader().log().log_start_offset()
     }
