@@ -180,8 +180,7 @@ async fn dump_lists_every_batch_with_its_offsets_and_crc() {
 
 fn text_last_record(text: &str) -> String {
     text.lines()
-        .filter(|l| l.starts_with("entry "))
-        .last()
+        .rfind(|l| l.starts_with("entry "))
         .unwrap()
         .to_string()
 }

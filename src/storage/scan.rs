@@ -226,7 +226,7 @@ mod tests {
     use crate::storage::{AppendEntry, Log, LogConfig, RecordsMeta};
 
     fn entry(index: u64, term: u64) -> AppendEntry {
-        let records = (index % 4 != 0).then_some(RecordsMeta {
+        let records = (!index.is_multiple_of(4)).then_some(RecordsMeta {
             offset_count: (index % 3) as u32 + 1,
             max_timestamp: index as i64,
         });
