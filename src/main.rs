@@ -1,5 +1,6 @@
 //! The `raftka` binary: parse arguments and config, set up logging, start the broker, stop it
-//! gracefully on SIGTERM or ctrl-c. `broker.rs` does the composing.
+//! gracefully on SIGTERM or ctrl-c; or `dump-log` a partition directory (`raft/dump.rs`).
+//! `broker.rs` does the composing.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,6 +29,20 @@ struct Cli {
 enum Command {
     /// Serve Kafka clients (the default).
     Serve(ServeArgs),
+    /// Print a summary of one partition directory's log: a header line, then one line per
+    /// entry (log index, term, kind; for record batches base offset, count, CRC, bytes).
+    /// Read-only and lock-free: on a live broker the newest entries may be missing.
+    DumpLog(DumpLogArgs),
+}
+
+#[derive(Args, Debug)]
+struct DumpLogArgs {
+    /// A partition directory under `log.dirs`, e.g. `data/orders-0`.
+    #[arg(value_name = "PARTITION_DIR")]
+    dir: PathBuf,
+    /// One JSON document instead of `key=value` lines.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args, Debug, Default)]
@@ -84,6 +99,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let args = match cli.command {
         Some(Command::Serve(args)) => args,
+        Some(Command::DumpLog(args)) => return dump_log(&args),
         None => cli.serve,
     };
     let config = match args.overrides().map_err(|e| e.to_string()).and_then(|o| {
@@ -117,6 +133,29 @@ fn main() -> ExitCode {
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("raftka: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dump_log(args: &DumpLogArgs) -> ExitCode {
+    let dump = match raftka::raft::dump::dump_log(&args.dir) {
+        Ok(dump) => dump,
+        Err(e) => {
+            eprintln!("raftka: dump-log {}: {e}", args.dir.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let written = if args.json {
+        dump.write_json(&mut out)
+    } else {
+        dump.write_text(&mut out)
+    };
+    match written.and_then(|()| std::io::Write::flush(&mut out)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("raftka: dump-log: writing the output: {e}");
             ExitCode::FAILURE
         }
     }

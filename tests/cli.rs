@@ -59,7 +59,7 @@ fn help_names_the_subcommand_and_flags() {
     let output = raftka(&["--help"], &[]);
     assert!(output.status.success());
     let text = String::from_utf8_lossy(&output.stdout);
-    for needle in ["serve", "--config", "--override"] {
+    for needle in ["serve", "dump-log", "--config", "--override"] {
         assert!(
             text.contains(needle),
             "{needle} missing from --help: {text}"

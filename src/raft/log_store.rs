@@ -119,7 +119,7 @@ fn load_vote(file: &StateFile) -> Result<Option<Vote>, Error> {
         .map_err(|e| refuse(format!("does not decode: {e}")))
 }
 
-fn load_committed(file: &StateFile) -> Option<LogId> {
+pub(super) fn load_committed(file: &StateFile) -> Option<LogId> {
     let loaded = file.load().map_err(|e| e.to_string()).and_then(|bytes| {
         bytes
             .map(|b| serde_json::from_slice::<Option<LogId>>(&b).map_err(|e| e.to_string()))

@@ -17,6 +17,7 @@
 //! (`transport/`: one TCP connection per node pair carries every group's RPCs).
 
 mod codec;
+pub mod dump;
 mod group;
 mod log_reader;
 mod log_store;

@@ -20,6 +20,9 @@ pub const BATCH_HEADER_BYTES: usize = 61;
 const BASE_OFFSET_AT: usize = 0;
 const BATCH_LENGTH_AT: usize = 8;
 const MAGIC_AT: usize = 16;
+const CRC_AT: usize = 17;
+/// The CRC covers the batch from `attributes` to its end.
+const CRC_COVERS_FROM: usize = 21;
 const LAST_OFFSET_DELTA_AT: usize = 23;
 const MAX_TIMESTAMP_AT: usize = 35;
 /// Bytes before `batchLength`'s count starts.
@@ -92,6 +95,16 @@ impl RecordBatch {
         self.i64_at(MAX_TIMESTAMP_AT)
     }
 
+    /// The batch's own CRC field (CRC-32C of `attributes` to the end).
+    pub fn crc(&self) -> u32 {
+        self.i32_at(CRC_AT) as u32
+    }
+
+    /// Whether the CRC field matches the bytes it covers.
+    pub fn crc_matches(&self) -> bool {
+        crc32c::crc32c(&self.0[CRC_COVERS_FROM..]) == self.crc()
+    }
+
     /// What the storage log needs to assign offsets and index timestamps.
     pub fn records_meta(&self) -> RecordsMeta {
         RecordsMeta {
@@ -157,6 +170,25 @@ mod tests {
         assert_eq!(batch.offset_count(), 5);
         assert_eq!(batch.max_timestamp(), 77);
         assert_eq!(batch.base_offset(), 0);
+    }
+
+    #[test]
+    fn crc_field_and_check() {
+        let mut bytes = header(80, 2, 0);
+        let crc = crc32c::crc32c(&bytes[CRC_COVERS_FROM..]);
+        bytes[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+        let batch = RecordBatch::new(Bytes::from(bytes.clone())).unwrap();
+        assert_eq!(batch.crc(), crc);
+        assert!(batch.crc_matches());
+        // The base offset lies outside the CRC; the timestamp inside it.
+        bytes[BASE_OFFSET_AT] ^= 1;
+        assert!(
+            RecordBatch::new(Bytes::from(bytes.clone()))
+                .unwrap()
+                .crc_matches()
+        );
+        bytes[MAX_TIMESTAMP_AT] ^= 1;
+        assert!(!RecordBatch::new(Bytes::from(bytes)).unwrap().crc_matches());
     }
 
     #[test]

@@ -80,7 +80,7 @@ impl Log {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let lock = recovery::lock_dir(&dir)?;
-        let purge_file = StateFile::new(dir.join("log_start"));
+        let purge_file = StateFile::new(dir.join(recovery::PURGE_FILE));
         let state = recovery::recover(&dir, &config, &purge_file)?;
         let flusher = Flusher::start(format!("flush-{}", short_name(&dir)))
             .map_err(|e| Error::io(&dir, e))?;

@@ -15,6 +15,7 @@ mod log;
 mod reader;
 mod recovery;
 mod retention;
+mod scan;
 mod segment;
 mod state_file;
 
@@ -22,6 +23,7 @@ pub use format::MAX_ENTRY_PAYLOAD_BYTES;
 pub use log::{Log, LogConfig};
 pub use reader::LogReader;
 pub use retention::RetentionPolicy;
+pub use scan::{ScanSummary, TornTail, scan};
 pub use state_file::StateFile;
 
 use std::path::PathBuf;

@@ -90,16 +90,24 @@ pub(super) fn lock_dir(dir: &Path) -> Result<File> {
     Ok(file)
 }
 
-pub(super) fn recover(dir: &Path, config: &LogConfig, purge_file: &StateFile) -> Result<Recovered> {
-    let purged = match purge_file.load()? {
-        None => None,
-        Some(bytes) => Some(
-            PurgePoint::decode(&bytes).ok_or_else(|| Error::CorruptState {
+/// File name of the purge point, beside the segments.
+pub(super) const PURGE_FILE: &str = "log_start";
+
+/// The stored purge point; `None` if the log was never purged.
+pub(super) fn load_purge_point(purge_file: &StateFile) -> Result<Option<PurgePoint>> {
+    match purge_file.load()? {
+        None => Ok(None),
+        Some(bytes) => PurgePoint::decode(&bytes)
+            .map(Some)
+            .ok_or_else(|| Error::CorruptState {
                 path: purge_file.path().to_path_buf(),
                 reason: format!("{} bytes where 24 were expected", bytes.len()),
-            })?,
-        ),
-    };
+            }),
+    }
+}
+
+pub(super) fn recover(dir: &Path, config: &LogConfig, purge_file: &StateFile) -> Result<Recovered> {
+    let purged = load_purge_point(purge_file)?;
     let mut bases = list_segments(dir)?;
     let mut segments: Vec<Arc<Segment>> = Vec::new();
     let mut last: Option<EntryHeader> = None;
@@ -162,7 +170,8 @@ pub(super) fn recover(dir: &Path, config: &LogConfig, purge_file: &StateFile) ->
     })
 }
 
-fn list_segments(dir: &Path) -> Result<Vec<u64>> {
+/// Base log indexes of the segment files in `dir`, ascending.
+pub(super) fn list_segments(dir: &Path) -> Result<Vec<u64>> {
     let mut bases = Vec::new();
     for item in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
         let item = item.map_err(|e| Error::io(dir, e))?;

@@ -143,19 +143,34 @@ pub struct Cluster {
 impl Cluster {
     /// Three nodes, started in the order `order` (node ids), waited for until each answers.
     pub fn start(order: &[u64]) -> Cluster {
-        let raft_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-        let members: Vec<String> = raft_ports
-            .iter()
-            .map(|p| format!("\"127.0.0.1:{p}\""))
+        Cluster::start_with_links(order, |_, _, raft| raft, |_, kafka| kafka)
+    }
+
+    /// As [`Cluster::start`], but node `from` is told to reach node `to` at
+    /// `link(from, to, raft address of to)`, and node `id` advertises its Kafka listener as
+    /// `advertise(id, kafka address)` (proxies, say).
+    pub fn start_with_links(
+        order: &[u64],
+        link: impl Fn(u64, u64, SocketAddr) -> SocketAddr,
+        advertise: impl Fn(u64, SocketAddr) -> SocketAddr,
+    ) -> Cluster {
+        let raft_addrs: Vec<SocketAddr> = (0..3)
+            .map(|_| SocketAddr::from(([127, 0, 0, 1], free_port())))
             .collect();
         let mut nodes: Vec<Node> = (1..=3u64)
             .map(|id| {
                 let kafka = SocketAddr::from(([127, 0, 0, 1], free_port()));
                 let dir = tempfile::tempdir().expect("temp dir");
-                let raft = format!("127.0.0.1:{}", raft_ports[id as usize - 1]);
+                let raft = raft_addrs[id as usize - 1];
+                let members: Vec<String> = (1..=3u64)
+                    .zip(&raft_addrs)
+                    .map(|(to, addr)| if to == id { *addr } else { link(id, to, *addr) })
+                    .map(|addr| format!("\"{addr}\""))
+                    .collect();
                 let config = format!(
                     "\"node.id\" = {id}\n\
                      listeners = \"PLAINTEXT://{kafka}\"\n\
+                     \"advertised.listeners\" = \"PLAINTEXT://{advertised}\"\n\
                      \"log.dirs\" = \"{data}\"\n\
                      \"default.replication.factor\" = 3\n\
                      \"log.segment.bytes\" = 8388608\n\
@@ -165,6 +180,7 @@ impl Cluster {
                      initial_members = [{members}]\n",
                     data = dir.path().join("data").display(),
                     members = members.join(", "),
+                    advertised = advertise(id, kafka),
                 );
                 std::fs::write(dir.path().join("node.toml"), config).expect("write config");
                 Node {
@@ -275,4 +291,61 @@ pub fn leaders(bootstrap: &str, topic: &str, within: Duration) -> Vec<i32> {
         .collect();
     partitions.sort_unstable();
     partitions.into_iter().map(|(_, leader)| leader).collect()
+}
+
+/// Signals, graceful stops and log dumps, for the fault tests. A node stopped with
+/// [`Node::pause`] is still killed by `Drop` (SIGKILL ends a stopped process too).
+impl Node {
+    fn signal(&self, signal: libc::c_int) {
+        let child = self.child.as_ref().expect("node is running");
+        let pid = libc::pid_t::try_from(child.id()).expect("pid fits pid_t");
+        // SAFETY: a plain syscall on the pid of a child this node has not reaped yet.
+        let rc = unsafe { libc::kill(pid, signal) };
+        assert_eq!(rc, 0, "kill({pid}, {signal}) failed");
+    }
+
+    /// SIGSTOP: the process freezes, its sockets stay open.
+    pub fn pause(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// SIGCONT after [`Node::pause`].
+    pub fn resume(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    /// SIGTERM, then waits (bounded) for a clean exit; panics with the log tail otherwise.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let pid = libc::pid_t::try_from(child.id()).expect("pid fits pid_t");
+        // SAFETY: a plain syscall on the pid of a child not reaped yet.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                assert!(
+                    status.success(),
+                    "node {} exited with {status}:\n{}",
+                    self.id,
+                    self.log_tail()
+                );
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "node {} did not stop within {WAIT:?} of SIGTERM:\n{}",
+            self.id,
+            self.log_tail()
+        );
+    }
+
+    /// `raftka dump-log` of this node's replica of `topic`-`partition`.
+    pub fn dump_log(&self, topic: &str, partition: i32) -> crate::faults::LogDump {
+        crate::faults::dump_log(&self.data_dir().join(format!("{topic}-{partition}")))
+    }
 }

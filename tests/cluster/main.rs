@@ -3,11 +3,18 @@
 //! created through one node is produced to through its leaders and read through another node,
 //! a leader killed with `kill -9` during acks=all produce loses nothing acknowledged, and
 //! neither does a `kill -9` of all three nodes at once followed by a restart.
-//! `admin.rs`: topic admin through a broker that is not the controller. `harness.rs` starts and
-//! kills the processes.
+//! `admin.rs`: topic admin through a broker that is not the controller. Faults: `catch_up.rs`
+//! (a follower restarted after missing writes), `isolation.rs` (the leader cut off by
+//! `proxy.rs`), `pause.rs` (a follower SIGSTOPped); `faults.rs` compares replica dumps.
+//! `harness.rs` starts and kills the processes.
 
 mod admin;
+mod catch_up;
+mod faults;
 mod harness;
+mod isolation;
+mod pause;
+mod proxy;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -103,7 +110,16 @@ impl ProducerContext for Deliveries {
 }
 
 fn producer(bootstrap: &str, deliveries: &Deliveries) -> ThreadedProducer<Deliveries> {
-    client_config(
+    producer_with(bootstrap, deliveries, &[])
+}
+
+/// An acks=all producer reporting to `deliveries`, with `extra` settings on top.
+fn producer_with(
+    bootstrap: &str,
+    deliveries: &Deliveries,
+    extra: &[(&str, &str)],
+) -> ThreadedProducer<Deliveries> {
+    let mut config = client_config(
         bootstrap,
         &[
             ("acks", "all"),
@@ -112,9 +128,13 @@ fn producer(bootstrap: &str, deliveries: &Deliveries) -> ThreadedProducer<Delive
             ("message.timeout.ms", "60000"),
             ("retry.backoff.ms", "50"),
         ],
-    )
-    .create_with_context(deliveries.clone())
-    .expect("create producer")
+    );
+    for (key, value) in extra {
+        config.set(*key, *value);
+    }
+    config
+        .create_with_context(deliveries.clone())
+        .expect("create producer")
 }
 
 fn payload(id: usize) -> String {
@@ -138,6 +158,24 @@ fn read_all(
     expected: &HashSet<usize>,
     within: Duration,
 ) -> BTreeMap<usize, usize> {
+    let mut seen: BTreeMap<usize, usize> = BTreeMap::new();
+    for id in read_partitions(bootstrap, topic, partitions, expected, within)
+        .into_values()
+        .flatten()
+    {
+        *seen.entry(id).or_default() += 1;
+    }
+    seen
+}
+
+/// As [`read_all`], but returns the ids each partition holds, in offset order.
+fn read_partitions(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    expected: &HashSet<usize>,
+    within: Duration,
+) -> BTreeMap<i32, Vec<usize>> {
     let consumer: BaseConsumer = consumer(bootstrap);
     let mut assignment = TopicPartitionList::new();
     for p in 0..partitions {
@@ -146,19 +184,21 @@ fn read_all(
             .expect("assignment");
     }
     consumer.assign(&assignment).expect("assign");
-    let mut seen: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut read: BTreeMap<i32, Vec<usize>> = BTreeMap::new();
+    let mut seen: HashSet<usize> = HashSet::new();
     let deadline = Instant::now() + within;
     let mut quiet_since = Instant::now();
     while Instant::now() < deadline {
         match consumer.poll(Duration::from_millis(200)) {
             Some(Ok(m)) => {
                 let id = id_of(m.payload()).unwrap_or_else(|| panic!("foreign message {m:?}"));
-                *seen.entry(id).or_default() += 1;
+                read.entry(m.partition()).or_default().push(id);
+                seen.insert(id);
                 quiet_since = Instant::now();
             }
             Some(Err(e)) => info!(error = %e, "consumer error (retried by librdkafka)"),
             None => {
-                let complete = expected.iter().all(|id| seen.contains_key(id));
+                let complete = expected.iter().all(|id| seen.contains(id));
                 // Past the expected ids, wait a little for duplicates still on their way.
                 if complete && quiet_since.elapsed() > Duration::from_secs(1) {
                     break;
@@ -166,7 +206,7 @@ fn read_all(
             }
         }
     }
-    seen
+    read
 }
 
 #[test]
