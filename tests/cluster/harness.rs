@@ -141,8 +141,9 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Three nodes, started in the order `order` (node ids), waited for until each answers.
-    pub fn start(order: &[u64]) -> Cluster {
+    /// Three nodes, started in the order `order` (node ids), waited for until each answers;
+    /// `settings` (TOML lines) are added to the top level of each node's config.
+    pub fn start_with(order: &[u64], settings: &str) -> Cluster {
         let raft_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
         let members: Vec<String> = raft_ports
             .iter()
@@ -159,6 +160,7 @@ impl Cluster {
                      \"log.dirs\" = \"{data}\"\n\
                      \"default.replication.factor\" = 3\n\
                      \"log.segment.bytes\" = 8388608\n\
+                     {settings}\n\
                      [cluster]\n\
                      enabled = true\n\
                      raft_address = \"{raft}\"\n\
@@ -275,4 +277,11 @@ pub fn leaders(bootstrap: &str, topic: &str, within: Duration) -> Vec<i32> {
         .collect();
     partitions.sort_unstable();
     partitions.into_iter().map(|(_, leader)| leader).collect()
+}
+
+impl Cluster {
+    /// Three nodes with the default settings, started in the order `order`.
+    pub fn start(order: &[u64]) -> Cluster {
+        Cluster::start_with(order, "")
+    }
 }

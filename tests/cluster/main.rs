@@ -3,11 +3,13 @@
 //! created through one node is produced to through its leaders and read through another node,
 //! a leader killed with `kill -9` during acks=all produce loses nothing acknowledged, and
 //! neither does a `kill -9` of all three nodes at once followed by a restart.
-//! `admin.rs`: topic admin through a broker that is not the controller. `harness.rs` starts and
-//! kills the processes.
+//! `admin.rs`: topic admin through a broker that is not the controller. `retention.rs`: a
+//! follower behind a purged log restored through a snapshot. `harness.rs` starts and kills the
+//! processes.
 
 mod admin;
 mod harness;
+mod retention;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
