@@ -1,6 +1,8 @@
 //! A single-member partition group writes 10,000 real RecordBatches across many small segments,
 //! shuts down, and comes back on the same directory: every batch is readable at the offsets it
 //! was answered with and decodes to the same records; the high watermark and snapshot return.
+//! Snapshots stand only where one was asked for (a retention boundary); a restart resumes
+//! applying at the applied checkpoint, or at the snapshot when the checkpoint is damaged.
 
 mod common;
 
@@ -10,8 +12,9 @@ use bytes::Bytes;
 use common::{Single, WAIT, encode_batch, records_of, start_single};
 use futures::{StreamExt, TryStreamExt};
 use kafka_protocol::records::{Record, RecordBatchDecoder};
+use openraft::storage::RaftStateMachine;
 use openraft::type_config::async_runtime::watch::WatchReceiver;
-use raftka::raft::{Request, SNAPSHOT_FILE, VOTE_FILE};
+use raftka::raft::{APPLIED_FILE, LogId, Request, SNAPSHOT_FILE, StateMachine, VOTE_FILE};
 use raftka::storage::LogConfig;
 
 const LOG: LogConfig = LogConfig {
@@ -43,6 +46,17 @@ async fn wait_high_watermark(single: &Single, want: i64) {
         "high watermark {now}, want {want}"
     );
     assert_eq!(now, want, "high watermark overshot");
+}
+
+/// Where the state machine of the partition in `dir` resumes applying, before Raft starts.
+async fn applied_after_open(dir: &std::path::Path) -> Option<LogId> {
+    let mut partition = raftka::raft::open(dir, LOG).expect("open partition");
+    let (applied, _) = partition
+        .state_machine
+        .applied_state()
+        .await
+        .expect("applied state");
+    applied
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,27 +115,81 @@ async fn ten_thousand_batches_survive_a_restart() {
         .count();
     assert!(segments > 10, "only {segments} segments: no rolls tested");
 
-    tracing::info!("take a snapshot, then shut the group down");
+    tracing::info!(
+        "without a boundary, a triggered build is refused: snapshots stand only at purge points"
+    );
+    raft.trigger().snapshot().await.expect("trigger snapshot");
+    let refused = raft
+        .wait(Some(Duration::from_secs(2)))
+        .metrics(|m| m.snapshot.is_some(), "snapshot built")
+        .await;
+    assert!(refused.is_err(), "a snapshot was built without a boundary");
+
+    tracing::info!(
+        "take a snapshot at an entry in the middle of the log, then shut the group down"
+    );
+    let middle = single
+        .reader
+        .log()
+        .entries(count as u64 / 2..=count as u64 / 2)
+        .expect("read")
+        .pop()
+        .expect("an entry in the middle");
+    let boundary = LogId::new_term_index(middle.term, middle.index);
+    let prepared = raft
+        .with_state_machine(move |sm: &mut StateMachine| {
+            Box::pin(std::future::ready(sm.prepare_snapshot(boundary)))
+        })
+        .await
+        .expect("state machine")
+        .expect("prepare snapshot");
+    assert!(prepared, "nothing to build at {boundary}");
     raft.trigger().snapshot().await.expect("trigger snapshot");
     let before = raft
         .wait(Some(WAIT))
         .metrics(|m| m.snapshot.is_some(), "snapshot built")
         .await
         .expect("snapshot");
+    assert_eq!(
+        before.snapshot,
+        Some(boundary),
+        "snapshot not at the boundary"
+    );
+    assert!(before.last_applied > before.snapshot);
+
+    tracing::info!(
+        "an apply more than a second after the previous one stores the applied checkpoint"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let last = raft
+        .client_write(Request::Records(encode_batch(&records_of(0))))
+        .await
+        .expect("write")
+        .log_id;
+    let end = end + records_of(0).len() as i64;
+    wait_high_watermark(&single, end).await;
     raft.shutdown().await.expect("shutdown");
     drop((raft, single));
     assert!(dir.path().join(VOTE_FILE).exists());
     assert!(dir.path().join(SNAPSHOT_FILE).exists());
 
+    tracing::info!("reopened, the state machine resumes at the checkpoint, not at the snapshot");
+    assert_eq!(applied_after_open(dir.path()).await, Some(last));
+    tracing::info!("a damaged checkpoint is ignored: it resumes at the snapshot");
+    let checkpoint = dir.path().join(APPLIED_FILE);
+    let stored = std::fs::read(&checkpoint).expect("read checkpoint");
+    std::fs::write(&checkpoint, b"damaged").expect("damage checkpoint");
+    assert_eq!(applied_after_open(dir.path()).await, Some(boundary));
+    std::fs::write(&checkpoint, stored).expect("restore checkpoint");
+
     tracing::info!("reopen on the same directory with a new Raft");
     let single = start_single(dir.path(), LOG).await;
     wait_high_watermark(&single, end).await;
     let after = single.raft.metrics().borrow_watched().clone();
-    assert!(
-        after.snapshot >= before.snapshot,
+    assert_eq!(
+        after.snapshot, before.snapshot,
         "snapshot {:?} lost, now {:?}",
-        before.snapshot,
-        after.snapshot
+        before.snapshot, after.snapshot
     );
 
     tracing::info!("every batch reads back at its offset, decoding to the same records");

@@ -15,8 +15,9 @@ use openraft::type_config::async_runtime::WatchReceiver;
 use tokio::sync::watch;
 
 use super::network::NoPeers;
+use super::state_machine::StateMachine;
 use super::transport::{Registration, Transport};
-use super::types::{Applied, NodeId, Raft, Request, TypeConfig};
+use super::types::{Applied, LogId, NodeId, Raft, Request, TypeConfig};
 use super::{LogStoreReader, PartitionStorage, RecordBatch};
 use crate::config::ClusterConfig;
 use crate::storage::{LogConfig, RetentionPolicy};
@@ -408,8 +409,10 @@ impl PartitionGroup {
         self.high_watermark.clone()
     }
 
-    /// Deletes the whole segments `policy` lets go at `now_ms`: makes sure a snapshot covers
-    /// the retention point, then has Raft purge up to it. Returns the purged log index.
+    /// Deletes the whole segments `policy` lets go at `now_ms`, on this replica (leader or
+    /// follower): the boundary is the last entry of those segments. Has the state machine build
+    /// the snapshot exactly there unless one already covers it, then has Raft purge up to it.
+    /// Returns the boundary's log index.
     pub async fn apply_retention(
         &self,
         policy: &RetentionPolicy,
@@ -433,11 +436,22 @@ impl PartitionGroup {
             return Ok(None);
         }
         if snapshot.is_none_or(|s| s < point.index) {
-            self.raft
-                .trigger()
-                .snapshot()
+            let boundary = LogId::new_term_index(point.term, point.index);
+            let prepared = self
+                .raft
+                .with_state_machine(move |sm: &mut StateMachine| {
+                    Box::pin(std::future::ready(sm.prepare_snapshot(boundary)))
+                })
                 .await
+                .map_err(|e| e.to_string())?
                 .map_err(|e| e.to_string())?;
+            if prepared {
+                self.raft
+                    .trigger()
+                    .snapshot()
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
             self.raft
                 .wait(Some(SNAPSHOT_WAIT))
                 .metrics(

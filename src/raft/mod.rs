@@ -10,12 +10,13 @@
 //!                                   high watermark (watch) ◀──┘  └──▶ Applied { base_offset }
 //! ```
 //!
-//! One partition directory holds the segments plus `raft_vote`, `raft_committed` and
-//! `raft_snapshot`; [`open`] opens them all and returns what `Raft::new` takes.
+//! One partition directory holds the segments plus `raft_vote`, `raft_committed`,
+//! `raft_snapshot` and `raft_applied`; [`open`] opens them all and returns what `Raft::new` takes.
 //!
 //! Groups of one node use [`NoPeers`]; groups spanning nodes talk over the node's [`Transport`]
 //! (`transport/`: one TCP connection per node pair carries every group's RPCs).
 
+mod checkpoint;
 mod codec;
 pub mod dump;
 mod group;
@@ -31,6 +32,7 @@ mod types;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub use checkpoint::APPLIED_FILE;
 pub use group::{
     GroupOptions, GroupSpec, Leadership, PartitionGroup, RaftTiming, StartError, WriteError,
 };
@@ -43,6 +45,7 @@ pub use state_machine::StateMachine;
 pub use transport::{Transport, TransportConfig};
 pub use types::{Applied, Entry, LogId, NodeId, Raft, Request, TypeConfig, Vote};
 
+use checkpoint::CheckpointFile;
 use snapshot::{SnapshotPoint, SnapshotStore};
 use tokio::sync::watch;
 
@@ -87,7 +90,12 @@ pub fn open(dir: impl AsRef<Path>, config: LogConfig) -> Result<PartitionStorage
     let point = SnapshotPoint::default();
     let snapshots = SnapshotStore::open(StateFile::new(dir.join(SNAPSHOT_FILE)), point.clone())?;
     let log_store = LogStore::open(dir, config, point)?;
-    let state_machine = StateMachine::new(log_store.reader().log().clone(), Arc::new(snapshots));
+    let checkpoint = CheckpointFile::new(StateFile::new(dir.join(APPLIED_FILE)));
+    let state_machine = StateMachine::new(
+        log_store.reader().log().clone(),
+        Arc::new(snapshots),
+        checkpoint,
+    );
     Ok(PartitionStorage {
         reader: log_store.reader(),
         high_watermark: state_machine.high_watermark(),
@@ -97,13 +105,14 @@ pub fn open(dir: impl AsRef<Path>, config: LogConfig) -> Result<PartitionStorage
 }
 
 /// openraft settings for a partition group. The log is the partition's data, so openraft never
-/// purges it after a snapshot: retention does, through `raft.trigger().purge_log(..)`.
-/// Snapshots are a few hundred bytes, so taking one often is cheap.
+/// purges it after a snapshot on its own: retention does, through `raft.trigger().purge_log(..)`.
+/// Snapshots stand at the retention boundary only (`state_machine.rs` says why), so openraft's
+/// size-based policy is off; retention asks for each snapshot it needs.
 pub fn partition_raft_config(cluster_name: &str) -> openraft::Config {
     openraft::Config {
         cluster_name: cluster_name.to_string(),
         max_in_snapshot_log_to_keep: u64::MAX,
-        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(5_000),
+        snapshot_policy: openraft::SnapshotPolicy::Never,
         ..Default::default()
     }
 }

@@ -1,6 +1,7 @@
 //! Snapshots of a partition: metadata only (where the offsets stand), never record data, kept
 //! in memory and in a durable `raft_snapshot` file so the current one survives a restart.
-//! `state_machine.rs` decides when its state becomes a snapshot or a snapshot its state.
+//! `state_machine.rs` decides where a snapshot stands (at the retention boundary: the last
+//! purged entry) and when a snapshot becomes its state.
 
 use std::io;
 use std::sync::{Arc, Mutex};
@@ -14,13 +15,15 @@ use crate::storage::StateFile;
 
 pub const SNAPSHOT_FILE: &str = "raft_snapshot";
 
-/// The state a snapshot carries beyond openraft's metadata (last applied, membership).
-/// New fields (producer state) must get `#[serde(default)]` so older files still load.
+/// The state a snapshot carries beyond openraft's metadata (its last log id and the membership
+/// in effect there). New fields (producer state: each producer's epoch and last sequences as
+/// of the boundary) must get `#[serde(default)]` so older files still load.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SnapshotData {
     /// The offset the first record after the snapshot takes: the high watermark it implies.
     pub next_offset: i64,
-    /// The log start offset of the node that built it, when it built it.
+    /// The log start offset a replica has once it installed the snapshot: `next_offset` for a
+    /// snapshot at the retention boundary; a forced build records the builder's own.
     pub log_start_offset: i64,
 }
 

@@ -143,14 +143,21 @@ pub struct Cluster {
 impl Cluster {
     /// Three nodes, started in the order `order` (node ids), waited for until each answers.
     pub fn start(order: &[u64]) -> Cluster {
-        Cluster::start_with_links(order, |_, _, raft| raft, |_, kafka| kafka)
+        Cluster::start_with(order, "")
     }
 
-    /// As [`Cluster::start`], but node `from` is told to reach node `to` at
+    /// As [`Cluster::start`], with `settings` (TOML lines) added to the top level of each
+    /// node's config.
+    pub fn start_with(order: &[u64], settings: &str) -> Cluster {
+        Cluster::start_with_links(order, settings, |_, _, raft| raft, |_, kafka| kafka)
+    }
+
+    /// As [`Cluster::start_with`], but node `from` is told to reach node `to` at
     /// `link(from, to, raft address of to)`, and node `id` advertises its Kafka listener as
     /// `advertise(id, kafka address)` (proxies, say).
     pub fn start_with_links(
         order: &[u64],
+        settings: &str,
         link: impl Fn(u64, u64, SocketAddr) -> SocketAddr,
         advertise: impl Fn(u64, SocketAddr) -> SocketAddr,
     ) -> Cluster {
@@ -174,6 +181,7 @@ impl Cluster {
                      \"log.dirs\" = \"{data}\"\n\
                      \"default.replication.factor\" = 3\n\
                      \"log.segment.bytes\" = 8388608\n\
+                     {settings}\n\
                      [cluster]\n\
                      enabled = true\n\
                      raft_address = \"{raft}\"\n\

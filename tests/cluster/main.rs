@@ -5,7 +5,8 @@
 //! neither does a `kill -9` of all three nodes at once followed by a restart.
 //! `admin.rs`: topic admin through a broker that is not the controller. Faults: `catch_up.rs`
 //! (a follower restarted after missing writes), `isolation.rs` (the leader cut off by
-//! `proxy.rs`), `pause.rs` (a follower SIGSTOPped); `faults.rs` compares replica dumps.
+//! `proxy.rs`), `pause.rs` (a follower SIGSTOPped), `retention.rs` (a follower behind a purged
+//! log restored through a snapshot); `faults.rs` compares replica dumps.
 //! `harness.rs` starts and kills the processes.
 
 mod admin;
@@ -15,6 +16,7 @@ mod harness;
 mod isolation;
 mod pause;
 mod proxy;
+mod retention;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};

@@ -149,6 +149,7 @@ impl Links {
         };
         let cluster = Cluster::start_with_links(
             order,
+            "",
             |from, to, target| {
                 // The lower id dials; the other direction is never used.
                 if from < to {

@@ -159,23 +159,61 @@ async fn follower_behind_a_purged_log_gets_a_snapshot() {
     })
     .await;
 
-    tracing::info!("the follower comes back: a snapshot over the transport, then the rest");
+    let leader_start = groups[&current].reader().log().log_start_offset();
+    assert!(
+        leader_start > 0,
+        "the leader's log start offset did not move"
+    );
+
+    tracing::info!(
+        "the follower comes back: the snapshot at the purge point, then every retained entry"
+    );
     groups.insert(
         follower,
         cluster.start_group_with(follower, "metrics-0", small).await,
     );
     let back = &groups[&follower];
     wait_until(
-        "the follower installed the snapshot and dropped its old entries",
+        "the follower installed the snapshot and caught up to the leader's end",
         || {
             let log = back.reader().log();
             let entries = log.entries(..).expect("read");
-            log.next_offset() == hw && entries.first().is_none_or(|e| e.index > behind)
+            log.next_offset() == hw && entries.first().is_some_and(|e| e.index > behind)
         },
     )
     .await;
+    let log = back.reader().log();
+    assert_eq!(
+        log.log_start_offset(),
+        leader_start,
+        "the follower's log starts at another offset than the leader's"
+    );
+    let follower_log = log.entries(..).expect("read");
+    assert_eq!(
+        follower_log.first().map(|e| e.index),
+        Some(purged + 1),
+        "the follower's log does not start right after the purge point"
+    );
+    let leader_log = groups[&current]
+        .reader()
+        .log()
+        .entries(purged + 1..)
+        .expect("read");
+    let common = leader_log.len().min(follower_log.len());
+    assert!(
+        leader_log[..common] == follower_log[..common],
+        "the follower's retained entries differ from the leader's"
+    );
+    let retained = |entries: &[raftka::storage::StoredEntry]| -> i64 {
+        entries.iter().map(|e| i64::from(e.offset_count)).sum()
+    };
+    assert_eq!(
+        leader_start + retained(&follower_log),
+        hw,
+        "the follower's records do not tile [log start, high watermark)"
+    );
 
-    tracing::info!("new writes reach it as ordinary entries after the snapshot");
+    tracing::info!("new writes reach it as ordinary entries after the retained ones");
     let hw = write(&groups, 400, 420, 0).await;
     let mut w = back.high_watermark();
     let reached = tokio::time::timeout(WAIT, w.wait_for(|v| *v >= hw))
@@ -183,26 +221,17 @@ async fn follower_behind_a_purged_log_gets_a_snapshot() {
         .map(|r| r.map(|_| ()));
     assert!(matches!(reached, Ok(Ok(()))), "follower high watermark");
     let follower_log = back.reader().log().entries(..).expect("read");
-    let first = follower_log
-        .first()
-        .expect("entries after the snapshot")
-        .index;
-    assert!(first > behind, "follower log starts at {first}");
     let leader_log = groups[&current]
         .reader()
         .log()
-        .entries(first..)
+        .entries(purged + 1..)
         .expect("read");
     let common = leader_log.len().min(follower_log.len());
-    let records = follower_log[..common]
-        .iter()
-        .filter(|e| e.offset_count > 0)
-        .count();
-    assert_eq!(records, 20, "record entries after the snapshot");
     assert!(
         leader_log[..common] == follower_log[..common],
-        "follower differs after the snapshot"
+        "the follower's entries differ from the leader's"
     );
+    assert_eq!(leader_start + retained(&follower_log), hw);
     for g in groups.values() {
         g.shutdown().await;
     }
