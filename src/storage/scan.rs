@@ -231,7 +231,7 @@ mod tests {
             max_timestamp: index as i64,
         });
         let payload = match records {
-            Some(_) => vec![index as u8; 8 + (index as usize * 7) % 300],
+            Some(_) => vec![index as u8; 16 + (index as usize * 7) % 300],
             None => Vec::new(),
         };
         AppendEntry {
