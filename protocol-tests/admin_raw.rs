@@ -17,7 +17,8 @@ use tracing::info;
 use uuid::Uuid;
 
 use crate::admin::unique;
-use crate::harness::{Target, call, init_logs};
+use crate::harness::{Target, init_logs};
+use crate::wire::call;
 
 fn s(text: &str) -> StrBytes {
     StrBytes::from_string(text.to_string())

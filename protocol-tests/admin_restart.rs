@@ -13,7 +13,8 @@ use tracing::info;
 use uuid::Uuid;
 
 use crate::admin_raw::create_topic;
-use crate::harness::{WAIT, api_versions_frame, connect, init_logs, read_frame};
+use crate::harness::{WAIT, api_versions_frame, connect, init_logs};
+use crate::wire::read_frame;
 
 /// A broker process on a directory the test chooses, killed on drop.
 struct Process(Child, SocketAddr);

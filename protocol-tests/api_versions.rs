@@ -7,9 +7,8 @@ use std::io::Write;
 use kafka_protocol::messages::ApiKey;
 use tracing::info;
 
-use crate::harness::{
-    Target, api_versions, decode_api_versions, framed, init_logs, raw_header, read_frame,
-};
+use crate::harness::{Target, api_versions, decode_api_versions, init_logs, raw_header};
+use crate::wire::{framed, read_frame};
 
 #[test]
 fn every_served_version_answers_with_the_served_ranges() {

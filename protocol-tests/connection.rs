@@ -8,8 +8,8 @@ use tracing::info;
 
 use crate::harness::{
     Target, api_versions, api_versions_frame, assert_closed, decode_api_versions, init_logs,
-    read_frame,
 };
+use crate::wire::read_frame;
 
 #[test]
 fn fifty_pipelined_requests_are_answered_in_order() {

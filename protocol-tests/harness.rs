@@ -11,7 +11,9 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+
+use crate::wire::{framed, read_frame};
 
 /// Bound on every read, connect and start-up wait.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -229,25 +231,6 @@ pub fn connect(addr: SocketAddr) -> TcpStream {
     s
 }
 
-/// `size | body`.
-pub fn framed(body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(4 + body.len());
-    out.extend_from_slice(&(body.len() as i32).to_be_bytes());
-    out.extend_from_slice(body);
-    out
-}
-
-/// Reads one frame's body (size prefix removed).
-pub fn read_frame(s: &mut TcpStream) -> std::io::Result<Bytes> {
-    let mut size = [0u8; 4];
-    s.read_exact(&mut size)?;
-    let size = i32::from_be_bytes(size);
-    assert!((0..64 << 20).contains(&size), "response size {size}");
-    let mut body = vec![0u8; size as usize];
-    s.read_exact(&mut body)?;
-    Ok(Bytes::from(body))
-}
-
 /// A framed ApiVersions request built with the client side of `kafka-protocol`.
 pub fn api_versions_frame(version: i16, correlation_id: i32) -> Vec<u8> {
     let header = RequestHeader::default()
@@ -350,30 +333,4 @@ pub fn init_logs() {
             .with_test_writer()
             .try_init();
     });
-}
-
-/// Sends `request` at `version` and decodes the answer; every byte must be used.
-pub fn call<Req: Encodable, Resp: Decodable + HeaderVersion>(
-    s: &mut TcpStream,
-    key: ApiKey,
-    version: i16,
-    request: &Req,
-) -> Resp {
-    let header = RequestHeader::default()
-        .with_request_api_key(key as i16)
-        .with_request_api_version(version)
-        .with_correlation_id(11)
-        .with_client_id(Some(StrBytes::from_static_str("admin-raw")));
-    let mut buf = BytesMut::new();
-    header
-        .encode(&mut buf, key.request_header_version(version))
-        .expect("encode header");
-    request.encode(&mut buf, version).expect("encode request");
-    s.write_all(&framed(&buf)).expect("send");
-    let mut frame = read_frame(s).expect("answer");
-    let h = ResponseHeader::decode(&mut frame, Resp::header_version(version)).expect("header");
-    assert_eq!(h.correlation_id, 11);
-    let response = Resp::decode(&mut frame, version).expect("decode answer");
-    assert_eq!(frame.remaining(), 0, "{key:?} v{version}: bytes left");
-    response
 }

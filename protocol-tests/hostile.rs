@@ -8,9 +8,8 @@ use bytes::BufMut;
 use kafka_protocol::messages::ApiKey;
 use tracing::info;
 
-use crate::harness::{
-    Target, assert_closed, framed, init_logs, peak_rss_bytes, put_varint, raw_header,
-};
+use crate::harness::{Target, assert_closed, init_logs, peak_rss_bytes, put_varint, raw_header};
+use crate::wire::{framed, read_frame};
 
 /// Sends `bytes` on a new connection, expects it closed, then checks the broker serves others.
 fn refused(target: &Target, case: &str, bytes: &[u8], half_close: bool) {
@@ -68,8 +67,7 @@ fn frame_over_a_small_limit_closes_before_the_body() {
     body.resize(4096, 0);
     let mut s = target.connect();
     s.write_all(&framed(&body)).expect("send");
-    let answer =
-        crate::harness::read_frame(&mut s).expect("trailing bytes after a v0 body are ignored");
+    let answer = read_frame(&mut s).expect("trailing bytes after a v0 body are ignored");
     assert_eq!(&answer[..4], &1i32.to_be_bytes());
 }
 

@@ -18,7 +18,8 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use tracing::info;
 
 use crate::clients::{block_on, create_topic, future_producer, unique_topic};
-use crate::harness::{Target, WAIT, call, init_logs};
+use crate::harness::{Target, WAIT, init_logs};
+use crate::wire::call;
 
 fn name(topic: &str) -> TopicName {
     TopicName(StrBytes::from_string(topic.to_string()))

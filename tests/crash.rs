@@ -9,3 +9,6 @@ mod crash;
 #[path = "../protocol-tests/harness.rs"]
 #[allow(dead_code)]
 mod harness;
+#[path = "../protocol-tests/wire.rs"]
+#[allow(dead_code)]
+mod wire;

@@ -27,3 +27,5 @@ mod offsets;
 mod produce_consume;
 #[path = "../protocol-tests/rdkafka_smoke.rs"]
 mod rdkafka_smoke;
+#[path = "../protocol-tests/wire.rs"]
+mod wire;

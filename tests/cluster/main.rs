@@ -14,9 +14,12 @@ mod catch_up;
 mod faults;
 mod harness;
 mod isolation;
+mod leadership;
 mod pause;
 mod proxy;
 mod retention;
+#[path = "../../protocol-tests/wire.rs"]
+mod wire;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};

@@ -1,0 +1,54 @@
+//! Raw Kafka wire helpers shared by the black-box suites: size-prefixed frames and one typed
+//! request/response round trip with `kafka-protocol`'s client side.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use bytes::{Buf, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
+
+/// `body` with its 4-byte size prefix.
+pub fn framed(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + body.len());
+    out.extend_from_slice(&(body.len() as i32).to_be_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
+/// Reads one frame's body (size prefix removed).
+pub fn read_frame(s: &mut TcpStream) -> std::io::Result<Bytes> {
+    let mut size = [0u8; 4];
+    s.read_exact(&mut size)?;
+    let size = i32::from_be_bytes(size);
+    assert!((0..64 << 20).contains(&size), "response size {size}");
+    let mut body = vec![0u8; size as usize];
+    s.read_exact(&mut body)?;
+    Ok(Bytes::from(body))
+}
+
+/// Sends `request` at `version` and decodes the answer; every byte must be used.
+pub fn call<Req: Encodable, Resp: Decodable + HeaderVersion>(
+    s: &mut TcpStream,
+    key: ApiKey,
+    version: i16,
+    request: &Req,
+) -> Resp {
+    let header = RequestHeader::default()
+        .with_request_api_key(key as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(11)
+        .with_client_id(Some(StrBytes::from_static_str("admin-raw")));
+    let mut buf = BytesMut::new();
+    header
+        .encode(&mut buf, key.request_header_version(version))
+        .expect("encode header");
+    request.encode(&mut buf, version).expect("encode request");
+    s.write_all(&framed(&buf)).expect("send");
+    let mut frame = read_frame(s).expect("answer");
+    let h = ResponseHeader::decode(&mut frame, Resp::header_version(version)).expect("header");
+    assert_eq!(h.correlation_id, 11);
+    let response = Resp::decode(&mut frame, version).expect("decode answer");
+    assert_eq!(frame.remaining(), 0, "{key:?} v{version}: bytes left");
+    response
+}
