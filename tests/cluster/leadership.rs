@@ -23,7 +23,7 @@ use tracing::info;
 use crate::faults::{high_watermark, send_all};
 use crate::harness::{Cluster, WAIT, init_logs, metadata_until};
 use crate::wire::call;
-use crate::{Deliveries, create_topic, producer, unique_topic};
+use crate::{Deliveries, create_topic, create_topic_with, producer, unique_topic};
 
 const PARTITIONS: usize = 12;
 
@@ -137,6 +137,29 @@ fn leaders_spread_move_on_failure_and_return_to_preferred_replicas() {
             |m| balanced(m, &topic) && isr_is(m, &topic, &[1, 2, 3]),
         );
         info!(node = id, counts = ?leader_counts(&metadata, &topic), "leaders");
+    }
+
+    info!("a partition with one replica is described by every node, hosting it or not");
+    let single = unique_topic("single");
+    create_topic_with(&cluster.bootstrap(&[1]), &single, 3, 1);
+    for id in 1..=3 {
+        metadata_until(
+            &cluster.bootstrap(&[id]),
+            Some(&single),
+            WAIT,
+            "single-replica leaders",
+            |m| {
+                m.topics().iter().any(|t| {
+                    t.name() == single
+                        && t.partitions().len() == 3
+                        && t.partitions().iter().all(|p| {
+                            p.leader() >= 1
+                                && p.replicas() == [p.leader()]
+                                && p.isr() == [p.leader()]
+                        })
+                })
+            },
+        );
     }
 
     let deliveries = Deliveries::default();

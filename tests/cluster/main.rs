@@ -56,6 +56,10 @@ pub(crate) fn block_on<F: std::future::Future>(future: F) -> F::Output {
 
 /// Creates `topic` with replication factor 3 through an admin client bootstrapped at `bootstrap`.
 fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
+    create_topic_with(bootstrap, topic, partitions, 3);
+}
+
+fn create_topic_with(bootstrap: &str, topic: &str, partitions: i32, replication_factor: i32) {
     let admin: AdminClient<DefaultClientContext> = client_config(bootstrap, &[])
         .create()
         .expect("admin client");
@@ -64,7 +68,7 @@ fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
         [&NewTopic::new(
             topic,
             partitions,
-            TopicReplication::Fixed(3),
+            TopicReplication::Fixed(replication_factor),
         )],
         &options,
     ))
