@@ -277,3 +277,17 @@ fn every_file_in_configs_parses_and_validates() {
         "expected the single-node TOML and JSON configs, found {seen}"
     );
 }
+
+#[test]
+fn cluster_configs_in_toml_and_the_seed_json_layout_agree() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("configs");
+    for n in 1..=3 {
+        let toml = dir.join(format!("cluster-node{n}.toml"));
+        let json = dir.join(format!("broker-cluster-node{n}.json"));
+        let from_toml = Config::load(Some(&toml), no_env(), &Overrides::default()).unwrap();
+        let from_json = Config::load(Some(&json), no_env(), &Overrides::default()).unwrap();
+        assert_eq!(from_toml, from_json, "node {n}");
+        assert_eq!(from_toml.node_id, n);
+        assert!(from_toml.cluster.enabled);
+    }
+}
