@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::config::Config;
+use crate::group::Groups;
 use crate::kafka::Server;
 use crate::kafka::context::{self, BrokerContext, Services};
 use crate::metadata::leadership::{self, LeadershipSettings};
@@ -82,8 +83,13 @@ impl Broker {
         register(&metadata, me).await?;
 
         let transport = options.transport.clone();
+        let partitions = Arc::new(Partitions::new(config.data_dir.clone(), options));
         let services = Services {
-            partitions: Arc::new(Partitions::new(config.data_dir.clone(), options)),
+            groups: Arc::new(Groups::new(
+                Arc::clone(&partitions),
+                config.offsets_topic_num_partitions,
+            )),
+            partitions,
             metadata,
             topic_defaults,
         };

@@ -64,6 +64,9 @@ pub struct Config {
     /// `leader.imbalance.check.interval.seconds`: how often leaders look for partitions to hand
     /// back to their preferred replica.
     pub leader_imbalance_check_interval_secs: u64,
+    /// `offsets.topic.num.partitions`: partitions of `__consumer_offsets`, each a Raft group;
+    /// a group's coordinator is the leader of one of them.
+    pub offsets_topic_num_partitions: u32,
     /// `log.level`: tracing filter used when `RUST_LOG` is not set.
     pub log_level: String,
     /// The seed's `cluster` section: Raft membership and timing.
@@ -159,6 +162,7 @@ impl Default for Config {
             replica_lag_time_max_ms: 30_000,
             auto_leader_rebalance: true,
             leader_imbalance_check_interval_secs: 10,
+            offsets_topic_num_partitions: 10,
             log_level: "info".to_string(),
             cluster: ClusterConfig::default(),
         }
@@ -299,6 +303,12 @@ impl Config {
             "log.retention.check.interval.ms",
             self.retention_check_interval_ms,
             "at least 1 ms",
+        )?;
+        check(
+            (1..=1000).contains(&self.offsets_topic_num_partitions),
+            "offsets.topic.num.partitions",
+            self.offsets_topic_num_partitions,
+            "1 ..= 1000",
         )?;
         check(
             self.replica_lag_time_max_ms >= 1,

@@ -23,6 +23,7 @@
 
 pub mod broker;
 pub mod config;
+pub mod group;
 pub mod kafka;
 pub mod metadata;
 pub mod partition;

@@ -179,6 +179,12 @@ const ROWS: &[Row] = &[
         "how often leaders look for partitions to hand back",
         |c| c.leader_imbalance_check_interval_secs.to_string(),
     ),
+    (
+        "offsets.topic.num.partitions",
+        SettingType::Int,
+        "partitions of __consumer_offsets; each group's coordinator leads one",
+        |c| c.offsets_topic_num_partitions.to_string(),
+    ),
 ];
 
 impl Config {

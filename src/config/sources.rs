@@ -38,6 +38,7 @@ pub const KEYS: &[&str] = &[
     "replica.lag.time.max.ms",
     "auto.leader.rebalance.enable",
     "leader.imbalance.check.interval.seconds",
+    "offsets.topic.num.partitions",
     "log.level",
     "cluster.enabled",
     "cluster.node_id",
@@ -99,6 +100,8 @@ pub(super) struct Settings {
     auto_leader_rebalance: Option<bool>,
     #[serde(rename = "leader.imbalance.check.interval.seconds")]
     leader_imbalance_check_interval_secs: Option<u64>,
+    #[serde(rename = "offsets.topic.num.partitions")]
+    offsets_topic_num_partitions: Option<u32>,
     #[serde(rename = "log.level")]
     log_level: Option<String>,
     #[serde(rename = "cluster.enabled")]
@@ -344,6 +347,10 @@ impl Settings {
         set(
             &mut config.leader_imbalance_check_interval_secs,
             self.leader_imbalance_check_interval_secs,
+        );
+        set(
+            &mut config.offsets_topic_num_partitions,
+            self.offsets_topic_num_partitions,
         );
         set(&mut config.log_level, self.log_level);
         set(&mut c.enabled, self.cluster_enabled);

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::config::{Config, Listener};
+use crate::group::Groups;
 use crate::metadata::{MetadataStore, TopicDefaults};
 use crate::partition::Partitions;
 
@@ -15,6 +16,8 @@ pub struct Services {
     pub metadata: Arc<MetadataStore>,
     /// Broker-wide topic defaults (`log.retention.ms`, ...), for new topics and DescribeConfigs.
     pub topic_defaults: TopicDefaults,
+    /// Consumer groups coordinated here and their committed offsets.
+    pub groups: Arc<Groups>,
 }
 
 #[derive(Debug)]

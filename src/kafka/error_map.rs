@@ -4,6 +4,7 @@
 
 use kafka_protocol::ResponseError;
 
+use crate::group::CoordinatorError;
 use crate::metadata::{MetadataError, ProposeError};
 use crate::partition;
 
@@ -81,6 +82,14 @@ pub(crate) fn partition_error(err: &partition::Error) -> ResponseError {
 
 pub(crate) fn partition_code(err: &partition::Error) -> i16 {
     partition_error(err).code()
+}
+
+/// What a client sees when this broker cannot coordinate a group.
+pub(crate) fn coordinator_error(err: &CoordinatorError) -> ResponseError {
+    match err {
+        CoordinatorError::NotCoordinator(_) => ResponseError::NotCoordinator,
+        CoordinatorError::NotAvailable(_) => ResponseError::CoordinatorNotAvailable,
+    }
 }
 
 /// What a client sees when a metadata change is refused.

@@ -87,6 +87,11 @@ impl Replica {
         })
     }
 
+    /// The broker this replica runs on.
+    pub fn node_id(&self) -> NodeId {
+        self.node_id
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }

@@ -1,0 +1,96 @@
+//! Consumer groups: membership (join, sync, heartbeat, leave, rebalances) and committed
+//! offsets. Offsets are records of the internal `__consumer_offsets` topic, whose partitions are
+//! Raft groups like any other; the coordinator of group G is the leader of partition
+//! `hash(G) mod offsets.topic.num.partitions`, so coordination moves with Raft leadership and a
+//! new coordinator serves the offsets its replica already holds.
+
+use std::sync::Arc;
+
+use crate::partition::{Partitions, Replica};
+
+/// The internal topic holding committed offsets.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// Why this broker cannot act as the coordinator of a group.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CoordinatorError {
+    /// Another broker leads the group's offsets partition: the client must find it again.
+    #[error("this broker is not the coordinator of group '{0}'")]
+    NotCoordinator(String),
+    /// The offsets partition has no leader yet, or the offsets topic does not exist yet.
+    #[error("no coordinator for group '{0}' is available yet")]
+    NotAvailable(String),
+}
+
+/// The `__consumer_offsets` partition of `group_id` among `partitions`, placed as Kafka places
+/// it (Java's `String.hashCode`, sign dropped, modulo the count), so tools that compute it agree.
+pub fn offsets_partition(group_id: &str, partitions: u32) -> i32 {
+    let hash = group_id.encode_utf16().fold(0i32, |h, unit| {
+        h.wrapping_mul(31).wrapping_add(i32::from(unit))
+    });
+    // Kafka's `Utils.abs`: `Integer.MIN_VALUE` maps to 0.
+    let positive = if hash == i32::MIN { 0 } else { hash.abs() };
+    positive % partitions.max(1) as i32
+}
+
+/// The consumer-group services of this broker.
+#[derive(Debug)]
+pub struct Groups {
+    partitions: Arc<Partitions>,
+    /// `offsets.topic.num.partitions`.
+    offsets_partitions: u32,
+}
+
+impl Groups {
+    pub fn new(partitions: Arc<Partitions>, offsets_partitions: u32) -> Self {
+        Groups {
+            partitions,
+            offsets_partitions,
+        }
+    }
+
+    /// `offsets.topic.num.partitions`.
+    pub fn offsets_partitions(&self) -> u32 {
+        self.offsets_partitions
+    }
+
+    /// The offsets partition of `group_id`.
+    pub fn partition_of(&self, group_id: &str) -> i32 {
+        offsets_partition(group_id, self.offsets_partitions)
+    }
+
+    /// The replica through which this broker coordinates `group_id`: its offsets partition,
+    /// which this broker must host and lead.
+    pub fn coordinator(&self, group_id: &str) -> Result<Arc<Replica>, CoordinatorError> {
+        let partition = self.partition_of(group_id);
+        let replica = self
+            .partitions
+            .get(OFFSETS_TOPIC, partition)
+            .ok_or_else(|| CoordinatorError::NotCoordinator(group_id.to_string()))?;
+        let leadership = replica.leadership();
+        match leadership.leader {
+            Some(leader) if leader == replica.node_id() => Ok(replica),
+            Some(_) => Err(CoordinatorError::NotCoordinator(group_id.to_string())),
+            None => Err(CoordinatorError::NotAvailable(group_id.to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_are_placed_as_kafka_places_them() {
+        // Java: Math.abs("my-group".hashCode()) % 50 and friends.
+        assert_eq!(offsets_partition("", 50), 0);
+        assert_eq!(offsets_partition("a", 50), 97 % 50);
+        assert_eq!(offsets_partition("ab", 50), (97 * 31 + 98) % 50);
+        // Java's hash codes: "my-group" -1906497762, "raftka" -938508973, "ä" 228.
+        assert_eq!(offsets_partition("my-group", 50), 12);
+        assert_eq!(offsets_partition("raftka", 50), 23);
+        assert_eq!(offsets_partition("consumers-1", 50), 45);
+        assert_eq!(offsets_partition("ä", 50), 28);
+        assert_eq!(offsets_partition("anything", 1), 0);
+    }
+}
