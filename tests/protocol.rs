@@ -13,6 +13,8 @@ mod api_versions;
 mod clients;
 #[path = "../protocol-tests/connection.rs"]
 mod connection;
+#[path = "../protocol-tests/coordinator.rs"]
+mod coordinator;
 #[path = "../protocol-tests/harness.rs"]
 mod harness;
 #[path = "../protocol-tests/hostile.rs"]

@@ -8,6 +8,10 @@ use std::sync::Arc;
 
 use crate::partition::{Partitions, Replica};
 
+pub mod offsets;
+
+use offsets::{OffsetsPartition, OffsetsTables};
+
 /// The internal topic holding committed offsets.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
@@ -39,6 +43,7 @@ pub struct Groups {
     partitions: Arc<Partitions>,
     /// `offsets.topic.num.partitions`.
     offsets_partitions: u32,
+    offsets: OffsetsTables,
 }
 
 impl Groups {
@@ -46,6 +51,7 @@ impl Groups {
         Groups {
             partitions,
             offsets_partitions,
+            offsets: OffsetsTables::default(),
         }
     }
 
@@ -73,6 +79,15 @@ impl Groups {
             Some(_) => Err(CoordinatorError::NotCoordinator(group_id.to_string())),
             None => Err(CoordinatorError::NotAvailable(group_id.to_string())),
         }
+    }
+}
+
+impl Groups {
+    /// The committed offsets of the partition that holds `group_id`'s, if this broker
+    /// coordinates the group.
+    pub fn offsets(&self, group_id: &str) -> Result<Arc<OffsetsPartition>, CoordinatorError> {
+        let replica = self.coordinator(group_id)?;
+        Ok(self.offsets.of(&replica))
     }
 }
 

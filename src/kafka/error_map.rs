@@ -5,6 +5,7 @@
 use kafka_protocol::ResponseError;
 
 use crate::group::CoordinatorError;
+use crate::group::offsets::OffsetsError;
 use crate::metadata::{MetadataError, ProposeError};
 use crate::partition;
 
@@ -89,6 +90,18 @@ pub(crate) fn coordinator_error(err: &CoordinatorError) -> ResponseError {
     match err {
         CoordinatorError::NotCoordinator(_) => ResponseError::NotCoordinator,
         CoordinatorError::NotAvailable(_) => ResponseError::CoordinatorNotAvailable,
+    }
+}
+
+/// What a client sees when committed offsets cannot be read or written.
+pub(crate) fn offsets_error(err: &OffsetsError) -> ResponseError {
+    match err {
+        // The offsets partition's leader is the coordinator; losing it means moving on.
+        OffsetsError::Partition(
+            partition::Error::NotLeader { .. } | partition::Error::Stopped(_),
+        ) => ResponseError::NotCoordinator,
+        OffsetsError::Partition(e) => partition_error(e),
+        OffsetsError::Loading => ResponseError::CoordinatorLoadInProgress,
     }
 }
 

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::context::BrokerContext;
 use super::error_map::{self, Refusal};
-use crate::metadata::{Command, METADATA_TOPIC, MetadataState, TopicMeta, state};
+use crate::metadata::{Command, LeaderRecord, METADATA_TOPIC, MetadataState, TopicMeta, state};
 use crate::partition::Replica;
 
 /// How long a new topic's replicas may take to start here.
@@ -212,4 +212,39 @@ pub(crate) fn replica(
         .ok_or_else(|| {
             error_map::partition_error(&crate::partition::Error::NotLeader { leader: None })
         })
+}
+
+/// Who leads `partition`, in which epoch, with which replicas in sync: from the hosted replica
+/// when it knows a leader at least as recent as the recorded one (its own ISR if it leads,
+/// else the recorded ISR of that same leadership, else just the leader), otherwise as recorded.
+pub(crate) fn leader_view(
+    broker: &BrokerContext,
+    topic: &TopicMeta,
+    partition: i32,
+) -> Option<LeaderRecord> {
+    let recorded = topic.leaders.get(&partition);
+    let local = broker
+        .services
+        .partitions
+        .get(&topic.name, partition)
+        .and_then(|replica| {
+            let leadership = replica.leadership();
+            let leader = leadership.leader?;
+            let lag = Duration::from_millis(broker.config.replica_lag_time_max_ms);
+            let isr = replica.in_sync_replicas(lag).unwrap_or_else(|| {
+                recorded
+                    .filter(|r| r.leader == leader && r.epoch == leadership.term)
+                    .map_or_else(|| vec![leader], |r| r.isr.clone())
+            });
+            Some(LeaderRecord {
+                leader,
+                epoch: leadership.term,
+                isr,
+            })
+        });
+    match (local, recorded) {
+        (Some(local), Some(recorded)) if recorded.epoch > local.epoch => Some(recorded.clone()),
+        (Some(local), _) => Some(local),
+        (None, recorded) => recorded.cloned(),
+    }
 }

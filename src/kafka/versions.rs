@@ -6,8 +6,8 @@ use bytes::Bytes;
 use kafka_protocol::messages::{
     AlterConfigsRequest, ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest,
     DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest, FetchRequest,
-    IncrementalAlterConfigsRequest, ListOffsetsRequest, MetadataRequest,
-    OffsetForLeaderEpochRequest, ProduceRequest,
+    FindCoordinatorRequest, IncrementalAlterConfigsRequest, ListOffsetsRequest, MetadataRequest,
+    OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest,
 };
 use kafka_protocol::protocol::Decodable;
 
@@ -100,6 +100,22 @@ pub(crate) static APIS: &[Api] = &[
         schemas::LIST_OFFSETS_REQUEST,
         ListOffsetsRequest,
         handlers::list_offsets::handle
+    ),
+    api!(
+        FindCoordinator,
+        0,
+        4,
+        schemas::FIND_COORDINATOR_REQUEST,
+        FindCoordinatorRequest,
+        handlers::find_coordinator::handle
+    ),
+    api!(
+        OffsetFetch,
+        1,
+        9,
+        schemas::OFFSET_FETCH_REQUEST,
+        OffsetFetchRequest,
+        handlers::offset_fetch::handle
     ),
     api!(
         OffsetForLeaderEpoch,

@@ -1,11 +1,13 @@
-//! Metadata commands as Kafka records: each command is the value of a one-record RecordBatch
-//! (magic 2, uncompressed) in the internal `__cluster_metadata` partition, so the metadata log
-//! is an ordinary replicated partition that any replica replays in order.
-//! `store.rs` proposes and applies them.
+//! Internal commands as Kafka records: each command is the JSON value of a one-record
+//! RecordBatch (magic 2, uncompressed) in an internal partition (`__cluster_metadata`,
+//! `__consumer_offsets`), so those logs are ordinary replicated partitions that any replica
+//! replays in order. `store.rs` proposes and applies metadata commands; `group/offsets.rs` the
+//! committed offsets.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::state::Command;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 /// Batch header bytes before the records (RecordBatch v2).
 const HEADER_BYTES: usize = 61;
@@ -13,8 +15,8 @@ const HEADER_BYTES: usize = 61;
 const CRC_FROM: usize = 21;
 
 /// Encodes `cmd` as a RecordBatch holding one record whose value is the command in JSON.
-pub fn encode(cmd: &Command, timestamp_ms: i64) -> Bytes {
-    let value = serde_json::to_vec(cmd).expect("metadata commands serialize");
+pub fn encode<T: Serialize>(cmd: &T, timestamp_ms: i64) -> Bytes {
+    let value = serde_json::to_vec(cmd).expect("internal commands serialize");
     let mut record = BytesMut::new();
     record.put_i8(0); // attributes
     put_varlong(&mut record, 0); // timestamp delta
@@ -47,13 +49,13 @@ pub fn encode(cmd: &Command, timestamp_ms: i64) -> Bytes {
     batch.freeze()
 }
 
-/// Why a batch of the metadata log could not be read back.
+/// Why a batch of an internal log could not be read back.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unreadable metadata record: {0}")]
+#[error("unreadable internal record: {0}")]
 pub struct DecodeError(&'static str);
 
 /// The command in a batch written by [`encode`]; checks the CRC.
-pub fn decode(batch: &[u8]) -> Result<Command, DecodeError> {
+pub fn decode<T: DeserializeOwned>(batch: &[u8]) -> Result<T, DecodeError> {
     if batch.len() < HEADER_BYTES || batch[16] != 2 {
         return Err(DecodeError("not a RecordBatch v2"));
     }
@@ -78,7 +80,7 @@ pub fn decode(batch: &[u8]) -> Result<Command, DecodeError> {
         &mut rest,
         usize::try_from(value_len).map_err(|_| DecodeError("null value"))?,
     )?;
-    serde_json::from_slice(value).map_err(|_| DecodeError("not a metadata command"))
+    serde_json::from_slice(value).map_err(|_| DecodeError("not a command of this log"))
 }
 
 fn take<'a>(buf: &mut &'a [u8], n: usize) -> Result<&'a [u8], DecodeError> {
@@ -119,7 +121,7 @@ fn get_varint(buf: &mut &[u8]) -> Result<i64, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metadata::state::BrokerInfo;
+    use crate::metadata::state::{BrokerInfo, Command};
 
     #[test]
     fn commands_round_trip_and_damage_is_caught() {
@@ -133,10 +135,10 @@ mod tests {
         for i in CRC_FROM..batch.len() {
             let mut bad = batch.to_vec();
             bad[i] ^= 0x01;
-            assert!(decode(&bad).is_err(), "byte {i}");
+            assert!(decode::<Command>(&bad).is_err(), "byte {i}");
         }
         for cut in 0..batch.len() {
-            assert!(decode(&batch[..cut]).is_err());
+            assert!(decode::<Command>(&batch[..cut]).is_err());
         }
     }
 

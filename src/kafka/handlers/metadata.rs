@@ -4,8 +4,6 @@
 //! leads); any other from what its leader last recorded in the metadata. Unknown topics are
 //! created when the request and the broker allow it, as librdkafka expects.
 
-use std::time::Duration;
-
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
@@ -14,10 +12,11 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
+use crate::group::OFFSETS_TOPIC;
 use crate::kafka::context::BrokerContext;
 use crate::kafka::error_map::{self, Refusal};
 use crate::kafka::topics;
-use crate::metadata::{LeaderRecord, MetadataView, TopicMeta, state};
+use crate::metadata::{MetadataView, TopicMeta, state};
 use crate::partition::epoch_of_term;
 
 /// Before v4 a Metadata request cannot say whether to create topics; Kafka then does.
@@ -158,7 +157,7 @@ fn describe_topic(
         .collect();
     let mut described = MetadataResponseTopic::default()
         .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
-        .with_is_internal(false)
+        .with_is_internal(topic.name == OFFSETS_TOPIC)
         .with_partitions(partitions);
     if has_topic_ids(version) {
         described.topic_id = topic.id;
@@ -176,7 +175,7 @@ fn describe_partition(
     let base = MetadataResponsePartition::default()
         .with_partition_index(partition)
         .with_replica_nodes(replicas.iter().map(|id| node(*id)).collect());
-    match leader_view(broker, topic, partition) {
+    match topics::leader_view(broker, topic, partition) {
         Some(view) => {
             let mut described = base
                 .with_leader_id(node(view.leader))
@@ -194,35 +193,4 @@ fn describe_partition(
 
 fn node(id: u64) -> BrokerId {
     BrokerId(i32::try_from(id).unwrap_or(-1))
-}
-
-/// Who leads `partition`, in which epoch, with which replicas in sync: from the hosted replica
-/// when it knows a leader at least as recent as the recorded one (its own ISR if it leads,
-/// else the recorded ISR of that same leadership, else just the leader), otherwise as recorded.
-fn leader_view(broker: &BrokerContext, topic: &TopicMeta, partition: i32) -> Option<LeaderRecord> {
-    let recorded = topic.leaders.get(&partition);
-    let local = broker
-        .services
-        .partitions
-        .get(&topic.name, partition)
-        .and_then(|replica| {
-            let leadership = replica.leadership();
-            let leader = leadership.leader?;
-            let lag = Duration::from_millis(broker.config.replica_lag_time_max_ms);
-            let isr = replica.in_sync_replicas(lag).unwrap_or_else(|| {
-                recorded
-                    .filter(|r| r.leader == leader && r.epoch == leadership.term)
-                    .map_or_else(|| vec![leader], |r| r.isr.clone())
-            });
-            Some(LeaderRecord {
-                leader,
-                epoch: leadership.term,
-                isr,
-            })
-        });
-    match (local, recorded) {
-        (Some(local), Some(recorded)) if recorded.epoch > local.epoch => Some(recorded.clone()),
-        (Some(local), _) => Some(local),
-        (None, recorded) => recorded.cloned(),
-    }
 }

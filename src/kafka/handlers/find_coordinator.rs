@@ -1,0 +1,154 @@
+//! FindCoordinator v0-v4: the broker that coordinates a consumer group is the leader of the
+//! group's `__consumer_offsets` partition. The first request creates that topic, as Kafka does.
+//! One key until v3; a batch of keys from v4.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::RequestContext;
+use crate::group::OFFSETS_TOPIC;
+use crate::kafka::context::BrokerContext;
+use crate::kafka::error_map::{self, Refusal};
+use crate::kafka::topics::{self, NewTopic, TopicError};
+
+/// Kafka's key type of a consumer group (1 is a transactional id, not served here).
+const GROUP_KEY: i8 = 0;
+/// Replicas of each `__consumer_offsets` partition (Kafka's `offsets.topic.replication.factor`),
+/// fewer when the cluster is smaller.
+const OFFSETS_REPLICATION: usize = 3;
+
+fn batched(version: i16) -> bool {
+    version >= 4
+}
+fn has_error_message(version: i16) -> bool {
+    version >= 1
+}
+
+/// Where one key's coordinator is, or why there is none.
+type Found = Result<(i32, String, i32), (ResponseError, String)>;
+
+pub(crate) async fn handle(
+    ctx: RequestContext,
+    request: FindCoordinatorRequest,
+) -> Option<FindCoordinatorResponse> {
+    let version = ctx.api_version;
+    let keys: Vec<StrBytes> = if batched(version) {
+        request.coordinator_keys.clone()
+    } else {
+        vec![request.key.clone()]
+    };
+    let ready = if request.key_type == GROUP_KEY {
+        ensure_offsets_topic(&ctx.broker).await
+    } else {
+        Err(TopicError::new(
+            error_map::refusal(Refusal::InvalidRequest),
+            format!("key type {} is not served", request.key_type),
+        ))
+    };
+    let found: Vec<(StrBytes, Found)> = keys
+        .into_iter()
+        .map(|key| {
+            let answer = match &ready {
+                Ok(()) => locate(&ctx.broker, &key),
+                Err(e) => Err((e.error, e.message.clone())),
+            };
+            (key, answer)
+        })
+        .collect();
+    let mut response = FindCoordinatorResponse::default();
+    if batched(version) {
+        response.coordinators = found
+            .into_iter()
+            .map(|(key, answer)| match answer {
+                Ok((node, host, port)) => Coordinator::default()
+                    .with_key(key)
+                    .with_node_id(BrokerId(node))
+                    .with_host(StrBytes::from_string(host))
+                    .with_port(port),
+                Err((error, message)) => Coordinator::default()
+                    .with_key(key)
+                    .with_node_id(BrokerId(-1))
+                    .with_port(-1)
+                    .with_error_code(error.code())
+                    .with_error_message(Some(StrBytes::from_string(message))),
+            })
+            .collect();
+        return Some(response);
+    }
+    let (_, answer) = found.into_iter().next()?;
+    match answer {
+        Ok((node, host, port)) => {
+            response.node_id = BrokerId(node);
+            response.host = StrBytes::from_string(host);
+            response.port = port;
+        }
+        Err((error, message)) => {
+            response.node_id = BrokerId(-1);
+            response.port = -1;
+            response.error_code = error.code();
+            if has_error_message(version) {
+                response.error_message = Some(StrBytes::from_string(message));
+            }
+        }
+    }
+    Some(response)
+}
+
+/// The leader of `group`'s offsets partition and its advertised address.
+fn locate(broker: &BrokerContext, group: &StrBytes) -> Found {
+    let not_available = |why: &str| {
+        let error = error_map::coordinator_error(&crate::group::CoordinatorError::NotAvailable(
+            group.to_string(),
+        ));
+        Err((error, why.to_string()))
+    };
+    let state = broker.services.metadata.current().state;
+    let Some(topic) = state.topics.get(OFFSETS_TOPIC) else {
+        return not_available("the offsets topic is being created");
+    };
+    let partition = broker.services.groups.partition_of(group);
+    let Some(leader) = topics::leader_view(broker, topic, partition).map(|l| l.leader) else {
+        return not_available("the group's offsets partition has no leader yet");
+    };
+    match state.brokers.get(&leader) {
+        Some(info) => Ok((leader as i32, info.host.clone(), i32::from(info.port))),
+        None => not_available("the coordinator's broker is not registered yet"),
+    }
+}
+
+/// Creates `__consumer_offsets` unless it exists: `offsets.topic.num.partitions` partitions,
+/// kept forever (committed offsets must outlive any time or size retention).
+async fn ensure_offsets_topic(broker: &BrokerContext) -> Result<(), TopicError> {
+    let state = broker.services.metadata.current().state;
+    if state.topics.contains_key(OFFSETS_TOPIC) {
+        return Ok(());
+    }
+    let replication = OFFSETS_REPLICATION.min(state.brokers.len().max(1));
+    let new = NewTopic {
+        name: OFFSETS_TOPIC.to_string(),
+        partitions: Some(broker.services.groups.offsets_partitions() as i32),
+        replication_factor: Some(replication as i16),
+        assignments: None,
+        configs: BTreeMap::from([
+            ("retention.ms".to_string(), "-1".to_string()),
+            ("retention.bytes".to_string(), "-1".to_string()),
+            (
+                "segment.bytes".to_string(),
+                OFFSETS_SEGMENT_BYTES.to_string(),
+            ),
+        ]),
+    };
+    match topics::create(broker, new, false).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.error == ResponseError::TopicAlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Segment size of the offsets partitions: commits are small, and each partition preallocates
+/// one whole segment.
+const OFFSETS_SEGMENT_BYTES: u64 = 16 << 20;
