@@ -7,6 +7,19 @@
 //! cargo run --release --example loadgen -- consume --topic bench --messages 200000
 //! cargo run --release --example loadgen -- tcp-baseline --bytes 2147483648
 //! ```
+//!
+//! The cluster subcommands start their own brokers (`raftka serve --config`, from the `raftka`
+//! binary next to this example's executable or `--raftka PATH`) and remove them afterwards:
+//!
+//! ```text
+//! cargo build --release --example loadgen --bin raftka
+//! target/release/examples/loadgen cluster-throughput   # single node vs 3 nodes, same run
+//! target/release/examples/loadgen failover --kills 7   # kill -9 of a leader, repeatedly
+//! target/release/examples/loadgen catch-up --mb 300    # a restarted follower catches up
+//! ```
+
+mod cluster;
+mod nodes;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -27,7 +40,9 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 #[derive(Parser)]
-#[command(about = "Kafka load generator: produce, consume, and a loopback TCP baseline")]
+#[command(
+    about = "Kafka load generator: produce, consume, a loopback TCP baseline, and cluster measurements"
+)]
 struct Args {
     #[command(subcommand)]
     mode: Mode,
@@ -80,9 +95,22 @@ enum Mode {
         #[arg(long, default_value_t = 1 << 31)]
         bytes: u64,
     },
+    /// Starts a single node, then a 3-node cluster, and runs the same produce load on each.
+    ClusterThroughput(cluster::ThroughputArgs),
+    /// Starts a 3-node cluster and kills partition leaders under continuous produce.
+    Failover(cluster::FailoverArgs),
+    /// Starts a 3-node cluster; times a restarted follower catching up.
+    CatchUp(cluster::CatchUpArgs),
 }
 
 fn main() -> anyhow::Result<()> {
+    // RUST_LOG=info (with e.g. `--client-set debug=metadata,broker`) shows librdkafka's log.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     match Args::parse().mode {
         Mode::Produce {
             bootstrap,
@@ -111,7 +139,8 @@ fn main() -> anyhow::Result<()> {
                 rate,
                 compression,
             };
-            produce(&bootstrap, &topic, &spec)
+            produce(&bootstrap, &topic, &spec)?.print(&spec);
+            Ok(())
         }
         Mode::Consume {
             bootstrap,
@@ -125,6 +154,9 @@ fn main() -> anyhow::Result<()> {
             Duration::from_secs(timeout_secs),
         ),
         Mode::TcpBaseline { bytes } => tcp_baseline(bytes),
+        Mode::ClusterThroughput(args) => cluster::throughput(args),
+        Mode::Failover(args) => cluster::failover(args),
+        Mode::CatchUp(args) => cluster::catch_up(args),
     }
 }
 
@@ -148,13 +180,13 @@ async fn ensure_topic(
     Ok(())
 }
 
-struct ProduceSpec {
-    messages: u64,
-    size: usize,
-    acks: String,
-    linger_ms: u64,
-    rate: u64,
-    compression: String,
+pub struct ProduceSpec {
+    pub messages: u64,
+    pub size: usize,
+    pub acks: String,
+    pub linger_ms: u64,
+    pub rate: u64,
+    pub compression: String,
 }
 
 /// Notes each acknowledgement's latency on librdkafka's delivery callback, the moment it
@@ -187,7 +219,7 @@ impl ProducerContext for LatencyContext {
     }
 }
 
-fn produce(bootstrap: &str, topic: &str, spec: &ProduceSpec) -> anyhow::Result<()> {
+fn produce(bootstrap: &str, topic: &str, spec: &ProduceSpec) -> anyhow::Result<ProduceStats> {
     let context = LatencyContext {
         latency: Mutex::new(Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?),
         done: AtomicU64::new(0),
@@ -240,27 +272,58 @@ fn produce(bootstrap: &str, topic: &str, spec: &ProduceSpec) -> anyhow::Result<(
         .latency
         .lock()
         .map_err(|_| anyhow::anyhow!("latency histogram poisoned"))?;
-    println!(
-        "produce: {sent} messages of {} B, acks={}, linger={} ms, rate={}: {:.0} msg/s, {:.1} MB/s, failed {failed}",
-        spec.size,
-        spec.acks,
-        spec.linger_ms,
-        if spec.rate == 0 {
-            "max".to_string()
-        } else {
-            spec.rate.to_string()
-        },
-        sent as f64 / elapsed,
-        (sent as f64 * spec.size as f64) / elapsed / 1e6,
-    );
-    println!(
-        "latency: p50 {:.2} ms, p99 {:.2} ms, p999 {:.2} ms, max {:.2} ms",
-        latency.value_at_quantile(0.50) as f64 / 1000.0,
-        latency.value_at_quantile(0.99) as f64 / 1000.0,
-        latency.value_at_quantile(0.999) as f64 / 1000.0,
-        latency.max() as f64 / 1000.0,
-    );
-    Ok(())
+    let ms = |q: f64| latency.value_at_quantile(q) as f64 / 1000.0;
+    Ok(ProduceStats {
+        sent,
+        failed,
+        msgs_per_s: sent as f64 / elapsed,
+        mb_per_s: (sent as f64 * spec.size as f64) / elapsed / 1e6,
+        p50_ms: ms(0.50),
+        p99_ms: ms(0.99),
+        p999_ms: ms(0.999),
+        max_ms: latency.max() as f64 / 1000.0,
+    })
+}
+
+/// What one produce run measured.
+#[derive(Debug, Clone, Copy)]
+pub struct ProduceStats {
+    pub sent: u64,
+    pub failed: u64,
+    pub msgs_per_s: f64,
+    pub mb_per_s: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+}
+
+impl ProduceStats {
+    fn print(&self, spec: &ProduceSpec) {
+        println!(
+            "produce: {} messages of {} B, acks={}, linger={} ms, rate={}: {:.0} msg/s, {:.1} MB/s, failed {}",
+            self.sent,
+            spec.size,
+            spec.acks,
+            spec.linger_ms,
+            if spec.rate == 0 {
+                "max".to_string()
+            } else {
+                spec.rate.to_string()
+            },
+            self.msgs_per_s,
+            self.mb_per_s,
+            self.failed,
+        );
+        println!("latency: {}", self.latency());
+    }
+
+    pub fn latency(&self) -> String {
+        format!(
+            "p50 {:.2} ms, p99 {:.2} ms, p999 {:.2} ms, max {:.2} ms",
+            self.p50_ms, self.p99_ms, self.p999_ms, self.max_ms
+        )
+    }
 }
 
 fn consume(bootstrap: &str, topic: &str, messages: u64, timeout: Duration) -> anyhow::Result<()> {
