@@ -176,7 +176,7 @@ impl Default for ClusterConfig {
             raft_address: "127.0.0.1:9093".to_string(),
             initial_members: vec!["127.0.0.1:9093".to_string()],
             rtt_ms: 50,
-            election_rtt: 10,
+            election_rtt: 4,
             heartbeat_rtt: 1,
             snapshot_entries: 10_000,
         }

@@ -26,8 +26,9 @@ pub struct NodeOpts {
     /// `cluster.rtt_ms`.
     #[arg(long, default_value_t = 50)]
     pub rtt_ms: u64,
-    /// `cluster.election_rtt`: elections after rtt_ms × election_rtt to twice that.
-    #[arg(long, default_value_t = 10)]
+    /// `cluster.election_rtt` (the broker's default): elections after rtt_ms × election_rtt
+    /// to twice that.
+    #[arg(long, default_value_t = 4)]
     pub election_rtt: u64,
     /// `cluster.heartbeat_rtt`.
     #[arg(long, default_value_t = 1)]

@@ -216,7 +216,8 @@ pub(crate) fn replica(
 
 /// Who leads `partition`, in which epoch, with which replicas in sync: from the hosted replica
 /// when it knows a leader at least as recent as the recorded one (its own ISR if it leads,
-/// else the recorded ISR of that same leadership, else just the leader), otherwise as recorded.
+/// else the recorded ISR of that same leadership, else just the leader), otherwise as recorded;
+/// no leader when it is a broker this one cannot reach.
 pub(crate) fn leader_view(
     broker: &BrokerContext,
     topic: &TopicMeta,
@@ -242,9 +243,18 @@ pub(crate) fn leader_view(
                 isr,
             })
         });
-    match (local, recorded) {
+    let known = match (local, recorded) {
         (Some(local), Some(recorded)) if recorded.epoch > local.epoch => Some(recorded.clone()),
         (Some(local), _) => Some(local),
         (None, recorded) => recorded.cloned(),
-    }
+    };
+    // A leader this broker has lost its link to is most likely dead and about to be replaced:
+    // reporting none makes clients ask again soon instead of waiting on a dead broker.
+    let reachable = broker.services.partitions.reachable_peers();
+    known.filter(|view| {
+        view.leader == broker.node_id()
+            || reachable
+                .as_ref()
+                .is_none_or(|peers| peers.contains(&view.leader))
+    })
 }

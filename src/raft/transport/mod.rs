@@ -65,6 +65,11 @@ pub struct TransportConfig {
     pub reconnect_backoff_max: Duration,
     /// Requests queued for writing on one connection before senders wait.
     pub max_queued_frames: usize,
+    /// Least time an AppendEntries may wait for its answer before the stream to that follower
+    /// is dropped and restarted. openraft suggests 3/4 of a heartbeat, which a loaded follower
+    /// often misses; restarting replication then costs far more than waiting. Heartbeats and
+    /// votes keep openraft's timeouts, so failure detection is unaffected.
+    pub min_append_timeout: Duration,
 }
 
 impl TransportConfig {
@@ -80,6 +85,7 @@ impl TransportConfig {
             reconnect_backoff_min: Duration::from_millis(20),
             reconnect_backoff_max: Duration::from_secs(1),
             max_queued_frames: 1024,
+            min_append_timeout: Duration::from_secs(1),
         }
     }
 

@@ -107,6 +107,14 @@ impl PeerClient {
         }
     }
 
+    /// How long an AppendEntries may wait for its answer: openraft's suggestion, at least
+    /// [`super::TransportConfig::min_append_timeout`].
+    fn append_timeout(&self, option: &RPCOption) -> Duration {
+        option
+            .soft_ttl()
+            .max(self.shared.config.min_append_timeout)
+    }
+
     /// One JSON request, one JSON answer, within `option.soft_ttl()`.
     async fn call<Req: Serialize, Resp: DeserializeOwned>(
         &self,
@@ -148,7 +156,12 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RpcError> {
         let conn = self.link()?;
-        let ttl = option.soft_ttl();
+        // A heartbeat (no entries) keeps openraft's timeout.
+        let ttl = if rpc.entries.is_empty() {
+            option.soft_ttl()
+        } else {
+            self.append_timeout(&option)
+        };
         let last = rpc.entries.last().map(|e| e.log_id).or(rpc.prev_log_id);
         let result = tokio::time::timeout(ttl, async {
             let mut sent = self.send_append(&conn, rpc).await?;
@@ -172,12 +185,13 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
     where
         S: futures::Stream<Item = AppendEntriesRequest<TypeConfig>> + Send + Unpin + 'static,
     {
+        let ttl = self.append_timeout(&option);
         let client = PeerClient {
             shared: Arc::clone(&self.shared),
             group: Arc::clone(&self.group),
             target: self.target,
         };
-        Box::pin(async move { Ok(AppendStream::start(client, input, option.soft_ttl()).boxed()) })
+        Box::pin(async move { Ok(AppendStream::start(client, input, ttl).boxed()) })
     }
 
     async fn vote(
