@@ -55,8 +55,7 @@ fn send<Req: Encodable>(conn: &mut TcpStream, key: ApiKey, version: i16, request
 /// Reads the answer of a request sent with [`send`].
 fn recv<Resp: Decodable + HeaderVersion>(conn: &mut TcpStream, version: i16) -> Resp {
     let mut frame: Bytes = read_frame(conn).expect("answer within the read timeout");
-    let header =
-        ResponseHeader::decode(&mut frame, Resp::header_version(version)).expect("header");
+    let header = ResponseHeader::decode(&mut frame, Resp::header_version(version)).expect("header");
     assert_eq!(header.correlation_id, 21);
     let response = Resp::decode(&mut frame, version).expect("decode answer");
     assert_eq!(frame.remaining(), 0, "bytes left");
@@ -154,7 +153,8 @@ fn describe(conn: &mut TcpStream, group: &str) -> describe_groups_response::Desc
     let request = DescribeGroupsRequest::default()
         .with_groups(vec![GroupId(s(group))])
         .with_include_authorized_operations(true);
-    let mut response: DescribeGroupsResponse = call_as_member(conn, ApiKey::DescribeGroups, 5, &request);
+    let mut response: DescribeGroupsResponse =
+        call_as_member(conn, ApiKey::DescribeGroups, 5, &request);
     assert_eq!(response.groups.len(), 1);
     response.groups.remove(0)
 }
@@ -277,14 +277,8 @@ fn members_join_sync_heartbeat_and_leave() {
     assert_eq!(
         listed,
         vec![
-            (
-                id_a.clone(),
-                Bytes::from(format!("subscription of {id_a}"))
-            ),
-            (
-                id_b.clone(),
-                Bytes::from(format!("subscription of {id_b}"))
-            ),
+            (id_a.clone(), Bytes::from(format!("subscription of {id_a}"))),
+            (id_b.clone(), Bytes::from(format!("subscription of {id_b}"))),
         ]
     );
     assert!(jb.members.is_empty(), "followers get no member list");
@@ -355,10 +349,7 @@ fn members_join_sync_heartbeat_and_leave() {
         heartbeat(&mut a, &group, &id_a, generation),
         REBALANCE_IN_PROGRESS
     );
-    assert_eq!(
-        &*describe(&mut a, &group).group_state,
-        "PreparingRebalance"
-    );
+    assert_eq!(&*describe(&mut a, &group).group_state, "PreparingRebalance");
     send_join(&mut a, &group, &id_a);
     send_join(&mut b, &group, &id_b);
     let ja: JoinGroupResponse = recv(&mut a, JOIN_VERSION);
@@ -427,9 +418,16 @@ fn old_join_versions_work_without_member_id_required() {
     let mut conn = target.connect();
     create_offsets_topic(&mut conn, &group);
     for version in [0, 3] {
-        info!(version, "JoinGroup without MEMBER_ID_REQUIRED: a member id at once");
-        let joined: JoinGroupResponse =
-            call_as_member(&mut conn, ApiKey::JoinGroup, version, &join_request(&group, ""));
+        info!(
+            version,
+            "JoinGroup without MEMBER_ID_REQUIRED: a member id at once"
+        );
+        let joined: JoinGroupResponse = call_as_member(
+            &mut conn,
+            ApiKey::JoinGroup,
+            version,
+            &join_request(&group, ""),
+        );
         assert_eq!(joined.error_code, NONE, "v{version}: {joined:?}");
         assert!(joined.member_id.starts_with("groups-raw-"));
         assert_eq!(joined.protocol_name.as_deref(), Some("range"));

@@ -26,8 +26,8 @@ use bytes::Bytes;
 use tokio::sync::{Notify, oneshot};
 use tokio::time::{Duration, Instant, sleep_until, timeout};
 
-pub use state::{GroupState, Protocol};
 use state::{Group, Timing};
+pub use state::{GroupState, Protocol};
 
 use super::Groups;
 
@@ -259,7 +259,10 @@ impl Membership {
         if cell.epoch == epoch {
             return Some(cell);
         }
-        tracing::info!(group = group_id, "coordinator epoch changed; forgetting the group");
+        tracing::info!(
+            group = group_id,
+            "coordinator epoch changed; forgetting the group"
+        );
         self.registry
             .remove(group_id, &cell, GroupError::NotCoordinator);
         None
@@ -342,7 +345,8 @@ impl Membership {
             return refuse(e);
         }
         let s = &self.settings;
-        if req.session_timeout < s.min_session_timeout || req.session_timeout > s.max_session_timeout
+        if req.session_timeout < s.min_session_timeout
+            || req.session_timeout > s.max_session_timeout
         {
             return refuse(GroupError::InvalidSessionTimeout);
         }
@@ -492,10 +496,7 @@ impl Membership {
 
     /// Every group held here with the epoch it was created under; the caller keeps those whose
     /// epoch is still current (`is_current(group_id, epoch)`).
-    pub fn list(
-        &self,
-        is_current: impl Fn(&str, CoordinatorEpoch) -> bool,
-    ) -> Vec<GroupOverview> {
+    pub fn list(&self, is_current: impl Fn(&str, CoordinatorEpoch) -> bool) -> Vec<GroupOverview> {
         let cells: Vec<(String, Arc<Cell>)> = self
             .registry
             .lock()

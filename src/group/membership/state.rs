@@ -375,11 +375,14 @@ impl Group {
         let new_id = member_id(req.group_instance_id.as_deref().unwrap_or(&req.client_id));
         match req.group_instance_id.clone() {
             Some(instance) => match self.static_members.get(&instance).cloned() {
-                Some(old_id) => self.replace_static_member(now, &instance, &old_id, new_id, req, tx),
+                Some(old_id) => {
+                    self.replace_static_member(now, &instance, &old_id, new_id, req, tx)
+                }
                 None => self.add_member_and_rebalance(now, new_id, req, tx),
             },
             None if req.require_known_member_id => {
-                self.pending.insert(new_id.clone(), now + req.session_timeout);
+                self.pending
+                    .insert(new_id.clone(), now + req.session_timeout);
                 let _ = tx.send(Self::error_join(GroupError::MemberIdRequired, &new_id));
             }
             None => self.add_member_and_rebalance(now, new_id, req, tx),
@@ -417,7 +420,10 @@ impl Group {
             return;
         }
         let is_leader = self.leader.as_deref() == Some(id.as_str());
-        let matches = self.members.get(&id).is_some_and(|m| m.matches(&req.protocols));
+        let matches = self
+            .members
+            .get(&id)
+            .is_some_and(|m| m.matches(&req.protocols));
         match self.state {
             GroupState::PreparingRebalance => self.update_member_and_rebalance(now, req, tx),
             // Same metadata: the member lost its join answer; give it the generation again.
@@ -486,10 +492,7 @@ impl Group {
             member.session_timeout = req.session_timeout;
             member.rebalance_timeout = req.rebalance_timeout;
             // A retried JoinGroup replaces the one parked before (its client gave up on it).
-            member.answer_join(Self::error_join(
-                GroupError::RebalanceInProgress,
-                member_id,
-            ));
+            member.answer_join(Self::error_join(GroupError::RebalanceInProgress, member_id));
             member.join_waiter = Some(tx);
         }
     }

@@ -344,7 +344,13 @@ async fn a_dropped_join_does_not_hold_the_group() {
     assert_eq!(ra.error, None);
     assert_eq!(rc.generation_id, ra.generation_id);
     assert_eq!(ra.members.len(), 2, "{ra:?}");
-    assert!(!m.describe(EPOCH, GROUP).expect("group").members.iter().any(|d| d.member_id == b_id));
+    assert!(
+        !m.describe(EPOCH, GROUP)
+            .expect("group")
+            .members
+            .iter()
+            .any(|d| d.member_id == b_id)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -395,7 +401,10 @@ async fn static_member_rejoins_without_rebalance_and_fences_its_old_id() {
     assert_ne!(second.member_id, old);
     assert_eq!(second.generation_id, first.generation_id);
     assert_eq!(state(&m), Some(GroupState::Stable));
-    assert!(second.skip_assignment, "the static leader keeps the assignment (v9)");
+    assert!(
+        second.skip_assignment,
+        "the static leader keeps the assignment (v9)"
+    );
     let synced = spawn_sync(&m, &second.member_id, second.generation_id, vec![])
         .await
         .expect("sync");
@@ -403,13 +412,7 @@ async fn static_member_rejoins_without_rebalance_and_fences_its_old_id() {
 
     info!("the old member id is fenced");
     assert_eq!(
-        m.heartbeat(
-            EPOCH,
-            GROUP,
-            &old,
-            Some("instance-1"),
-            first.generation_id
-        ),
+        m.heartbeat(EPOCH, GROUP, &old, Some("instance-1"), first.generation_id),
         Err(GroupError::FencedInstanceId)
     );
     let fenced = m.join(EPOCH, GROUP, with_instance(&old)).await;
@@ -435,7 +438,11 @@ async fn static_member_rejoins_without_rebalance_and_fences_its_old_id() {
 
     info!("LeaveGroup by instance id alone removes it");
     let left = m
-        .leave(EPOCH, GROUP, &[(String::new(), Some("instance-1".to_string()))])
+        .leave(
+            EPOCH,
+            GROUP,
+            &[(String::new(), Some("instance-1".to_string()))],
+        )
         .expect("leave");
     assert_eq!(left, vec![Ok(())]);
     assert_eq!(state(&m), Some(GroupState::Empty));
@@ -470,13 +477,13 @@ async fn leave_in_batches_with_an_error_per_member() {
     assert_eq!(rb.generation_id, generation + 1);
 
     info!("the last member leaves: Empty");
-    let left = m.leave(EPOCH, GROUP, &[(b_id.clone(), None)]).expect("leave");
+    let left = m
+        .leave(EPOCH, GROUP, &[(b_id.clone(), None)])
+        .expect("leave");
     assert_eq!(left, vec![Ok(())]);
     assert_eq!(state(&m), Some(GroupState::Empty));
     info!("a group this broker does not know: every member is unknown");
-    let unknown = m
-        .leave(EPOCH, "nope", &[(b_id, None)])
-        .expect("leave");
+    let unknown = m.leave(EPOCH, "nope", &[(b_id, None)]).expect("leave");
     assert_eq!(unknown, vec![Err(GroupError::UnknownMemberId)]);
 }
 
@@ -514,7 +521,11 @@ async fn protocols_are_chosen_by_vote_among_common_ones() {
     info!("range is not common; roundrobin and sticky are; each member votes its first common one");
     // Votes: A -> roundrobin (its first common), B -> sticky, C -> roundrobin.
     assert_eq!(ra.protocol_name.as_deref(), Some("roundrobin"));
-    assert!(ra.members.iter().all(|m| m.metadata == b("meta-roundrobin")));
+    assert!(
+        ra.members
+            .iter()
+            .all(|m| m.metadata == b("meta-roundrobin"))
+    );
 
     info!("a member without a common protocol, or of another type, is refused");
     let refused = m
@@ -591,7 +602,10 @@ async fn bad_joins_are_refused_and_leave_nothing_behind() {
             },
         )
         .await;
-    assert_eq!(no_protocols.error, Some(GroupError::InconsistentGroupProtocol));
+    assert_eq!(
+        no_protocols.error,
+        Some(GroupError::InconsistentGroupProtocol)
+    );
     assert!(m.is_empty(), "a refused join creates no group");
 
     info!("a handed-out member id that never joins expires with its session");
@@ -622,7 +636,9 @@ async fn offset_commits_are_checked_against_the_group() {
         m.validate_commit(EPOCH, GROUP, &id, joined.generation_id, None),
         Err(GroupError::RebalanceInProgress)
     );
-    spawn_sync(&m, &id, joined.generation_id, vec![]).await.expect("sync");
+    spawn_sync(&m, &id, joined.generation_id, vec![])
+        .await
+        .expect("sync");
     assert_eq!(
         m.validate_commit(EPOCH, GROUP, &id, joined.generation_id, None),
         Ok(())
@@ -660,7 +676,9 @@ async fn a_new_coordinator_epoch_forgets_the_group() {
     );
     assert_eq!(m.state(EPOCH + 1, GROUP), None);
 
-    info!("a join parked in the initial delay is answered NOT_COORDINATOR when the sweep drops its group");
+    info!(
+        "a join parked in the initial delay is answered NOT_COORDINATOR when the sweep drops its group"
+    );
     let x = m.join(EPOCH + 1, GROUP, request("")).await.member_id;
     let parked = {
         let m = Arc::clone(&m);

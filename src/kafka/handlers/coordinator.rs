@@ -10,7 +10,10 @@ use crate::kafka::error_map;
 
 /// The coordinator epoch of `group_id` here, or the error to answer (NOT_COORDINATOR,
 /// COORDINATOR_NOT_AVAILABLE).
-pub(crate) fn epoch(ctx: &RequestContext, group_id: &str) -> Result<CoordinatorEpoch, ResponseError> {
+pub(crate) fn epoch(
+    ctx: &RequestContext,
+    group_id: &str,
+) -> Result<CoordinatorEpoch, ResponseError> {
     ctx.broker
         .services
         .groups

@@ -31,12 +31,12 @@ pub(crate) async fn handle(
     request: DescribeGroupsRequest,
 ) -> Option<DescribeGroupsResponse> {
     let version = ctx.api_version;
-    let operations =
-        if has_authorized_operations(version) && request.include_authorized_operations {
-            GROUP_OPERATIONS
-        } else {
-            OPERATIONS_NOT_REQUESTED
-        };
+    let operations = if has_authorized_operations(version) && request.include_authorized_operations
+    {
+        GROUP_OPERATIONS
+    } else {
+        OPERATIONS_NOT_REQUESTED
+    };
     let groups = request
         .groups
         .into_iter()

@@ -32,8 +32,11 @@ pub(crate) async fn handle(
         Ok(epoch) => epoch,
         Err(code) => {
             return Some(
-                response(version, SyncResponse::error(membership::GroupError::NotCoordinator))
-                    .with_error_code(code.code()),
+                response(
+                    version,
+                    SyncResponse::error(membership::GroupError::NotCoordinator),
+                )
+                .with_error_code(code.code()),
             );
         }
     };
