@@ -1,7 +1,8 @@
 //! Consumer-group membership over raw `kafka-protocol` requests against a broker process:
 //! MEMBER_ID_REQUIRED round trip, two members joining one generation (the leader gets the member
 //! list, the coordinator relays its assignments), heartbeats during a rebalance, batched and
-//! single leaves, DescribeGroups and ListGroups, and the error codes of bad requests.
+//! single leaves, DescribeGroups and ListGroups, and the error codes of bad requests. Each test
+//! first finds the coordinator (this broker) with FindCoordinator.
 //! JoinGroup and SyncGroup are long polls: each member has its own connection, requests are
 //! sent first and their answers read later.
 
@@ -10,7 +11,6 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
@@ -22,7 +22,6 @@ use crate::admin::unique;
 use crate::harness::{Target, init_logs};
 use crate::wire::{framed, read_frame};
 
-const OFFSETS_TOPIC: &str = "__consumer_offsets";
 const NONE: i16 = 0;
 const NOT_COORDINATOR: i16 = 16;
 const COORDINATOR_NOT_AVAILABLE: i16 = 15;
@@ -180,36 +179,25 @@ fn list(conn: &mut TcpStream, version: i16, states: &[&str]) -> Vec<(String, Str
         .collect()
 }
 
-/// Creates `__consumer_offsets` with one partition (the broker does not create it by itself yet)
-/// and waits until this broker coordinates `group`.
-fn create_offsets_topic(conn: &mut TcpStream, group: &str) {
-    let request = CreateTopicsRequest::default()
-        .with_topics(vec![
-            CreatableTopic::default()
-                .with_name(TopicName(s(OFFSETS_TOPIC)))
-                .with_num_partitions(1)
-                .with_replication_factor(1),
-        ])
-        .with_timeout_ms(10_000);
-    let response: CreateTopicsResponse = call_as_member(conn, ApiKey::CreateTopics, 7, &request);
-    let code = response.topics[0].error_code;
-    // 36: created already (by the broker itself, once it creates the topic on demand).
-    assert!(code == NONE || code == 36, "{response:?}");
+/// FindCoordinator for `group` until it names a coordinator (the first one creates
+/// `__consumer_offsets`); checks that it is this broker.
+fn find_coordinator(conn: &mut TcpStream, group: &str, target: &Target) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let described = describe(conn, group);
-        if described.error_code == NONE {
-            assert_eq!(&*described.group_state, "Dead", "an unknown group");
+        let request = FindCoordinatorRequest::default()
+            .with_key(s(group))
+            .with_key_type(0);
+        let found: FindCoordinatorResponse =
+            call_as_member(conn, ApiKey::FindCoordinator, 3, &request);
+        if found.error_code == NONE {
+            assert_eq!(
+                format!("{}:{}", found.host, found.port),
+                target.addr.to_string()
+            );
             return;
         }
-        assert!(
-            [NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE].contains(&described.error_code),
-            "{described:?}"
-        );
-        assert!(
-            Instant::now() < deadline,
-            "the broker never became the coordinator"
-        );
+        assert_eq!(found.error_code, COORDINATOR_NOT_AVAILABLE, "{found:?}");
+        assert!(Instant::now() < deadline, "no coordinator for {group}");
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -228,13 +216,19 @@ fn members_join_sync_heartbeat_and_leave() {
     let mut b = target.connect();
     let mut c = target.connect();
 
-    info!("before the offsets topic exists nobody coordinates the group");
+    info!("before FindCoordinator creates the offsets topic nobody coordinates the group");
     let early = join(&mut a, &group, "");
     assert!(
         [NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE].contains(&early.error_code),
         "{early:?}"
     );
-    create_offsets_topic(&mut a, &group);
+    find_coordinator(&mut a, &group, &target);
+    let unknown = describe(&mut a, &group);
+    assert_eq!(unknown.error_code, NONE);
+    assert_eq!(
+        &*unknown.group_state, "Dead",
+        "Kafka describes an unknown group as Dead"
+    );
 
     info!("bad joins get their error codes");
     let no_group = join(&mut a, "", "");
@@ -321,6 +315,10 @@ fn members_join_sync_heartbeat_and_leave() {
     info!("DescribeGroups and ListGroups show the Stable group");
     let described = describe(&mut a, &group);
     assert_eq!(described.error_code, NONE);
+    assert_eq!(
+        described.authorized_operations,
+        (1 << 3) | (1 << 6) | (1 << 8)
+    );
     assert_eq!(&*described.group_state, "Stable");
     assert_eq!(&*described.protocol_type, "consumer");
     assert_eq!(&*described.protocol_data, "range");
@@ -416,7 +414,7 @@ fn old_join_versions_work_without_member_id_required() {
     };
     let group = unique("raw-old-group");
     let mut conn = target.connect();
-    create_offsets_topic(&mut conn, &group);
+    find_coordinator(&mut conn, &group, &target);
     for version in [0, 3] {
         info!(
             version,

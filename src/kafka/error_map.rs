@@ -5,8 +5,8 @@
 use kafka_protocol::ResponseError;
 
 use crate::group::CoordinatorError;
-use crate::group::offsets::OffsetsError;
 use crate::group::membership::GroupError;
+use crate::group::offsets::OffsetsError;
 use crate::metadata::{MetadataError, ProposeError};
 use crate::partition;
 
