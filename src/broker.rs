@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::config::Config;
 use crate::group::Groups;
+use crate::group::membership::{self, Membership, MembershipSettings};
 use crate::kafka::Server;
 use crate::kafka::context::{self, BrokerContext, Services};
 use crate::metadata::leadership::{self, LeadershipSettings};
@@ -31,6 +32,8 @@ pub struct Broker {
     reconciler: JoinHandle<()>,
     retention: JoinHandle<()>,
     leadership: JoinHandle<()>,
+    /// Forgets the membership of groups this broker stopped coordinating.
+    group_sweep: JoinHandle<()>,
     /// The Raft transport of a multi-node cluster; `None` for a single node.
     transport: Option<Transport>,
 }
@@ -88,6 +91,7 @@ impl Broker {
             groups: Arc::new(Groups::new(
                 Arc::clone(&partitions),
                 config.offsets_topic_num_partitions,
+                Membership::new(membership_settings(&config)),
             )),
             partitions,
             metadata,
@@ -104,12 +108,16 @@ impl Broker {
             Arc::clone(&context.services.partitions),
             leadership_settings(&context.config),
         ));
+        let group_sweep = tokio::spawn(membership::sweep_stale(Arc::downgrade(
+            &context.services.groups,
+        )));
         Ok(Broker {
             server,
             context,
             reconciler,
             retention,
             leadership,
+            group_sweep,
             transport,
         })
     }
@@ -124,6 +132,7 @@ impl Broker {
         self.reconciler.abort();
         self.retention.abort();
         self.leadership.abort();
+        self.group_sweep.abort();
         let services = &self.context.services;
         services.partitions.shutdown_all().await;
         services.metadata.shutdown().await;
@@ -161,6 +170,15 @@ async fn retention_loop(context: Arc<BrokerContext>) {
                 ),
             }
         }
+    }
+}
+
+/// The group coordinator's `group.*` settings.
+fn membership_settings(config: &Config) -> MembershipSettings {
+    MembershipSettings {
+        initial_rebalance_delay: Duration::from_millis(config.group_initial_rebalance_delay_ms),
+        min_session_timeout: Duration::from_millis(config.group_min_session_timeout_ms),
+        max_session_timeout: Duration::from_millis(config.group_max_session_timeout_ms),
     }
 }
 

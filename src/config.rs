@@ -67,6 +67,13 @@ pub struct Config {
     /// `offsets.topic.num.partitions`: partitions of `__consumer_offsets`, each a Raft group;
     /// a group's coordinator is the leader of one of them.
     pub offsets_topic_num_partitions: u32,
+    /// `group.initial.rebalance.delay.ms`: how long the first rebalance of an empty group waits
+    /// for more members (extended by each newcomer, up to the rebalance timeout).
+    pub group_initial_rebalance_delay_ms: u64,
+    /// `group.min.session.timeout.ms`: the shortest session timeout a member may ask for.
+    pub group_min_session_timeout_ms: u64,
+    /// `group.max.session.timeout.ms`: the longest session timeout a member may ask for.
+    pub group_max_session_timeout_ms: u64,
     /// `log.level`: tracing filter used when `RUST_LOG` is not set.
     pub log_level: String,
     /// The seed's `cluster` section: Raft membership and timing.
@@ -163,6 +170,9 @@ impl Default for Config {
             auto_leader_rebalance: true,
             leader_imbalance_check_interval_secs: 10,
             offsets_topic_num_partitions: 10,
+            group_initial_rebalance_delay_ms: 3000,
+            group_min_session_timeout_ms: 6000,
+            group_max_session_timeout_ms: 1_800_000,
             log_level: "info".to_string(),
             cluster: ClusterConfig::default(),
         }
@@ -309,6 +319,28 @@ impl Config {
             "offsets.topic.num.partitions",
             self.offsets_topic_num_partitions,
             "1 ..= 1000",
+        )?;
+        check(
+            self.group_initial_rebalance_delay_ms <= i32::MAX as u64,
+            "group.initial.rebalance.delay.ms",
+            self.group_initial_rebalance_delay_ms,
+            "0 ..= 2147483647",
+        )?;
+        check(
+            self.group_min_session_timeout_ms >= 1,
+            "group.min.session.timeout.ms",
+            self.group_min_session_timeout_ms,
+            "at least 1 ms",
+        )?;
+        check(
+            self.group_max_session_timeout_ms >= self.group_min_session_timeout_ms
+                && self.group_max_session_timeout_ms <= i32::MAX as u64,
+            "group.max.session.timeout.ms",
+            self.group_max_session_timeout_ms,
+            format!(
+                "group.min.session.timeout.ms ({}) ..= 2147483647",
+                self.group_min_session_timeout_ms
+            ),
         )?;
         check(
             self.replica_lag_time_max_ms >= 1,

@@ -185,6 +185,24 @@ const ROWS: &[Row] = &[
         "partitions of __consumer_offsets; each group's coordinator leads one",
         |c| c.offsets_topic_num_partitions.to_string(),
     ),
+    (
+        "group.initial.rebalance.delay.ms",
+        SettingType::Int,
+        "how long the first rebalance of an empty group waits for more members",
+        |c| c.group_initial_rebalance_delay_ms.to_string(),
+    ),
+    (
+        "group.min.session.timeout.ms",
+        SettingType::Int,
+        "the shortest session timeout a group member may ask for",
+        |c| c.group_min_session_timeout_ms.to_string(),
+    ),
+    (
+        "group.max.session.timeout.ms",
+        SettingType::Int,
+        "the longest session timeout a group member may ask for",
+        |c| c.group_max_session_timeout_ms.to_string(),
+    ),
 ];
 
 impl Config {

@@ -39,6 +39,9 @@ pub const KEYS: &[&str] = &[
     "auto.leader.rebalance.enable",
     "leader.imbalance.check.interval.seconds",
     "offsets.topic.num.partitions",
+    "group.initial.rebalance.delay.ms",
+    "group.min.session.timeout.ms",
+    "group.max.session.timeout.ms",
     "log.level",
     "cluster.enabled",
     "cluster.node_id",
@@ -102,6 +105,12 @@ pub(super) struct Settings {
     leader_imbalance_check_interval_secs: Option<u64>,
     #[serde(rename = "offsets.topic.num.partitions")]
     offsets_topic_num_partitions: Option<u32>,
+    #[serde(rename = "group.initial.rebalance.delay.ms")]
+    group_initial_rebalance_delay_ms: Option<u64>,
+    #[serde(rename = "group.min.session.timeout.ms")]
+    group_min_session_timeout_ms: Option<u64>,
+    #[serde(rename = "group.max.session.timeout.ms")]
+    group_max_session_timeout_ms: Option<u64>,
     #[serde(rename = "log.level")]
     log_level: Option<String>,
     #[serde(rename = "cluster.enabled")]
@@ -351,6 +360,18 @@ impl Settings {
         set(
             &mut config.offsets_topic_num_partitions,
             self.offsets_topic_num_partitions,
+        );
+        set(
+            &mut config.group_initial_rebalance_delay_ms,
+            self.group_initial_rebalance_delay_ms,
+        );
+        set(
+            &mut config.group_min_session_timeout_ms,
+            self.group_min_session_timeout_ms,
+        );
+        set(
+            &mut config.group_max_session_timeout_ms,
+            self.group_max_session_timeout_ms,
         );
         set(&mut config.log_level, self.log_level);
         set(&mut c.enabled, self.cluster_enabled);

@@ -4,9 +4,12 @@
 //! `hash(G) mod offsets.topic.num.partitions`, so coordination moves with Raft leadership and a
 //! new coordinator serves the offsets its replica already holds.
 
+pub mod membership;
+
 use std::sync::Arc;
 
 use crate::partition::{Partitions, Replica};
+use membership::Membership;
 
 pub mod offsets;
 
@@ -44,15 +47,27 @@ pub struct Groups {
     /// `offsets.topic.num.partitions`.
     offsets_partitions: u32,
     offsets: OffsetsTables,
+    /// Live membership of the groups coordinated here.
+    membership: Membership,
 }
 
 impl Groups {
-    pub fn new(partitions: Arc<Partitions>, offsets_partitions: u32) -> Self {
+    pub fn new(
+        partitions: Arc<Partitions>,
+        offsets_partitions: u32,
+        membership: Membership,
+    ) -> Self {
         Groups {
             partitions,
             offsets_partitions,
             offsets: OffsetsTables::default(),
+            membership,
         }
+    }
+
+    /// Members, generations and rebalances of the groups coordinated here.
+    pub fn membership(&self) -> &Membership {
+        &self.membership
     }
 
     /// `offsets.topic.num.partitions`.

@@ -48,14 +48,16 @@ pub(crate) async fn serve(
     limits: ConnectionLimits,
     shutdown: watch::Receiver<bool>,
 ) {
-    let peer = stream
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
+    let peer_addr = stream.peer_addr().ok();
+    let peer = peer_addr.map(|a| a.to_string()).unwrap_or_default();
+    let client_host: Arc<str> = peer_addr
+        .map(|a| format!("/{}", a.ip()))
+        .unwrap_or_default()
+        .into();
     let span = info_span!("conn", conn, %peer);
     async move {
         debug!("connection opened");
-        match run(stream, conn, broker, limits, shutdown).await {
+        match run(stream, conn, broker, limits, shutdown, client_host).await {
             Ok(reason) => debug!(reason, "connection closed"),
             Err(reason) => info!(%reason, "connection closed"),
         }
@@ -70,6 +72,7 @@ async fn run(
     broker: Arc<BrokerContext>,
     limits: ConnectionLimits,
     mut shutdown: watch::Receiver<bool>,
+    client_host: Arc<str>,
 ) -> Result<&'static str, String> {
     let _ = stream.set_nodelay(true);
     let (mut rd, mut wr) = stream.split();
@@ -113,7 +116,7 @@ async fn run(
                     continue;
                 };
                 last_activity = Instant::now();
-                let (future, held) = start(frame, conn, &broker)?;
+                let (future, held) = start(frame, conn, &broker, &client_host)?;
                 held_bytes += held;
                 in_flight.push_back(future);
             }
@@ -132,6 +135,7 @@ fn start(
     frame: Bytes,
     conn: u64,
     broker: &Arc<BrokerContext>,
+    client_host: &Arc<str>,
 ) -> Result<(BoxFuture<'static, InFlight>, usize), String> {
     let frame_len = frame.len();
     match request::parse(frame) {
@@ -151,6 +155,7 @@ fn start(
                 correlation_id,
                 client_id: header.client_id,
                 conn,
+                client_host: Arc::clone(client_host),
             };
             let reply = (api.route)(ctx, body);
             let future = async move {

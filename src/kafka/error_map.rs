@@ -5,6 +5,7 @@
 use kafka_protocol::ResponseError;
 
 use crate::group::CoordinatorError;
+use crate::group::membership::GroupError;
 use crate::group::offsets::OffsetsError;
 use crate::metadata::{MetadataError, ProposeError};
 use crate::partition;
@@ -105,6 +106,29 @@ pub(crate) fn offsets_error(err: &OffsetsError) -> ResponseError {
     }
 }
 
+/// What a client sees when a group request is refused by the group's membership.
+pub(crate) fn group_error(err: &GroupError) -> ResponseError {
+    use GroupError as E;
+    match err {
+        E::InvalidGroupId => ResponseError::InvalidGroupId,
+        E::InvalidSessionTimeout => ResponseError::InvalidSessionTimeout,
+        E::UnknownMemberId => ResponseError::UnknownMemberId,
+        E::IllegalGeneration => ResponseError::IllegalGeneration,
+        E::RebalanceInProgress => ResponseError::RebalanceInProgress,
+        E::InconsistentGroupProtocol => ResponseError::InconsistentGroupProtocol,
+        E::MemberIdRequired => ResponseError::MemberIdRequired,
+        E::FencedInstanceId => ResponseError::FencedInstanceId,
+        E::NonEmptyGroup => ResponseError::NonEmptyGroup,
+        E::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
+        E::NotCoordinator => ResponseError::NotCoordinator,
+    }
+}
+
+/// The error code of an optional group refusal (0 when there is none).
+pub(crate) fn group_code(err: Option<&GroupError>) -> i16 {
+    err.map_or(0, |e| group_error(e).code())
+}
+
 /// What a client sees when a metadata change is refused.
 pub(crate) fn metadata_error(err: &MetadataError) -> ResponseError {
     use MetadataError as E;
@@ -163,5 +187,12 @@ mod tests {
             metadata_error(&MetadataError::TopicExists("t".into())).code(),
             36
         );
+        assert_eq!(group_code(None), 0);
+        assert_eq!(group_code(Some(&GroupError::IllegalGeneration)), 22);
+        assert_eq!(group_code(Some(&GroupError::UnknownMemberId)), 25);
+        assert_eq!(group_code(Some(&GroupError::RebalanceInProgress)), 27);
+        assert_eq!(group_code(Some(&GroupError::NonEmptyGroup)), 68);
+        assert_eq!(group_code(Some(&GroupError::MemberIdRequired)), 79);
+        assert_eq!(group_code(Some(&GroupError::FencedInstanceId)), 82);
     }
 }

@@ -5,9 +5,10 @@
 use bytes::Bytes;
 use kafka_protocol::messages::{
     AlterConfigsRequest, ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest,
-    DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest, FetchRequest,
-    FindCoordinatorRequest, IncrementalAlterConfigsRequest, ListOffsetsRequest, MetadataRequest,
-    OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest,
+    DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest, DescribeGroupsRequest,
+    FetchRequest, FindCoordinatorRequest, HeartbeatRequest, IncrementalAlterConfigsRequest,
+    JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest,
+    OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest, SyncGroupRequest,
 };
 use kafka_protocol::protocol::Decodable;
 
@@ -172,6 +173,54 @@ pub(crate) static APIS: &[Api] = &[
         schemas::DESCRIBE_CLUSTER_REQUEST,
         DescribeClusterRequest,
         handlers::describe_cluster::handle
+    ),
+    api!(
+        JoinGroup,
+        0,
+        9,
+        schemas::JOIN_GROUP_REQUEST,
+        JoinGroupRequest,
+        handlers::join_group::handle
+    ),
+    api!(
+        SyncGroup,
+        0,
+        5,
+        schemas::SYNC_GROUP_REQUEST,
+        SyncGroupRequest,
+        handlers::sync_group::handle
+    ),
+    api!(
+        Heartbeat,
+        0,
+        4,
+        schemas::HEARTBEAT_REQUEST,
+        HeartbeatRequest,
+        handlers::heartbeat::handle
+    ),
+    api!(
+        LeaveGroup,
+        0,
+        5,
+        schemas::LEAVE_GROUP_REQUEST,
+        LeaveGroupRequest,
+        handlers::leave_group::handle
+    ),
+    api!(
+        ListGroups,
+        0,
+        5,
+        schemas::LIST_GROUPS_REQUEST,
+        ListGroupsRequest,
+        handlers::list_groups::handle
+    ),
+    api!(
+        DescribeGroups,
+        0,
+        5,
+        schemas::DESCRIBE_GROUPS_REQUEST,
+        DescribeGroupsRequest,
+        handlers::describe_groups::handle
     ),
 ];
 

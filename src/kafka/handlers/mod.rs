@@ -3,19 +3,26 @@
 
 pub(crate) mod alter_configs;
 pub(crate) mod api_versions;
+pub(crate) mod coordinator;
 pub(crate) mod create_partitions;
 pub(crate) mod create_topics;
 pub(crate) mod delete_topics;
 pub(crate) mod describe_cluster;
 pub(crate) mod describe_configs;
+pub(crate) mod describe_groups;
 pub(crate) mod fetch;
 pub(crate) mod find_coordinator;
+pub(crate) mod heartbeat;
 pub(crate) mod incremental_alter_configs;
+pub(crate) mod join_group;
+pub(crate) mod leave_group;
+pub(crate) mod list_groups;
 pub(crate) mod list_offsets;
 pub(crate) mod metadata;
 pub(crate) mod offset_fetch;
 pub(crate) mod offset_for_leader_epoch;
 pub(crate) mod produce;
+pub(crate) mod sync_group;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -37,6 +44,8 @@ pub struct RequestContext {
     pub client_id: Option<StrBytes>,
     /// Connection number, for logs.
     pub conn: u64,
+    /// The client's address as Kafka shows it in DescribeGroups (`/127.0.0.1`).
+    pub client_host: Arc<str>,
 }
 
 /// A request that could not be served; the connection is closed.

@@ -1,0 +1,80 @@
+//! DescribeGroups v0-v5: each group's state (as Kafka spells it), protocol type, selected
+//! protocol and members (metadata and assignment once Stable). A group this broker does not
+//! know is described as Dead, as Kafka does; one it does not coordinate gets NOT_COORDINATOR.
+//! v3+: authorized operations on request (no authorizer: everything a group allows).
+
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::{RequestContext, coordinator};
+use crate::group::membership::GroupState;
+
+/// Group instance ids exist from v4.
+fn has_instance_id(version: i16) -> bool {
+    version >= 4
+}
+
+/// Authorized operations from v3.
+fn has_authorized_operations(version: i16) -> bool {
+    version >= 3
+}
+
+/// Kafka's "not requested" value of `authorized_operations`.
+const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
+/// READ (3), DELETE (6) and DESCRIBE (8): what a group resource allows, all granted without an
+/// authorizer.
+const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
+
+pub(crate) async fn handle(
+    ctx: RequestContext,
+    request: DescribeGroupsRequest,
+) -> Option<DescribeGroupsResponse> {
+    let version = ctx.api_version;
+    let operations = if has_authorized_operations(version) && request.include_authorized_operations
+    {
+        GROUP_OPERATIONS
+    } else {
+        OPERATIONS_NOT_REQUESTED
+    };
+    let groups = request
+        .groups
+        .into_iter()
+        .map(|group_id| {
+            let id = group_id.0.to_string();
+            let base = DescribedGroup::default()
+                .with_group_id(group_id)
+                .with_authorized_operations(operations);
+            let epoch = match coordinator::epoch(&ctx, &id) {
+                Ok(epoch) => epoch,
+                Err(code) => return base.with_error_code(code.code()),
+            };
+            let described = ctx.broker.services.groups.membership().describe(epoch, &id);
+            let Some(group) = described else {
+                return base.with_group_state(StrBytes::from_static_str(GroupState::Dead.name()));
+            };
+            let members = group
+                .members
+                .into_iter()
+                .map(|m| {
+                    DescribedGroupMember::default()
+                        .with_member_id(StrBytes::from_string(m.member_id))
+                        .with_group_instance_id(
+                            m.group_instance_id
+                                .filter(|_| has_instance_id(version))
+                                .map(StrBytes::from_string),
+                        )
+                        .with_client_id(StrBytes::from_string(m.client_id))
+                        .with_client_host(StrBytes::from_string(m.client_host))
+                        .with_member_metadata(m.metadata)
+                        .with_member_assignment(m.assignment)
+                })
+                .collect();
+            base.with_group_state(StrBytes::from_static_str(group.state.name()))
+                .with_protocol_type(StrBytes::from_string(group.protocol_type))
+                .with_protocol_data(StrBytes::from_string(group.protocol))
+                .with_members(members)
+        })
+        .collect();
+    Some(DescribeGroupsResponse::default().with_groups(groups))
+}
