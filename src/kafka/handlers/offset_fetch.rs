@@ -26,8 +26,10 @@ fn has_leader_epoch(version: i16) -> bool {
     version >= 5
 }
 
+/// One topic's partitions with their commits (if any).
+type TopicCommits = (String, Vec<(i32, Option<Committed>)>);
 /// What one group's answer holds: per topic, per partition, the commit (if any).
-type Answer = Result<Vec<(String, Vec<(i32, Option<Committed>)>)>, ResponseError>;
+type Answer = Result<Vec<TopicCommits>, ResponseError>;
 
 pub(crate) async fn handle(
     ctx: RequestContext,
@@ -121,7 +123,7 @@ async fn fetch(
             })
             .collect(),
         None => {
-            let mut by_topic: Vec<(String, Vec<(i32, Option<Committed>)>)> = Vec::new();
+            let mut by_topic: Vec<TopicCommits> = Vec::new();
             for ((topic, p), c) in committed {
                 match by_topic.last_mut() {
                     Some((name, partitions)) if *name == topic => partitions.push((p, Some(c))),

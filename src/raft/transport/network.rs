@@ -110,9 +110,7 @@ impl PeerClient {
     /// How long an AppendEntries may wait for its answer: openraft's suggestion, at least
     /// [`super::TransportConfig::min_append_timeout`].
     fn append_timeout(&self, option: &RPCOption) -> Duration {
-        option
-            .soft_ttl()
-            .max(self.shared.config.min_append_timeout)
+        option.soft_ttl().max(self.shared.config.min_append_timeout)
     }
 
     /// One JSON request, one JSON answer, within `option.soft_ttl()`.
