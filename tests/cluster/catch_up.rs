@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use rdkafka::producer::Producer;
 use tracing::info;
 
-use crate::faults::{high_watermark, send_all, stop_and_compare};
+use crate::faults::{high_watermark, pick_follower, send_all, stop_and_compare};
 use crate::harness::{Cluster, WAIT, init_logs, leaders};
 use crate::{Deliveries, create_topic, producer, unique_topic};
 
@@ -19,12 +19,7 @@ fn restarted_follower_catches_up_to_identical_batches() {
     let partitions = 3;
     create_topic(&cluster.bootstrap(&[1, 2, 3]), &topic, partitions);
     let led = leaders(&cluster.bootstrap(&[1]), &topic, WAIT);
-    // A follower of partition 0; preferably one that leads nothing, so no failover muddles it.
-    let follower = (1..=3u64)
-        .filter(|id| *id as i32 != led[0])
-        .min_by_key(|id| led.iter().filter(|l| **l == *id as i32).count())
-        .expect("a follower");
-    let others: Vec<u64> = (1..=3).filter(|id| *id != follower).collect();
+    let (follower, others) = pick_follower(&led);
     info!(?led, follower, "kill -9 of a follower of partition 0");
     cluster.node(follower).kill9();
 

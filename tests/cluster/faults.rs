@@ -174,3 +174,14 @@ pub fn send_all(
         }
     }
 }
+
+/// A follower of partition 0 given each partition's leader `led`, preferably one that leads
+/// nothing (so no failover muddles what it misses), and the two other nodes.
+pub fn pick_follower(led: &[i32]) -> (u64, Vec<u64>) {
+    let follower = (1..=3u64)
+        .filter(|id| *id as i32 != led[0])
+        .min_by_key(|id| led.iter().filter(|l| **l == *id as i32).count())
+        .expect("a follower");
+    let others = (1..=3).filter(|id| *id != follower).collect();
+    (follower, others)
+}

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rdkafka::producer::Producer;
 use tracing::info;
 
-use crate::faults::{high_watermark, send_all, stop_and_compare};
+use crate::faults::{high_watermark, pick_follower, send_all, stop_and_compare};
 use crate::harness::{Cluster, WAIT, init_logs, leaders};
 use crate::{Deliveries, create_topic, producer_with, read_partitions, unique_topic};
 
@@ -33,11 +33,7 @@ fn follower_stopped_for_15s_gives_no_stale_acknowledgements() {
     let partitions = 2;
     create_topic(&cluster.bootstrap(&[1, 2, 3]), &topic, partitions);
     let led = leaders(&cluster.bootstrap(&[1]), &topic, WAIT);
-    let follower = (1..=3u64)
-        .filter(|id| *id as i32 != led[0])
-        .min_by_key(|id| led.iter().filter(|l| **l == *id as i32).count())
-        .expect("a follower");
-    let others: Vec<u64> = (1..=3).filter(|id| *id != follower).collect();
+    let (follower, others) = pick_follower(&led);
 
     // One request in flight per connection: retries cannot reorder a partition.
     let deliveries = Deliveries::default();

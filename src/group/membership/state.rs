@@ -267,6 +267,28 @@ impl Group {
         rx
     }
 
+    /// The member a heartbeat or commit names, checked as Kafka checks it: a replaced static
+    /// member is fenced, an unknown one refused, a stale generation illegal.
+    fn member_of_generation(
+        &mut self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation_id: i32,
+    ) -> Result<&mut Member, GroupError> {
+        if self.is_static_member_fenced(instance_id, member_id) {
+            return Err(GroupError::FencedInstanceId);
+        }
+        let generation = self.generation;
+        let member = self
+            .members
+            .get_mut(member_id)
+            .ok_or(GroupError::UnknownMemberId)?;
+        if generation_id != generation {
+            return Err(GroupError::IllegalGeneration);
+        }
+        Ok(member)
+    }
+
     fn is_static_member_fenced(&self, instance_id: Option<&str>, member_id: &str) -> bool {
         instance_id
             .and_then(|i| self.static_members.get(i))
@@ -822,18 +844,8 @@ impl Group {
         if self.state == GroupState::Dead {
             return Err(GroupError::CoordinatorNotAvailable);
         }
-        if self.is_static_member_fenced(instance_id, member_id) {
-            return Err(GroupError::FencedInstanceId);
-        }
         let state = self.state;
-        let generation = self.generation;
-        let member = self
-            .members
-            .get_mut(member_id)
-            .ok_or(GroupError::UnknownMemberId)?;
-        if generation_id != generation {
-            return Err(GroupError::IllegalGeneration);
-        }
+        let member = self.member_of_generation(member_id, instance_id, generation_id)?;
         match state {
             GroupState::Empty | GroupState::Dead => Err(GroupError::UnknownMemberId),
             GroupState::CompletingRebalance | GroupState::Stable => {
@@ -902,18 +914,8 @@ impl Group {
                 Err(GroupError::UnknownMemberId)
             };
         }
-        if self.is_static_member_fenced(instance_id, member_id) {
-            return Err(GroupError::FencedInstanceId);
-        }
         let state = self.state;
-        let generation = self.generation;
-        let member = self
-            .members
-            .get_mut(member_id)
-            .ok_or(GroupError::UnknownMemberId)?;
-        if generation_id != generation {
-            return Err(GroupError::IllegalGeneration);
-        }
+        let member = self.member_of_generation(member_id, instance_id, generation_id)?;
         match state {
             // The member has its generation but not its assignment yet.
             GroupState::CompletingRebalance => Err(GroupError::RebalanceInProgress),
