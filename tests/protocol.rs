@@ -15,6 +15,8 @@ mod clients;
 mod connection;
 #[path = "../protocol-tests/coordinator.rs"]
 mod coordinator;
+#[path = "../protocol-tests/groups_clients.rs"]
+mod groups_clients;
 #[path = "../protocol-tests/groups_raw.rs"]
 mod groups_raw;
 #[path = "../protocol-tests/harness.rs"]

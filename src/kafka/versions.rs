@@ -5,9 +5,10 @@
 use bytes::Bytes;
 use kafka_protocol::messages::{
     AlterConfigsRequest, ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest,
-    DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest, DescribeGroupsRequest,
-    FetchRequest, FindCoordinatorRequest, HeartbeatRequest, IncrementalAlterConfigsRequest,
-    JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest,
+    DeleteGroupsRequest, DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest,
+    DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest, HeartbeatRequest,
+    IncrementalAlterConfigsRequest, JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest,
+    ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetDeleteRequest,
     OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest, SyncGroupRequest,
 };
 use kafka_protocol::protocol::Decodable;
@@ -109,6 +110,30 @@ pub(crate) static APIS: &[Api] = &[
         schemas::FIND_COORDINATOR_REQUEST,
         FindCoordinatorRequest,
         handlers::find_coordinator::handle
+    ),
+    api!(
+        OffsetCommit,
+        2,
+        9,
+        schemas::OFFSET_COMMIT_REQUEST,
+        OffsetCommitRequest,
+        handlers::offset_commit::handle
+    ),
+    api!(
+        OffsetDelete,
+        0,
+        0,
+        schemas::OFFSET_DELETE_REQUEST,
+        OffsetDeleteRequest,
+        handlers::offset_delete::handle
+    ),
+    api!(
+        DeleteGroups,
+        0,
+        2,
+        schemas::DELETE_GROUPS_REQUEST,
+        DeleteGroupsRequest,
+        handlers::delete_groups::handle
     ),
     api!(
         OffsetFetch,

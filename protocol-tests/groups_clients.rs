@@ -1,0 +1,189 @@
+//! Consumer groups with real librdkafka consumers: two members of a group share a 4-partition
+//! topic and commit what they read (a partition that moved between them is read again from its
+//! last commit: the uncommitted window); after both close, a new member resumes exactly at the
+//! committed offsets and nothing is lost; the empty group is then deleted with its offsets.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::FutureRecord;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use tracing::info;
+
+use crate::clients::{block_on, config, create_topic, future_producer, unique_topic};
+use crate::harness::{Target, WAIT, init_logs};
+
+const PARTITIONS: i32 = 4;
+const PER_PARTITION: usize = 50;
+
+/// A member of `group` subscribed to `topic`, reading from the start when nothing is committed.
+fn member(target: &Target, group: &str, topic: &str) -> BaseConsumer {
+    let consumer: BaseConsumer = config(
+        target,
+        &[
+            ("group.id", group),
+            ("enable.auto.commit", "false"),
+            ("auto.offset.reset", "earliest"),
+            ("session.timeout.ms", "6000"),
+            ("heartbeat.interval.ms", "500"),
+        ],
+    )
+    .create()
+    .expect("create group member");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    consumer
+}
+
+/// Polls every member in turn until `count` messages arrived in all, or `within` passes.
+fn read(members: &[&BaseConsumer], count: usize, within: Duration) -> Vec<(i32, i64)> {
+    let deadline = Instant::now() + within;
+    let mut got = Vec::new();
+    while got.len() < count && Instant::now() < deadline {
+        for m in members {
+            if let Some(Ok(message)) = m.poll(Duration::from_millis(50)) {
+                got.push((message.partition(), message.offset()));
+            }
+        }
+    }
+    got
+}
+
+#[test]
+fn a_group_shares_partitions_commits_and_resumes_where_it_left_off() {
+    init_logs();
+    let Some(target) = Target::own_unless_external(&[("group.initial.rebalance.delay.ms", "0")])
+    else {
+        return;
+    };
+    let topic = unique_topic("grouped");
+    create_topic(&target, &topic, PARTITIONS, &[]);
+    let producer = future_producer(&target, &[]);
+    for i in 0..PARTITIONS as usize * PER_PARTITION {
+        let key = i.to_string();
+        let record = FutureRecord::<str, str>::to(&topic)
+            .partition((i % PARTITIONS as usize) as i32)
+            .key(&key)
+            .payload("grouped");
+        block_on(WAIT, producer.send(record, WAIT))
+            .unwrap_or_else(|(e, _)| panic!("send {i}: {e}"));
+    }
+    let group = unique_topic("group");
+
+    info!("two members share the four partitions and read about half the messages");
+    let first = member(&target, &group, &topic);
+    let second = member(&target, &group, &topic);
+    let half = PARTITIONS as usize * PER_PARTITION / 2;
+    let mut seen = read(&[&first, &second], half, WAIT * 3);
+    assert!(seen.len() >= half, "read {} of {half}", seen.len());
+    let deadline = Instant::now() + WAIT * 3;
+    while first.assignment().map_or(0, |a| a.count()) + second.assignment().map_or(0, |a| a.count())
+        != PARTITIONS as usize
+        || first.assignment().map_or(0, |a| a.count()) == 0
+        || second.assignment().map_or(0, |a| a.count()) == 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the partitions were never split between the two"
+        );
+        seen.extend(read(
+            &[&first, &second],
+            usize::MAX,
+            Duration::from_millis(200),
+        ));
+    }
+    info!(
+        read = seen.len(),
+        "both members hold partitions; each commits what it read"
+    );
+    for m in [&first, &second] {
+        m.commit_consumer_state(CommitMode::Sync).expect("commit");
+    }
+    let committed: BTreeMap<i32, i64> = {
+        let mut wanted = TopicPartitionList::new();
+        for p in 0..PARTITIONS {
+            wanted.add_partition(&topic, p);
+        }
+        first
+            .committed_offsets(wanted, WAIT)
+            .expect("OffsetFetch")
+            .elements()
+            .iter()
+            .map(|e| match e.offset() {
+                Offset::Offset(o) => (e.partition(), o),
+                _ => (e.partition(), 0),
+            })
+            .collect()
+    };
+    let mut read_to: BTreeMap<i32, i64> = BTreeMap::new();
+    for (p, o) in &seen {
+        let next = read_to.entry(*p).or_insert(0);
+        *next = (*next).max(o + 1);
+    }
+    for p in 0..PARTITIONS {
+        let at = committed.get(&p).copied().unwrap_or(0);
+        assert!(
+            at <= read_to.get(&p).copied().unwrap_or(0),
+            "partition {p}: committed {at} beyond what was read"
+        );
+    }
+    assert!(
+        committed.values().sum::<i64>() > 0,
+        "something was committed: {committed:?}"
+    );
+    drop(first);
+    drop(second);
+
+    info!("a new member resumes exactly at the committed offsets");
+    let third = member(&target, &group, &topic);
+    let rest: usize = (0..PARTITIONS)
+        .map(|p| PER_PARTITION - committed.get(&p).copied().unwrap_or(0) as usize)
+        .sum();
+    let resumed = read(&[&third], rest, WAIT * 3);
+    assert_eq!(
+        resumed.len(),
+        rest,
+        "everything from the committed offsets on"
+    );
+    for p in 0..PARTITIONS {
+        let offsets: Vec<i64> = resumed
+            .iter()
+            .filter(|(q, _)| *q == p)
+            .map(|(_, o)| *o)
+            .collect();
+        let from = committed.get(&p).copied().unwrap_or(0);
+        let expected: Vec<i64> = (from..PER_PARTITION as i64).collect();
+        assert_eq!(
+            offsets, expected,
+            "partition {p} resumes at {from}, once each, in order"
+        );
+    }
+    let all: BTreeSet<(i32, i64)> = seen.iter().chain(&resumed).copied().collect();
+    assert_eq!(
+        all.len(),
+        PARTITIONS as usize * PER_PARTITION,
+        "nothing lost"
+    );
+    drop(third);
+
+    info!("the empty group is deleted, offsets and all");
+    let admin: AdminClient<DefaultClientContext> =
+        config(&target, &[]).create().expect("admin client");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let results = block_on(WAIT, admin.delete_groups(&[&group], &AdminOptions::new()))
+            .expect("DeleteGroups");
+        match &results[0] {
+            Ok(_) => break,
+            // The last member's leave may still be under way.
+            Err((_, e)) => assert!(Instant::now() < deadline, "deleting {group}: {e}"),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let results =
+        block_on(WAIT, admin.delete_groups(&[&group], &AdminOptions::new())).expect("DeleteGroups");
+    assert!(results[0].is_err(), "a deleted group is not found again");
+}

@@ -1,0 +1,92 @@
+//! OffsetDelete v0: forgets some committed offsets of a group. Allowed while the group has no
+//! members; while it has some, every named partition answers GROUP_SUBSCRIBED_TO_TOPIC (the
+//! broker does not read the members' subscriptions, so it assumes the topics are in use).
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::offset_delete_response::{
+    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
+use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
+
+use super::{RequestContext, coordinator};
+use crate::group::membership::{GroupState, check_group_id};
+use crate::group::offsets::OffsetsCommand;
+use crate::kafka::error_map;
+
+pub(crate) async fn handle(
+    ctx: RequestContext,
+    request: OffsetDeleteRequest,
+) -> Option<OffsetDeleteResponse> {
+    let group = request.group_id.0.to_string();
+    let partition_error = match forget(&ctx, &group, &request).await {
+        Ok(per_partition) => per_partition,
+        Err(error) => {
+            return Some(OffsetDeleteResponse::default().with_error_code(error.code()));
+        }
+    };
+    let topics = request
+        .topics
+        .iter()
+        .map(|topic| {
+            OffsetDeleteResponseTopic::default()
+                .with_name(topic.name.clone())
+                .with_partitions(
+                    topic
+                        .partitions
+                        .iter()
+                        .map(|p| {
+                            OffsetDeleteResponsePartition::default()
+                                .with_partition_index(p.partition_index)
+                                .with_error_code(partition_error.map_or(0, |e| e.code()))
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
+    Some(OffsetDeleteResponse::default().with_topics(topics))
+}
+
+/// Deletes the named offsets; `Ok(Some(error))` when every partition is refused alike.
+async fn forget(
+    ctx: &RequestContext,
+    group: &str,
+    request: &OffsetDeleteRequest,
+) -> Result<Option<ResponseError>, ResponseError> {
+    check_group_id(group).map_err(|e| error_map::group_error(&e))?;
+    let epoch = coordinator::epoch(ctx, group)?;
+    let groups = &ctx.broker.services.groups;
+    let state = groups.membership().state(epoch, group);
+    let table = groups
+        .offsets(group)
+        .map_err(|e| error_map::coordinator_error(&e))?;
+    let committed = table
+        .group(group)
+        .await
+        .map_err(|e| error_map::offsets_error(&e))?;
+    if state.is_none() && committed.is_empty() {
+        return Err(ResponseError::GroupIdNotFound);
+    }
+    if state.is_some_and(|s| !matches!(s, GroupState::Empty | GroupState::Dead)) {
+        return Ok(Some(ResponseError::GroupSubscribedToTopic));
+    }
+    let partitions: Vec<(String, i32)> = request
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (t.name.0.to_string(), p.partition_index))
+        })
+        .filter(|tp| committed.contains_key(tp))
+        .collect();
+    if !partitions.is_empty() {
+        table
+            .propose(&OffsetsCommand::Forget {
+                group: group.to_string(),
+                partitions,
+            })
+            .await
+            .map_err(|e| error_map::offsets_error(&e))?;
+    }
+    Ok(None)
+}
