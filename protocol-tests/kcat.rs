@@ -1,6 +1,7 @@
 //! kcat, the command-line client, unchanged: `-L` lists the broker and topic, `-P -K:` produces
-//! keyed messages, `-C -e -o beginning` reads them back. kcat must be installed (`.ci/run` does
-//! it): without it these tests fail rather than skip.
+//! keyed messages, `-C -e -o beginning` reads them back, and `-G` consumes as a group member that
+//! commits and resumes. kcat must be installed (`.ci/run` does it): without it these tests fail
+//! rather than skip.
 
 use std::io::{Read, Write};
 use std::process::{Command, Output, Stdio};
@@ -136,4 +137,59 @@ fn kcat_lists_produces_and_consumes() {
         .map(|(i, l)| format!("{i} {l}\n"))
         .collect();
     assert_eq!(String::from_utf8_lossy(&consumed.stdout), expected);
+}
+
+#[test]
+fn kcat_balanced_consumer_commits_and_resumes() {
+    init_logs();
+    let Some(target) = Target::own_unless_external(&[("group.initial.rebalance.delay.ms", "0")])
+    else {
+        return;
+    };
+    let bootstrap = target.addr.to_string();
+    let topic = unique_topic("kcat-group");
+    let group = unique_topic("kcat-group");
+    create_topic(&target, &topic, 2, &[]);
+    let produce = |from: usize, to: usize| {
+        let input: String = (from..to).map(|i| format!("m{i}\n")).collect();
+        let args = ["-b", &bootstrap, "-P", "-t", &topic];
+        let produced = run(&args, input.as_bytes(), WAIT * 2);
+        check(&args, &produced);
+    };
+    let consume = |count: usize| -> Vec<String> {
+        let count = count.to_string();
+        let args = [
+            "-b",
+            &bootstrap,
+            "-G",
+            &group,
+            "-X",
+            "auto.offset.reset=earliest",
+            "-c",
+            &count,
+            "-f",
+            "%s\n",
+            &topic,
+        ];
+        let consumed = run(&args, b"", WAIT * 3);
+        check(&args, &consumed);
+        let mut got: Vec<String> = String::from_utf8_lossy(&consumed.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        got.sort();
+        got
+    };
+    let sorted = |from: usize, to: usize| {
+        let mut want: Vec<String> = (from..to).map(|i| format!("m{i}")).collect();
+        want.sort();
+        want
+    };
+
+    info!("kcat -G reads what is there and commits it as it leaves");
+    produce(0, 10);
+    assert_eq!(consume(10), sorted(0, 10));
+    info!("the next kcat -G in the group starts after the commit");
+    produce(10, 15);
+    assert_eq!(consume(5), sorted(10, 15));
 }
