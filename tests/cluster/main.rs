@@ -12,6 +12,7 @@
 mod admin;
 mod catch_up;
 mod faults;
+mod groups;
 mod harness;
 mod isolation;
 mod leadership;

@@ -1,0 +1,172 @@
+//! A consumer group across a coordinator failure: a member reads and commits, the node that
+//! coordinates the group is killed with `kill -9`, the member carries on through the new
+//! coordinator (the new leader of the group's `__consumer_offsets` partition) losing nothing and
+//! repeating nothing below its commits, commits again, and a later member finds the commits.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use kafka_protocol::messages::{ApiKey, FindCoordinatorRequest, FindCoordinatorResponse};
+use kafka_protocol::protocol::StrBytes;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::Producer;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use tracing::info;
+
+use crate::faults::send_all;
+use crate::harness::{Cluster, WAIT, client_config, init_logs};
+use crate::wire::call;
+use crate::{Deliveries, create_topic, producer, unique_topic};
+
+const PARTITIONS: usize = 4;
+const MESSAGES: usize = 400;
+
+fn member(bootstrap: &str, group: &str, topic: &str) -> BaseConsumer {
+    let consumer: BaseConsumer = client_config(
+        bootstrap,
+        &[
+            ("group.id", group),
+            ("enable.auto.commit", "false"),
+            ("auto.offset.reset", "earliest"),
+            ("session.timeout.ms", "6000"),
+            ("heartbeat.interval.ms", "500"),
+        ],
+    )
+    .create()
+    .expect("group member");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    consumer
+}
+
+/// `(partition, offset)` of up to `count` messages, polling until `within` passes.
+fn read(consumer: &BaseConsumer, count: usize, within: Duration) -> Vec<(i32, i64)> {
+    let deadline = Instant::now() + within;
+    let mut got = Vec::new();
+    while got.len() < count && Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            got.push((m.partition(), m.offset()));
+        }
+    }
+    got
+}
+
+fn committed(consumer: &BaseConsumer, topic: &str) -> BTreeMap<i32, i64> {
+    let mut wanted = TopicPartitionList::new();
+    for p in 0..PARTITIONS as i32 {
+        wanted.add_partition(topic, p);
+    }
+    consumer
+        .committed_offsets(wanted, WAIT)
+        .expect("OffsetFetch")
+        .elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(o) => Some((e.partition(), o)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The node coordinating `group`, as node `via` answers FindCoordinator.
+fn coordinator(cluster: &Cluster, via: u64, group: &str) -> u64 {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let mut conn =
+            std::net::TcpStream::connect_timeout(&cluster.addr(via), WAIT).expect("connect");
+        conn.set_read_timeout(Some(WAIT)).expect("timeout");
+        let request = FindCoordinatorRequest::default()
+            .with_key(StrBytes::from_string(group.to_string()))
+            .with_key_type(0);
+        let found: FindCoordinatorResponse = call(&mut conn, ApiKey::FindCoordinator, 3, &request);
+        if found.error_code == 0 {
+            return found.node_id.0 as u64;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no coordinator for {group}: {found:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn group_survives_its_coordinator_being_killed() {
+    init_logs();
+    let mut cluster = Cluster::start_with(&[1, 2, 3], "\"group.initial.rebalance.delay.ms\" = 0");
+    let all = cluster.bootstrap(&[1, 2, 3]);
+    let topic = unique_topic("grouped");
+    create_topic(&all, &topic, PARTITIONS as i32);
+    let deliveries = Deliveries::default();
+    let writer = producer(&all, &deliveries);
+    send_all(&writer, &topic, 0..MESSAGES, PARTITIONS, None);
+    writer.flush(WAIT).expect("flush");
+    assert_eq!(deliveries.acked().len(), MESSAGES);
+
+    let group = unique_topic("group");
+    let consumer = member(&all, &group, &topic);
+    let before = read(&consumer, MESSAGES / 2, WAIT * 2);
+    assert_eq!(before.len(), MESSAGES / 2, "read before the kill");
+    consumer
+        .commit_consumer_state(CommitMode::Sync)
+        .expect("commit");
+    let committed_before = committed(&consumer, &topic);
+    assert!(!committed_before.is_empty());
+
+    let victim = coordinator(&cluster, 1, &group);
+    info!(node = victim, "kill -9 the group's coordinator");
+    cluster.node(victim).kill9();
+
+    // Membership is not persisted: the new coordinator does not know the member's generation,
+    // so the member rejoins (partitions come back at their commits: anything it read again
+    // must lie at or after what it had committed).
+    let mut after = Vec::new();
+    let deadline = Instant::now() + WAIT * 3;
+    let distinct = |after: &[(i32, i64)]| {
+        before
+            .iter()
+            .chain(after)
+            .copied()
+            .collect::<BTreeSet<(i32, i64)>>()
+            .len()
+    };
+    while distinct(&after) < MESSAGES {
+        assert!(
+            Instant::now() < deadline,
+            "the member did not carry on after the kill"
+        );
+        after.extend(read(&consumer, MESSAGES, Duration::from_millis(500)));
+    }
+    let seen_before: BTreeSet<(i32, i64)> = before.iter().copied().collect();
+    for (p, o) in after.iter().filter(|m| seen_before.contains(m)) {
+        let from = committed_before.get(p).copied().unwrap_or(0);
+        assert!(
+            *o >= from,
+            "partition {p} offset {o} read again below its commit {from}"
+        );
+    }
+    info!(
+        again = after.len() + before.len() - MESSAGES,
+        "every message read; commit through the new coordinator"
+    );
+    let deadline = Instant::now() + WAIT * 2;
+    while let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+        assert!(
+            Instant::now() < deadline,
+            "no commit through the new coordinator: {e}"
+        );
+        read(&consumer, MESSAGES, Duration::from_millis(200));
+    }
+    let survivor = (1..=3).find(|id| *id != victim).expect("a survivor");
+    let new_coordinator = coordinator(&cluster, survivor, &group);
+    assert_ne!(new_coordinator, victim, "the coordinator moved");
+    drop(consumer);
+
+    info!("a new member finds every commit");
+    let later = member(&cluster.bootstrap(&[survivor]), &group, &topic);
+    let found = committed(&later, &topic);
+    let expected: BTreeMap<i32, i64> = (0..PARTITIONS as i32)
+        .map(|p| (p, (MESSAGES / PARTITIONS) as i64))
+        .collect();
+    assert_eq!(found, expected, "committed offsets after the failover");
+}
