@@ -27,7 +27,7 @@ pub struct NodeOpts {
     #[arg(long, default_value_t = 50)]
     pub rtt_ms: u64,
     /// `cluster.election_rtt` (the broker's default): elections after rtt_ms × election_rtt
-    /// to twice that.
+    /// to 1.5 times that.
     #[arg(long, default_value_t = 4)]
     pub election_rtt: u64,
     /// `cluster.heartbeat_rtt`.
@@ -74,7 +74,7 @@ impl NodeOpts {
             self.election_rtt,
             self.heartbeat_rtt,
             self.rtt_ms * self.election_rtt,
-            2 * self.rtt_ms * self.election_rtt,
+            3 * self.rtt_ms * self.election_rtt / 2,
             self.segment_bytes,
             if self.settings.is_empty() {
                 String::new()

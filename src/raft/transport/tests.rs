@@ -327,6 +327,6 @@ fn settings_come_from_the_broker_config() {
             timing.election_timeout_min_ms,
             timing.election_timeout_max_ms
         ),
-        (40, 200, 400)
+        (40, 200, 300)
     );
 }
