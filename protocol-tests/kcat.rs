@@ -1,6 +1,7 @@
 //! kcat, the command-line client, unchanged: `-L` lists the broker and topic, `-P -K:` produces
-//! keyed messages, `-C -e -o beginning` reads them back, and `-G` consumes as a group member that
-//! commits and resumes. kcat must be installed (`.ci/run` does it): without it these tests fail
+//! keyed messages, `-C -e -o beginning` reads them back, `-G` consumes as a group member that
+//! commits and resumes, and a `-G` member killed without leaving loses its partitions once its
+//! session times out. kcat must be installed (`.ci/run` does it): without it these tests fail
 //! rather than skip.
 
 use std::io::{Read, Write};
@@ -192,4 +193,78 @@ fn kcat_balanced_consumer_commits_and_resumes() {
     info!("the next kcat -G in the group starts after the commit");
     produce(10, 15);
     assert_eq!(consume(5), sorted(10, 15));
+}
+
+#[test]
+fn partitions_of_a_member_killed_without_leaving_move_after_its_session_timeout() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use std::io::{BufRead, BufReader};
+
+    init_logs();
+    let Some(target) = Target::own_unless_external(&[("group.initial.rebalance.delay.ms", "0")])
+    else {
+        return;
+    };
+    let bootstrap = target.addr.to_string();
+    let topic = unique_topic("kcat-killed");
+    let group = unique_topic("kcat-killed");
+    create_topic(&target, &topic, 2, &[]);
+    let input: String = (0..10).map(|i| format!("m{i}\n")).collect();
+    let args = ["-b", &bootstrap, "-P", "-t", &topic];
+    check(&args, &run(&args, input.as_bytes(), WAIT * 2));
+
+    info!("a kcat -G member takes both partitions, then is killed with SIGKILL");
+    let mut member = Command::new(kcat())
+        .args([
+            "-b",
+            &bootstrap,
+            "-u",
+            "-G",
+            &group,
+            "-X",
+            "auto.offset.reset=earliest",
+            "-X",
+            "session.timeout.ms=6000",
+            "-f",
+            "%s\n",
+            &topic,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn kcat -G");
+    let stdout = member.stdout.take().expect("kcat stdout");
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let first = lines.recv_timeout(WAIT * 2);
+    let _ = member.kill();
+    let _ = member.wait();
+    assert!(first.is_ok(), "kcat -G never received a message");
+
+    info!("a new member gets both partitions once the dead one's session has expired");
+    let consumer: BaseConsumer = crate::clients::config(
+        &target,
+        &[
+            ("group.id", group.as_str()),
+            ("auto.offset.reset", "earliest"),
+            ("session.timeout.ms", "6000"),
+        ],
+    )
+    .create()
+    .expect("consumer");
+    consumer.subscribe(&[&topic]).expect("subscribe");
+    let deadline = Instant::now() + WAIT * 3;
+    while consumer.assignment().map_or(0, |a| a.count()) != 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the killed member's partitions never moved"
+        );
+        let _ = consumer.poll(Duration::from_millis(100));
+    }
 }
