@@ -1,7 +1,9 @@
 //! Consumer groups with real librdkafka consumers: two members of a group share a 4-partition
 //! topic and commit what they read (a partition that moved between them is read again from its
 //! last commit: the uncommitted window); after both close, a new member resumes exactly at the
-//! committed offsets and nothing is lost; the empty group is then deleted with its offsets.
+//! committed offsets and nothing is lost; the empty group is then deleted with its offsets. A
+//! cooperative-sticky group shares its partitions incrementally: the first member gives up only
+//! the partitions that move.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -186,4 +188,93 @@ fn a_group_shares_partitions_commits_and_resumes_where_it_left_off() {
     let results =
         block_on(WAIT, admin.delete_groups(&[&group], &AdminOptions::new())).expect("DeleteGroups");
     assert!(results[0].is_err(), "a deleted group is not found again");
+}
+
+/// Records the size of every revocation a member sees.
+#[derive(Default)]
+struct Revocations(std::sync::Mutex<Vec<usize>>);
+
+impl rdkafka::ClientContext for Revocations {}
+
+impl rdkafka::consumer::ConsumerContext for Revocations {
+    fn pre_rebalance(
+        &self,
+        _consumer: &BaseConsumer<Self>,
+        rebalance: &rdkafka::consumer::Rebalance<'_>,
+    ) {
+        if let rdkafka::consumer::Rebalance::Revoke(partitions) = rebalance {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(partitions.count());
+        }
+    }
+}
+
+#[test]
+fn a_cooperative_sticky_group_rebalances_incrementally() {
+    init_logs();
+    let Some(target) = Target::own_unless_external(&[("group.initial.rebalance.delay.ms", "0")])
+    else {
+        return;
+    };
+    let topic = unique_topic("cooperative");
+    create_topic(&target, &topic, PARTITIONS, &[]);
+    let group = unique_topic("cooperative");
+    let member = || -> BaseConsumer<Revocations> {
+        let consumer: BaseConsumer<Revocations> = config(
+            &target,
+            &[
+                ("group.id", group.as_str()),
+                ("partition.assignment.strategy", "cooperative-sticky"),
+                ("session.timeout.ms", "6000"),
+                ("heartbeat.interval.ms", "500"),
+            ],
+        )
+        .create_with_context(Revocations::default())
+        .expect("group member");
+        consumer.subscribe(&[&topic]).expect("subscribe");
+        consumer
+    };
+    let assigned = |c: &BaseConsumer<Revocations>| c.assignment().map_or(0, |a| a.count());
+
+    info!("the first member takes all four partitions");
+    let first = member();
+    let deadline = Instant::now() + WAIT * 2;
+    while assigned(&first) != PARTITIONS as usize {
+        assert!(
+            Instant::now() < deadline,
+            "first member never got all partitions"
+        );
+        let _ = first.poll(Duration::from_millis(50));
+    }
+
+    info!("a second member joins: the first gives up only what moves, keeping the rest");
+    let second = member();
+    let deadline = Instant::now() + WAIT * 3;
+    while assigned(&first) + assigned(&second) != PARTITIONS as usize || assigned(&second) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the partitions were never shared"
+        );
+        let _ = first.poll(Duration::from_millis(50));
+        let _ = second.poll(Duration::from_millis(50));
+    }
+    assert_eq!(assigned(&first), PARTITIONS as usize / 2);
+    assert_eq!(assigned(&second), PARTITIONS as usize / 2);
+    let revoked = first
+        .context()
+        .0
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    assert!(
+        revoked.iter().all(|n| *n < PARTITIONS as usize),
+        "an incremental rebalance never revokes everything: {revoked:?}"
+    );
+    assert_eq!(
+        revoked.iter().sum::<usize>(),
+        PARTITIONS as usize / 2,
+        "{revoked:?}"
+    );
 }
