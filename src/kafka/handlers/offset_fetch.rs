@@ -58,41 +58,37 @@ pub(crate) async fn handle(
     });
     let answer = fetch(&ctx.broker, &request.group_id, wanted.clone()).await;
     let mut response = OffsetFetchResponse::default();
-    match answer {
-        Ok(topics) => {
-            response.topics = topics
-                .into_iter()
-                .map(|(name, partitions)| {
-                    OffsetFetchResponseTopic::default()
-                        .with_name(TopicName(StrBytes::from_string(name)))
-                        .with_partitions(
-                            partitions
-                                .into_iter()
-                                .map(|(p, c)| classic_partition(version, p, c.as_ref(), None))
-                                .collect(),
-                        )
-                })
-                .collect();
+    let (topics, partition_error) = match answer {
+        Ok(topics) => (topics, None),
+        Err(error) if has_group_error(version) => {
+            response.error_code = error.code();
+            (Vec::new(), None)
         }
-        Err(error) if has_group_error(version) => response.error_code = error.code(),
         // v1 has no group-level error: each named partition carries it.
         Err(error) => {
-            response.topics = wanted
+            let named = wanted
                 .unwrap_or_default()
                 .into_iter()
                 .map(|(name, partitions)| {
-                    OffsetFetchResponseTopic::default()
-                        .with_name(TopicName(StrBytes::from_string(name)))
-                        .with_partitions(
-                            partitions
-                                .into_iter()
-                                .map(|p| classic_partition(version, p, None, Some(error)))
-                                .collect(),
-                        )
+                    (name, partitions.into_iter().map(|p| (p, None)).collect())
                 })
                 .collect();
+            (named, Some(error))
         }
-    }
+    };
+    response.topics = topics
+        .into_iter()
+        .map(|(name, partitions)| {
+            OffsetFetchResponseTopic::default()
+                .with_name(TopicName(StrBytes::from_string(name)))
+                .with_partitions(
+                    partitions
+                        .into_iter()
+                        .map(|(p, c)| classic_partition(version, p, c.as_ref(), partition_error))
+                        .collect(),
+                )
+        })
+        .collect();
     Some(response)
 }
 
@@ -135,31 +131,32 @@ async fn fetch(
     })
 }
 
+/// What a partition reports: offset, leader epoch and metadata of its commit, or -1, -1 and ""
+/// without one.
+fn reported(committed: Option<&Committed>) -> (i64, i32, StrBytes) {
+    match committed {
+        Some(c) => (
+            c.offset,
+            c.leader_epoch,
+            StrBytes::from_string(c.metadata.clone().unwrap_or_default()),
+        ),
+        None => (-1, -1, StrBytes::default()),
+    }
+}
+
 fn classic_partition(
     version: i16,
     partition: i32,
     committed: Option<&Committed>,
     error: Option<ResponseError>,
 ) -> OffsetFetchResponsePartition {
-    let answer = OffsetFetchResponsePartition::default()
+    let (offset, epoch, metadata) = reported(committed);
+    OffsetFetchResponsePartition::default()
         .with_partition_index(partition)
-        .with_error_code(error.map_or(0, |e| e.code()));
-    match committed {
-        Some(c) => answer
-            .with_committed_offset(c.offset)
-            .with_committed_leader_epoch(if has_leader_epoch(version) {
-                c.leader_epoch
-            } else {
-                -1
-            })
-            .with_metadata(Some(StrBytes::from_string(
-                c.metadata.clone().unwrap_or_default(),
-            ))),
-        None => answer
-            .with_committed_offset(-1)
-            .with_committed_leader_epoch(-1)
-            .with_metadata(Some(StrBytes::default())),
-    }
+        .with_error_code(error.map_or(0, |e| e.code()))
+        .with_committed_offset(offset)
+        .with_committed_leader_epoch(if has_leader_epoch(version) { epoch } else { -1 })
+        .with_metadata(Some(metadata))
 }
 
 fn group_answer(group: GroupId, answer: Answer) -> OffsetFetchResponseGroup {
@@ -176,20 +173,12 @@ fn group_answer(group: GroupId, answer: Answer) -> OffsetFetchResponseGroup {
                             partitions
                                 .into_iter()
                                 .map(|(p, c)| {
-                                    let answer = OffsetFetchResponsePartitions::default()
-                                        .with_partition_index(p);
-                                    match c {
-                                        Some(c) => answer
-                                            .with_committed_offset(c.offset)
-                                            .with_committed_leader_epoch(c.leader_epoch)
-                                            .with_metadata(Some(StrBytes::from_string(
-                                                c.metadata.unwrap_or_default(),
-                                            ))),
-                                        None => answer
-                                            .with_committed_offset(-1)
-                                            .with_committed_leader_epoch(-1)
-                                            .with_metadata(Some(StrBytes::default())),
-                                    }
+                                    let (offset, epoch, metadata) = reported(c.as_ref());
+                                    OffsetFetchResponsePartitions::default()
+                                        .with_partition_index(p)
+                                        .with_committed_offset(offset)
+                                        .with_committed_leader_epoch(epoch)
+                                        .with_metadata(Some(metadata))
                                 })
                                 .collect(),
                         )
