@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::config::Config;
 use crate::group::Groups;
+use crate::group::expiry::{self, ExpirySettings};
 use crate::group::membership::{self, Membership, MembershipSettings};
 use crate::kafka::Server;
 use crate::kafka::context::{self, BrokerContext, Services};
@@ -34,6 +35,8 @@ pub struct Broker {
     leadership: JoinHandle<()>,
     /// Forgets the membership of groups this broker stopped coordinating.
     group_sweep: JoinHandle<()>,
+    /// Drops expired committed offsets and those of deleted topics.
+    offsets_expiry: JoinHandle<()>,
     /// The Raft transport of a multi-node cluster; `None` for a single node.
     transport: Option<Transport>,
 }
@@ -111,6 +114,22 @@ impl Broker {
         let group_sweep = tokio::spawn(membership::sweep_stale(Arc::downgrade(
             &context.services.groups,
         )));
+        let offsets_expiry = tokio::spawn(expiry::run(
+            Arc::downgrade(&context.services.groups),
+            context.services.metadata.subscribe(),
+            {
+                let metadata = Arc::clone(&context.services.metadata);
+                move || {
+                    let state = metadata.current().state;
+                    state
+                        .topics
+                        .iter()
+                        .map(|(name, topic)| (name.clone(), topic.id))
+                        .collect()
+                }
+            },
+            expiry_settings(&context.config),
+        ));
         Ok(Broker {
             server,
             context,
@@ -118,6 +137,7 @@ impl Broker {
             retention,
             leadership,
             group_sweep,
+            offsets_expiry,
             transport,
         })
     }
@@ -133,6 +153,7 @@ impl Broker {
         self.retention.abort();
         self.leadership.abort();
         self.group_sweep.abort();
+        self.offsets_expiry.abort();
         let services = &self.context.services;
         services.partitions.shutdown_all().await;
         services.metadata.shutdown().await;
@@ -179,6 +200,14 @@ fn membership_settings(config: &Config) -> MembershipSettings {
         initial_rebalance_delay: Duration::from_millis(config.group_initial_rebalance_delay_ms),
         min_session_timeout: Duration::from_millis(config.group_min_session_timeout_ms),
         max_session_timeout: Duration::from_millis(config.group_max_session_timeout_ms),
+    }
+}
+
+/// `offsets.retention.*`.
+fn expiry_settings(config: &Config) -> ExpirySettings {
+    ExpirySettings {
+        retention: Duration::from_secs(config.offsets_retention_minutes * 60),
+        check_interval: Duration::from_millis(config.offsets_retention_check_interval_ms),
     }
 }
 

@@ -67,6 +67,11 @@ pub struct Config {
     /// `offsets.topic.num.partitions`: partitions of `__consumer_offsets`, each a Raft group;
     /// a group's coordinator is the leader of one of them.
     pub offsets_topic_num_partitions: u32,
+    /// `offsets.retention.minutes`: how long a group without members keeps its committed
+    /// offsets after its last commit (or after it became empty).
+    pub offsets_retention_minutes: u64,
+    /// `offsets.retention.check.interval.ms`: how often coordinators look for expired offsets.
+    pub offsets_retention_check_interval_ms: u64,
     /// `group.initial.rebalance.delay.ms`: how long the first rebalance of an empty group waits
     /// for more members (extended by each newcomer, up to the rebalance timeout).
     pub group_initial_rebalance_delay_ms: u64,
@@ -170,6 +175,8 @@ impl Default for Config {
             auto_leader_rebalance: true,
             leader_imbalance_check_interval_secs: 10,
             offsets_topic_num_partitions: 10,
+            offsets_retention_minutes: 10080,
+            offsets_retention_check_interval_ms: 600_000,
             group_initial_rebalance_delay_ms: 3000,
             group_min_session_timeout_ms: 6000,
             group_max_session_timeout_ms: 1_800_000,
@@ -319,6 +326,18 @@ impl Config {
             "offsets.topic.num.partitions",
             self.offsets_topic_num_partitions,
             "1 ..= 1000",
+        )?;
+        check(
+            (1..=i32::MAX as u64).contains(&self.offsets_retention_minutes),
+            "offsets.retention.minutes",
+            self.offsets_retention_minutes,
+            "1 ..= 2147483647",
+        )?;
+        check(
+            self.offsets_retention_check_interval_ms >= 1,
+            "offsets.retention.check.interval.ms",
+            self.offsets_retention_check_interval_ms,
+            "at least 1 ms",
         )?;
         check(
             self.group_initial_rebalance_delay_ms <= i32::MAX as u64,

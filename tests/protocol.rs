@@ -29,6 +29,8 @@ mod kcat;
 mod leader_epoch;
 #[path = "../protocol-tests/offsets.rs"]
 mod offsets;
+#[path = "../protocol-tests/offsets_cleanup.rs"]
+mod offsets_cleanup;
 #[path = "../protocol-tests/produce_consume.rs"]
 mod produce_consume;
 #[path = "../protocol-tests/rdkafka_smoke.rs"]

@@ -186,6 +186,18 @@ const ROWS: &[Row] = &[
         |c| c.offsets_topic_num_partitions.to_string(),
     ),
     (
+        "offsets.retention.minutes",
+        SettingType::Int,
+        "how long a group without members keeps its committed offsets",
+        |c| c.offsets_retention_minutes.to_string(),
+    ),
+    (
+        "offsets.retention.check.interval.ms",
+        SettingType::Long,
+        "how often coordinators look for expired offsets",
+        |c| c.offsets_retention_check_interval_ms.to_string(),
+    ),
+    (
         "group.initial.rebalance.delay.ms",
         SettingType::Int,
         "how long the first rebalance of an empty group waits for more members",

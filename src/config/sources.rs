@@ -39,6 +39,8 @@ pub const KEYS: &[&str] = &[
     "auto.leader.rebalance.enable",
     "leader.imbalance.check.interval.seconds",
     "offsets.topic.num.partitions",
+    "offsets.retention.minutes",
+    "offsets.retention.check.interval.ms",
     "group.initial.rebalance.delay.ms",
     "group.min.session.timeout.ms",
     "group.max.session.timeout.ms",
@@ -105,6 +107,10 @@ pub(super) struct Settings {
     leader_imbalance_check_interval_secs: Option<u64>,
     #[serde(rename = "offsets.topic.num.partitions")]
     offsets_topic_num_partitions: Option<u32>,
+    #[serde(rename = "offsets.retention.minutes")]
+    offsets_retention_minutes: Option<u64>,
+    #[serde(rename = "offsets.retention.check.interval.ms")]
+    offsets_retention_check_interval_ms: Option<u64>,
     #[serde(rename = "group.initial.rebalance.delay.ms")]
     group_initial_rebalance_delay_ms: Option<u64>,
     #[serde(rename = "group.min.session.timeout.ms")]
@@ -360,6 +366,14 @@ impl Settings {
         set(
             &mut config.offsets_topic_num_partitions,
             self.offsets_topic_num_partitions,
+        );
+        set(
+            &mut config.offsets_retention_minutes,
+            self.offsets_retention_minutes,
+        );
+        set(
+            &mut config.offsets_retention_check_interval_ms,
+            self.offsets_retention_check_interval_ms,
         );
         set(
             &mut config.group_initial_rebalance_delay_ms,

@@ -4,6 +4,7 @@
 //! `hash(G) mod offsets.topic.num.partitions`, so coordination moves with Raft leadership and a
 //! new coordinator serves the offsets its replica already holds.
 
+pub mod expiry;
 pub mod membership;
 
 use std::sync::Arc;
@@ -103,6 +104,20 @@ impl Groups {
     pub fn offsets(&self, group_id: &str) -> Result<Arc<OffsetsPartition>, CoordinatorError> {
         let replica = self.coordinator(group_id)?;
         Ok(self.offsets.of(&replica))
+    }
+
+    /// The committed offsets of `replica`, an offsets partition hosted here.
+    pub fn offsets_table(&self, replica: &Arc<Replica>) -> Arc<OffsetsPartition> {
+        self.offsets.of(replica)
+    }
+
+    /// The offsets partitions this broker leads: the groups it coordinates.
+    pub fn led_offsets_partitions(&self) -> Vec<Arc<Replica>> {
+        self.partitions
+            .all()
+            .into_iter()
+            .filter(|r| r.topic == OFFSETS_TOPIC && r.leadership().leader == Some(r.node_id()))
+            .collect()
     }
 }
 

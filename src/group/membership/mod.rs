@@ -210,6 +210,14 @@ impl Registry {
         self.groups.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Every group held, without holding the registry's lock afterwards.
+    fn cells(&self) -> Vec<(String, Arc<Cell>)> {
+        self.lock()
+            .iter()
+            .map(|(id, cell)| (id.clone(), Arc::clone(cell)))
+            .collect()
+    }
+
     /// Removes `group_id` if it is still `cell`, answering parked requests with `error`.
     fn remove(&self, group_id: &str, cell: &Arc<Cell>, error: GroupError) {
         let mut groups = self.lock();
@@ -462,6 +470,28 @@ impl Membership {
         Some(state)
     }
 
+    /// How long the group has been Empty here; `None` if it is not Empty or not known here.
+    pub fn empty_for(&self, epoch: CoordinatorEpoch, group_id: &str) -> Option<Duration> {
+        let cell = self.current(group_id, epoch)?;
+        cell.lock().empty_for(Instant::now())
+    }
+
+    /// The Empty groups held under `epoch` that `wanted` selects.
+    pub fn empty_groups(
+        &self,
+        epoch: CoordinatorEpoch,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Vec<String> {
+        self.registry
+            .cells()
+            .into_iter()
+            .filter(|(id, cell)| {
+                cell.epoch == epoch && wanted(id) && cell.lock().state() == GroupState::Empty
+            })
+            .map(|(id, _)| id)
+            .collect()
+    }
+
     /// DeleteGroups: forgets the group's membership if it is Empty (or unknown: `Ok(false)`);
     /// a group with members is NON_EMPTY_GROUP. Committed offsets are the caller's to delete.
     pub fn delete(&self, epoch: CoordinatorEpoch, group_id: &str) -> Result<bool, GroupError> {
@@ -497,12 +527,7 @@ impl Membership {
     /// Every group held here with the epoch it was created under; the caller keeps those whose
     /// epoch is still current (`is_current(group_id, epoch)`).
     pub fn list(&self, is_current: impl Fn(&str, CoordinatorEpoch) -> bool) -> Vec<GroupOverview> {
-        let cells: Vec<(String, Arc<Cell>)> = self
-            .registry
-            .lock()
-            .iter()
-            .map(|(id, cell)| (id.clone(), Arc::clone(cell)))
-            .collect();
+        let cells = self.registry.cells();
         let mut out: Vec<GroupOverview> = cells
             .into_iter()
             .filter(|(id, cell)| is_current(id, cell.epoch))
@@ -523,12 +548,7 @@ impl Membership {
     /// partition, or leads it under a newer epoch), answering its parked requests with
     /// NOT_COORDINATOR. Returns how many were forgotten.
     pub fn drop_stale(&self, is_current: impl Fn(&str, CoordinatorEpoch) -> bool) -> usize {
-        let cells: Vec<(String, Arc<Cell>)> = self
-            .registry
-            .lock()
-            .iter()
-            .map(|(id, cell)| (id.clone(), Arc::clone(cell)))
-            .collect();
+        let cells = self.registry.cells();
         let mut dropped = 0;
         for (id, cell) in cells {
             if !is_current(&id, cell.epoch) {

@@ -157,6 +157,8 @@ pub struct Group {
     new_member_added: bool,
     /// Members still in `pending_sync` at this time are removed.
     sync_deadline: Option<Instant>,
+    /// When the group last became Empty (or was created): offsets expire counting from here.
+    empty_since: Instant,
     next_seq: u64,
 }
 
@@ -183,6 +185,7 @@ impl Group {
             initial_delay: None,
             new_member_added: false,
             sync_deadline: None,
+            empty_since: Instant::now(),
             next_seq: 0,
         }
     }
@@ -201,6 +204,11 @@ impl Group {
 
     pub fn protocol_type(&self) -> Option<&str> {
         self.protocol_type.as_deref()
+    }
+
+    /// How long the group has been Empty; `None` unless it is.
+    pub fn empty_for(&self, now: Instant) -> Option<Duration> {
+        (self.state == GroupState::Empty).then(|| now.saturating_duration_since(self.empty_since))
     }
 
     pub fn member_count(&self) -> usize {
@@ -666,6 +674,7 @@ impl Group {
         if self.members.is_empty() {
             self.protocol_name = None;
             self.state = GroupState::Empty;
+            self.empty_since = now;
             tracing::info!(group = %self.id, generation = self.generation, "group is empty");
             return;
         }

@@ -70,6 +70,7 @@ pub(crate) async fn handle(
                                 leader_epoch: wanted.committed_leader_epoch,
                                 metadata,
                                 commit_timestamp_ms: now,
+                                topic_id: known.map(|k| k.id),
                             },
                         ));
                     }

@@ -1,6 +1,7 @@
 //! OffsetFetch v1-v9: a group's committed offsets, from the coordinator's replica of the
 //! group's offsets partition. One group until v7 (all partitions when no topics are named,
-//! from v2); a batch of groups from v8. A partition without a commit answers offset -1.
+//! from v2); a batch of groups from v8. A partition without a commit answers offset -1, and so
+//! does one whose commit was made to a topic since deleted.
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::offset_fetch_response::{
@@ -103,10 +104,13 @@ async fn fetch(
         .groups
         .offsets(group)
         .map_err(|e| error_map::coordinator_error(&e))?;
-    let committed: GroupOffsets = offsets
+    let mut committed: GroupOffsets = offsets
         .group(group)
         .await
         .map_err(|e| error_map::offsets_error(&e))?;
+    // Commits of a deleted topic are not answered, even before cleanup removes them.
+    let state = broker.services.metadata.current().state;
+    committed.retain(|(topic, _), c| c.is_of(state.topics.get(topic).map(|t| t.id)));
     Ok(match wanted {
         Some(wanted) => wanted
             .into_iter()

@@ -1,0 +1,192 @@
+//! Committed offsets are cleaned up as Kafka cleans them: the offsets of a deleted topic are gone
+//! at once (and stay gone when a topic of that name is created again), and a group without
+//! members loses its offsets `offsets.retention.minutes` after its last commit, while a group
+//! with a live member keeps them. Each removal is a record of the group's `__consumer_offsets`
+//! partition, which the tests read back like any topic.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::Message;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use tracing::info;
+
+use crate::clients::{assign, block_on, config, consume_to_eof, create_topic, unique_topic};
+use crate::harness::{Target, WAIT, init_logs};
+
+/// Partitions of `__consumer_offsets` on the brokers these tests start.
+const OFFSETS_PARTITIONS: u32 = 3;
+
+/// A consumer of `group` that only commits and reads commits (it never joins the group).
+fn committer(target: &Target, group: &str) -> BaseConsumer {
+    config(
+        target,
+        &[("group.id", group), ("enable.auto.commit", "false")],
+    )
+    .create()
+    .expect("create consumer")
+}
+
+fn commit(consumer: &BaseConsumer, topic: &str, offset: i64) {
+    let mut list = TopicPartitionList::new();
+    list.add_partition_offset(topic, 0, Offset::Offset(offset))
+        .expect("partition offset");
+    consumer
+        .commit(&list, CommitMode::Sync)
+        .unwrap_or_else(|e| panic!("commit of {topic}/0 at {offset}: {e}"));
+}
+
+/// The committed offset of `topic`/0 as OffsetFetch answers it; `None` without one.
+fn committed(consumer: &BaseConsumer, topic: &str) -> Option<i64> {
+    let mut wanted = TopicPartitionList::new();
+    wanted.add_partition(topic, 0);
+    let answer = consumer
+        .committed_offsets(wanted, WAIT)
+        .expect("OffsetFetch");
+    match answer.elements()[0].offset() {
+        Offset::Offset(o) => Some(o),
+        _ => None,
+    }
+}
+
+/// The records of `group`'s `__consumer_offsets` partition, as text.
+fn offsets_log(target: &Target, group: &str) -> Vec<String> {
+    let partition = raftka::group::offsets_partition(group, OFFSETS_PARTITIONS);
+    let reader: BaseConsumer = config(
+        target,
+        &[
+            ("group.id", &unique_topic("offsets-reader")),
+            ("enable.auto.commit", "false"),
+            ("enable.partition.eof", "true"),
+        ],
+    )
+    .create()
+    .expect("create consumer");
+    assign(
+        &reader,
+        "__consumer_offsets",
+        &[(partition, Offset::Beginning)],
+    );
+    consume_to_eof(&reader, partition, WAIT * 2)
+        .iter()
+        .map(|m| String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned())
+        .collect()
+}
+
+/// Polls `check` every 200 ms until it holds or `within` passes.
+fn eventually(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !check() {
+        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn offsets_of_a_deleted_topic_are_dropped_and_not_inherited_by_its_successor() {
+    init_logs();
+    let partitions = OFFSETS_PARTITIONS.to_string();
+    let Some(target) =
+        Target::own_unless_external(&[("offsets.topic.num.partitions", partitions.as_str())])
+    else {
+        return;
+    };
+    let topic = unique_topic("doomed");
+    let kept = unique_topic("kept");
+    create_topic(&target, &topic, 1, &[]);
+    create_topic(&target, &kept, 1, &[]);
+    let group = unique_topic("cleanup");
+    let consumer = committer(&target, &group);
+    commit(&consumer, &topic, 5);
+    commit(&consumer, &kept, 7);
+    assert_eq!(committed(&consumer, &topic), Some(5));
+
+    info!("the topic is deleted: its offsets go, the other topic's stay");
+    let admin: AdminClient<DefaultClientContext> =
+        config(&target, &[]).create().expect("admin client");
+    let options = AdminOptions::new().operation_timeout(Some(WAIT));
+    let deleted =
+        block_on(WAIT * 2, admin.delete_topics(&[&topic], &options)).expect("DeleteTopics");
+    assert!(deleted[0].is_ok(), "delete {topic}: {:?}", deleted[0]);
+    eventually(
+        WAIT,
+        "the deleted topic's offset is no longer answered",
+        || committed(&consumer, &topic).is_none(),
+    );
+    assert_eq!(committed(&consumer, &kept), Some(7));
+    eventually(WAIT, "cleanup records the removal", || {
+        offsets_log(&target, &group)
+            .iter()
+            .any(|r| r.contains("DropTopic") && r.contains(&topic))
+    });
+
+    info!("a new topic of the same name starts without the old offsets");
+    create_topic(&target, &topic, 1, &[]);
+    assert_eq!(committed(&consumer, &topic), None);
+    commit(&consumer, &topic, 2);
+    assert_eq!(committed(&consumer, &topic), Some(2));
+    assert_eq!(committed(&consumer, &kept), Some(7));
+}
+
+#[test]
+fn offsets_of_a_group_without_members_expire_after_the_retention() {
+    init_logs();
+    let partitions = OFFSETS_PARTITIONS.to_string();
+    let Some(target) = Target::own_unless_external(&[
+        ("offsets.topic.num.partitions", partitions.as_str()),
+        ("offsets.retention.minutes", "1"),
+        ("offsets.retention.check.interval.ms", "500"),
+        ("group.initial.rebalance.delay.ms", "0"),
+    ]) else {
+        return;
+    };
+    let topic = unique_topic("retained");
+    create_topic(&target, &topic, 1, &[]);
+
+    info!("a standalone committer, and a group whose member stays");
+    let idle_group = unique_topic("idle");
+    let idle = committer(&target, &idle_group);
+    commit(&idle, &topic, 3);
+    let live_group = unique_topic("live");
+    let live: BaseConsumer = config(
+        &target,
+        &[
+            ("group.id", live_group.as_str()),
+            ("enable.auto.commit", "false"),
+            ("session.timeout.ms", "6000"),
+            ("heartbeat.interval.ms", "500"),
+        ],
+    )
+    .create()
+    .expect("create group member");
+    live.subscribe(&[&topic]).expect("subscribe");
+    eventually(WAIT * 3, "the member is assigned the partition", || {
+        live.poll(Duration::from_millis(100));
+        live.assignment().is_ok_and(|a| a.count() == 1)
+    });
+    commit(&live, &topic, 4);
+    assert_eq!(committed(&idle, &topic), Some(3));
+
+    info!("a minute later the idle group's offsets are gone; the member's group keeps its own");
+    let retention = Duration::from_secs(60);
+    eventually(retention * 2, "the idle group's offsets expire", || {
+        // The member keeps its session (heartbeats) while the test waits.
+        live.poll(Duration::from_millis(100));
+        committed(&idle, &topic).is_none()
+    });
+    assert_eq!(committed(&live, &topic), Some(4));
+    assert!(
+        offsets_log(&target, &idle_group)
+            .iter()
+            .any(|r| r.contains("Expire") && r.contains(&idle_group)),
+        "the expiry is a record of the offsets log"
+    );
+    assert!(
+        !offsets_log(&target, &live_group)
+            .iter()
+            .any(|r| r.contains("Expire") && r.contains(&live_group)),
+        "a group with a member never expires"
+    );
+}
