@@ -3,14 +3,15 @@
 //! last commit: the uncommitted window); after both close, a new member resumes exactly at the
 //! committed offsets and nothing is lost; the empty group is then deleted with its offsets. A
 //! cooperative-sticky group shares its partitions incrementally: the first member gives up only
-//! the partitions that move.
+//! the partitions that move. A third member joining while messages are produced and read takes
+//! partitions over: nothing is lost, and nothing below a committed offset is read again.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::message::Message;
 use rdkafka::producer::FutureRecord;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
@@ -23,8 +24,12 @@ const PARTITIONS: i32 = 4;
 const PER_PARTITION: usize = 50;
 
 /// A member of `group` subscribed to `topic`, reading from the start when nothing is committed.
-fn member(target: &Target, group: &str, topic: &str) -> BaseConsumer {
-    let consumer: BaseConsumer = config(
+fn member<C: ConsumerContext + Default>(
+    target: &Target,
+    group: &str,
+    topic: &str,
+) -> BaseConsumer<C> {
+    let consumer: BaseConsumer<C> = config(
         target,
         &[
             ("group.id", group),
@@ -34,7 +39,7 @@ fn member(target: &Target, group: &str, topic: &str) -> BaseConsumer {
             ("heartbeat.interval.ms", "500"),
         ],
     )
-    .create()
+    .create_with_context(C::default())
     .expect("create group member");
     consumer.subscribe(&[topic]).expect("subscribe");
     consumer
@@ -194,9 +199,16 @@ fn a_group_shares_partitions_commits_and_resumes_where_it_left_off() {
 #[derive(Default)]
 struct Revocations(std::sync::Mutex<Vec<usize>>);
 
+impl Revocations {
+    /// How many revocations were seen.
+    fn count(&self) -> usize {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
 impl rdkafka::ClientContext for Revocations {}
 
-impl rdkafka::consumer::ConsumerContext for Revocations {
+impl ConsumerContext for Revocations {
     fn pre_rebalance(
         &self,
         _consumer: &BaseConsumer<Self>,
@@ -276,5 +288,180 @@ fn a_cooperative_sticky_group_rebalances_incrementally() {
         revoked.iter().sum::<usize>(),
         PARTITIONS as usize / 2,
         "{revoked:?}"
+    );
+}
+
+/// One member of the mid-stream test: what it read since its last successful commit.
+struct Reader {
+    consumer: BaseConsumer<Revocations>,
+    /// Partition -> the offset after the last message read, not yet committed.
+    uncommitted: BTreeMap<i32, i64>,
+    read_since_commit: usize,
+    /// Revocations seen when `uncommitted` was started.
+    revocations: usize,
+}
+
+impl Reader {
+    fn new(consumer: BaseConsumer<Revocations>) -> Reader {
+        Reader {
+            consumer,
+            uncommitted: BTreeMap::new(),
+            read_since_commit: 0,
+            revocations: 0,
+        }
+    }
+
+    /// Records a message read. What was read before a rebalance is never committed after it:
+    /// the partitions' positions were fetched again from the committed offsets, so their new
+    /// owner (this member or another) reads that window again.
+    fn read(&mut self, partition: i32, offset: i64) {
+        let revocations = self.consumer.context().count();
+        if revocations != self.revocations {
+            self.revocations = revocations;
+            self.uncommitted.clear();
+        }
+        self.uncommitted.insert(partition, offset + 1);
+        self.read_since_commit += 1;
+    }
+
+    /// Commits what was read of the partitions still assigned; what was read of the others
+    /// stays uncommitted (their new owner reads it again). Returns what was committed.
+    fn commit(&mut self, topic: &str) -> Vec<(i32, i64)> {
+        if self.consumer.context().count() != self.revocations {
+            self.uncommitted.clear();
+        }
+        let assigned: BTreeSet<i32> = self
+            .consumer
+            .assignment()
+            .map(|a| a.elements().iter().map(|e| e.partition()).collect())
+            .unwrap_or_default();
+        self.uncommitted.retain(|p, _| assigned.contains(p));
+        self.read_since_commit = 0;
+        if self.uncommitted.is_empty() {
+            return Vec::new();
+        }
+        let mut list = TopicPartitionList::new();
+        for (p, next) in &self.uncommitted {
+            list.add_partition_offset(topic, *p, Offset::Offset(*next))
+                .expect("partition offset");
+        }
+        match self.consumer.commit(&list, CommitMode::Sync) {
+            Ok(()) => std::mem::take(&mut self.uncommitted).into_iter().collect(),
+            // Refused during a rebalance: still uncommitted.
+            Err(e) => {
+                info!(error = %e, "commit refused");
+                Vec::new()
+            }
+        }
+    }
+}
+
+#[test]
+fn a_member_joining_mid_stream_loses_nothing_and_repeats_only_uncommitted_messages() {
+    init_logs();
+    let Some(target) = Target::own_unless_external(&[("group.initial.rebalance.delay.ms", "0")])
+    else {
+        return;
+    };
+    const TOTAL: usize = 1200;
+    const COMMIT_EVERY: usize = 10;
+    let topic = unique_topic("midstream");
+    create_topic(&target, &topic, PARTITIONS, &[]);
+    let group = unique_topic("midstream");
+
+    info!("a producer writes while two members read and commit every {COMMIT_EVERY} messages");
+    let producer = future_producer(&target, &[("linger.ms", "1")]);
+    let mut producing = Some({
+        let topic = topic.clone();
+        std::thread::spawn(move || {
+            (0..TOTAL)
+                .map(|i| {
+                    let key = i.to_string();
+                    let record = FutureRecord::<str, str>::to(&topic)
+                        .partition((i % PARTITIONS as usize) as i32)
+                        .key(&key)
+                        .payload("midstream");
+                    let delivered = block_on(WAIT, producer.send(record, WAIT))
+                        .unwrap_or_else(|(e, _)| panic!("send {i}: {e}"));
+                    std::thread::sleep(Duration::from_millis(2));
+                    (delivered.partition, delivered.offset)
+                })
+                .collect::<BTreeSet<(i32, i64)>>()
+        })
+    });
+    let mut readers = vec![
+        Reader::new(member(&target, &group, &topic)),
+        Reader::new(member(&target, &group, &topic)),
+    ];
+    // Partition -> the group's committed offset, as successful commits moved it.
+    let mut committed_to: BTreeMap<i32, i64> = BTreeMap::new();
+    let mut seen: BTreeMap<(i32, i64), usize> = BTreeMap::new();
+    let mut reread_committed = Vec::new();
+    let mut third_assigned = false;
+    let mut produced = None;
+    let deadline = Instant::now() + WAIT * 9;
+    loop {
+        if let Some(thread) = producing.take_if(|t| t.is_finished()) {
+            produced = Some(thread.join().expect("producer thread"));
+            info!(read = seen.len(), "the producer is done");
+        }
+        if let Some(all) = &produced
+            && all.iter().all(|m| seen.contains_key(m))
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "read {} distinct messages of {TOTAL} in time",
+            seen.len()
+        );
+        if readers.len() == 2 && seen.len() >= TOTAL / 3 {
+            info!(
+                read = seen.len(),
+                producing = produced.is_none(),
+                "a third member joins"
+            );
+            readers.push(Reader::new(member(&target, &group, &topic)));
+        }
+        for reader in &mut readers {
+            if let Some(Ok(message)) = reader.consumer.poll(Duration::from_millis(20)) {
+                let at = (message.partition(), message.offset());
+                if at.1 < committed_to.get(&at.0).copied().unwrap_or(0) {
+                    reread_committed.push(at);
+                }
+                *seen.entry(at).or_default() += 1;
+                reader.read(at.0, at.1);
+            }
+            if reader.read_since_commit >= COMMIT_EVERY {
+                for (p, next) in reader.commit(&topic) {
+                    let to = committed_to.entry(p).or_insert(0);
+                    *to = (*to).max(next);
+                }
+            }
+        }
+        third_assigned |= readers
+            .get(2)
+            .is_some_and(|r| r.consumer.assignment().is_ok_and(|a| a.count() > 0));
+    }
+    let repeated = seen.values().filter(|n| **n > 1).count();
+    info!(
+        repeated,
+        commits = ?committed_to,
+        "every message read; repeats come from uncommitted windows"
+    );
+    assert!(third_assigned, "the third member was given partitions");
+    assert!(
+        reread_committed.is_empty(),
+        "messages read again below their group's committed offset: {reread_committed:?}"
+    );
+    let produced = produced.unwrap_or_default();
+    assert_eq!(produced.len(), TOTAL, "every message acknowledged");
+    assert!(
+        seen.keys().all(|m| produced.contains(m)),
+        "only produced messages were read"
+    );
+    assert!(
+        committed_to.values().sum::<i64>() > 0,
+        "commits succeeded along the way"
     );
 }
