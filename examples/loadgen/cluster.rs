@@ -29,7 +29,7 @@ use crate::{ProduceSpec, ProduceStats, ensure_topic, produce};
 /// openraft's log line when a replica wins an election.
 const BECOMES_LEADER: &str = "becomes leader";
 
-fn create_topic(nodes: &Nodes, topic: &str, partitions: i32, rf: i32) -> anyhow::Result<()> {
+pub fn create_topic(nodes: &Nodes, topic: &str, partitions: i32, rf: i32) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(ensure_topic(&nodes.bootstrap(), topic, partitions, rf))?;
     // Every partition led, and (for the cluster) every replica in sync.
@@ -69,7 +69,7 @@ pub fn loadavg() -> String {
     format!("load average {}", first.join(" "))
 }
 
-fn percentile(sorted: &[f64], q: f64) -> f64 {
+pub fn percentile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }

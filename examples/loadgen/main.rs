@@ -16,9 +16,12 @@
 //! target/release/examples/loadgen cluster-throughput   # single node vs 3 nodes, same run
 //! target/release/examples/loadgen failover --kills 7   # kill -9 of a leader, repeatedly
 //! target/release/examples/loadgen catch-up --mb 300    # a restarted follower catches up
+//! target/release/examples/loadgen commit-bench         # sync OffsetCommit vs acks=all produce
+//! target/release/examples/loadgen rebalance-bench      # a group forms, gains and loses a member
 //! ```
 
 mod cluster;
+mod groups;
 mod nodes;
 
 use std::io::{Read, Write};
@@ -101,6 +104,10 @@ enum Mode {
     Failover(cluster::FailoverArgs),
     /// Starts a 3-node cluster; times a restarted follower catching up.
     CatchUp(cluster::CatchUpArgs),
+    /// Starts a 3-node cluster; synchronous offset commits against acks=all produce.
+    CommitBench(groups::CommitArgs),
+    /// Starts brokers; times a subscribed group forming, gaining and losing a member.
+    RebalanceBench(groups::RebalanceArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -157,6 +164,8 @@ fn main() -> anyhow::Result<()> {
         Mode::ClusterThroughput(args) => cluster::throughput(args),
         Mode::Failover(args) => cluster::failover(args),
         Mode::CatchUp(args) => cluster::catch_up(args),
+        Mode::CommitBench(args) => groups::commit_bench(args),
+        Mode::RebalanceBench(args) => groups::rebalance_bench(args),
     }
 }
 
