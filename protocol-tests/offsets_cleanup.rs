@@ -2,7 +2,8 @@
 //! at once (and stay gone when a topic of that name is created again), and a group without
 //! members loses its offsets `offsets.retention.minutes` after its last commit, while a group
 //! with a live member keeps them. Each removal is a record of the group's `__consumer_offsets`
-//! partition, which the tests read back like any topic.
+//! partition, which the tests read back like any topic. A group known only by its offsets (after
+//! a restart, or a standalone committer) is listed and described as Empty until they go.
 
 use std::time::{Duration, Instant};
 
@@ -73,6 +74,19 @@ fn offsets_log(target: &Target, group: &str) -> Vec<String> {
         .iter()
         .map(|m| String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned())
         .collect()
+}
+
+/// `group`'s state as ListGroups and DescribeGroups report it to librdkafka; `None` when it is
+/// not listed.
+fn group_state(consumer: &BaseConsumer, group: &str) -> Option<String> {
+    let list = consumer
+        .fetch_group_list(Some(group), WAIT)
+        .expect("ListGroups and DescribeGroups");
+    match list.groups() {
+        [] => None,
+        [one] => Some(one.state().to_string()),
+        more => panic!("{} groups named {group}", more.len()),
+    }
 }
 
 /// Polls `check` every 200 ms until it holds or `within` passes.
@@ -168,6 +182,7 @@ fn offsets_of_a_group_without_members_expire_after_the_retention() {
     });
     commit(&live, &topic, 4);
     assert_eq!(committed(&idle, &topic), Some(3));
+    assert_eq!(group_state(&idle, &idle_group).as_deref(), Some("Empty"));
 
     info!("a minute later the idle group's offsets are gone; the member's group keeps its own");
     let retention = Duration::from_secs(60);
@@ -177,6 +192,11 @@ fn offsets_of_a_group_without_members_expire_after_the_retention() {
         committed(&idle, &topic).is_none()
     });
     assert_eq!(committed(&live, &topic), Some(4));
+    assert_eq!(
+        group_state(&idle, &idle_group),
+        None,
+        "the group is gone with its offsets"
+    );
     assert!(
         offsets_log(&target, &idle_group)
             .iter()
@@ -189,4 +209,54 @@ fn offsets_of_a_group_without_members_expire_after_the_retention() {
             .any(|r| r.contains("Expire") && r.contains(&live_group)),
         "a group with a member never expires"
     );
+}
+
+#[test]
+fn a_group_known_by_its_offsets_alone_is_listed_after_a_restart() {
+    init_logs();
+    let Some(mut target) =
+        Target::own_unless_external(&[("group.initial.rebalance.delay.ms", "0")])
+    else {
+        return;
+    };
+    let topic = unique_topic("remembered");
+    create_topic(&target, &topic, 1, &[]);
+    let group = unique_topic("remembered");
+    {
+        let member: BaseConsumer = config(
+            &target,
+            &[
+                ("group.id", group.as_str()),
+                ("enable.auto.commit", "false"),
+            ],
+        )
+        .create()
+        .expect("create group member");
+        member.subscribe(&[&topic]).expect("subscribe");
+        eventually(WAIT * 3, "the member is assigned the partition", || {
+            member.poll(Duration::from_millis(100));
+            member.assignment().is_ok_and(|a| a.count() == 1)
+        });
+        commit(&member, &topic, 9);
+    }
+
+    info!("after a kill -9 and restart the group has no members, only its offsets");
+    target.kill9_and_restart();
+    let reader = committer(&target, &unique_topic("observer"));
+    let deadline = Instant::now() + WAIT * 2;
+    let state = loop {
+        // The coordinator may still be loading the offsets partition.
+        match reader.fetch_group_list(Some(&group), WAIT) {
+            Ok(list) if list.groups().len() == 1 => break list.groups()[0].state().to_string(),
+            other => assert!(
+                Instant::now() < deadline,
+                "group {group} not described: {:?}",
+                other.map(|l| l.groups().len())
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(state, "Empty");
+    let owner = committer(&target, &group);
+    assert_eq!(committed(&owner, &topic), Some(9));
 }

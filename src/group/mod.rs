@@ -111,6 +111,16 @@ impl Groups {
         self.offsets.of(replica)
     }
 
+    /// Every group with committed offsets in the offsets partitions this broker leads (Kafka
+    /// lists such groups even when no member has joined since the coordinator took over).
+    pub async fn groups_with_offsets(&self) -> Result<Vec<String>, offsets::OffsetsError> {
+        let mut found = Vec::new();
+        for replica in self.led_offsets_partitions() {
+            found.extend(self.offsets.of(&replica).all_groups().await?.into_keys());
+        }
+        Ok(found)
+    }
+
     /// The offsets partitions this broker leads: the groups it coordinates.
     pub fn led_offsets_partitions(&self) -> Vec<Arc<Replica>> {
         self.partitions

@@ -1,6 +1,7 @@
 //! DescribeGroups v0-v5: each group's state (as Kafka spells it), protocol type, selected
-//! protocol and members (metadata and assignment once Stable). A group this broker does not
-//! know is described as Dead, as Kafka does; one it does not coordinate gets NOT_COORDINATOR.
+//! protocol and members (metadata and assignment once Stable). A group without members here but
+//! with committed offsets is Empty; one this broker does not know at all is described as Dead, as
+//! Kafka does; one it does not coordinate gets NOT_COORDINATOR.
 //! v3+: authorized operations on request (no authorizer: everything a group allows).
 
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
@@ -9,6 +10,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{RequestContext, coordinator};
 use crate::group::membership::GroupState;
+use crate::kafka::error_map;
 
 /// Group instance ids exist from v4.
 fn has_instance_id(version: i16) -> bool {
@@ -37,44 +39,61 @@ pub(crate) async fn handle(
     } else {
         OPERATIONS_NOT_REQUESTED
     };
-    let groups = request
-        .groups
+    let mut groups = Vec::with_capacity(request.groups.len());
+    for group_id in request.groups {
+        let base = DescribedGroup::default()
+            .with_group_id(group_id.clone())
+            .with_authorized_operations(operations);
+        groups.push(describe(&ctx, &group_id.0, base, version).await);
+    }
+    Some(DescribeGroupsResponse::default().with_groups(groups))
+}
+
+async fn describe(
+    ctx: &RequestContext,
+    id: &str,
+    base: DescribedGroup,
+    version: i16,
+) -> DescribedGroup {
+    let epoch = match coordinator::epoch(ctx, id) {
+        Ok(epoch) => epoch,
+        Err(code) => return base.with_error_code(code.code()),
+    };
+    let groups = &ctx.broker.services.groups;
+    let Some(group) = groups.membership().describe(epoch, id) else {
+        let committed = match groups.offsets(id) {
+            Ok(table) => table
+                .group(id)
+                .await
+                .map_err(|e| error_map::offsets_error(&e)),
+            Err(e) => Err(error_map::coordinator_error(&e)),
+        };
+        let state = match committed {
+            Ok(offsets) if offsets.is_empty() => GroupState::Dead,
+            Ok(_) => GroupState::Empty,
+            Err(code) => return base.with_error_code(code.code()),
+        };
+        return base.with_group_state(StrBytes::from_static_str(state.name()));
+    };
+    let members = group
+        .members
         .into_iter()
-        .map(|group_id| {
-            let id = group_id.0.to_string();
-            let base = DescribedGroup::default()
-                .with_group_id(group_id)
-                .with_authorized_operations(operations);
-            let epoch = match coordinator::epoch(&ctx, &id) {
-                Ok(epoch) => epoch,
-                Err(code) => return base.with_error_code(code.code()),
-            };
-            let described = ctx.broker.services.groups.membership().describe(epoch, &id);
-            let Some(group) = described else {
-                return base.with_group_state(StrBytes::from_static_str(GroupState::Dead.name()));
-            };
-            let members = group
-                .members
-                .into_iter()
-                .map(|m| {
-                    DescribedGroupMember::default()
-                        .with_member_id(StrBytes::from_string(m.member_id))
-                        .with_group_instance_id(
-                            m.group_instance_id
-                                .filter(|_| has_instance_id(version))
-                                .map(StrBytes::from_string),
-                        )
-                        .with_client_id(StrBytes::from_string(m.client_id))
-                        .with_client_host(StrBytes::from_string(m.client_host))
-                        .with_member_metadata(m.metadata)
-                        .with_member_assignment(m.assignment)
-                })
-                .collect();
-            base.with_group_state(StrBytes::from_static_str(group.state.name()))
-                .with_protocol_type(StrBytes::from_string(group.protocol_type))
-                .with_protocol_data(StrBytes::from_string(group.protocol))
-                .with_members(members)
+        .map(|m| {
+            DescribedGroupMember::default()
+                .with_member_id(StrBytes::from_string(m.member_id))
+                .with_group_instance_id(
+                    m.group_instance_id
+                        .filter(|_| has_instance_id(version))
+                        .map(StrBytes::from_string),
+                )
+                .with_client_id(StrBytes::from_string(m.client_id))
+                .with_client_host(StrBytes::from_string(m.client_host))
+                .with_member_metadata(m.metadata)
+                .with_member_assignment(m.assignment)
         })
         .collect();
-    Some(DescribeGroupsResponse::default().with_groups(groups))
+    base.with_group_state(StrBytes::from_static_str(group.state.name()))
+        .with_protocol_type(StrBytes::from_string(group.protocol_type))
+        .with_protocol_data(StrBytes::from_string(group.protocol))
+        .with_members(members)
 }

@@ -1,12 +1,18 @@
 //! ListGroups v0-v5: the groups this broker coordinates (each broker answers for its own), with
 //! their protocol type; v4+ their state and a filter on states; v5+ their type ("classic") and a
-//! filter on types. Filters match case-insensitively, as Kafka's do.
+//! filter on types. Filters match case-insensitively, as Kafka's do. Groups that have committed
+//! offsets but no members here are listed as Empty with no protocol type, as Kafka lists groups
+//! it loaded from offsets alone.
 
 use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use std::collections::HashSet;
+
 use super::{RequestContext, coordinator};
+use crate::group::membership::{GroupOverview, GroupState};
+use crate::kafka::error_map;
 
 /// Every group served here runs the classic protocol (KIP-848's type names).
 const GROUP_TYPE: &str = "classic";
@@ -43,12 +49,31 @@ pub(crate) async fn handle(
     if !wanted(types, GROUP_TYPE) {
         return Some(ListGroupsResponse::default());
     }
-    let groups = ctx
-        .broker
-        .services
-        .groups
+    let groups = &ctx.broker.services.groups;
+    let mut listed = groups
         .membership()
-        .list(|group_id, epoch| coordinator::is_current(&ctx, group_id, epoch))
+        .list(|group_id, epoch| coordinator::is_current(&ctx, group_id, epoch));
+    let with_offsets = match groups.groups_with_offsets().await {
+        Ok(found) => found,
+        Err(e) => {
+            return Some(
+                ListGroupsResponse::default().with_error_code(error_map::offsets_error(&e).code()),
+            );
+        }
+    };
+    let known: HashSet<String> = listed.iter().map(|g| g.group_id.clone()).collect();
+    listed.extend(
+        with_offsets
+            .into_iter()
+            .filter(|g| !known.contains(g))
+            .map(|group_id| GroupOverview {
+                group_id,
+                protocol_type: String::new(),
+                state: GroupState::Empty,
+            }),
+    );
+    listed.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+    let groups = listed
         .into_iter()
         .filter(|g| wanted(states, g.state.name()))
         .map(|g| {
