@@ -260,3 +260,103 @@ fn a_group_known_by_its_offsets_alone_is_listed_after_a_restart() {
     let owner = committer(&target, &group);
     assert_eq!(committed(&owner, &topic), Some(9));
 }
+
+#[test]
+fn compaction_deletes_old_offsets_segments_and_keeps_every_commit_through_a_restart() {
+    init_logs();
+    // Small records and segments: snapshots every ~32 KiB of commits, whole segments purged.
+    let Some(mut target) = Target::own_unless_external(&[
+        ("offsets.topic.num.partitions", "1"),
+        ("message.max.bytes", "1024"),
+        ("offsets.topic.segment.bytes", "66560"),
+        ("log.retention.check.interval.ms", "200"),
+    ]) else {
+        return;
+    };
+    let topic = unique_topic("compacted");
+    create_topic(&target, &topic, 4, &[]);
+    let groups: Vec<String> = (0..3)
+        .map(|g| unique_topic(&format!("compacted{g}")))
+        .collect();
+    let committers: Vec<BaseConsumer> = groups.iter().map(|g| committer(&target, g)).collect();
+    let commit_to = |consumer: &BaseConsumer, partition: i32, offset: i64| {
+        let mut list = TopicPartitionList::new();
+        list.add_partition_offset(&topic, partition, Offset::Offset(offset))
+            .expect("partition offset");
+        consumer
+            .commit(&list, CommitMode::Sync)
+            .unwrap_or_else(|e| panic!("commit {partition}@{offset}: {e}"));
+    };
+    let all_committed = |consumer: &BaseConsumer| -> Vec<Option<i64>> {
+        let mut wanted = TopicPartitionList::new();
+        for p in 0..4 {
+            wanted.add_partition(&topic, p);
+        }
+        match consumer.committed_offsets(wanted, WAIT) {
+            Ok(answer) => answer
+                .elements()
+                .iter()
+                .map(|e| match e.offset() {
+                    Offset::Offset(o) => Some(o),
+                    _ => None,
+                })
+                .collect(),
+            Err(e) => panic!("OffsetFetch: {e}"),
+        }
+    };
+    let log_start = || -> i64 {
+        let (low, _) = committers[0]
+            .fetch_watermarks("__consumer_offsets", 0, WAIT)
+            .expect("watermarks of __consumer_offsets");
+        low
+    };
+
+    info!("commits go by until the offsets log lost its first segments");
+    let mut round = 0i64;
+    let deadline = Instant::now() + WAIT * 6;
+    loop {
+        for _ in 0..100 {
+            round += 1;
+            for (g, consumer) in committers.iter().enumerate() {
+                commit_to(consumer, (round % 4) as i32, round * 10 + g as i64);
+            }
+        }
+        if log_start() > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the offsets log was never compacted"
+        );
+    }
+    // The last commit of group g to partition p: the largest round r with r % 4 == p.
+    let expected = |g: usize| -> Vec<Option<i64>> {
+        (0..4)
+            .map(|p| {
+                let last = (1..=round).rev().find(|r| r % 4 == p)?;
+                Some(last * 10 + g as i64)
+            })
+            .collect()
+    };
+    info!(rounds = round, log_start = log_start(), "compacted");
+    for (g, consumer) in committers.iter().enumerate() {
+        assert_eq!(all_committed(consumer), expected(g), "group {g}");
+    }
+
+    info!("after kill -9 and restart the table loads from the snapshot: every commit is there");
+    target.kill9_and_restart();
+    assert!(
+        log_start() > 0,
+        "the log still starts past its purged segments"
+    );
+    for (g, consumer) in committers.iter().enumerate() {
+        // The coordinator may still be loading: librdkafka retries that.
+        assert_eq!(
+            all_committed(consumer),
+            expected(g),
+            "group {g} after restart"
+        );
+    }
+    commit_to(&committers[0], 0, 1);
+    assert_eq!(all_committed(&committers[0])[0], Some(1));
+}

@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::config::Config;
 use crate::group::Groups;
+use crate::group::compaction;
 use crate::group::expiry::{self, ExpirySettings};
 use crate::group::membership::{self, Membership, MembershipSettings};
 use crate::kafka::Server;
@@ -37,6 +38,8 @@ pub struct Broker {
     group_sweep: JoinHandle<()>,
     /// Drops expired committed offsets and those of deleted topics.
     offsets_expiry: JoinHandle<()>,
+    /// Snapshots `__consumer_offsets` partitions and deletes what the snapshots cover.
+    offsets_compaction: JoinHandle<()>,
     /// The Raft transport of a multi-node cluster; `None` for a single node.
     transport: Option<Transport>,
 }
@@ -130,6 +133,10 @@ impl Broker {
             },
             expiry_settings(&context.config),
         ));
+        let offsets_compaction = tokio::spawn(compaction::run(
+            Arc::downgrade(&context.services.groups),
+            Duration::from_millis(context.config.retention_check_interval_ms),
+        ));
         Ok(Broker {
             server,
             context,
@@ -138,6 +145,7 @@ impl Broker {
             leadership,
             group_sweep,
             offsets_expiry,
+            offsets_compaction,
             transport,
         })
     }
@@ -154,6 +162,7 @@ impl Broker {
         self.leadership.abort();
         self.group_sweep.abort();
         self.offsets_expiry.abort();
+        self.offsets_compaction.abort();
         let services = &self.context.services;
         services.partitions.shutdown_all().await;
         services.metadata.shutdown().await;

@@ -67,6 +67,10 @@ pub struct Config {
     /// `offsets.topic.num.partitions`: partitions of `__consumer_offsets`, each a Raft group;
     /// a group's coordinator is the leader of one of them.
     pub offsets_topic_num_partitions: u32,
+    /// `offsets.topic.segment.bytes`: segment size of `__consumer_offsets` partitions (small:
+    /// commits are small, each partition preallocates a segment, and compaction deletes whole
+    /// segments).
+    pub offsets_topic_segment_bytes: u64,
     /// `offsets.retention.minutes`: how long a group without members keeps its committed
     /// offsets after its last commit (or after it became empty).
     pub offsets_retention_minutes: u64,
@@ -175,6 +179,7 @@ impl Default for Config {
             auto_leader_rebalance: true,
             leader_imbalance_check_interval_secs: 10,
             offsets_topic_num_partitions: 10,
+            offsets_topic_segment_bytes: 16 * MIB,
             offsets_retention_minutes: 10080,
             offsets_retention_check_interval_ms: 600_000,
             group_initial_rebalance_delay_ms: 3000,
@@ -326,6 +331,13 @@ impl Config {
             "offsets.topic.num.partitions",
             self.offsets_topic_num_partitions,
             "1 ..= 1000",
+        )?;
+        check(
+            self.offsets_topic_segment_bytes >= min_segment
+                && self.offsets_topic_segment_bytes <= u64::from(u32::MAX),
+            "offsets.topic.segment.bytes",
+            self.offsets_topic_segment_bytes,
+            format!("message.max.bytes + 64 KiB ({min_segment}) ..= 4294967295"),
         )?;
         check(
             (1..=i32::MAX as u64).contains(&self.offsets_retention_minutes),

@@ -478,7 +478,7 @@ fn retention_by_size_and_time_names_whole_sealed_segments() {
     // Timestamps are 1000 + index: a cut-off at 1250 lets go the segments entirely older.
     let by_time = RetentionPolicy {
         retention_ms: Some(10),
-        retention_bytes: None,
+        ..RetentionPolicy::default()
     };
     let point = log
         .reader()
@@ -500,8 +500,8 @@ fn retention_by_size_and_time_names_whole_sealed_segments() {
     );
 
     let by_size = RetentionPolicy {
-        retention_ms: None,
         retention_bytes: Some(20 * 1024),
+        ..RetentionPolicy::default()
     };
     let point = log
         .reader()
@@ -525,6 +525,25 @@ fn retention_by_size_and_time_names_whole_sealed_segments() {
         total < 20 * 1024 + small().segment_bytes * 2,
         "about the limit is kept: {total}"
     );
+
+    // Below an offset: only segments wholly beneath it, never the one holding it.
+    let floor = all(&log)[all(&log).len() / 2].base_offset;
+    let below = RetentionPolicy {
+        below_offset: Some(floor),
+        ..RetentionPolicy::default()
+    };
+    let point = log
+        .reader()
+        .retention_point(&below, 0)
+        .unwrap()
+        .expect("segments below the floor");
+    log.purge(point, None).unwrap();
+    let first = all(&log)[0].base_offset;
+    assert!(
+        first <= floor,
+        "the segment holding {floor} stays: starts at {first}"
+    );
+    assert_eq!(log.reader().retention_point(&below, 0).unwrap(), None);
 }
 
 #[test]

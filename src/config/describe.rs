@@ -186,6 +186,12 @@ const ROWS: &[Row] = &[
         |c| c.offsets_topic_num_partitions.to_string(),
     ),
     (
+        "offsets.topic.segment.bytes",
+        SettingType::Long,
+        "segment size of __consumer_offsets partitions",
+        |c| c.offsets_topic_segment_bytes.to_string(),
+    ),
+    (
         "offsets.retention.minutes",
         SettingType::Int,
         "how long a group without members keeps its committed offsets",

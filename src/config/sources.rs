@@ -39,6 +39,7 @@ pub const KEYS: &[&str] = &[
     "auto.leader.rebalance.enable",
     "leader.imbalance.check.interval.seconds",
     "offsets.topic.num.partitions",
+    "offsets.topic.segment.bytes",
     "offsets.retention.minutes",
     "offsets.retention.check.interval.ms",
     "group.initial.rebalance.delay.ms",
@@ -107,6 +108,8 @@ pub(super) struct Settings {
     leader_imbalance_check_interval_secs: Option<u64>,
     #[serde(rename = "offsets.topic.num.partitions")]
     offsets_topic_num_partitions: Option<u32>,
+    #[serde(rename = "offsets.topic.segment.bytes")]
+    offsets_topic_segment_bytes: Option<u64>,
     #[serde(rename = "offsets.retention.minutes")]
     offsets_retention_minutes: Option<u64>,
     #[serde(rename = "offsets.retention.check.interval.ms")]
@@ -366,6 +369,10 @@ impl Settings {
         set(
             &mut config.offsets_topic_num_partitions,
             self.offsets_topic_num_partitions,
+        );
+        set(
+            &mut config.offsets_topic_segment_bytes,
+            self.offsets_topic_segment_bytes,
         );
         set(
             &mut config.offsets_retention_minutes,

@@ -4,6 +4,7 @@
 //! `hash(G) mod offsets.topic.num.partitions`, so coordination moves with Raft leadership and a
 //! new coordinator serves the offsets its replica already holds.
 
+pub mod compaction;
 pub mod expiry;
 pub mod membership;
 
@@ -121,12 +122,20 @@ impl Groups {
         Ok(found)
     }
 
-    /// The offsets partitions this broker leads: the groups it coordinates.
-    pub fn led_offsets_partitions(&self) -> Vec<Arc<Replica>> {
+    /// The offsets partitions this broker hosts, led or not.
+    pub fn hosted_offsets_partitions(&self) -> Vec<Arc<Replica>> {
         self.partitions
             .all()
             .into_iter()
-            .filter(|r| r.topic == OFFSETS_TOPIC && r.leadership().leader == Some(r.node_id()))
+            .filter(|r| r.topic == OFFSETS_TOPIC)
+            .collect()
+    }
+
+    /// The offsets partitions this broker leads: the groups it coordinates.
+    pub fn led_offsets_partitions(&self) -> Vec<Arc<Replica>> {
+        self.hosted_offsets_partitions()
+            .into_iter()
+            .filter(|r| r.leadership().leader == Some(r.node_id()))
             .collect()
     }
 }

@@ -2,8 +2,15 @@
 //! into an in-memory table per partition. Every commit is one record batch proposed through the
 //! partition's Raft leader (the group's coordinator) and answered once applied, so what a
 //! coordinator acknowledged is on a quorum and any replica that becomes leader replays it.
-//! A replica's table is built when this broker first coordinates one of its groups, from the
-//! start of its log (Kafka "loads" an offsets partition the same way).
+//! Every replica keeps its table current (a new coordinator has it ready), replaying its log from
+//! the start.
+//!
+//! The log is compacted by snapshots (`group/compaction.rs` decides when): the leader writes its
+//! whole table, as of an applied offset `as_of`, as `Snapshot` records; once all parts are in the
+//! log, every replica may delete the segments wholly below `as_of`. A replica whose log starts
+//! past 0 therefore replays in two passes: it skips records until it has read a whole snapshot
+//! with `as_of` at or after its log start, installs it, and replays again from `as_of` (the parts
+//! themselves come after `as_of`, so they are read again and then change nothing).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -19,6 +26,8 @@ use uuid::Uuid;
 use crate::metadata::record_codec;
 use crate::partition::{self, Replica};
 
+/// About what one offset costs in a snapshot record besides its topic and group names (JSON).
+const SNAPSHOT_ENTRY_BYTES: usize = 160;
 /// Bytes the applier reads per step.
 const APPLY_READ_BYTES: usize = 1 << 20;
 /// How long a read may wait for this replica's table to catch up with its log.
@@ -73,6 +82,22 @@ pub enum OffsetsCommand {
     /// A deleted topic: every group of this partition forgets its offsets of `topic` recorded
     /// with `id` (`None`: recorded without an id), so commits to a new topic of that name stay.
     DropTopic { topic: String, id: Option<Uuid> },
+    /// Part `part` of `parts` of the table as of log offset `as_of` (every record below it
+    /// applied). Changes nothing for a replica that replayed from the start.
+    Snapshot {
+        as_of: i64,
+        part: u32,
+        parts: u32,
+        groups: Vec<SnapshotGroup>,
+    },
+}
+
+/// A group (or part of its offsets) in a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotGroup {
+    pub group: String,
+    pub last_commit_at: i64,
+    pub offsets: Vec<(TopicPartition, Committed)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -110,12 +135,130 @@ impl StoredGroup {
 #[derive(Debug, Default)]
 struct Table {
     groups: HashMap<String, StoredGroup>,
+    /// Every record below this offset has been applied (or skipped while loading).
+    next: i64,
+    /// Set while replaying a log whose start was purged: the state is unknown until a whole
+    /// snapshot taken at or after `from` has been read.
+    loading: Option<Loading>,
+    /// Parts of the snapshot being read (while loading), or being seen go by.
+    snapshot_parts: Option<PartialSnapshot>,
+    /// `as_of` of the newest snapshot whose every part is in the log: segments wholly below it
+    /// may be deleted.
+    snapshot_floor: Option<i64>,
+    /// Record bytes applied since that snapshot, and the size of that snapshot.
+    bytes_since_snapshot: u64,
+    snapshot_bytes: u64,
+}
+
+#[derive(Debug)]
+struct Loading {
+    from: i64,
+}
+
+#[derive(Debug)]
+struct PartialSnapshot {
+    as_of: i64,
+    next_part: u32,
+    bytes: u64,
+    groups: Vec<SnapshotGroup>,
+}
+
+/// How compaction sees a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompactionState {
+    pub loading: bool,
+    pub snapshot_floor: Option<i64>,
+    pub bytes_since_snapshot: u64,
+    pub snapshot_bytes: u64,
 }
 
 impl Table {
+    /// A table for a log starting at `log_start`: loading unless nothing was ever purged.
+    fn starting_at(log_start: i64) -> Table {
+        Table {
+            next: log_start,
+            loading: (log_start > 0).then_some(Loading { from: log_start }),
+            ..Table::default()
+        }
+    }
+
+    /// Takes in the record at `at` (`bytes` long); `Some(offset)` when replay must go back to
+    /// `offset` (a snapshot was installed).
+    fn take(&mut self, at: i64, bytes: u64, command: OffsetsCommand) -> Option<i64> {
+        self.next = at + 1;
+        if let OffsetsCommand::Snapshot {
+            as_of,
+            part,
+            parts,
+            groups,
+        } = command
+        {
+            return self.take_snapshot_part(as_of, part, parts, bytes, groups);
+        }
+        if self.loading.is_none() {
+            self.bytes_since_snapshot += bytes;
+            self.apply(at, command);
+        }
+        None
+    }
+
+    fn take_snapshot_part(
+        &mut self,
+        as_of: i64,
+        part: u32,
+        parts: u32,
+        bytes: u64,
+        groups: Vec<SnapshotGroup>,
+    ) -> Option<i64> {
+        let collecting = self.loading.is_some();
+        let partial = match self.snapshot_parts.take() {
+            _ if part == 0 => PartialSnapshot {
+                as_of,
+                next_part: 0,
+                bytes: 0,
+                groups: Vec::new(),
+            },
+            Some(p) if p.as_of == as_of && p.next_part == part => p,
+            // A part out of order (a snapshot abandoned by a former leader): ignored.
+            _ => return None,
+        };
+        let mut partial = partial;
+        partial.next_part += 1;
+        partial.bytes += bytes;
+        if collecting {
+            partial.groups.extend(groups);
+        }
+        if partial.next_part < parts {
+            self.snapshot_parts = Some(partial);
+            return None;
+        }
+        let rewind = match &self.loading {
+            Some(loading) if as_of >= loading.from => {
+                self.groups.clear();
+                for g in partial.groups {
+                    let stored = self.groups.entry(g.group).or_default();
+                    stored.offsets.extend(g.offsets);
+                    stored.last_commit_at = g.last_commit_at;
+                }
+                self.loading = None;
+                self.next = as_of;
+                Some(as_of)
+            }
+            // Taken before this replica's log start: its records below are gone.
+            Some(_) => return None,
+            None => None,
+        };
+        self.snapshot_floor = Some(as_of);
+        self.snapshot_bytes = partial.bytes;
+        self.bytes_since_snapshot = 0;
+        rewind
+    }
+
     /// Applies `command`, found at log offset `at`.
     fn apply(&mut self, at: i64, command: OffsetsCommand) {
         match command {
+            // Taken in by `take_snapshot_part`.
+            OffsetsCommand::Snapshot { .. } => {}
             OffsetsCommand::Commit { group, offsets } => {
                 let stored = self.groups.entry(group).or_default();
                 stored.offsets.extend(offsets);
@@ -173,7 +316,7 @@ impl Drop for OffsetsPartition {
 
 impl OffsetsPartition {
     fn start(replica: Arc<Replica>) -> OffsetsPartition {
-        let table = Arc::new(Mutex::new(Table::default()));
+        let table = Arc::new(Mutex::new(Table::starting_at(replica.log_start_offset())));
         let (tx, applied) = watch::channel(0);
         let applier = tokio::spawn(apply_loop(Arc::clone(&replica), Arc::clone(&table), tx));
         OffsetsPartition {
@@ -211,6 +354,44 @@ impl OffsetsPartition {
         Ok(self.table().groups.clone())
     }
 
+    /// What compaction needs to know of this table.
+    pub fn compaction_state(&self) -> CompactionState {
+        let table = self.table();
+        CompactionState {
+            loading: table.loading.is_some(),
+            snapshot_floor: table.snapshot_floor,
+            bytes_since_snapshot: table.bytes_since_snapshot,
+            snapshot_bytes: table.snapshot_bytes,
+        }
+    }
+
+    /// Writes the whole table through this replica (which must lead) as snapshot records of at
+    /// most about `part_bytes` each; returns the offset it stands at and the number of parts.
+    /// Records committed meanwhile land between the parts and are replayed after the snapshot.
+    pub async fn write_snapshot(&self, part_bytes: usize) -> Result<(i64, u32), OffsetsError> {
+        let (as_of, groups) = {
+            let table = self.table();
+            if table.loading.is_some() {
+                return Err(OffsetsError::Loading);
+            }
+            (table.next, table.groups.clone())
+        };
+        let parts = split_snapshot(&groups, part_bytes);
+        let count = parts.len() as u32;
+        for (part, groups) in parts.into_iter().enumerate() {
+            let command = OffsetsCommand::Snapshot {
+                as_of,
+                part: part as u32,
+                parts: count,
+                groups,
+            };
+            self.replica
+                .append(record_codec::encode(&command, now_ms()))
+                .await?;
+        }
+        Ok((as_of, count))
+    }
+
     fn table(&self) -> std::sync::MutexGuard<'_, Table> {
         self.table.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -225,15 +406,64 @@ impl OffsetsPartition {
     }
 }
 
+/// The table cut into snapshot parts of about `part_bytes` each (at least one part, empty for an
+/// empty table); a group with many offsets spans parts.
+fn split_snapshot(
+    groups: &HashMap<String, StoredGroup>,
+    part_bytes: usize,
+) -> Vec<Vec<SnapshotGroup>> {
+    let mut parts = Vec::new();
+    let mut part = Vec::new();
+    let mut filled = 0;
+    let mut names: Vec<&String> = groups.keys().collect();
+    names.sort();
+    for name in names {
+        let stored = &groups[name];
+        let mut chunk = Vec::new();
+        for (tp, committed) in &stored.offsets {
+            filled += SNAPSHOT_ENTRY_BYTES + tp.0.len() + name.len();
+            chunk.push((tp.clone(), committed.clone()));
+            if filled >= part_bytes {
+                part.push(SnapshotGroup {
+                    group: name.clone(),
+                    last_commit_at: stored.last_commit_at,
+                    offsets: std::mem::take(&mut chunk),
+                });
+                parts.push(std::mem::take(&mut part));
+                filled = 0;
+            }
+        }
+        if !chunk.is_empty() {
+            part.push(SnapshotGroup {
+                group: name.clone(),
+                last_commit_at: stored.last_commit_at,
+                offsets: chunk,
+            });
+        }
+    }
+    if !part.is_empty() || parts.is_empty() {
+        parts.push(part);
+    }
+    parts
+}
+
 async fn apply_loop(replica: Arc<Replica>, table: Arc<Mutex<Table>>, applied: watch::Sender<i64>) {
-    let mut next = replica.log_start_offset();
+    let lock = || table.lock().unwrap_or_else(|e| e.into_inner());
     loop {
+        let next = lock().next;
         let read = match replica.read_committed(next, APPLY_READ_BYTES) {
             Ok(read) => read,
+            // The log was replaced from the leader's snapshot past what was applied here: start
+            // over from its new start, as after a restart.
             Err(partition::Error::OffsetOutOfRange {
                 log_start_offset, ..
             }) if next < log_start_offset => {
-                next = log_start_offset;
+                tracing::info!(
+                    partition = replica.partition,
+                    log_start_offset,
+                    "offsets log now starts past what was applied; reloading"
+                );
+                *lock() = Table::starting_at(log_start_offset);
                 continue;
             }
             Err(e) => {
@@ -242,25 +472,35 @@ async fn apply_loop(replica: Arc<Replica>, table: Arc<Mutex<Table>>, applied: wa
             }
         };
         if read.batches.is_empty() {
-            applied.send_replace(next);
+            if lock().loading.is_none() {
+                applied.send_replace(next);
+            }
             let far = Instant::now() + Duration::from_secs(3600);
             replica.wait_for_data(next, far).await;
             continue;
         }
-        let mut table_now = table.lock().unwrap_or_else(|e| e.into_inner());
+        let mut table_now = lock();
         for batch in &read.batches {
             let base = i64::from_be_bytes(batch[..8].try_into().unwrap_or_default());
             match record_codec::decode::<OffsetsCommand>(batch) {
-                Ok(command) => table_now.apply(base, command),
+                Ok(command) => {
+                    if table_now.take(base, batch.len() as u64, command).is_some() {
+                        // A snapshot was installed: replay from where it stands.
+                        break;
+                    }
+                }
                 // Written by this code base only; skipped identically on every replica.
                 Err(e) => {
-                    tracing::error!(offset = base, error = %e, "skipping unreadable offsets record")
+                    tracing::error!(offset = base, error = %e, "skipping unreadable offsets record");
+                    table_now.next = base + 1;
                 }
             }
-            next = base + 1;
         }
+        let loaded = table_now.loading.is_none().then_some(table_now.next);
         drop(table_now);
-        applied.send_replace(next);
+        if let Some(next) = loaded {
+            applied.send_replace(next);
+        }
     }
 }
 
@@ -449,6 +689,137 @@ mod tests {
             committed(1).is_of(Some(id)),
             "recorded before ids were kept"
         );
+    }
+
+    /// Replays `log` (offset = position) from `start` as the applier does, following rewinds.
+    fn replay(log: &[OffsetsCommand], start: i64) -> Table {
+        let mut table = Table::starting_at(start);
+        while (table.next as usize) < log.len() {
+            let at = table.next;
+            table.take(at, 100, log[at as usize].clone());
+        }
+        table
+    }
+
+    fn commit(group: &str, p: i32, offset: i64) -> OffsetsCommand {
+        OffsetsCommand::Commit {
+            group: group.into(),
+            offsets: vec![(tp(p), committed(offset))],
+        }
+    }
+
+    /// The snapshot of `log[..as_of]` as it would be written, in parts of about `part_bytes`.
+    fn snapshot(log: &[OffsetsCommand], as_of: i64, part_bytes: usize) -> Vec<OffsetsCommand> {
+        let table = replay(&log[..as_of as usize], 0);
+        let parts = split_snapshot(&table.groups, part_bytes);
+        let count = parts.len() as u32;
+        parts
+            .into_iter()
+            .enumerate()
+            .map(|(part, groups)| OffsetsCommand::Snapshot {
+                as_of,
+                part: part as u32,
+                parts: count,
+                groups,
+            })
+            .collect()
+    }
+
+    /// Group, its (partition, offset) pairs, and where it last committed.
+    type GroupState = (String, Vec<(TopicPartition, i64)>, i64);
+
+    fn state(table: &Table) -> Vec<GroupState> {
+        let mut groups: Vec<_> = table
+            .groups
+            .iter()
+            .map(|(g, s)| (g.clone(), offsets_of(table, g), s.last_commit_at))
+            .collect();
+        groups.sort();
+        groups
+    }
+
+    /// A log of commits, deletions and two snapshots, each interleaved with later records.
+    fn compacted_log() -> (Vec<OffsetsCommand>, i64, i64) {
+        let mut log = Vec::new();
+        for i in 0..20 {
+            log.push(commit(&format!("g{}", i % 4), i % 3, i64::from(i)));
+        }
+        log.push(OffsetsCommand::DeleteGroup { group: "g3".into() });
+        let first_as_of = log.len() as i64;
+        let mut parts = snapshot(&log, first_as_of, 300).into_iter();
+        log.push(parts.next().unwrap());
+        log.push(commit("g0", 0, 100));
+        log.extend(parts);
+        log.push(OffsetsCommand::Forget {
+            group: "g1".into(),
+            partitions: vec![tp(1)],
+        });
+        for i in 0..10 {
+            log.push(commit("g2", i % 5, 200 + i64::from(i)));
+        }
+        let second_as_of = log.len() as i64;
+        let mut parts = snapshot(&log, second_as_of, 300).into_iter();
+        log.push(parts.next().unwrap());
+        log.push(commit("g4", 0, 300));
+        log.push(OffsetsCommand::Expire {
+            group: "g0".into(),
+            unchanged_since: 1,
+        });
+        log.extend(parts);
+        log.push(commit("g2", 0, 400));
+        (log, first_as_of, second_as_of)
+    }
+
+    #[test]
+    fn a_snapshot_changes_nothing_for_a_full_replay_and_sets_the_floor() {
+        let (log, _, second) = compacted_log();
+        let without: Vec<OffsetsCommand> = log
+            .iter()
+            .filter(|c| !matches!(c, OffsetsCommand::Snapshot { .. }))
+            .cloned()
+            .collect();
+        let full = replay(&log, 0);
+        assert_eq!(state(&full).len(), 4, "{:?}", state(&full));
+        let plain: Vec<_> = state(&replay(&without, 0))
+            .into_iter()
+            .map(|(g, o, _)| (g, o))
+            .collect();
+        let snapshotted: Vec<_> = state(&full).into_iter().map(|(g, o, _)| (g, o)).collect();
+        assert_eq!(snapshotted, plain);
+        assert_eq!(full.snapshot_floor, Some(second));
+        assert!(full.loading.is_none());
+    }
+
+    #[test]
+    fn a_replay_from_any_purge_point_reaches_the_same_state() {
+        let (log, _, second) = compacted_log();
+        let full = state(&replay(&log, 0));
+        for start in 1..=second {
+            let table = replay(&log, start);
+            assert!(table.loading.is_none(), "start {start}: loaded");
+            assert_eq!(state(&table), full, "start {start}");
+            assert_eq!(table.snapshot_floor, Some(second), "start {start}");
+        }
+        let table = replay(&log, second + 1);
+        assert!(
+            table.loading.is_some(),
+            "no whole snapshot at or after the start: still loading"
+        );
+    }
+
+    #[test]
+    fn an_abandoned_snapshot_is_ignored() {
+        let mut log: Vec<OffsetsCommand> = (0..6).map(|i| commit("g", i, 1)).collect();
+        let as_of = log.len() as i64;
+        let parts = snapshot(&log, as_of, 200);
+        assert!(parts.len() > 1, "several parts");
+        log.push(parts[0].clone());
+        log.push(commit("g", 0, 2));
+        let retaken = snapshot(&log, log.len() as i64, 200);
+        log.extend(retaken);
+        let full = replay(&log, 0);
+        assert_eq!(full.snapshot_floor, Some(as_of + 2));
+        assert_eq!(state(&replay(&log, 3)), state(&full));
     }
 
     #[test]

@@ -330,12 +330,26 @@ impl Replica {
         let policy = RetentionPolicy {
             retention_ms: config.retention_ms,
             retention_bytes: config.retention_bytes,
+            below_offset: None,
         };
         if policy == RetentionPolicy::default() {
             return Ok(None);
         }
         self.group
             .apply_retention(&policy, now_ms)
+            .await
+            .map_err(Error::Storage)
+    }
+
+    /// Deletes the whole segments below `offset`: the owner of an internal log (a compacted
+    /// `__consumer_offsets` partition) no longer needs them.
+    pub async fn purge_below(&self, offset: i64) -> Result<Option<u64>, Error> {
+        let policy = RetentionPolicy {
+            below_offset: Some(offset),
+            ..RetentionPolicy::default()
+        };
+        self.group
+            .apply_retention(&policy, 0)
             .await
             .map_err(Error::Storage)
     }

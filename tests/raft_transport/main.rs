@@ -141,8 +141,8 @@ async fn follower_behind_a_purged_log_gets_a_snapshot() {
     let purged = groups[&current]
         .apply_retention(
             &RetentionPolicy {
-                retention_ms: None,
                 retention_bytes: Some(64 << 10),
+                ..RetentionPolicy::default()
             },
             0,
         )

@@ -120,8 +120,9 @@ fn locate(broker: &BrokerContext, group: &StrBytes) -> Found {
     }
 }
 
-/// Creates `__consumer_offsets` unless it exists: `offsets.topic.num.partitions` partitions,
-/// kept forever (committed offsets must outlive any time or size retention).
+/// Creates `__consumer_offsets` unless it exists: `offsets.topic.num.partitions` partitions of
+/// `offsets.topic.segment.bytes` segments, kept whatever time or size retention says (committed
+/// offsets must outlive it; compaction deletes what snapshots cover).
 async fn ensure_offsets_topic(broker: &BrokerContext) -> Result<(), TopicError> {
     let state = broker.services.metadata.current().state;
     if state.topics.contains_key(OFFSETS_TOPIC) {
@@ -138,7 +139,7 @@ async fn ensure_offsets_topic(broker: &BrokerContext) -> Result<(), TopicError> 
             ("retention.bytes".to_string(), "-1".to_string()),
             (
                 "segment.bytes".to_string(),
-                OFFSETS_SEGMENT_BYTES.to_string(),
+                broker.config.offsets_topic_segment_bytes.to_string(),
             ),
         ]),
     };
@@ -148,7 +149,3 @@ async fn ensure_offsets_topic(broker: &BrokerContext) -> Result<(), TopicError> 
         Err(e) => Err(e),
     }
 }
-
-/// Segment size of the offsets partitions: commits are small, and each partition preallocates
-/// one whole segment.
-const OFFSETS_SEGMENT_BYTES: u64 = 16 << 20;
