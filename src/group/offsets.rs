@@ -242,6 +242,11 @@ impl Table {
                 }
                 self.loading = None;
                 self.next = as_of;
+                tracing::info!(
+                    as_of,
+                    groups = self.groups.len(),
+                    "committed offsets loaded from a snapshot; replaying what follows"
+                );
                 Some(as_of)
             }
             // Taken before this replica's log start: its records below are gone.

@@ -177,3 +177,128 @@ fn group_survives_its_coordinator_being_killed() {
     let found = committed(&later, &topic);
     assert_eq!(found, expected, "committed offsets after the failover");
 }
+
+/// Commits of `consumer`'s group for `topic` partitions `0..PARTITIONS`, retried while the
+/// coordinator moves or loads.
+fn committed_eventually(consumer: &BaseConsumer, topic: &str, want: &BTreeMap<i32, i64>) {
+    let deadline = Instant::now() + WAIT * 3;
+    loop {
+        let mut wanted = TopicPartitionList::new();
+        for p in 0..PARTITIONS as i32 {
+            wanted.add_partition(topic, p);
+        }
+        let found = consumer.committed_offsets(wanted, WAIT).map(|list| {
+            list.elements()
+                .iter()
+                .filter_map(|e| match e.offset() {
+                    Offset::Offset(o) => Some((e.partition(), o)),
+                    _ => None,
+                })
+                .collect::<BTreeMap<i32, i64>>()
+        });
+        match found {
+            Ok(found) if found == *want => return,
+            other => assert!(
+                Instant::now() < deadline,
+                "committed offsets: {other:?}, expected {want:?}"
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn compacted_offsets_survive_a_coordinator_kill_and_its_return() {
+    init_logs();
+    // Small offsets segments: a snapshot every ~32 KiB of commits, whole segments purged.
+    let mut cluster = Cluster::start_with(
+        &[1, 2, 3],
+        "\"offsets.topic.num.partitions\" = 1\n\
+         \"message.max.bytes\" = 4096\n\
+         \"offsets.topic.segment.bytes\" = 69632\n\
+         \"log.retention.check.interval.ms\" = 200\n\
+         \"leader.imbalance.check.interval.seconds\" = 1",
+    );
+    let all = cluster.bootstrap(&[1, 2, 3]);
+    let topic = unique_topic("compacted");
+    create_topic(&all, &topic, PARTITIONS as i32);
+    let group = unique_topic("compacted");
+    let committer: BaseConsumer = client_config(
+        &all,
+        &[
+            ("group.id", group.as_str()),
+            ("enable.auto.commit", "false"),
+        ],
+    )
+    .create()
+    .expect("committer");
+    let commit = |round: i64| {
+        let p = (round % PARTITIONS as i64) as i32;
+        let mut list = TopicPartitionList::new();
+        list.add_partition_offset(&topic, p, Offset::Offset(round))
+            .expect("partition offset");
+        let deadline = Instant::now() + WAIT;
+        while let Err(e) = committer.commit(&list, CommitMode::Sync) {
+            assert!(Instant::now() < deadline, "commit {p}@{round}: {e}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    // Round r commits offset r to partition r % PARTITIONS: the last commit of each partition.
+    let last = |rounds: i64| -> BTreeMap<i32, i64> {
+        (rounds.saturating_sub(PARTITIONS as i64 - 1)..=rounds)
+            .map(|r| ((r % PARTITIONS as i64) as i32, r))
+            .collect()
+    };
+
+    info!("commits go by until every replica of the offsets partition lost its first segments");
+    let mut round = 0;
+    let deadline = Instant::now() + WAIT * 9;
+    loop {
+        for _ in 0..100 {
+            round += 1;
+            commit(round);
+        }
+        let starts: Vec<i64> = (1..=3)
+            .map(|id| {
+                cluster
+                    .node(id)
+                    .dump_log("__consumer_offsets", 0)
+                    .log_start_offset
+            })
+            .collect();
+        if starts.iter().all(|s| *s > 0) {
+            info!(?starts, rounds = round, "every replica compacted");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "replicas not compacted: log starts {starts:?}"
+        );
+    }
+    committed_eventually(&committer, &topic, &last(round));
+
+    let victim = coordinator(&cluster, 1, &group);
+    info!(
+        node = victim,
+        "kill -9 the coordinator: the new one has every commit"
+    );
+    cluster.node(victim).kill9();
+    committed_eventually(&committer, &topic, &last(round));
+    for _ in 0..20 {
+        round += 1;
+        commit(round);
+    }
+
+    info!("the old coordinator returns, loads from its compacted log, and coordinates again");
+    cluster.node(victim).spawn();
+    cluster.node(victim).wait_ready();
+    let deadline = Instant::now() + WAIT * 3;
+    while coordinator(&cluster, victim, &group) != victim {
+        assert!(
+            Instant::now() < deadline,
+            "leadership never returned to the preferred replica"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    committed_eventually(&committer, &topic, &last(round));
+}
