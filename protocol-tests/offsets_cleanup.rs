@@ -14,7 +14,12 @@ use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use tracing::info;
 
-use crate::clients::{assign, block_on, config, consume_to_eof, create_topic, unique_topic};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::FutureRecord;
+
+use crate::clients::{
+    assign, block_on, config, consume_to_eof, create_topic, future_producer, unique_topic,
+};
 use crate::harness::{Target, WAIT, init_logs};
 
 /// Partitions of `__consumer_offsets` on the brokers these tests start.
@@ -359,4 +364,14 @@ fn compaction_deletes_old_offsets_segments_and_keeps_every_commit_through_a_rest
     }
     commit_to(&committers[0], 0, 1);
     assert_eq!(all_committed(&committers[0])[0], Some(1));
+
+    info!("clients cannot write the offsets log themselves");
+    let producer = future_producer(&target, &[]);
+    let record = FutureRecord::<str, str>::to("__consumer_offsets")
+        .partition(0)
+        .payload("{}");
+    match block_on(WAIT * 2, producer.send(record, WAIT)) {
+        Err((KafkaError::MessageProduction(RDKafkaErrorCode::InvalidTopic), _)) => {}
+        other => panic!("produce to __consumer_offsets: {other:?}"),
+    }
 }

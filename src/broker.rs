@@ -14,10 +14,11 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::config::Config;
-use crate::group::Groups;
 use crate::group::compaction;
 use crate::group::expiry::{self, ExpirySettings};
 use crate::group::membership::{self, Membership, MembershipSettings};
+use crate::group::offsets::KnownTopics;
+use crate::group::{Groups, OFFSETS_TOPIC};
 use crate::kafka::Server;
 use crate::kafka::context::{self, BrokerContext, Services};
 use crate::metadata::leadership::{self, LeadershipSettings};
@@ -122,14 +123,7 @@ impl Broker {
             context.services.metadata.subscribe(),
             {
                 let metadata = Arc::clone(&context.services.metadata);
-                move || {
-                    let state = metadata.current().state;
-                    state
-                        .topics
-                        .iter()
-                        .map(|(name, topic)| (name.clone(), topic.id))
-                        .collect()
-                }
+                move || KnownTopics::of(&metadata.current().state)
             },
             expiry_settings(&context.config),
         ));
@@ -183,7 +177,9 @@ async fn retention_loop(context: Arc<BrokerContext>) {
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
-        for replica in context.services.partitions.all() {
+        // Compaction, not time or size, decides what `__consumer_offsets` lets go.
+        let replicas = context.services.partitions.all().into_iter();
+        for replica in replicas.filter(|r| r.topic != OFFSETS_TOPIC) {
             match replica.apply_retention(now_ms).await {
                 Ok(Some(index)) => tracing::info!(
                     topic = %replica.topic,

@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::Groups;
 use super::membership::GroupState;
-use super::offsets::{OffsetsCommand, StoredGroup};
+use super::offsets::{KnownTopics, OffsetsCommand, StoredGroup};
 use crate::partition::Replica;
 
 /// `offsets.retention.minutes` and `offsets.retention.check.interval.ms`.
@@ -49,12 +49,12 @@ pub struct Plan {
     pub expired: Vec<(String, i64)>,
 }
 
-/// Decides what `groups` (one offsets partition, as of now) should lose. `live_topics` maps each
-/// existing topic to its id; times are wall-clock milliseconds.
+/// Decides what `groups` (one offsets partition, as of now) should lose, `topics` being what
+/// the metadata says of topics; times are wall-clock milliseconds.
 pub fn plan(
     groups: &HashMap<String, StoredGroup>,
     activity: impl Fn(&str) -> Activity,
-    live_topics: &HashMap<String, Uuid>,
+    topics: &KnownTopics,
     now_ms: i64,
     coordinating_since_ms: i64,
     retention: Duration,
@@ -62,7 +62,7 @@ pub fn plan(
     let mut plan = Plan::default();
     for stored in groups.values() {
         for ((topic, _), committed) in &stored.offsets {
-            if !committed.is_of(live_topics.get(topic).copied()) {
+            if topics.deleted(topic, committed) {
                 plan.dropped_topics
                     .insert((topic.clone(), committed.topic_id));
             }
@@ -91,12 +91,12 @@ pub fn plan(
 }
 
 /// Runs the cleanup every `check_interval`, and whenever `topics` changes (a deleted topic's
-/// offsets go at once). `live_topics` reads the existing topics and their ids. Ends when the
-/// broker's `Groups` is dropped.
+/// offsets go at once). `known_topics` reads what the metadata says of topics now. Ends when
+/// the broker's `Groups` is dropped.
 pub async fn run<T>(
     groups: Weak<Groups>,
     mut topics: watch::Receiver<T>,
-    live_topics: impl Fn() -> HashMap<String, Uuid>,
+    known_topics: impl Fn() -> KnownTopics,
     settings: ExpirySettings,
 ) {
     let mut ticks = tokio::time::interval(settings.check_interval);
@@ -112,7 +112,6 @@ pub async fn run<T>(
         let Some(groups) = groups.upgrade() else {
             return;
         };
-        let live = live_topics();
         let now_ms = super::offsets::now_ms();
         let led = groups.led_offsets_partitions();
         coordinating.retain(|p, (term, _)| {
@@ -125,7 +124,7 @@ pub async fn run<T>(
                 .entry(replica.partition)
                 .or_insert((term, now_ms))
                 .1;
-            if let Err(e) = clean(&groups, &replica, &live, now_ms, since, settings).await {
+            if let Err(e) = clean(&groups, &replica, &known_topics, now_ms, since, settings).await {
                 tracing::warn!(partition = replica.partition, error = %e, "offsets cleanup failed; retried at the next check");
             }
         }
@@ -136,7 +135,7 @@ pub async fn run<T>(
 async fn clean(
     groups: &Groups,
     replica: &Arc<Replica>,
-    live_topics: &HashMap<String, Uuid>,
+    known_topics: &impl Fn() -> KnownTopics,
     now_ms: i64,
     coordinating_since_ms: i64,
     settings: ExpirySettings,
@@ -144,6 +143,13 @@ async fn clean(
     let epoch = replica.leadership().term;
     let table = groups.offsets_table(replica);
     let stored = table.all_groups().await?;
+    // Read after the table: every commit in it was made to a topic this metadata knows of.
+    let topics = known_topics();
+    // Removals are proposed only while this broker still leads in the term it planned in.
+    let still_leading = || {
+        let now = replica.leadership();
+        now.term == epoch && now.leader == Some(replica.node_id())
+    };
     let membership = groups.membership();
     let activity = |group: &str| match membership.state(epoch, group) {
         None => Activity::Unknown,
@@ -155,12 +161,15 @@ async fn clean(
     let plan = plan(
         &stored,
         activity,
-        live_topics,
+        &topics,
         now_ms,
         coordinating_since_ms,
         settings.retention,
     );
     for (topic, id) in plan.dropped_topics {
+        if !still_leading() {
+            return Ok(());
+        }
         tracing::info!(%topic, ?id, partition = replica.partition, "dropping committed offsets of a deleted topic");
         table
             .propose(&OffsetsCommand::DropTopic { topic, id })
@@ -168,7 +177,7 @@ async fn clean(
     }
     for (group, unchanged_since) in plan.expired {
         // A group that gained members since the plan keeps its offsets.
-        if membership.delete(epoch, &group).is_err() {
+        if !still_leading() || membership.delete(epoch, &group).is_err() {
             continue;
         }
         tracing::info!(%group, "committed offsets expired (offsets.retention.minutes)");
@@ -194,6 +203,13 @@ mod tests {
     use crate::group::offsets::Committed;
 
     const MINUTE: i64 = 60_000;
+
+    fn topics(live: &[&str], deleted: &[Uuid]) -> KnownTopics {
+        KnownTopics {
+            live: live.iter().map(|t| t.to_string()).collect(),
+            deleted: deleted.iter().copied().collect(),
+        }
+    }
     const RETENTION: Duration = Duration::from_secs(60);
 
     fn stored(topic: &str, id: Option<Uuid>, committed_at_ms: i64, log_offset: i64) -> StoredGroup {
@@ -216,7 +232,7 @@ mod tests {
     #[test]
     fn groups_expire_only_without_members_and_after_the_retention() {
         let id = Uuid::from_u128(7);
-        let live = HashMap::from([("t".to_string(), id)]);
+        let live = topics(&["t"], &[]);
         let now = 100 * MINUTE;
         let groups = HashMap::from([
             ("active".to_string(), stored("t", Some(id), 0, 1)),
@@ -247,7 +263,7 @@ mod tests {
 
     #[test]
     fn a_new_coordinator_waits_a_whole_retention_before_expiring() {
-        let live = HashMap::from([("t".to_string(), Uuid::from_u128(7))]);
+        let live = topics(&["t"], &[]);
         let groups = HashMap::from([("g".to_string(), stored("t", None, 0, 1))]);
         let now = 100 * MINUTE;
         let unknown = |_: &str| Activity::Unknown;
@@ -268,13 +284,18 @@ mod tests {
     fn offsets_of_deleted_or_recreated_topics_are_dropped() {
         let old = Uuid::from_u128(1);
         let new = Uuid::from_u128(2);
-        let live = HashMap::from([("recreated".to_string(), new), ("kept".to_string(), old)]);
+        let live = topics(&["recreated", "kept"], &[old]);
         let now = MINUTE;
         let groups = HashMap::from([
             ("a".to_string(), stored("recreated", Some(old), now, 1)),
             ("b".to_string(), stored("recreated", Some(new), now, 2)),
             ("c".to_string(), stored("gone", None, now, 3)),
             ("d".to_string(), stored("kept", None, now, 4)),
+            // Created after what this metadata has seen: not deleted.
+            (
+                "e".to_string(),
+                stored("unseen", Some(Uuid::from_u128(3)), now, 5),
+            ),
         ]);
         let plan = plan(&groups, |_| Activity::Active, &live, now, 0, RETENTION);
         assert_eq!(

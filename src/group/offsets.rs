@@ -12,7 +12,7 @@
 //! with `as_of` at or after its log start, installs it, and replays again from `as_of` (the parts
 //! themselves come after `as_of`, so they are read again and then change nothing).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,11 +23,11 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use crate::metadata::record_codec;
+use crate::metadata::{MetadataState, record_codec};
 use crate::partition::{self, Replica};
 
-/// About what one offset costs in a snapshot record besides its topic and group names (JSON).
-const SNAPSHOT_ENTRY_BYTES: usize = 160;
+/// What a snapshot record spends on an entry besides its own JSON and its group's name.
+const SNAPSHOT_ENTRY_OVERHEAD: usize = 64;
 /// Bytes the applier reads per step.
 const APPLY_READ_BYTES: usize = 1 << 20;
 /// How long a read may wait for this replica's table to catch up with its log.
@@ -47,14 +47,28 @@ pub struct Committed {
     pub topic_id: Option<Uuid>,
 }
 
-impl Committed {
-    /// Whether this commit belongs to the topic now named so (`current_id`, `None` when no
-    /// topic has the name).
-    pub fn is_of(&self, current_id: Option<Uuid>) -> bool {
-        match (self.topic_id, current_id) {
-            (_, None) => false,
-            (None, Some(_)) => true,
-            (Some(recorded), Some(current)) => recorded == current,
+/// What the metadata says of topics, as far as commits are concerned.
+#[derive(Debug, Clone, Default)]
+pub struct KnownTopics {
+    pub live: HashSet<String>,
+    pub deleted: BTreeSet<Uuid>,
+}
+
+impl KnownTopics {
+    pub fn of(state: &MetadataState) -> KnownTopics {
+        KnownTopics {
+            live: state.topics.keys().cloned().collect(),
+            deleted: state.deleted_topic_ids.clone(),
+        }
+    }
+
+    /// Whether `committed`, a commit to `topic`, was made to a topic since deleted. Ids are
+    /// only looked up among deletions, so metadata lagging behind the coordinator that took the
+    /// commit never makes a new topic's commit look deleted.
+    pub fn deleted(&self, topic: &str, committed: &Committed) -> bool {
+        match committed.topic_id {
+            Some(id) => self.deleted.contains(&id),
+            None => !self.live.contains(topic),
         }
     }
 }
@@ -220,7 +234,10 @@ impl Table {
             },
             Some(p) if p.as_of == as_of && p.next_part == part => p,
             // A part out of order (a snapshot abandoned by a former leader): ignored.
-            _ => return None,
+            other => {
+                self.snapshot_parts = other;
+                return None;
+            }
         };
         let mut partial = partial;
         partial.next_part += 1;
@@ -274,6 +291,9 @@ impl Table {
                     for tp in &partitions {
                         stored.offsets.remove(tp);
                     }
+                    if stored.offsets.is_empty() {
+                        self.groups.remove(&group);
+                    }
                 }
             }
             OffsetsCommand::DeleteGroup { group } => {
@@ -297,9 +317,9 @@ impl Table {
                         .offsets
                         .retain(|(t, _), c| *t != topic || c.topic_id != id);
                 }
+                self.groups.retain(|_, g| !g.offsets.is_empty());
             }
         }
-        self.groups.retain(|_, g| !g.offsets.is_empty());
     }
 }
 
@@ -426,7 +446,10 @@ fn split_snapshot(
         let stored = &groups[name];
         let mut chunk = Vec::new();
         for (tp, committed) in &stored.offsets {
-            filled += SNAPSHOT_ENTRY_BYTES + tp.0.len() + name.len();
+            // Measured, not guessed: commit metadata may be kilobytes, more once escaped.
+            filled += serde_json::to_vec(&(tp, committed)).map_or(0, |json| json.len())
+                + SNAPSHOT_ENTRY_OVERHEAD
+                + name.len();
             chunk.push((tp.clone(), committed.clone()));
             if filled >= part_bytes {
                 part.push(SnapshotGroup {
@@ -681,19 +704,26 @@ mod tests {
     }
 
     #[test]
-    fn a_commit_belongs_to_the_topic_it_was_made_for() {
-        let id = Uuid::from_u128(1);
-        let recorded = Committed {
+    fn a_commit_is_gone_only_with_the_topic_it_was_made_for() {
+        let old = Uuid::from_u128(1);
+        let known = KnownTopics {
+            live: HashSet::from(["t".to_string()]),
+            deleted: BTreeSet::from([old]),
+        };
+        let with_id = |id| Committed {
             topic_id: Some(id),
             ..committed(1)
         };
-        assert!(recorded.is_of(Some(id)));
-        assert!(!recorded.is_of(Some(Uuid::from_u128(2))), "recreated topic");
-        assert!(!recorded.is_of(None), "deleted topic");
+        assert!(known.deleted("t", &with_id(old)), "recreated topic");
+        assert!(known.deleted("gone", &with_id(old)), "deleted topic");
+        let new = Uuid::from_u128(2);
+        assert!(!known.deleted("t", &with_id(new)));
         assert!(
-            committed(1).is_of(Some(id)),
-            "recorded before ids were kept"
+            !known.deleted("unseen", &with_id(new)),
+            "a topic this metadata does not know yet"
         );
+        assert!(!known.deleted("t", &committed(1)), "recorded without an id");
+        assert!(known.deleted("gone", &committed(1)));
     }
 
     /// Replays `log` (offset = position) from `start` as the applier does, following rewinds.

@@ -3,7 +3,7 @@
 //! group and applied here in log order on every broker; the same log gives the same state.
 //! `topic_config.rs` validates settings; the controller decides what commands to propose.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -110,6 +110,10 @@ impl From<ConfigError> for MetadataError {
 pub struct MetadataState {
     pub brokers: BTreeMap<NodeId, BrokerInfo>,
     pub topics: BTreeMap<String, TopicMeta>,
+    /// Ids of every topic deleted so far: committed offsets recorded with one of them are
+    /// dropped (a broker whose metadata lags never mistakes a new topic for a deleted one).
+    #[serde(default)]
+    pub deleted_topic_ids: BTreeSet<Uuid>,
 }
 
 impl MetadataState {
@@ -152,9 +156,11 @@ impl MetadataState {
                 );
             }
             Command::DeleteTopic { name } => {
-                self.topics
+                let deleted = self
+                    .topics
                     .remove(name)
                     .ok_or_else(|| MetadataError::UnknownTopic(name.clone()))?;
+                self.deleted_topic_ids.insert(deleted.id);
             }
             Command::CreatePartitions { name, assignments } => {
                 self.check_assignments(assignments)?;

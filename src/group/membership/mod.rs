@@ -260,12 +260,16 @@ impl Membership {
         self.settings
     }
 
-    /// The group if it exists under `epoch`; a group created under another epoch is forgotten
-    /// (its parked requests get NOT_COORDINATOR) and `None` returned.
+    /// The group if it exists under `epoch`; a group created under an older epoch is forgotten
+    /// (its parked requests get NOT_COORDINATOR) and `None` returned. One created under a newer
+    /// epoch stays: the caller's view of the epoch is out of date.
     fn current(&self, group_id: &str, epoch: CoordinatorEpoch) -> Option<Arc<Cell>> {
         let cell = self.registry.lock().get(group_id).cloned()?;
         if cell.epoch == epoch {
             return Some(cell);
+        }
+        if cell.epoch > epoch {
+            return None;
         }
         tracing::info!(
             group = group_id,
@@ -282,8 +286,9 @@ impl Membership {
             return cell;
         }
         let mut groups = self.registry.lock();
+        // Created meanwhile, or under a newer epoch than the caller saw.
         if let Some(cell) = groups.get(group_id)
-            && cell.epoch == epoch
+            && cell.epoch >= epoch
         {
             return Arc::clone(cell);
         }

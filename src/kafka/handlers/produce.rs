@@ -13,6 +13,7 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use tokio::time::Instant;
 
 use super::RequestContext;
+use crate::group::OFFSETS_TOPIC;
 use crate::kafka::batches;
 use crate::kafka::context::BrokerContext;
 use crate::kafka::error_map::{self, Refusal};
@@ -33,6 +34,23 @@ pub(crate) async fn handle(
     let mut responses = Vec::with_capacity(request.topic_data.len());
     for topic in request.topic_data {
         let name = topic.name.0.to_string();
+        // Committed offsets are written by coordinators only; a client record there could
+        // read differently on replicas that load from a snapshot and ones that do not.
+        if name == OFFSETS_TOPIC {
+            let refused = error_map::refusal(Refusal::InvalidTopic).code();
+            let partitions = topic
+                .partition_data
+                .iter()
+                .map(|data| nothing_appended(data.index).with_error_code(refused))
+                .collect();
+            responses.push(
+                TopicProduceResponse::default()
+                    .with_name(topic.name)
+                    .with_topic_id(topic.topic_id)
+                    .with_partition_responses(partitions),
+            );
+            continue;
+        }
         let known = broker
             .services
             .metadata
@@ -61,6 +79,15 @@ pub(crate) async fn handle(
     Some(ProduceResponse::default().with_responses(responses))
 }
 
+/// A partition's answer before anything is appended: no offsets, no times.
+fn nothing_appended(index: i32) -> PartitionProduceResponse {
+    PartitionProduceResponse::default()
+        .with_index(index)
+        .with_base_offset(-1)
+        .with_log_append_time_ms(-1)
+        .with_log_start_offset(-1)
+}
+
 async fn produce_partition(
     broker: &BrokerContext,
     topic: &str,
@@ -69,11 +96,7 @@ async fn produce_partition(
     deadline: Instant,
     version: i16,
 ) -> PartitionProduceResponse {
-    let base = PartitionProduceResponse::default()
-        .with_index(data.index)
-        .with_base_offset(-1)
-        .with_log_append_time_ms(-1)
-        .with_log_start_offset(-1);
+    let base = nothing_appended(data.index);
     let fail = |error: ResponseError| base.clone().with_error_code(error.code());
     if !matches!(acks, -1..=1) {
         return fail(ResponseError::InvalidRequiredAcks);
