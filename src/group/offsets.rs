@@ -149,6 +149,8 @@ impl StoredGroup {
 #[derive(Debug, Default)]
 struct Table {
     groups: HashMap<String, StoredGroup>,
+    /// The log offset this table started reading at.
+    origin: i64,
     /// Every record below this offset has been applied (or skipped while loading).
     next: i64,
     /// Set while replaying a log whose start was purged: the state is unknown until a whole
@@ -190,6 +192,7 @@ impl Table {
     /// A table for a log starting at `log_start`: loading unless nothing was ever purged.
     fn starting_at(log_start: i64) -> Table {
         Table {
+            origin: log_start,
             next: log_start,
             loading: (log_start > 0).then_some(Loading { from: log_start }),
             ..Table::default()
@@ -478,7 +481,23 @@ fn split_snapshot(
 async fn apply_loop(replica: Arc<Replica>, table: Arc<Mutex<Table>>, applied: watch::Sender<i64>) {
     let lock = || table.lock().unwrap_or_else(|e| e.into_inner());
     loop {
-        let next = lock().next;
+        let (origin, next) = {
+            let table = lock();
+            (table.origin, table.next)
+        };
+        // Compaction keeps the log start below what was applied. A start at or past it means the
+        // log was replaced from the leader's snapshot, possibly after this table read entries
+        // that were never committed below the new start: load again from the new log.
+        let log_start = replica.log_start_offset();
+        if next > origin && log_start >= next {
+            tracing::info!(
+                partition = replica.partition,
+                log_start,
+                "offsets log replaced from a snapshot; reloading"
+            );
+            *lock() = Table::starting_at(log_start);
+            continue;
+        }
         let read = match replica.read_committed(next, APPLY_READ_BYTES) {
             Ok(read) => read,
             // The log was replaced from the leader's snapshot past what was applied here: start
