@@ -279,6 +279,13 @@ fn every_file_in_configs_parses_and_validates() {
 }
 
 #[test]
+fn the_commented_single_node_config_states_the_defaults() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("configs/single-node.toml");
+    let loaded = Config::load(Some(&path), no_env(), &Overrides::default()).unwrap();
+    assert_eq!(loaded, Config::default());
+}
+
+#[test]
 fn cluster_configs_in_toml_and_the_seed_json_layout_agree() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("configs");
     for n in 1..=3 {
