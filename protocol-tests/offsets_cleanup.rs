@@ -10,12 +10,11 @@ use std::time::{Duration, Instant};
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
+use rdkafka::producer::FutureRecord;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use tracing::info;
-
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::FutureRecord;
 
 use crate::clients::{
     assign, block_on, config, consume_to_eof, create_topic, future_producer, unique_topic,
@@ -35,26 +34,63 @@ fn committer(target: &Target, group: &str) -> BaseConsumer {
     .expect("create consumer")
 }
 
-fn commit(consumer: &BaseConsumer, topic: &str, offset: i64) {
+/// A member of `group` subscribed to the one-partition `topic`, once it holds the partition.
+fn assigned_member(target: &Target, group: &str, topic: &str) -> BaseConsumer {
+    let member: BaseConsumer = config(
+        target,
+        &[
+            ("group.id", group),
+            ("enable.auto.commit", "false"),
+            ("session.timeout.ms", "6000"),
+            ("heartbeat.interval.ms", "500"),
+        ],
+    )
+    .create()
+    .expect("create group member");
+    member.subscribe(&[topic]).expect("subscribe");
+    eventually(WAIT * 3, "the member is assigned the partition", || {
+        member.poll(Duration::from_millis(100));
+        member.assignment().is_ok_and(|a| a.count() == 1)
+    });
+    member
+}
+
+fn commit_to(consumer: &BaseConsumer, topic: &str, partition: i32, offset: i64) {
     let mut list = TopicPartitionList::new();
-    list.add_partition_offset(topic, 0, Offset::Offset(offset))
+    list.add_partition_offset(topic, partition, Offset::Offset(offset))
         .expect("partition offset");
     consumer
         .commit(&list, CommitMode::Sync)
-        .unwrap_or_else(|e| panic!("commit of {topic}/0 at {offset}: {e}"));
+        .unwrap_or_else(|e| panic!("commit of {topic}/{partition} at {offset}: {e}"));
 }
 
-/// The committed offset of `topic`/0 as OffsetFetch answers it; `None` without one.
-fn committed(consumer: &BaseConsumer, topic: &str) -> Option<i64> {
+fn commit(consumer: &BaseConsumer, topic: &str, offset: i64) {
+    commit_to(consumer, topic, 0, offset);
+}
+
+/// The committed offsets of `topic`'s partitions `0..partitions` as OffsetFetch answers them;
+/// `None` where there is none.
+fn committed_in(consumer: &BaseConsumer, topic: &str, partitions: i32) -> Vec<Option<i64>> {
     let mut wanted = TopicPartitionList::new();
-    wanted.add_partition(topic, 0);
+    for p in 0..partitions {
+        wanted.add_partition(topic, p);
+    }
     let answer = consumer
         .committed_offsets(wanted, WAIT)
         .expect("OffsetFetch");
-    match answer.elements()[0].offset() {
-        Offset::Offset(o) => Some(o),
-        _ => None,
-    }
+    answer
+        .elements()
+        .iter()
+        .map(|e| match e.offset() {
+            Offset::Offset(o) => Some(o),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The committed offset of `topic`/0; `None` without one.
+fn committed(consumer: &BaseConsumer, topic: &str) -> Option<i64> {
+    committed_in(consumer, topic, 1)[0]
 }
 
 /// The records of `group`'s `__consumer_offsets` partition, as text.
@@ -169,22 +205,7 @@ fn offsets_of_a_group_without_members_expire_after_the_retention() {
     let idle = committer(&target, &idle_group);
     commit(&idle, &topic, 3);
     let live_group = unique_topic("live");
-    let live: BaseConsumer = config(
-        &target,
-        &[
-            ("group.id", live_group.as_str()),
-            ("enable.auto.commit", "false"),
-            ("session.timeout.ms", "6000"),
-            ("heartbeat.interval.ms", "500"),
-        ],
-    )
-    .create()
-    .expect("create group member");
-    live.subscribe(&[&topic]).expect("subscribe");
-    eventually(WAIT * 3, "the member is assigned the partition", || {
-        live.poll(Duration::from_millis(100));
-        live.assignment().is_ok_and(|a| a.count() == 1)
-    });
+    let live = assigned_member(&target, &live_group, &topic);
     commit(&live, &topic, 4);
     assert_eq!(committed(&idle, &topic), Some(3));
     assert_eq!(group_state(&idle, &idle_group).as_deref(), Some("Empty"));
@@ -228,20 +249,7 @@ fn a_group_known_by_its_offsets_alone_is_listed_after_a_restart() {
     create_topic(&target, &topic, 1, &[]);
     let group = unique_topic("remembered");
     {
-        let member: BaseConsumer = config(
-            &target,
-            &[
-                ("group.id", group.as_str()),
-                ("enable.auto.commit", "false"),
-            ],
-        )
-        .create()
-        .expect("create group member");
-        member.subscribe(&[&topic]).expect("subscribe");
-        eventually(WAIT * 3, "the member is assigned the partition", || {
-            member.poll(Duration::from_millis(100));
-            member.assignment().is_ok_and(|a| a.count() == 1)
-        });
+        let member = assigned_member(&target, &group, &topic);
         commit(&member, &topic, 9);
     }
 
@@ -284,31 +292,7 @@ fn compaction_deletes_old_offsets_segments_and_keeps_every_commit_through_a_rest
         .map(|g| unique_topic(&format!("compacted{g}")))
         .collect();
     let committers: Vec<BaseConsumer> = groups.iter().map(|g| committer(&target, g)).collect();
-    let commit_to = |consumer: &BaseConsumer, partition: i32, offset: i64| {
-        let mut list = TopicPartitionList::new();
-        list.add_partition_offset(&topic, partition, Offset::Offset(offset))
-            .expect("partition offset");
-        consumer
-            .commit(&list, CommitMode::Sync)
-            .unwrap_or_else(|e| panic!("commit {partition}@{offset}: {e}"));
-    };
-    let all_committed = |consumer: &BaseConsumer| -> Vec<Option<i64>> {
-        let mut wanted = TopicPartitionList::new();
-        for p in 0..4 {
-            wanted.add_partition(&topic, p);
-        }
-        match consumer.committed_offsets(wanted, WAIT) {
-            Ok(answer) => answer
-                .elements()
-                .iter()
-                .map(|e| match e.offset() {
-                    Offset::Offset(o) => Some(o),
-                    _ => None,
-                })
-                .collect(),
-            Err(e) => panic!("OffsetFetch: {e}"),
-        }
-    };
+    let all_committed = |consumer: &BaseConsumer| committed_in(consumer, &topic, 4);
     let log_start = || -> i64 {
         let (low, _) = committers[0]
             .fetch_watermarks("__consumer_offsets", 0, WAIT)
@@ -323,7 +307,7 @@ fn compaction_deletes_old_offsets_segments_and_keeps_every_commit_through_a_rest
         for _ in 0..100 {
             round += 1;
             for (g, consumer) in committers.iter().enumerate() {
-                commit_to(consumer, (round % 4) as i32, round * 10 + g as i64);
+                commit_to(consumer, &topic, (round % 4) as i32, round * 10 + g as i64);
             }
         }
         if log_start() > 0 {
@@ -362,7 +346,7 @@ fn compaction_deletes_old_offsets_segments_and_keeps_every_commit_through_a_rest
             "group {g} after restart"
         );
     }
-    commit_to(&committers[0], 0, 1);
+    commit_to(&committers[0], &topic, 0, 1);
     assert_eq!(all_committed(&committers[0])[0], Some(1));
 
     info!("clients cannot write the offsets log themselves");

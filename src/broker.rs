@@ -17,7 +17,6 @@ use crate::config::Config;
 use crate::group::compaction;
 use crate::group::expiry::{self, ExpirySettings};
 use crate::group::membership::{self, Membership, MembershipSettings};
-use crate::group::offsets::KnownTopics;
 use crate::group::{Groups, OFFSETS_TOPIC};
 use crate::kafka::Server;
 use crate::kafka::context::{self, BrokerContext, Services};
@@ -120,11 +119,7 @@ impl Broker {
         )));
         let offsets_expiry = tokio::spawn(expiry::run(
             Arc::downgrade(&context.services.groups),
-            context.services.metadata.subscribe(),
-            {
-                let metadata = Arc::clone(&context.services.metadata);
-                move || KnownTopics::of(&metadata.current().state)
-            },
+            Arc::clone(&context.services.metadata),
             expiry_settings(&context.config),
         ));
         let offsets_compaction = tokio::spawn(compaction::run(

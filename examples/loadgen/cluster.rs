@@ -78,6 +78,15 @@ pub fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[rank - 1]
 }
 
+/// The median, the largest and every sample (rounded) of sorted millisecond samples.
+pub fn spread(sorted: &[f64]) -> (f64, f64, Vec<u64>) {
+    (
+        percentile(sorted, 0.5),
+        sorted.last().copied().unwrap_or(f64::NAN),
+        sorted.iter().map(|x| x.round() as u64).collect(),
+    )
+}
+
 // ---------------------------------------------------------------------------------------------
 // cluster-throughput
 
@@ -639,12 +648,8 @@ pub fn failover(args: FailoverArgs) -> anyhow::Result<()> {
             sorted(&|s| s.strict.max(s.others_max)),
         ),
     ] {
-        println!(
-            "{what}: p50 {:.0} ms, max {:.0} ms, samples {:?}",
-            percentile(&v, 0.5),
-            v.last().copied().unwrap_or(f64::NAN),
-            v.iter().map(|x| x.round() as u64).collect::<Vec<_>>()
-        );
+        let (p50, max, all) = spread(&v);
+        println!("{what}: p50 {p50:.0} ms, max {max:.0} ms, samples {all:?}");
     }
     println!(
         "failed deliveries over the run: {}",

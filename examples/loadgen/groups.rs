@@ -26,7 +26,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Reb
 use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use crate::cluster::{create_topic, loadavg, percentile};
+use crate::cluster::{create_topic, loadavg, spread};
 use crate::nodes::{NodeOpts, Nodes, metadata_client, wait_partitions};
 
 /// The broker's internal topic of committed offsets; a group's coordinator leads one of its
@@ -902,12 +902,8 @@ pub fn rebalance_bench(args: RebalanceArgs) -> anyhow::Result<()> {
         ),
     ];
     for (what, ms) in phases {
-        println!(
-            "  {what:<52} {:>7.0} {:>7.0}  {:?}",
-            percentile(&ms, 0.5),
-            ms.last().copied().unwrap_or(f64::NAN),
-            ms.iter().map(|x| x.round() as u64).collect::<Vec<_>>()
-        );
+        let (p50, max, all) = spread(&ms);
+        println!("  {what:<52} {p50:>7.0} {max:>7.0}  {all:?}");
     }
     println!(
         "  settled: every member holds a non-empty assignment, each partition held exactly once"

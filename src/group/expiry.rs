@@ -13,12 +13,11 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::Groups;
-use super::membership::GroupState;
-use super::offsets::{KnownTopics, OffsetsCommand, StoredGroup};
+use super::offsets::{OffsetsCommand, StoredGroup};
+use crate::metadata::MetadataStore;
 use crate::partition::Replica;
 
 /// `offsets.retention.minutes` and `offsets.retention.check.interval.ms`.
@@ -49,12 +48,12 @@ pub struct Plan {
     pub expired: Vec<(String, i64)>,
 }
 
-/// Decides what `groups` (one offsets partition, as of now) should lose, `topics` being what
-/// the metadata says of topics; times are wall-clock milliseconds.
+/// Decides what `groups` (one offsets partition, as of now) should lose; `topic_deleted` says
+/// whether a topic as recorded (name, id) has been deleted. Times are wall-clock milliseconds.
 pub fn plan(
     groups: &HashMap<String, StoredGroup>,
     activity: impl Fn(&str) -> Activity,
-    topics: &KnownTopics,
+    topic_deleted: impl Fn(&str, Option<Uuid>) -> bool,
     now_ms: i64,
     coordinating_since_ms: i64,
     retention: Duration,
@@ -62,7 +61,7 @@ pub fn plan(
     let mut plan = Plan::default();
     for stored in groups.values() {
         for ((topic, _), committed) in &stored.offsets {
-            if topics.deleted(topic, committed) {
+            if topic_deleted(topic, committed.topic_id) {
                 plan.dropped_topics
                     .insert((topic.clone(), committed.topic_id));
             }
@@ -90,24 +89,27 @@ pub fn plan(
     plan
 }
 
-/// Runs the cleanup every `check_interval`, and whenever `topics` changes (a deleted topic's
-/// offsets go at once). `known_topics` reads what the metadata says of topics now. Ends when
-/// the broker's `Groups` is dropped.
-pub async fn run<T>(
-    groups: Weak<Groups>,
-    mut topics: watch::Receiver<T>,
-    known_topics: impl Fn() -> KnownTopics,
-    settings: ExpirySettings,
-) {
+/// Runs the cleanup every `check_interval`, and as soon as the metadata records a deleted
+/// topic (its offsets go at once). Ends when the broker's `Groups` is dropped.
+pub async fn run(groups: Weak<Groups>, metadata: Arc<MetadataStore>, settings: ExpirySettings) {
     let mut ticks = tokio::time::interval(settings.check_interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Offsets partition -> (the Raft term it is led in here, since when).
     let mut coordinating: HashMap<i32, (u64, i64)> = HashMap::new();
+    let mut changes = metadata.subscribe();
     let mut watching = true;
+    let mut deletions_seen = 0;
     loop {
         tokio::select! {
             _ = ticks.tick() => {}
-            changed = topics.changed(), if watching => watching = changed.is_ok(),
+            changed = changes.changed(), if watching => {
+                watching = changed.is_ok();
+                // Most metadata changes are leadership records: only deletions matter here.
+                let deletions = changes.borrow_and_update().state.deleted_topic_ids.len();
+                if std::mem::replace(&mut deletions_seen, deletions) == deletions {
+                    continue;
+                }
+            }
         }
         let Some(groups) = groups.upgrade() else {
             return;
@@ -124,7 +126,7 @@ pub async fn run<T>(
                 .entry(replica.partition)
                 .or_insert((term, now_ms))
                 .1;
-            if let Err(e) = clean(&groups, &replica, &known_topics, now_ms, since, settings).await {
+            if let Err(e) = clean(&groups, &replica, &metadata, now_ms, since, settings).await {
                 tracing::warn!(partition = replica.partition, error = %e, "offsets cleanup failed; retried at the next check");
             }
         }
@@ -135,7 +137,7 @@ pub async fn run<T>(
 async fn clean(
     groups: &Groups,
     replica: &Arc<Replica>,
-    known_topics: &impl Fn() -> KnownTopics,
+    metadata: &MetadataStore,
     now_ms: i64,
     coordinating_since_ms: i64,
     settings: ExpirySettings,
@@ -144,7 +146,7 @@ async fn clean(
     let table = groups.offsets_table(replica);
     let stored = table.all_groups().await?;
     // Read after the table: every commit in it was made to a topic this metadata knows of.
-    let topics = known_topics();
+    let topics = metadata.current().state;
     // Removals are proposed only while this broker still leads in the term it planned in.
     let still_leading = || {
         let now = replica.leadership();
@@ -153,15 +155,14 @@ async fn clean(
     let membership = groups.membership();
     let activity = |group: &str| match membership.state(epoch, group) {
         None => Activity::Unknown,
-        Some(GroupState::Empty | GroupState::Dead) => membership
+        Some(_) => membership
             .empty_for(epoch, group)
-            .map_or(Activity::Unknown, Activity::EmptyFor),
-        Some(_) => Activity::Active,
+            .map_or(Activity::Active, Activity::EmptyFor),
     };
     let plan = plan(
         &stored,
         activity,
-        &topics,
+        |name, id| topics.topic_deleted(name, id),
         now_ms,
         coordinating_since_ms,
         settings.retention,
@@ -201,13 +202,29 @@ async fn clean(
 mod tests {
     use super::*;
     use crate::group::offsets::Committed;
+    use crate::metadata::{MetadataState, TopicMeta};
 
     const MINUTE: i64 = 60_000;
 
-    fn topics(live: &[&str], deleted: &[Uuid]) -> KnownTopics {
-        KnownTopics {
-            live: live.iter().map(|t| t.to_string()).collect(),
-            deleted: deleted.iter().copied().collect(),
+    /// A metadata state holding the topics `live` (ids 100, 101, ...) and having deleted `deleted`.
+    fn topics(live: &[&str], deleted: &[Uuid]) -> MetadataState {
+        MetadataState {
+            topics: live
+                .iter()
+                .enumerate()
+                .map(|(i, name)| {
+                    let meta = TopicMeta {
+                        name: name.to_string(),
+                        id: Uuid::from_u128(100 + i as u128),
+                        partitions: Vec::new(),
+                        configs: Default::default(),
+                        leaders: Default::default(),
+                    };
+                    (name.to_string(), meta)
+                })
+                .collect(),
+            deleted_topic_ids: deleted.iter().copied().collect(),
+            ..MetadataState::default()
         }
     }
     const RETENTION: Duration = Duration::from_secs(60);
@@ -250,7 +267,14 @@ mod tests {
             "empty-recently" => Activity::EmptyFor(Duration::from_secs(59)),
             _ => Activity::Unknown,
         };
-        let plan = plan(&groups, activity, &live, now, 0, RETENTION);
+        let plan = plan(
+            &groups,
+            activity,
+            |n, id| live.topic_deleted(n, id),
+            now,
+            0,
+            RETENTION,
+        );
         assert!(plan.dropped_topics.is_empty());
         assert_eq!(
             plan.expired,
@@ -269,13 +293,28 @@ mod tests {
         let unknown = |_: &str| Activity::Unknown;
         let took_over = now - MINUTE / 2;
         assert!(
-            plan(&groups, unknown, &live, now, took_over, RETENTION)
-                .expired
-                .is_empty()
+            plan(
+                &groups,
+                unknown,
+                |n, id| live.topic_deleted(n, id),
+                now,
+                took_over,
+                RETENTION
+            )
+            .expired
+            .is_empty()
         );
         let took_over = now - MINUTE;
         assert_eq!(
-            plan(&groups, unknown, &live, now, took_over, RETENTION).expired,
+            plan(
+                &groups,
+                unknown,
+                |n, id| live.topic_deleted(n, id),
+                now,
+                took_over,
+                RETENTION
+            )
+            .expired,
             vec![("g".to_string(), 1)]
         );
     }
@@ -297,7 +336,14 @@ mod tests {
                 stored("unseen", Some(Uuid::from_u128(3)), now, 5),
             ),
         ]);
-        let plan = plan(&groups, |_| Activity::Active, &live, now, 0, RETENTION);
+        let plan = plan(
+            &groups,
+            |_| Activity::Active,
+            |n, id| live.topic_deleted(n, id),
+            now,
+            0,
+            RETENTION,
+        );
         assert_eq!(
             plan.dropped_topics,
             BTreeSet::from([

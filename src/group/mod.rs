@@ -117,7 +117,7 @@ impl Groups {
     pub async fn groups_with_offsets(&self) -> Result<Vec<String>, offsets::OffsetsError> {
         let mut found = Vec::new();
         for replica in self.led_offsets_partitions() {
-            found.extend(self.offsets.of(&replica).all_groups().await?.into_keys());
+            found.extend(self.offsets.of(&replica).group_ids().await?);
         }
         Ok(found)
     }

@@ -12,7 +12,7 @@
 //! with `as_of` at or after its log start, installs it, and replays again from `as_of` (the parts
 //! themselves come after `as_of`, so they are read again and then change nothing).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use crate::metadata::{MetadataState, record_codec};
+use crate::metadata::record_codec;
 use crate::partition::{self, Replica};
 
 /// What a snapshot record spends on an entry besides its own JSON and its group's name.
@@ -45,32 +45,6 @@ pub struct Committed {
     /// the same name does not inherit the old one's offsets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic_id: Option<Uuid>,
-}
-
-/// What the metadata says of topics, as far as commits are concerned.
-#[derive(Debug, Clone, Default)]
-pub struct KnownTopics {
-    pub live: HashSet<String>,
-    pub deleted: BTreeSet<Uuid>,
-}
-
-impl KnownTopics {
-    pub fn of(state: &MetadataState) -> KnownTopics {
-        KnownTopics {
-            live: state.topics.keys().cloned().collect(),
-            deleted: state.deleted_topic_ids.clone(),
-        }
-    }
-
-    /// Whether `committed`, a commit to `topic`, was made to a topic since deleted. Ids are
-    /// only looked up among deletions, so metadata lagging behind the coordinator that took the
-    /// commit never makes a new topic's commit look deleted.
-    pub fn deleted(&self, topic: &str, committed: &Committed) -> bool {
-        match committed.topic_id {
-            Some(id) => self.deleted.contains(&id),
-            None => !self.live.contains(topic),
-        }
-    }
 }
 
 /// A partition of some topic, as groups name it.
@@ -154,8 +128,8 @@ struct Table {
     /// Every record below this offset has been applied (or skipped while loading).
     next: i64,
     /// Set while replaying a log whose start was purged: the state is unknown until a whole
-    /// snapshot taken at or after `from` has been read.
-    loading: Option<Loading>,
+    /// snapshot taken at or after `origin` has been read.
+    loading: bool,
     /// Parts of the snapshot being read (while loading), or being seen go by.
     snapshot_parts: Option<PartialSnapshot>,
     /// `as_of` of the newest snapshot whose every part is in the log: segments wholly below it
@@ -164,11 +138,6 @@ struct Table {
     /// Record bytes applied since that snapshot, and the size of that snapshot.
     bytes_since_snapshot: u64,
     snapshot_bytes: u64,
-}
-
-#[derive(Debug)]
-struct Loading {
-    from: i64,
 }
 
 #[derive(Debug)]
@@ -194,7 +163,7 @@ impl Table {
         Table {
             origin: log_start,
             next: log_start,
-            loading: (log_start > 0).then_some(Loading { from: log_start }),
+            loading: log_start > 0,
             ..Table::default()
         }
     }
@@ -212,7 +181,7 @@ impl Table {
         {
             return self.take_snapshot_part(as_of, part, parts, bytes, groups);
         }
-        if self.loading.is_none() {
+        if !self.loading {
             self.bytes_since_snapshot += bytes;
             self.apply(at, command);
         }
@@ -227,8 +196,7 @@ impl Table {
         bytes: u64,
         groups: Vec<SnapshotGroup>,
     ) -> Option<i64> {
-        let collecting = self.loading.is_some();
-        let partial = match self.snapshot_parts.take() {
+        let mut partial = match self.snapshot_parts.take() {
             _ if part == 0 => PartialSnapshot {
                 as_of,
                 next_part: 0,
@@ -242,36 +210,35 @@ impl Table {
                 return None;
             }
         };
-        let mut partial = partial;
         partial.next_part += 1;
         partial.bytes += bytes;
-        if collecting {
+        if self.loading {
             partial.groups.extend(groups);
         }
         if partial.next_part < parts {
             self.snapshot_parts = Some(partial);
             return None;
         }
-        let rewind = match &self.loading {
-            Some(loading) if as_of >= loading.from => {
-                self.groups.clear();
-                for g in partial.groups {
-                    let stored = self.groups.entry(g.group).or_default();
-                    stored.offsets.extend(g.offsets);
-                    stored.last_commit_at = g.last_commit_at;
-                }
-                self.loading = None;
-                self.next = as_of;
-                tracing::info!(
-                    as_of,
-                    groups = self.groups.len(),
-                    "committed offsets loaded from a snapshot; replaying what follows"
-                );
-                Some(as_of)
+        let rewind = if !self.loading {
+            None
+        } else if as_of >= self.origin {
+            self.groups.clear();
+            for g in partial.groups {
+                let stored = self.groups.entry(g.group).or_default();
+                stored.offsets.extend(g.offsets);
+                stored.last_commit_at = g.last_commit_at;
             }
+            self.loading = false;
+            self.next = as_of;
+            tracing::info!(
+                as_of,
+                groups = self.groups.len(),
+                "committed offsets loaded from a snapshot; replaying what follows"
+            );
+            Some(as_of)
+        } else {
             // Taken before this replica's log start: its records below are gone.
-            Some(_) => return None,
-            None => None,
+            return None;
         };
         self.snapshot_floor = Some(as_of);
         self.snapshot_bytes = partial.bytes;
@@ -376,6 +343,12 @@ impl OffsetsPartition {
             .unwrap_or_default())
     }
 
+    /// The ids of every group with offsets here, as of everything in the log now.
+    pub async fn group_ids(&self) -> Result<Vec<String>, OffsetsError> {
+        self.wait_applied(self.replica.log_end_offset()).await?;
+        Ok(self.table().groups.keys().cloned().collect())
+    }
+
     /// Every group with offsets here, as of everything in the log now.
     pub async fn all_groups(&self) -> Result<HashMap<String, StoredGroup>, OffsetsError> {
         self.wait_applied(self.replica.log_end_offset()).await?;
@@ -386,7 +359,7 @@ impl OffsetsPartition {
     pub fn compaction_state(&self) -> CompactionState {
         let table = self.table();
         CompactionState {
-            loading: table.loading.is_some(),
+            loading: table.loading,
             snapshot_floor: table.snapshot_floor,
             bytes_since_snapshot: table.bytes_since_snapshot,
             snapshot_bytes: table.snapshot_bytes,
@@ -399,7 +372,7 @@ impl OffsetsPartition {
     pub async fn write_snapshot(&self, part_bytes: usize) -> Result<(i64, u32), OffsetsError> {
         let (as_of, groups) = {
             let table = self.table();
-            if table.loading.is_some() {
+            if table.loading {
                 return Err(OffsetsError::Loading);
             }
             (table.next, table.groups.clone())
@@ -485,11 +458,12 @@ async fn apply_loop(replica: Arc<Replica>, table: Arc<Mutex<Table>>, applied: wa
             let table = lock();
             (table.origin, table.next)
         };
-        // Compaction keeps the log start below what was applied. A start at or past it means the
-        // log was replaced from the leader's snapshot, possibly after this table read entries
-        // that were never committed below the new start: load again from the new log.
+        // Compaction keeps the log start below what was applied. A start past it, or at it once
+        // this table applied anything, means the log was replaced from the leader's snapshot
+        // (possibly after this table read entries below the new start that were never
+        // committed): load again from the new log, as after a restart.
         let log_start = replica.log_start_offset();
-        if next > origin && log_start >= next {
+        if log_start > next || (log_start == next && next > origin) {
             tracing::info!(
                 partition = replica.partition,
                 log_start,
@@ -500,26 +474,17 @@ async fn apply_loop(replica: Arc<Replica>, table: Arc<Mutex<Table>>, applied: wa
         }
         let read = match replica.read_committed(next, APPLY_READ_BYTES) {
             Ok(read) => read,
-            // The log was replaced from the leader's snapshot past what was applied here: start
-            // over from its new start, as after a restart.
+            // The log start moved past `next` since it was checked: checked again above.
             Err(partition::Error::OffsetOutOfRange {
                 log_start_offset, ..
-            }) if next < log_start_offset => {
-                tracing::info!(
-                    partition = replica.partition,
-                    log_start_offset,
-                    "offsets log now starts past what was applied; reloading"
-                );
-                *lock() = Table::starting_at(log_start_offset);
-                continue;
-            }
+            }) if next < log_start_offset => continue,
             Err(e) => {
                 tracing::error!(topic = %replica.topic, partition = replica.partition, error = %e, "offsets log unreadable; applier stops");
                 return;
             }
         };
         if read.batches.is_empty() {
-            if lock().loading.is_none() {
+            if !lock().loading {
                 applied.send_replace(next);
             }
             let far = Instant::now() + Duration::from_secs(3600);
@@ -543,7 +508,7 @@ async fn apply_loop(replica: Arc<Replica>, table: Arc<Mutex<Table>>, applied: wa
                 }
             }
         }
-        let loaded = table_now.loading.is_none().then_some(table_now.next);
+        let loaded = (!table_now.loading).then_some(table_now.next);
         drop(table_now);
         if let Some(next) = loaded {
             applied.send_replace(next);
@@ -722,29 +687,6 @@ mod tests {
         assert_eq!(offsets_of(&table, "b"), vec![(tp(0), 7)]);
     }
 
-    #[test]
-    fn a_commit_is_gone_only_with_the_topic_it_was_made_for() {
-        let old = Uuid::from_u128(1);
-        let known = KnownTopics {
-            live: HashSet::from(["t".to_string()]),
-            deleted: BTreeSet::from([old]),
-        };
-        let with_id = |id| Committed {
-            topic_id: Some(id),
-            ..committed(1)
-        };
-        assert!(known.deleted("t", &with_id(old)), "recreated topic");
-        assert!(known.deleted("gone", &with_id(old)), "deleted topic");
-        let new = Uuid::from_u128(2);
-        assert!(!known.deleted("t", &with_id(new)));
-        assert!(
-            !known.deleted("unseen", &with_id(new)),
-            "a topic this metadata does not know yet"
-        );
-        assert!(!known.deleted("t", &committed(1)), "recorded without an id");
-        assert!(known.deleted("gone", &committed(1)));
-    }
-
     /// Replays `log` (offset = position) from `start` as the applier does, following rewinds.
     fn replay(log: &[OffsetsCommand], start: i64) -> Table {
         let mut table = Table::starting_at(start);
@@ -841,7 +783,7 @@ mod tests {
         let snapshotted: Vec<_> = state(&full).into_iter().map(|(g, o, _)| (g, o)).collect();
         assert_eq!(snapshotted, plain);
         assert_eq!(full.snapshot_floor, Some(second));
-        assert!(full.loading.is_none());
+        assert!(!full.loading);
     }
 
     #[test]
@@ -850,13 +792,13 @@ mod tests {
         let full = state(&replay(&log, 0));
         for start in 1..=second {
             let table = replay(&log, start);
-            assert!(table.loading.is_none(), "start {start}: loaded");
+            assert!(!table.loading, "start {start}: loaded");
             assert_eq!(state(&table), full, "start {start}");
             assert_eq!(table.snapshot_floor, Some(second), "start {start}");
         }
         let table = replay(&log, second + 1);
         assert!(
-            table.loading.is_some(),
+            table.loading,
             "no whole snapshot at or after the start: still loading"
         );
     }

@@ -117,6 +117,16 @@ pub struct MetadataState {
 }
 
 impl MetadataState {
+    /// Whether the topic `name`, as recorded with `id`, has been deleted: its id is among the
+    /// deleted ones, or (recorded without an id) no topic has the name. Ids are only looked up
+    /// among deletions, so a topic this state does not know yet is never taken for deleted.
+    pub fn topic_deleted(&self, name: &str, id: Option<Uuid>) -> bool {
+        match id {
+            Some(id) => self.deleted_topic_ids.contains(&id),
+            None => !self.topics.contains_key(name),
+        }
+    }
+
     pub fn topic_by_id(&self, id: Uuid) -> Option<&TopicMeta> {
         self.topics.values().find(|t| t.id == id)
     }
@@ -333,6 +343,28 @@ mod tests {
             assignments,
             configs: BTreeMap::new(),
         })
+    }
+
+    #[test]
+    fn a_deleted_topic_is_known_by_its_id_not_its_name() {
+        let mut state = cluster(1);
+        create(&mut state, "orders", 1).unwrap();
+        let old = state.topics["orders"].id;
+        state
+            .apply(&Command::DeleteTopic {
+                name: "orders".into(),
+            })
+            .unwrap();
+        create(&mut state, "orders", 1).unwrap();
+        let new = state.topics["orders"].id;
+        assert!(state.topic_deleted("orders", Some(old)));
+        assert!(!state.topic_deleted("orders", Some(new)));
+        assert!(
+            !state.topic_deleted("unseen", Some(Uuid::new_v4())),
+            "a topic not known yet is not deleted"
+        );
+        assert!(!state.topic_deleted("orders", None));
+        assert!(state.topic_deleted("unseen", None));
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use kafka_protocol::messages::{ApiKey, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::KafkaResult;
 use rdkafka::message::Message;
 use rdkafka::producer::Producer;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
@@ -51,21 +52,25 @@ fn read(consumer: &BaseConsumer, count: usize, within: Duration) -> Vec<(i32, i6
     got
 }
 
-fn committed(consumer: &BaseConsumer, topic: &str) -> BTreeMap<i32, i64> {
+/// The commits of `consumer`'s group for `topic`, by partition (those without one left out).
+fn try_committed(consumer: &BaseConsumer, topic: &str) -> KafkaResult<BTreeMap<i32, i64>> {
     let mut wanted = TopicPartitionList::new();
     for p in 0..PARTITIONS as i32 {
         wanted.add_partition(topic, p);
     }
-    consumer
-        .committed_offsets(wanted, WAIT)
-        .expect("OffsetFetch")
+    Ok(consumer
+        .committed_offsets(wanted, WAIT)?
         .elements()
         .iter()
         .filter_map(|e| match e.offset() {
             Offset::Offset(o) => Some((e.partition(), o)),
             _ => None,
         })
-        .collect()
+        .collect())
+}
+
+fn committed(consumer: &BaseConsumer, topic: &str) -> BTreeMap<i32, i64> {
+    try_committed(consumer, topic).expect("OffsetFetch")
 }
 
 /// The node coordinating `group`, as node `via` answers FindCoordinator.
@@ -183,20 +188,7 @@ fn group_survives_its_coordinator_being_killed() {
 fn committed_eventually(consumer: &BaseConsumer, topic: &str, want: &BTreeMap<i32, i64>) {
     let deadline = Instant::now() + WAIT * 3;
     loop {
-        let mut wanted = TopicPartitionList::new();
-        for p in 0..PARTITIONS as i32 {
-            wanted.add_partition(topic, p);
-        }
-        let found = consumer.committed_offsets(wanted, WAIT).map(|list| {
-            list.elements()
-                .iter()
-                .filter_map(|e| match e.offset() {
-                    Offset::Offset(o) => Some((e.partition(), o)),
-                    _ => None,
-                })
-                .collect::<BTreeMap<i32, i64>>()
-        });
-        match found {
+        match try_committed(consumer, topic) {
             Ok(found) if found == *want => return,
             other => assert!(
                 Instant::now() < deadline,

@@ -6,6 +6,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
@@ -131,9 +132,30 @@ fn answers(addr: SocketAddr) -> bool {
     s.read_exact(&mut size).is_ok()
 }
 
+/// A port free when asked, below the kernel's ephemeral range (Linux: from 32768). A port the
+/// kernel hands out for `:0` can be taken as the local port of some outgoing connection (a
+/// client, a Raft link) before its node binds it; ports below that range are only ever taken
+/// by a bind. Each call in this process gets a new one.
 fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local addr").port()
+    const FIRST: u16 = 20_000;
+    const LAST: u16 = 32_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let span = u32::from(LAST - FIRST);
+    // Test binaries run one after another, but start each run elsewhere in the range anyway.
+    let _ = NEXT.compare_exchange(
+        0,
+        std::process::id() % span + 1,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    for _ in 0..span {
+        let taken = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = FIRST + (taken % span) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {FIRST}..{LAST}");
 }
 
 pub struct Cluster {

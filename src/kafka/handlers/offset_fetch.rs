@@ -12,7 +12,7 @@ use kafka_protocol::messages::{GroupId, OffsetFetchRequest, OffsetFetchResponse,
 use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
-use crate::group::offsets::{Committed, GroupOffsets, KnownTopics};
+use crate::group::offsets::{Committed, GroupOffsets};
 use crate::kafka::context::BrokerContext;
 use crate::kafka::error_map;
 
@@ -110,8 +110,7 @@ async fn fetch(
         .map_err(|e| error_map::offsets_error(&e))?;
     // Commits of a deleted topic are not answered, even before cleanup removes them.
     let state = broker.services.metadata.current().state;
-    let known = KnownTopics::of(&state);
-    committed.retain(|(topic, _), c| !known.deleted(topic, c));
+    committed.retain(|(topic, _), c| !state.topic_deleted(topic, c.topic_id));
     Ok(match wanted {
         Some(wanted) => wanted
             .into_iter()

@@ -34,30 +34,16 @@ pub(crate) async fn handle(
     let mut responses = Vec::with_capacity(request.topic_data.len());
     for topic in request.topic_data {
         let name = topic.name.0.to_string();
-        // Committed offsets are written by coordinators only; a client record there could
-        // read differently on replicas that load from a snapshot and ones that do not.
-        if name == OFFSETS_TOPIC {
-            let refused = error_map::refusal(Refusal::InvalidTopic).code();
-            let partitions = topic
-                .partition_data
-                .iter()
-                .map(|data| nothing_appended(data.index).with_error_code(refused))
-                .collect();
-            responses.push(
-                TopicProduceResponse::default()
-                    .with_name(topic.name)
-                    .with_topic_id(topic.topic_id)
-                    .with_partition_responses(partitions),
-            );
-            continue;
-        }
-        let known = broker
-            .services
-            .metadata
-            .current()
-            .state
-            .topics
-            .contains_key(&name);
+        // The offsets topic is never created by a produce: FindCoordinator makes it, with its
+        // own settings.
+        let known = name == OFFSETS_TOPIC
+            || broker
+                .services
+                .metadata
+                .current()
+                .state
+                .topics
+                .contains_key(&name);
         if !known && let Err(e) = topics::auto_create(broker, &name).await {
             tracing::info!(topic = %name, error = %e.message, "auto-creation on produce failed");
         }
@@ -79,15 +65,6 @@ pub(crate) async fn handle(
     Some(ProduceResponse::default().with_responses(responses))
 }
 
-/// A partition's answer before anything is appended: no offsets, no times.
-fn nothing_appended(index: i32) -> PartitionProduceResponse {
-    PartitionProduceResponse::default()
-        .with_index(index)
-        .with_base_offset(-1)
-        .with_log_append_time_ms(-1)
-        .with_log_start_offset(-1)
-}
-
 async fn produce_partition(
     broker: &BrokerContext,
     topic: &str,
@@ -96,8 +73,17 @@ async fn produce_partition(
     deadline: Instant,
     version: i16,
 ) -> PartitionProduceResponse {
-    let base = nothing_appended(data.index);
+    let base = PartitionProduceResponse::default()
+        .with_index(data.index)
+        .with_base_offset(-1)
+        .with_log_append_time_ms(-1)
+        .with_log_start_offset(-1);
     let fail = |error: ResponseError| base.clone().with_error_code(error.code());
+    // Committed offsets are written by coordinators only; a client record there could read
+    // differently on replicas that load from a snapshot and ones that do not.
+    if topic == OFFSETS_TOPIC {
+        return fail(error_map::refusal(Refusal::InvalidTopic));
+    }
     if !matches!(acks, -1..=1) {
         return fail(ResponseError::InvalidRequiredAcks);
     }
