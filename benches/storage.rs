@@ -117,10 +117,11 @@ fn log_append(log: &mut Log, data: &Bytes, count: usize) -> (Duration, usize) {
             term: 1,
             kind: KIND_RECORDS,
             records: Some(RecordsMeta {
+                base_offset: log.next_offset(),
                 offset_count: 1,
                 max_timestamp: i as i64,
             }),
-            payload: data.clone(),
+            payload: [data.clone(), Bytes::new()],
         };
         log.append([entry]).expect("append");
         let done = Arc::clone(&in_flight);
@@ -269,10 +270,11 @@ fn recovery(root: &Path, settings: &Settings) {
                 term: 1,
                 kind: KIND_RECORDS,
                 records: Some(RecordsMeta {
+                    base_offset: *i as i64,
                     offset_count: 1,
                     max_timestamp: *i as i64,
                 }),
-                payload: data.clone(),
+                payload: [data.clone(), Bytes::new()],
             });
             log.append(entries).expect("append");
         }

@@ -28,4 +28,5 @@ pub mod kafka;
 pub mod metadata;
 pub mod partition;
 pub mod raft;
+pub mod record;
 pub mod storage;

@@ -20,8 +20,8 @@ fn small() -> LogConfig {
     }
 }
 
-/// A record entry whose payload is a 16-byte header (base-offset, length and leader-epoch
-/// slots) followed by recognisable bytes.
+/// A record entry whose payload is a 16-byte header (an 8-byte base-offset slot first)
+/// followed by recognisable bytes; [`stamped`] gives it its offsets.
 fn records(index: u64, term: u64, count: u32, ts: i64, body_len: usize) -> AppendEntry {
     let mut payload = vec![0xEE; 16];
     payload.extend((0..body_len).map(|i| (index as usize * 31 + i) as u8));
@@ -30,10 +30,11 @@ fn records(index: u64, term: u64, count: u32, ts: i64, body_len: usize) -> Appen
         term,
         kind: RECORDS,
         records: Some(RecordsMeta {
+            base_offset: -1,
             offset_count: count,
             max_timestamp: ts,
         }),
-        payload: Bytes::from(payload),
+        payload: [Bytes::from(payload), Bytes::new()],
     }
 }
 
@@ -43,8 +44,29 @@ fn blank(index: u64, term: u64) -> AppendEntry {
         term,
         kind: BLANK,
         records: None,
-        payload: Bytes::new(),
+        payload: [Bytes::new(), Bytes::new()],
     }
+}
+
+/// What the layer above the log does before an append: each record entry gets the log's next
+/// offset as its first offset, also written into its base-offset slot.
+fn stamped(log: &Log, entries: impl IntoIterator<Item = AppendEntry>) -> Vec<AppendEntry> {
+    let mut next = log.next_offset();
+    entries
+        .into_iter()
+        .map(|mut entry| {
+            if let Some(meta) = entry.records.as_mut() {
+                meta.base_offset = next;
+                let mut bytes = entry.payload[0].to_vec();
+                if bytes.len() >= 8 {
+                    bytes[..8].copy_from_slice(&next.to_be_bytes());
+                }
+                entry.payload[0] = Bytes::from(bytes);
+                next += i64::from(meta.offset_count);
+            }
+            entry
+        })
+        .collect()
 }
 
 /// Mixed entries `from..to`: every fifth is blank, the rest carry 1-3 records and 40-400 bytes.
@@ -84,17 +106,10 @@ fn check_entries(got: &[StoredEntry], appended: &[AppendEntry], first_offset: i6
                     &next.to_be_bytes(),
                     "base-offset slot patched"
                 );
-                assert_eq!(g.payload[8..12], a.payload[8..12]);
-                let epoch = i32::try_from(a.term).unwrap_or(i32::MAX);
-                assert_eq!(
-                    &g.payload[12..16],
-                    &epoch.to_be_bytes(),
-                    "leader-epoch slot patched"
-                );
-                assert_eq!(g.payload[16..], a.payload[16..]);
+                assert_eq!(g.payload[8..], a.payload[0][8..]);
                 next += i64::from(meta.offset_count);
             }
-            None => assert_eq!(g.payload, a.payload),
+            None => assert_eq!(g.payload, a.payload[0]),
         }
         assert_eq!(g.end_offset(), next);
     }
@@ -129,7 +144,7 @@ fn round_trip_across_rolls_and_reopen() {
     {
         let mut log = Log::open(dir.path(), small()).unwrap();
         for chunk in appended.chunks(7) {
-            log.append(chunk.to_vec()).unwrap();
+            log.append(stamped(&log, chunk.to_vec())).unwrap();
         }
         log.sync().unwrap();
         check_entries(&all(&log), &appended, 0);
@@ -165,7 +180,7 @@ fn reads_by_offset_return_whole_batches_within_bounds() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = Log::open(dir.path(), small()).unwrap();
     let appended = mixed(0, 300, 2);
-    log.append(appended.clone()).unwrap();
+    log.append(stamped(&log, appended.clone())).unwrap();
     let reader = log.reader();
     let end = reader.next_offset();
     let stored = all(&log);
@@ -234,7 +249,7 @@ fn torn_tail_is_cut_on_open() {
     let appended = mixed(1, 60, 1);
     {
         let mut log = Log::open(dir.path(), small()).unwrap();
-        log.append(appended.clone()).unwrap();
+        log.append(stamped(&log, appended.clone())).unwrap();
         log.sync().unwrap();
     }
     let last_file = segment_files(dir.path()).pop().unwrap();
@@ -270,7 +285,8 @@ fn torn_tail_is_cut_on_open() {
     check_entries(&entries, &appended[..before - 1], 0);
     // The log goes on from there, and survives another reopen.
     let next = appended[before - 2].index + 1;
-    log.append(mixed(next, next + 20, 2)).unwrap();
+    log.append(stamped(&log, mixed(next, next + 20, 2)))
+        .unwrap();
     log.sync().unwrap();
     drop(log);
     let log = Log::open(dir.path(), small()).unwrap();
@@ -283,12 +299,12 @@ fn flipped_bit_in_the_tail_is_cut() {
     let appended = mixed(1, 30, 1);
     {
         let mut log = Log::open(dir.path(), small()).unwrap();
-        log.append(appended.clone()).unwrap();
+        log.append(stamped(&log, appended.clone())).unwrap();
         log.sync().unwrap();
     }
     let last_file = segment_files(dir.path()).pop().unwrap();
     let data = fs::read(&last_file).unwrap();
-    let payload = &appended[28].payload[16..];
+    let payload = &appended[28].payload[0][16..];
     let pos = data
         .windows(payload.len())
         .rposition(|w| w == payload)
@@ -305,7 +321,7 @@ fn flipped_bit_in_a_sealed_segment_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     {
         let mut log = Log::open(dir.path(), small()).unwrap();
-        log.append(mixed(1, 200, 1)).unwrap();
+        log.append(stamped(&log, mixed(1, 200, 1))).unwrap();
         log.sync().unwrap();
     }
     let files = segment_files(dir.path());
@@ -346,7 +362,7 @@ fn flipped_bit_in_a_sealed_segment_is_a_clear_error() {
 fn truncate_across_a_segment_boundary_then_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = Log::open(dir.path(), small()).unwrap();
-    log.append(mixed(1, 300, 1)).unwrap();
+    log.append(stamped(&log, mixed(1, 300, 1))).unwrap();
     let files_before = segment_files(dir.path()).len();
     log.truncate_after(Some(40)).unwrap();
     assert_eq!(log.last_entry(), Some(EntryId { index: 40, term: 1 }));
@@ -356,7 +372,7 @@ fn truncate_across_a_segment_boundary_then_reopen() {
     assert_eq!(log.next_offset(), kept.last().unwrap().end_offset());
     // New entries from a new term take the offsets after the kept ones.
     let fresh = mixed(41, 120, 2);
-    log.append(fresh.clone()).unwrap();
+    log.append(stamped(&log, fresh.clone())).unwrap();
     log.sync().unwrap();
     drop(log);
     let log = Log::open(dir.path(), small()).unwrap();
@@ -375,14 +391,14 @@ fn truncate_across_a_segment_boundary_then_reopen() {
 fn truncate_everything_and_within_the_active_segment() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = Log::open(dir.path(), small()).unwrap();
-    log.append(mixed(5, 12, 1)).unwrap();
+    log.append(stamped(&log, mixed(5, 12, 1))).unwrap();
     log.truncate_after(Some(8)).unwrap();
     assert_eq!(all(&log).len(), 4);
     log.truncate_after(None).unwrap();
     assert!(all(&log).is_empty());
     assert_eq!(log.last_entry(), None);
     assert_eq!(log.next_offset(), 0);
-    log.append(mixed(3, 6, 4)).unwrap();
+    log.append(stamped(&log, mixed(3, 6, 4))).unwrap();
     log.sync().unwrap();
     drop(log);
     let log = Log::open(dir.path(), small()).unwrap();
@@ -394,7 +410,7 @@ fn purge_hides_entries_deletes_segments_and_survives_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = Log::open(dir.path(), small()).unwrap();
     let appended = mixed(1, 300, 1);
-    log.append(appended.clone()).unwrap();
+    log.append(stamped(&log, appended.clone())).unwrap();
     let stored = all(&log);
     let files_before = segment_files(dir.path()).len();
     log.purge(
@@ -449,13 +465,13 @@ fn purge_hides_entries_deletes_segments_and_survives_reopen() {
         })
     );
     assert!(matches!(
-        log.append(vec![blank(400, 3)]),
+        log.append(stamped(&log, vec![blank(400, 3)])),
         Err(Error::NonContiguous {
             expected: 501,
             got: 400
         })
     ));
-    log.append(mixed(501, 510, 3)).unwrap();
+    log.append(stamped(&log, mixed(501, 510, 3))).unwrap();
     assert_eq!(all(&log)[0].base_offset, 9000);
     log.sync().unwrap();
     drop(log);
@@ -467,7 +483,7 @@ fn purge_hides_entries_deletes_segments_and_survives_reopen() {
 fn retention_by_size_and_time_names_whole_sealed_segments() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = Log::open(dir.path(), small()).unwrap();
-    log.append(mixed(1, 400, 1)).unwrap();
+    log.append(stamped(&log, mixed(1, 400, 1))).unwrap();
     log.sync().unwrap();
     assert_eq!(
         log.reader()
@@ -551,9 +567,9 @@ fn entries_found_by_term_across_segments_and_after_a_purge() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = Log::open(dir.path(), small()).unwrap();
     // Terms 1, 3 and 4, each starting with a blank entry as a new Raft leader's log does.
-    log.append(mixed(1, 100, 1)).unwrap();
-    log.append(mixed(100, 180, 3)).unwrap();
-    log.append(mixed(180, 260, 4)).unwrap();
+    log.append(stamped(&log, mixed(1, 100, 1))).unwrap();
+    log.append(stamped(&log, mixed(100, 180, 3))).unwrap();
+    log.append(stamped(&log, mixed(180, 260, 4))).unwrap();
     let reader = log.reader();
     let stored = all(&log);
     assert!(segment_files(dir.path()).len() > 2, "terms span segments");
@@ -598,7 +614,7 @@ fn entries_found_by_term_across_segments_and_after_a_purge() {
 fn offsets_for_timestamps() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = Log::open(dir.path(), small()).unwrap();
-    log.append(mixed(1, 300, 1)).unwrap();
+    log.append(stamped(&log, mixed(1, 300, 1))).unwrap();
     let reader = log.reader();
     let stored = all(&log);
     for ts in [0, 1001, 1002, 1150, 1298, 1299] {
@@ -625,10 +641,10 @@ fn offsets_for_timestamps() {
 fn bad_appends_are_rejected_before_anything_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = Log::open(dir.path(), small()).unwrap();
-    log.append(mixed(1, 4, 1)).unwrap();
+    log.append(stamped(&log, mixed(1, 4, 1))).unwrap();
     let gap = vec![blank(4, 1), blank(6, 1)];
     assert!(matches!(
-        log.append(gap),
+        log.append(stamped(&log, gap)),
         Err(Error::NonContiguous {
             expected: 5,
             got: 6
@@ -641,16 +657,18 @@ fn bad_appends_are_rejected_before_anything_is_written() {
     );
     let huge = records(4, 1, 1, 0, 9000);
     assert!(matches!(
-        log.append(vec![huge]),
+        log.append(stamped(&log, vec![huge])),
         Err(Error::EntryTooLarge { .. })
     ));
-    let mut short = records(4, 1, 1, 0, 0);
-    short.payload = Bytes::from_static(b"abc");
+    let mut skipping = stamped(&log, vec![records(4, 1, 1, 0, 0)]);
+    if let Some(meta) = skipping[0].records.as_mut() {
+        meta.base_offset += 1;
+    }
     assert!(matches!(
-        log.append(vec![short]),
+        log.append(skipping),
         Err(Error::BadRecordEntry { .. })
     ));
-    log.append(vec![blank(4, 1)]).unwrap();
+    log.append(stamped(&log, vec![blank(4, 1)])).unwrap();
     assert_eq!(all(&log).len(), 4);
 }
 
@@ -660,7 +678,8 @@ fn flush_callbacks_report_durability_in_order() {
     let mut log = Log::open(dir.path(), small()).unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     for i in 1..=500u64 {
-        log.append(vec![records(i, 1, 1, 0, 100)]).unwrap();
+        log.append(stamped(&log, vec![records(i, 1, 1, 0, 100)]))
+            .unwrap();
         let tx = tx.clone();
         log.flush(move |r| tx.send((i, r.is_ok())).unwrap());
     }
@@ -689,7 +708,7 @@ fn damaged_purge_point_refuses_to_open() {
     let dir = tempfile::tempdir().unwrap();
     {
         let mut log = Log::open(dir.path(), small()).unwrap();
-        log.append(mixed(1, 50, 1)).unwrap();
+        log.append(stamped(&log, mixed(1, 50, 1))).unwrap();
         log.purge(EntryId { index: 10, term: 1 }, None).unwrap();
     }
     let path = dir.path().join("log_start");

@@ -70,14 +70,7 @@ fn check(log: &Log, model: &Model) {
             (g.index, g.term, g.base_offset, g.offset_count),
             (m.index, m.term, m.base_offset, m.count)
         );
-        if m.count > 0 {
-            assert_eq!(&g.payload[..8], &m.base_offset.to_be_bytes());
-            assert_eq!(g.payload[8..12], m.payload[8..12]);
-            assert_eq!(&g.payload[12..16], &(m.term as i32).to_be_bytes());
-            assert_eq!(g.payload[16..], m.payload[16..]);
-        } else {
-            assert_eq!(g.payload, m.payload);
-        }
+        assert_eq!(g.payload, m.payload);
     }
     assert_eq!(log.next_offset(), model.next_offset);
     assert_eq!(log.log_start_offset(), model.log_start_offset);
@@ -89,7 +82,7 @@ fn check(log: &Log, model: &Model) {
             .read_records(m.base_offset + i64::from(m.count) - 1, 1, model.next_offset)
             .unwrap();
         assert_eq!(got.batches.len(), 1);
-        assert_eq!(&got.batches[0][..8], &m.base_offset.to_be_bytes());
+        assert_eq!(got.batches[0], m.payload);
     }
 }
 
@@ -123,8 +116,8 @@ proptest! {
                             index,
                             term: model.term,
                             kind: if is_blank { 0 } else { 2 },
-                            records: (!is_blank).then_some(RecordsMeta { offset_count: count, max_timestamp: index as i64 }),
-                            payload: payload.clone(),
+                            records: (!is_blank).then_some(RecordsMeta { base_offset: model.next_offset, offset_count: count, max_timestamp: index as i64 }),
+                            payload: [payload.clone(), Bytes::new()],
                         });
                         model.entries.push(ModelEntry { index, term: model.term, base_offset: model.next_offset, count, payload });
                         model.next_offset += i64::from(count);

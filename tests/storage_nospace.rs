@@ -11,7 +11,7 @@ fn blank(index: u64, len: usize) -> AppendEntry {
         term: 1,
         kind: 0,
         records: None,
-        payload: Bytes::from(vec![7u8; len]),
+        payload: [Bytes::from(vec![7u8; len]), Bytes::new()],
     }
 }
 

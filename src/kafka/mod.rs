@@ -36,7 +36,6 @@
 //! version and, with `tests/decode_memory.rs`, measures real allocations against the estimate.
 //! Not yet modelled: nullable struct fields (none of the requests with a schema has one).
 
-pub(crate) mod batches;
 #[cfg(test)]
 mod bounds_tests;
 pub(crate) mod configs;

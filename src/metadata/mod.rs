@@ -2,7 +2,6 @@
 //! the metadata Raft group, whose leader is the controller.
 
 pub mod leadership;
-pub mod record_codec;
 pub mod state;
 pub mod store;
 pub mod topic_config;

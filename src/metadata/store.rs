@@ -1,7 +1,7 @@
 //! The replicated metadata: commands are proposed as records of the internal
 //! `__cluster_metadata` partition and every broker applies the committed ones in log order,
 //! publishing each new state. The leader of that partition is the controller.
-//! `state.rs` is the state machine; `record_codec.rs` the record format.
+//! `state.rs` is the state machine; `crate::record` the record format.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -10,9 +10,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::record_codec;
 use super::state::{Command, MetadataError, MetadataState};
 use crate::partition::{self, Replica};
+use crate::record::{decode_internal, encode_internal};
 
 /// Name of the internal partition that holds the metadata log.
 pub const METADATA_TOPIC: &str = "__cluster_metadata";
@@ -106,7 +106,7 @@ impl MetadataStore {
             .map_or(0, |d| d.as_millis() as i64);
         let appended = self
             .replica
-            .append_via_leader(record_codec::encode(cmd, now), PROPOSE_TIMEOUT)
+            .append_via_leader(encode_internal(cmd, now), PROPOSE_TIMEOUT)
             .await?;
         let offset = appended.base_offset;
         let mut view = self.view.clone();
@@ -151,8 +151,15 @@ async fn apply_loop(
             continue;
         }
         for batch in &read.batches {
-            let base = i64::from_be_bytes(batch[..8].try_into().unwrap_or_default());
-            let outcome = match record_codec::decode(batch) {
+            let record = match decode_internal(batch) {
+                Ok(record) => record,
+                Err(e) => {
+                    tracing::error!(offset = next, error = %e, "metadata log holds a non-batch; applier stops");
+                    return;
+                }
+            };
+            let base = record.offset;
+            let outcome = match record.command {
                 Ok(cmd) => state.apply(&cmd),
                 Err(e) => {
                     // Written by this code base only; a record we cannot read is skipped

@@ -11,9 +11,8 @@ use tokio::time::Instant;
 
 use super::Error;
 use crate::metadata::EffectiveConfig;
-use crate::raft::{
-    GroupOptions, GroupSpec, Leadership, NodeId, PartitionGroup, RecordBatch, WriteError,
-};
+use crate::raft::{GroupOptions, GroupSpec, Leadership, NodeId, PartitionGroup, WriteError};
+use crate::record::RecordBatch;
 use crate::storage::{LogConfig, RetentionPolicy};
 
 /// Everything needed to start a replica.
@@ -153,15 +152,12 @@ impl Replica {
     }
 
     /// Appends one RecordBatch (its CRC already checked) and returns once it is committed.
-    pub async fn append(&self, batch: Bytes) -> Result<Appended, Error> {
+    pub async fn append(&self, batch: RecordBatch) -> Result<Appended, Error> {
         let max = self.config().max_message_bytes;
-        if batch.len() > max {
-            return Err(Error::BatchTooLarge {
-                bytes: batch.len(),
-                max,
-            });
+        let bytes = batch.bytes().len();
+        if bytes > max {
+            return Err(Error::BatchTooLarge { bytes, max });
         }
-        let batch = RecordBatch::new(batch).map_err(|e| Error::CorruptBatch(e.to_string()))?;
         self.ensure_leader()?;
         let applied = self.group.write(batch).await.map_err(|e| match e {
             WriteError::NotLeader { leader } => Error::NotLeader { leader },
@@ -180,10 +176,9 @@ impl Replica {
     /// knows (internal logs only; Kafka clients must reach the leader themselves).
     pub async fn append_via_leader(
         &self,
-        batch: Bytes,
+        batch: RecordBatch,
         timeout: std::time::Duration,
     ) -> Result<Appended, Error> {
-        let batch = RecordBatch::new(batch).map_err(|e| Error::CorruptBatch(e.to_string()))?;
         let applied = self
             .group
             .write_via_leader(batch, timeout)
@@ -361,5 +356,5 @@ impl Replica {
 
 /// Kafka keeps leader epochs in an `i32`; a Raft term beyond that saturates.
 pub fn epoch_of_term(term: u64) -> i32 {
-    term.min(i32::MAX as u64) as i32
+    crate::record::leader_epoch_of_term(term)
 }

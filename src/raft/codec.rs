@@ -8,9 +8,9 @@ use bytes::Bytes;
 use openraft::EntryPayload;
 use openraft::entry::RaftEntry;
 
-use super::record_batch::RecordBatch;
 use super::types::{Entry, LogId, Request};
-use crate::storage::{AppendEntry, EntryId, StoredEntry};
+use crate::record::{RecordBatch, leader_epoch_of_term};
+use crate::storage::{AppendEntry, EntryId, RecordsMeta, StoredEntry};
 
 /// Storage `kind` tags of Raft entries. Never renumber: they are on disk.
 pub const KIND_BLANK: u8 = 1;
@@ -28,17 +28,25 @@ pub fn entry_id(log_id: &LogId) -> EntryId {
     }
 }
 
-/// Frames one Raft entry for the log. A record entry's payload is the batch itself; the log
-/// patches its base-offset field.
-pub fn to_storage(entry: Entry) -> io::Result<AppendEntry> {
+/// Frames one Raft entry for the log, `next_offset` being the log's next Kafka offset. A record
+/// entry's payload is the batch itself, stamped with its base offset and with the entry's term
+/// as its leader epoch, so every replica stores identical bytes.
+pub fn to_storage(entry: Entry, next_offset: i64) -> io::Result<AppendEntry> {
+    let term = entry.log_id.leader_id.term;
     let (kind, records, payload) = match entry.payload {
-        EntryPayload::Blank => (KIND_BLANK, None, Bytes::new()),
+        EntryPayload::Blank => (KIND_BLANK, None, Default::default()),
         EntryPayload::Membership(membership) => {
             let json = serde_json::to_vec(&membership).map_err(io::Error::other)?;
-            (KIND_MEMBERSHIP, None, Bytes::from(json))
+            (KIND_MEMBERSHIP, None, [Bytes::from(json), Bytes::new()])
         }
         EntryPayload::Normal(Request::Records(batch)) => {
-            (KIND_RECORDS, Some(batch.records_meta()), batch.into_bytes())
+            let meta = RecordsMeta {
+                base_offset: next_offset,
+                offset_count: batch.offset_count(),
+                max_timestamp: batch.max_timestamp(),
+            };
+            let stamped = batch.stamped(next_offset, leader_epoch_of_term(term));
+            (KIND_RECORDS, Some(meta), stamped)
         }
     };
     Ok(AppendEntry {
@@ -99,7 +107,7 @@ mod tests {
     fn membership_round_trips() {
         let members = Membership::new_with_defaults(vec![BTreeSet::from([1, 2, 3])], []);
         let entry = Entry::new_membership(LogId::new_term_index(4, 9), members.clone());
-        let framed = to_storage(entry).unwrap();
+        let framed = to_storage(entry, 0).unwrap();
         assert_eq!(
             (framed.index, framed.term, framed.kind),
             (9, 4, KIND_MEMBERSHIP)
@@ -111,7 +119,7 @@ mod tests {
             base_offset: 0,
             offset_count: 0,
             max_timestamp: i64::MIN,
-            payload: framed.payload,
+            payload: framed.payload[0].clone(),
         };
         let back = from_storage(stored).unwrap();
         assert_eq!(back.get_membership(), Some(members));

@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use super::codec::{self, KIND_BLANK, KIND_MEMBERSHIP, KIND_RECORDS};
 use super::log_store::{COMMITTED_FILE, load_committed};
-use super::record_batch::RecordBatch;
+use crate::record::RecordBatch;
 use crate::storage::{self, StateFile, StoredEntry};
 
 /// Everything `dump-log` prints.

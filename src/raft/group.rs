@@ -18,8 +18,9 @@ use super::network::NoPeers;
 use super::state_machine::StateMachine;
 use super::transport::{Registration, Transport};
 use super::types::{Applied, LogId, NodeId, Raft, Request, TypeConfig};
-use super::{LogStoreReader, PartitionStorage, RecordBatch};
+use super::{LogStoreReader, PartitionStorage};
 use crate::config::ClusterConfig;
+use crate::record::RecordBatch;
 use crate::storage::{LogConfig, RetentionPolicy};
 
 /// Where and as whom a group runs.

@@ -184,11 +184,15 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = <TypeConfig as RaftTypeConfig>::Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let framed = entries
-            .into_iter()
-            .map(codec::to_storage)
-            .collect::<io::Result<Vec<_>>>()?;
+        let entries: Vec<_> = entries.into_iter().collect();
         self.with_log(move |log| {
+            let mut next_offset = log.next_offset();
+            let mut framed = Vec::with_capacity(entries.len());
+            for entry in entries {
+                let stored = codec::to_storage(entry, next_offset)?;
+                next_offset += stored.records.map_or(0, |m| i64::from(m.offset_count));
+                framed.push(stored);
+            }
             log.append(framed)?;
             log.flush(move |result| callback.io_completed(result));
             Ok(())

@@ -23,7 +23,6 @@ mod group;
 mod log_reader;
 mod log_store;
 mod network;
-mod record_batch;
 mod snapshot;
 mod state_machine;
 pub mod transport;
@@ -39,7 +38,6 @@ pub use group::{
 pub use log_reader::LogStoreReader;
 pub use log_store::{COMMITTED_FILE, LogStore, VOTE_FILE};
 pub use network::NoPeers;
-pub use record_batch::{BATCH_HEADER_BYTES, BatchError, RecordBatch};
 pub use snapshot::{SNAPSHOT_FILE, Snapshot, SnapshotData};
 pub use state_machine::StateMachine;
 pub use transport::{Transport, TransportConfig};

@@ -1,5 +1,5 @@
 //! The openraft type configuration of a partition group: what a client writes, what it gets
-//! back, and the id types. `record_batch.rs` owns the batch itself.
+//! back, and the id types. `crate::record` owns the batch itself.
 //!
 //! One leader per term (`leader_id_std`), so a committed leader id is just the term and a log
 //! id is `(term, index)`: exactly what a storage frame records.
@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::record_batch::RecordBatch;
+use crate::record::RecordBatch;
 
 openraft::declare_raft_types!(
     /// Type configuration of one partition's Raft group.

@@ -192,17 +192,19 @@ impl Log {
     fn append_entries(&mut self, entries: impl IntoIterator<Item = AppendEntry>) -> Result<()> {
         let entries: Vec<AppendEntry> = entries.into_iter().collect();
         let mut prev = self.last.or(self.last_purged);
+        let mut next_offset = self.next_offset;
         for entry in &entries {
-            self.validate(entry, prev)?;
+            self.validate(entry, prev, next_offset)?;
             prev = Some(EntryId {
                 index: entry.index,
                 term: entry.term,
             });
+            next_offset += entry.records.map_or(0, |m| i64::from(m.offset_count));
         }
         let mut pending_index: Vec<IndexRecord> = Vec::new();
         let mut batch_start = self.active_len();
         for entry in &entries {
-            let frame_len = (ENTRY_HEADER_BYTES + entry.payload.len()) as u64;
+            let frame_len = (ENTRY_HEADER_BYTES + entry.payload_len()) as u64;
             let position = batch_start + self.write_buf.len() as u64;
             let room = self.active().map_or(0, |s| s.capacity());
             if self.active().is_none() || position + frame_len > room {
@@ -247,7 +249,7 @@ impl Log {
 
     /// Rejects an entry that does not follow `prev` or cannot be stored, before anything is
     /// written.
-    fn validate(&self, entry: &AppendEntry, prev: Option<EntryId>) -> Result<()> {
+    fn validate(&self, entry: &AppendEntry, prev: Option<EntryId>, next_offset: i64) -> Result<()> {
         if let Some(prev) = prev {
             if entry.index != prev.index + 1 {
                 return Err(Error::NonContiguous {
@@ -257,8 +259,8 @@ impl Log {
             }
             assert!(entry.term >= prev.term, "term went down in the log");
         }
-        let frame_len = (ENTRY_HEADER_BYTES + entry.payload.len()) as u64;
-        if entry.payload.len() > super::MAX_ENTRY_PAYLOAD_BYTES
+        let frame_len = (ENTRY_HEADER_BYTES + entry.payload_len()) as u64;
+        if entry.payload_len() > super::MAX_ENTRY_PAYLOAD_BYTES
             || frame_len > self.config.segment_bytes
         {
             return Err(Error::EntryTooLarge {
@@ -267,10 +269,13 @@ impl Log {
             });
         }
         if let Some(meta) = entry.records {
-            let reason = if entry.payload.len() < LEADER_EPOCH_AT + 4 {
-                Some("payload shorter than its base-offset and leader-epoch slots")
-            } else if meta.offset_count == 0 {
-                Some("record entry without offsets")
+            let reason = if meta.offset_count == 0 {
+                Some("record entry without offsets".to_string())
+            } else if meta.base_offset != next_offset {
+                Some(format!(
+                    "first offset {} where {next_offset} was expected",
+                    meta.base_offset
+                ))
             } else {
                 None
             };
@@ -284,14 +289,14 @@ impl Log {
         Ok(())
     }
 
-    /// Frames `entry` into the write buffer, assigning its offsets.
+    /// Frames `entry` into the write buffer at the log's next offset.
     fn encode(&mut self, entry: &AppendEntry) -> EntryHeader {
         let (offset_count, max_timestamp) = entry
             .records
             .map_or((0, i64::MIN), |m| (m.offset_count, m.max_timestamp));
         let header = EntryHeader {
             kind: entry.kind,
-            payload_len: entry.payload.len() as u32,
+            payload_len: entry.payload_len() as u32,
             crc: 0,
             index: entry.index,
             term: entry.term,
@@ -299,20 +304,7 @@ impl Log {
             offset_count,
             max_timestamp,
         };
-        // The batch's base offset and partition leader epoch (the entry's term) lie outside its
-        // CRC; both are set here so every replica stores identical bytes.
-        let slot = self.next_offset.to_be_bytes();
-        let epoch = leader_epoch(entry.term).to_be_bytes();
-        let parts: [&[u8]; 4] = if entry.records.is_some() {
-            [
-                &slot,
-                &entry.payload[8..LEADER_EPOCH_AT],
-                &epoch,
-                &entry.payload[LEADER_EPOCH_AT + 4..],
-            ]
-        } else {
-            [&entry.payload, &[], &[], &[]]
-        };
+        let parts = [&entry.payload[0][..], &entry.payload[1][..]];
         header.encode(&parts, &mut self.write_buf);
         for part in parts {
             self.write_buf.extend_from_slice(part);
@@ -533,12 +525,4 @@ fn short_name(dir: &Path) -> String {
     dir.file_name()
         .map(|n| n.to_string_lossy().chars().take(9).collect())
         .unwrap_or_default()
-}
-
-/// Where a RecordBatch keeps its partition leader epoch (after base offset and batch length).
-const LEADER_EPOCH_AT: usize = 12;
-
-/// Kafka's leader epoch is the Raft term, which a batch stores as an `i32`.
-fn leader_epoch(term: u64) -> i32 {
-    term.min(i32::MAX as u64) as i32
 }

@@ -1,12 +1,11 @@
 //! Append-only log of opaque entries in mmap'd, preallocated segment files.
-//! Knows nothing of Raft or Kafka requests: `raft/` maps its entries onto this log.
+//! Knows nothing of Raft or Kafka: `raft/` maps its entries onto this log.
 //!
 //! Two numbering spaces live side by side in one log:
 //! - the *log index*: every entry has one, contiguous, assigned by the caller (Raft);
-//! - the *offset*: only record entries take offsets, `offset_count` of them each, assigned
-//!   here at append in log order (so the same log yields the same offsets on every replica).
-//!   A record entry's payload starts with an 8-byte big-endian base-offset slot that the log
-//!   fills in (a Kafka RecordBatch's base offset, outside its CRC).
+//! - the *offset*: only record entries take offsets, `offset_count` of them each. The caller
+//!   hands each record entry its first offset, which must continue the log's offsets without a
+//!   gap; the log keeps it beside the entry to find entries by offset and by time.
 
 mod flush;
 mod format;
@@ -30,10 +29,12 @@ use std::path::PathBuf;
 
 use bytes::Bytes;
 
-/// Offsets consumed by a record entry and the newest timestamp in it.
+/// Where a record entry sits in the offset space, and the newest timestamp in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordsMeta {
-    /// How many offsets the entry takes (a RecordBatch's `last_offset_delta + 1`). At least 1.
+    /// The entry's first offset: the log's next offset at the time of append.
+    pub base_offset: i64,
+    /// How many offsets the entry takes. At least 1.
     pub offset_count: u32,
     /// Largest timestamp in the entry, for the time index (ms since the epoch).
     pub max_timestamp: i64,
@@ -46,9 +47,17 @@ pub struct AppendEntry {
     pub term: u64,
     /// Opaque tag owned by the caller (the Raft layer tells blank/membership/records apart with it).
     pub kind: u8,
-    /// `Some` for record entries; their payload must be at least 8 bytes (the base-offset slot).
+    /// `Some` for record entries.
     pub records: Option<RecordsMeta>,
-    pub payload: Bytes,
+    /// The payload, written back to back from its parts, so a caller that rewrites a header
+    /// passes it as a part of its own instead of copying the rest.
+    pub payload: [Bytes; 2],
+}
+
+impl AppendEntry {
+    pub fn payload_len(&self) -> usize {
+        self.payload.iter().map(Bytes::len).sum()
+    }
 }
 
 /// One entry read back: the payload is a zero-copy slice of the segment mapping.
@@ -118,7 +127,7 @@ pub enum Error {
     #[error("log index {got} appended where {expected} was expected")]
     NonContiguous { expected: u64, got: u64 },
     #[error("record entry at log index {index} is malformed: {reason}")]
-    BadRecordEntry { index: u64, reason: &'static str },
+    BadRecordEntry { index: u64, reason: String },
     #[error("log directory {path} is already open in this process or another")]
     Locked { path: PathBuf },
     #[error("storage stopped after an earlier failure: {0}")]

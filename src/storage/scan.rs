@@ -225,8 +225,21 @@ mod tests {
     use super::*;
     use crate::storage::{AppendEntry, Log, LogConfig, RecordsMeta};
 
-    fn entry(index: u64, term: u64) -> AppendEntry {
+    /// Entries `indexes` continuing `log`'s offsets.
+    fn entries(log: &Log, indexes: std::ops::RangeInclusive<u64>, term: u64) -> Vec<AppendEntry> {
+        let mut next = log.next_offset();
+        indexes
+            .map(|i| {
+                let entry = entry(i, term, next);
+                next += entry.records.map_or(0, |m| i64::from(m.offset_count));
+                entry
+            })
+            .collect()
+    }
+
+    fn entry(index: u64, term: u64, base_offset: i64) -> AppendEntry {
         let records = (!index.is_multiple_of(4)).then_some(RecordsMeta {
+            base_offset,
             offset_count: (index % 3) as u32 + 1,
             max_timestamp: index as i64,
         });
@@ -239,7 +252,7 @@ mod tests {
             term,
             kind: u8::from(records.is_some()),
             records,
-            payload: Bytes::from(payload),
+            payload: [Bytes::from(payload), Bytes::new()],
         }
     }
 
@@ -261,9 +274,9 @@ mod tests {
             index_interval_bytes: 256,
         };
         let mut log = Log::open(dir.path(), config).unwrap();
-        log.append((1..=80).map(|i| entry(i, 1))).unwrap();
+        log.append(entries(&log, 1..=80, 1)).unwrap();
         log.truncate_after(Some(70)).unwrap();
-        log.append((71..=90).map(|i| entry(i, 2))).unwrap();
+        log.append(entries(&log, 71..=90, 2)).unwrap();
         let upto = log.reader().entries(30..=30).unwrap()[0].clone();
         log.purge(
             EntryId {

@@ -14,7 +14,8 @@ use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 use openraft::{BasicNode, ServerState};
-use raftka::raft::{self, LogStoreReader, NoPeers, PartitionStorage, Raft, RecordBatch};
+use raftka::raft::{self, LogStoreReader, NoPeers, PartitionStorage, Raft};
+use raftka::record::RecordBatch;
 use raftka::storage::LogConfig;
 use tokio::sync::watch;
 

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use raftka::raft::{
-    GroupOptions, GroupSpec, PartitionGroup, RaftTiming, RecordBatch, Transport, TransportConfig,
-    WriteError,
+    GroupOptions, GroupSpec, PartitionGroup, RaftTiming, Transport, TransportConfig, WriteError,
 };
+use raftka::record::RecordBatch;
 use raftka::storage::{LogConfig, StoredEntry};
 use tokio::net::TcpListener;
 

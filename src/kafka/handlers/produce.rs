@@ -14,10 +14,10 @@ use tokio::time::Instant;
 
 use super::RequestContext;
 use crate::group::OFFSETS_TOPIC;
-use crate::kafka::batches;
 use crate::kafka::context::BrokerContext;
 use crate::kafka::error_map::{self, Refusal};
 use crate::kafka::topics;
+use crate::record::split_checked;
 
 /// The log start offset field exists from v5.
 fn has_log_start_offset(version: i16) -> bool {
@@ -92,7 +92,7 @@ async fn produce_partition(
         Err(error) => return fail(error),
     };
     let records = data.records.unwrap_or_default();
-    let batches = match batches::split(&records) {
+    let batches = match split_checked(&records) {
         Ok(batches) => batches,
         Err(e) => {
             tracing::info!(topic, partition = data.index, error = %e, "refusing records");

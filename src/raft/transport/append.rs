@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use super::frame::{FrameError, Reader};
 use crate::raft::codec::{KIND_BLANK, KIND_MEMBERSHIP, KIND_RECORDS};
-use crate::raft::record_batch::RecordBatch;
 use crate::raft::types::{Entry, LogId, Request, TypeConfig, Vote};
+use crate::record::RecordBatch;
 
 pub type AppendRequest = AppendEntriesRequest<TypeConfig>;
 

@@ -21,8 +21,9 @@ use super::frame::{
     status_name,
 };
 use super::{Shared, Transport};
+use crate::raft::WriteError;
 use crate::raft::types::{Applied, NodeId, Raft, Request};
-use crate::raft::{RecordBatch, WriteError};
+use crate::record::RecordBatch;
 
 /// Answers one forwarded write with what the local Raft group made of it.
 pub(super) async fn serve(raft: Raft, body: Bytes, conn: Arc<Connection>, id: u64) {

@@ -15,8 +15,8 @@ use super::peer::next_backoff;
 use super::{DEFAULT_MAX_FRAME_BYTES, FRAME_SLACK_BYTES, TransportConfig};
 use crate::config::Config;
 use crate::raft::RaftTiming;
-use crate::raft::record_batch::{BATCH_HEADER_BYTES, RecordBatch};
 use crate::raft::types::{Entry, LogId, Request, Vote};
+use crate::record::{BATCH_HEADER_BYTES, RecordBatch};
 
 /// A RecordBatch v2 of `len` bytes (header fields only; the transport never reads records).
 fn batch(len: usize, fill: u8) -> RecordBatch {
@@ -24,7 +24,7 @@ fn batch(len: usize, fill: u8) -> RecordBatch {
     b[..8].copy_from_slice(&0i64.to_be_bytes());
     b[8..12].copy_from_slice(&((len - 12) as i32).to_be_bytes());
     b[16] = 2;
-    b[23..27].copy_from_slice(&0i32.to_be_bytes());
+    b[21..27].fill(0); // attributes (no codec) and last offset delta
     RecordBatch::new(Bytes::from(b)).expect("valid batch")
 }
 

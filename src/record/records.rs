@@ -1,0 +1,144 @@
+//! The records inside a batch: decompressed with the batch's codec, then read one by one.
+//! Keys, values and header values of an uncompressed batch are zero-copy slices of it.
+
+use bytes::{Buf, Bytes};
+use kafka_protocol::compression::{self, Decompressor};
+
+use super::batch::BATCH_HEADER_BYTES;
+use super::varint::{get_length, get_varlong, take};
+use super::{BatchError, Compression, RecordBatch};
+
+/// The fewest bytes one record can take: length, attributes, timestamp delta, offset delta,
+/// key length, value length and header count, one byte each.
+const MIN_RECORD_BYTES: usize = 7;
+
+/// One record, with its absolute offset and timestamp.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub offset: i64,
+    pub timestamp: i64,
+    pub key: Option<Bytes>,
+    pub value: Option<Bytes>,
+    pub headers: Vec<(String, Option<Bytes>)>,
+}
+
+impl RecordBatch {
+    /// The records of this batch, decompressed. Counts are checked against the bytes before
+    /// anything is allocated for them.
+    pub fn records(&self) -> Result<Vec<Record>, BatchError> {
+        let body = self.decompressed_body()?;
+        let count = usize::try_from(self.record_count())
+            .map_err(|_| BatchError::Records("negative record count".into()))?;
+        if count > body.len() / MIN_RECORD_BYTES || count > self.offset_count() as usize {
+            return Err(BatchError::Records(format!(
+                "record count {count} does not fit the batch"
+            )));
+        }
+        let mut cursor = Cursor { body: &body, at: 0 };
+        let mut records = Vec::with_capacity(count);
+        for _ in 0..count {
+            let length = cursor
+                .length()?
+                .ok_or_else(|| BatchError::Records("null record length".into()))?;
+            let end = cursor.at + length;
+            records.push(self.read_record(&mut cursor)?);
+            if cursor.at != end {
+                return Err(BatchError::Records(
+                    "record length does not match its fields".into(),
+                ));
+            }
+        }
+        if cursor.at != body.len() {
+            return Err(BatchError::Records("bytes after the last record".into()));
+        }
+        Ok(records)
+    }
+
+    fn read_record(&self, cursor: &mut Cursor<'_>) -> Result<Record, BatchError> {
+        cursor.skip(1)?; // attributes, unused in v2
+        let timestamp_delta = cursor.varlong()?;
+        let offset_delta = cursor.varlong()?;
+        let key = cursor.nullable_bytes()?;
+        let value = cursor.nullable_bytes()?;
+        let header_count = cursor.varlong()?;
+        let header_count = usize::try_from(header_count)
+            .ok()
+            .filter(|n| *n <= cursor.remaining() / 2)
+            .ok_or_else(|| BatchError::Records(format!("header count {header_count}")))?;
+        let mut headers = Vec::with_capacity(header_count);
+        for _ in 0..header_count {
+            let key = cursor
+                .nullable_bytes()?
+                .ok_or_else(|| BatchError::Records("null header key".into()))?;
+            let key = String::from_utf8(key.to_vec())
+                .map_err(|_| BatchError::Records("header key is not UTF-8".into()))?;
+            headers.push((key, cursor.nullable_bytes()?));
+        }
+        Ok(Record {
+            offset: self.base_offset().saturating_add(offset_delta),
+            timestamp: self.base_timestamp().saturating_add(timestamp_delta),
+            key,
+            value,
+            headers,
+        })
+    }
+
+    /// The bytes after the header, decompressed when the batch is compressed.
+    fn decompressed_body(&self) -> Result<Bytes, BatchError> {
+        let mut body = self.bytes().slice(BATCH_HEADER_BYTES..);
+        let whole = |buf: &mut Bytes| Ok(buf.copy_to_bytes(buf.remaining()));
+        let result = match self.compression() {
+            Compression::None => return Ok(body),
+            Compression::Gzip => compression::Gzip::decompress(&mut body, whole),
+            Compression::Snappy => compression::Snappy::decompress(&mut body, whole),
+            Compression::Lz4 => compression::Lz4::decompress(&mut body, whole),
+            Compression::Zstd => compression::Zstd::decompress(&mut body, whole),
+        };
+        result.map_err(|e| BatchError::Records(format!("does not decompress: {e}")))
+    }
+}
+
+/// Reads the fields of records from a body, handing out zero-copy slices of it.
+struct Cursor<'a> {
+    body: &'a Bytes,
+    at: usize,
+}
+
+impl Cursor<'_> {
+    fn remaining(&self) -> usize {
+        self.body.len() - self.at
+    }
+
+    /// Runs `read` over the unread bytes and moves past what it consumed.
+    fn read<T>(
+        &mut self,
+        read: impl FnOnce(&mut &[u8]) -> Result<T, BatchError>,
+    ) -> Result<T, BatchError> {
+        let mut rest = &self.body[self.at..];
+        let before = rest.len();
+        let value = read(&mut rest)?;
+        self.at += before - rest.len();
+        Ok(value)
+    }
+
+    fn varlong(&mut self) -> Result<i64, BatchError> {
+        self.read(get_varlong)
+    }
+
+    fn length(&mut self) -> Result<Option<usize>, BatchError> {
+        self.read(get_length)
+    }
+
+    fn skip(&mut self, n: usize) -> Result<(), BatchError> {
+        self.read(|rest| take(rest, n).map(|_| ()))
+    }
+
+    fn nullable_bytes(&mut self) -> Result<Option<Bytes>, BatchError> {
+        let Some(len) = self.length()? else {
+            return Ok(None);
+        };
+        let bytes = self.body.slice(self.at..self.at + len);
+        self.at += len;
+        Ok(Some(bytes))
+    }
+}

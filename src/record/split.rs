@@ -1,0 +1,83 @@
+//! The record batches of a Produce partition: split without copying, each checked (framing,
+//! magic 2, codec, CRC) without decompressing, before anything is appended.
+
+use bytes::Bytes;
+
+use super::batch::{LENGTH_PREFIX_BYTES, MAGIC_AT, MAGIC_V2};
+use super::{BatchError, RecordBatch};
+
+/// Splits `records` into its batches, checking each one's header and CRC.
+pub fn split_checked(records: &Bytes) -> Result<Vec<RecordBatch>, BatchError> {
+    if records.is_empty() {
+        return Err(BatchError::Empty);
+    }
+    let mut batches = Vec::new();
+    let mut at = 0usize;
+    while at < records.len() {
+        let rest = &records[at..];
+        if rest.len() <= MAGIC_AT {
+            return Err(BatchError::Framing(at));
+        }
+        let magic = rest[MAGIC_AT] as i8;
+        if magic != MAGIC_V2 {
+            return Err(BatchError::Magic(magic));
+        }
+        let length = i32::from_be_bytes([rest[8], rest[9], rest[10], rest[11]]);
+        let total = usize::try_from(length)
+            .ok()
+            .and_then(|l| l.checked_add(LENGTH_PREFIX_BYTES))
+            .filter(|t| *t <= rest.len())
+            .ok_or(BatchError::Framing(at))?;
+        let batch = RecordBatch::new(records.slice(at..at + total)).map_err(|e| match e {
+            BatchError::TooShort(_) | BatchError::LengthMismatch { .. } => BatchError::Framing(at),
+            other => other,
+        })?;
+        if !batch.crc_matches() {
+            return Err(BatchError::Checksum);
+        }
+        if batch.record_count() < 0 {
+            return Err(BatchError::Records(format!(
+                "negative record count {}",
+                batch.record_count()
+            )));
+        }
+        batches.push(batch);
+        at += total;
+    }
+    Ok(batches)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::tests::client_batch;
+
+    #[test]
+    fn splits_concatenated_batches() {
+        let mut both = client_batch(3).to_vec();
+        both.extend_from_slice(&client_batch(1));
+        let split = split_checked(&Bytes::from(both)).unwrap();
+        assert_eq!(split.len(), 2);
+        assert_eq!(split[0].bytes(), &client_batch(3));
+        assert_eq!(split[1].offset_count(), 1);
+    }
+
+    #[test]
+    fn damage_is_refused() {
+        let good = client_batch(2);
+        for i in 8..good.len() {
+            if (12..16).contains(&i) {
+                continue; // the partition leader epoch is the broker's to set, outside the CRC
+            }
+            let mut bad = good.to_vec();
+            bad[i] ^= 0x20;
+            assert!(split_checked(&Bytes::from(bad)).is_err(), "byte {i}");
+        }
+        for cut in 0..good.len() {
+            assert!(split_checked(&good.slice(..cut)).is_err(), "cut {cut}");
+        }
+        let mut old = good.to_vec();
+        old[MAGIC_AT] = 1;
+        assert_eq!(split_checked(&Bytes::from(old)), Err(BatchError::Magic(1)));
+    }
+}
