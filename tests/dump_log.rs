@@ -17,6 +17,7 @@ use raftka::storage::LogConfig;
 const LOG: LogConfig = LogConfig {
     segment_bytes: 8 << 10,
     index_interval_bytes: 1024,
+    ..LogConfig::DEFAULT
 };
 
 fn dump(dir: &Path, json: bool) -> Output {

@@ -20,6 +20,7 @@ use raftka::storage::LogConfig;
 const LOG: LogConfig = LogConfig {
     segment_bytes: 64 << 10,
     index_interval_bytes: 4096,
+    ..LogConfig::DEFAULT
 };
 
 fn batches() -> usize {

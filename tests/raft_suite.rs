@@ -11,6 +11,7 @@ use tempfile::TempDir;
 const LOG_CONFIG: LogConfig = LogConfig {
     segment_bytes: 4096,
     index_interval_bytes: 256,
+    ..LogConfig::DEFAULT
 };
 
 struct TempDirBuilder;

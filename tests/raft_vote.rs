@@ -12,6 +12,7 @@ use raftka::storage::{LogConfig, StateFile};
 const LOG: LogConfig = LogConfig {
     segment_bytes: 64 << 10,
     index_interval_bytes: 4096,
+    ..LogConfig::DEFAULT
 };
 
 fn assert_refused(dir: &Path, case: &str) {

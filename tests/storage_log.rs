@@ -17,6 +17,7 @@ fn small() -> LogConfig {
     LogConfig {
         segment_bytes: 8 * 1024,
         index_interval_bytes: 256,
+        ..LogConfig::DEFAULT
     }
 }
 
@@ -719,4 +720,74 @@ fn damaged_purge_point_refuses_to_open() {
         Log::open(dir.path(), small()),
         Err(Error::CorruptState { .. })
     ));
+}
+
+/// Bytes of disk the segment files (`*.log`) of `dir` hold, as `du` counts them.
+fn log_disk_bytes(dir: &Path) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    segment_files(dir)
+        .iter()
+        .map(|p| fs::metadata(p).unwrap())
+        .fold((0, 0), |(blocks, len), m| {
+            (blocks + m.blocks() * 512, len + m.len())
+        })
+}
+
+#[test]
+fn disk_use_follows_data_with_the_default_segment_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig::default();
+    let step = config.preallocate_step_bytes;
+    assert!(step <= 8 << 20 && config.segment_bytes >= 1 << 30);
+    let mut log = Log::open(dir.path(), config).unwrap();
+    log.append(stamped(&log, vec![records(1, 1, 1, 0, 100)]))
+        .unwrap();
+    log.sync().unwrap();
+    let (disk, len) = log_disk_bytes(dir.path());
+    assert!(
+        disk <= step && len <= step,
+        "an almost empty log holds {disk} bytes of disk ({len} long), more than one step of {step}"
+    );
+
+    // 10 MiB of entries: the file grows a step at a time, never far past the data.
+    let entries: Vec<_> = (2..=161).map(|i| records(i, 1, 1, 0, 64 << 10)).collect();
+    log.append(stamped(&log, entries)).unwrap();
+    log.sync().unwrap();
+    let data = 160 * (64 << 10) as u64;
+    let (disk, len) = log_disk_bytes(dir.path());
+    assert!(
+        len >= data && len <= data + 2 * step && disk <= len,
+        "{data} bytes of data in a file of {len} with {disk} on disk"
+    );
+    drop(log);
+
+    // Reopened, the log takes appends into the same segment and reads back whole.
+    let mut log = Log::open(dir.path(), config).unwrap();
+    log.append(stamped(&log, vec![records(162, 2, 1, 0, 100)]))
+        .unwrap();
+    log.sync().unwrap();
+    assert_eq!(segment_files(dir.path()).len(), 1);
+    assert_eq!(all(&log).len(), 162);
+}
+
+#[test]
+fn a_segment_preallocated_whole_gives_back_its_unused_disk_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig::default();
+    {
+        let mut log = Log::open(dir.path(), config).unwrap();
+        log.append(stamped(&log, mixed(1, 20, 1))).unwrap();
+        log.sync().unwrap();
+    }
+    // As an older version left it: the file as long as a whole segment.
+    let file = segment_files(dir.path()).pop().unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(config.segment_bytes)
+        .unwrap();
+    let log = Log::open(dir.path(), config).unwrap();
+    assert!(fs::metadata(&file).unwrap().len() <= config.preallocate_step_bytes);
+    assert_eq!(all(&log).len(), 19);
 }

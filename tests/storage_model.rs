@@ -90,6 +90,7 @@ fn config() -> LogConfig {
     LogConfig {
         segment_bytes: 4096,
         index_interval_bytes: 512,
+        ..LogConfig::DEFAULT
     }
 }
 

@@ -21,6 +21,7 @@ fn preallocation_failure_is_a_clear_error_and_leaves_nothing_behind() {
     let small = LogConfig {
         segment_bytes: 16 * 1024,
         index_interval_bytes: 4096,
+        ..LogConfig::DEFAULT
     };
     let mut log = Log::open(dir.path(), small).unwrap();
     log.append((1..=10).map(|i| blank(i, 1000))).unwrap();

@@ -65,6 +65,7 @@ impl Replica {
                 .segment_bytes
                 .clamp(LogConfig::MIN_SEGMENT_BYTES, LogConfig::MAX_SEGMENT_BYTES),
             index_interval_bytes: spec.config.index_interval_bytes,
+            ..LogConfig::DEFAULT
         };
         let group_spec = GroupSpec {
             node_id: spec.node_id,

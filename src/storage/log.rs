@@ -1,5 +1,6 @@
 //! The single writer of one log: append, roll, truncate, purge, group-commit flush.
-//! `recovery.rs` rebuilds its state on open; `reader.rs` serves reads from what it publishes.
+//! `cut.rs` cuts it at either end; `recovery.rs` rebuilds its state on open; `reader.rs`
+//! serves reads from what it publishes.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -9,48 +10,53 @@ use std::sync::atomic::Ordering;
 use super::flush::{Flusher, Job};
 use super::format::{ENTRY_HEADER_BYTES, EntryHeader, IndexRecord, TimeRecord};
 use super::reader::{LogReader, Shared};
-use super::recovery::{self, PurgePoint};
-use super::segment::{Frame, Segment};
+use super::recovery;
+use super::segment::Segment;
 use super::state_file::{StateFile, sync_dir};
 use super::{AppendEntry, EntryId, Error, Result};
 
 /// Limits of one log; units last in every name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogConfig {
-    /// Size each new segment file is preallocated to (Kafka `log.segment.bytes`).
+    /// Size at which a segment is rolled (Kafka `log.segment.bytes`).
     pub segment_bytes: u64,
+    /// Disk reserved at a time ahead of the write position, so disk use follows data.
+    pub preallocate_step_bytes: u64,
     /// Bytes between two sparse index records (Kafka `log.index.interval.bytes`).
     pub index_interval_bytes: u32,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig {
-            segment_bytes: 1 << 30,
-            index_interval_bytes: 4096,
-        }
+        LogConfig::DEFAULT
     }
 }
 
 impl LogConfig {
+    pub const DEFAULT: LogConfig = LogConfig {
+        segment_bytes: 1 << 30,
+        preallocate_step_bytes: 4 << 20,
+        index_interval_bytes: 4096,
+    };
+
     /// Segment positions are stored as u32, and an entry needs room for its header.
     pub const MAX_SEGMENT_BYTES: u64 = u32::MAX as u64;
     pub const MIN_SEGMENT_BYTES: u64 = 1024;
 }
 
 pub struct Log {
-    dir: PathBuf,
-    config: LogConfig,
-    shared: Arc<Shared>,
-    flusher: Flusher,
+    pub(super) dir: PathBuf,
+    pub(super) config: LogConfig,
+    pub(super) shared: Arc<Shared>,
+    pub(super) flusher: Flusher,
     /// Oldest first; the last one takes appends unless it is sealed.
-    segments: Vec<Arc<Segment>>,
+    pub(super) segments: Vec<Arc<Segment>>,
     /// The last entry present in the log.
-    last: Option<EntryId>,
-    last_purged: Option<EntryId>,
-    next_offset: i64,
-    log_start_offset: i64,
-    purge_file: StateFile,
+    pub(super) last: Option<EntryId>,
+    pub(super) last_purged: Option<EntryId>,
+    pub(super) next_offset: i64,
+    pub(super) log_start_offset: i64,
+    pub(super) purge_file: StateFile,
     write_buf: Vec<u8>,
     /// Set when a write failed half way: the in-memory view may be ahead of the files.
     broken: Option<String>,
@@ -130,7 +136,7 @@ impl Log {
         self.log_start_offset
     }
 
-    fn first_index(&self) -> u64 {
+    pub(super) fn first_index(&self) -> u64 {
         match (self.last_purged, self.segments.first()) {
             (Some(p), _) => p.index + 1,
             (None, Some(seg)) => seg.base_index,
@@ -139,7 +145,7 @@ impl Log {
     }
 
     /// Makes the writer's view visible to readers.
-    fn publish(&self) {
+    pub(super) fn publish(&self) {
         // The list changes on roll, truncation and purge only; appends leave it as it is.
         let published = self.shared.segments();
         let same = published.len() == self.segments.len()
@@ -162,7 +168,7 @@ impl Log {
             .store(self.next_offset, Ordering::Release);
     }
 
-    fn check_running(&self) -> Result<()> {
+    pub(super) fn check_running(&self) -> Result<()> {
         match self.broken.clone().or_else(|| self.flusher.failure()) {
             Some(reason) => Err(Error::Failed(reason)),
             None => Ok(()),
@@ -213,6 +219,10 @@ impl Log {
                 batch_start = 0;
             }
             let position = batch_start + self.write_buf.len() as u64;
+            // Disk is reserved before the entry counts as appended: a full disk fails here.
+            self.active()
+                .expect("rolled above")
+                .reserve(position + frame_len)?;
             let header = self.encode(entry);
             let seg = self.active().expect("rolled above");
             if index_due(
@@ -350,6 +360,7 @@ impl Log {
             base_index,
             self.next_offset,
             self.config.segment_bytes,
+            self.config.preallocate_step_bytes,
         )?;
         sync_dir(&self.dir)?;
         self.segments.push(Arc::new(seg));
@@ -372,144 +383,6 @@ impl Log {
         self.flusher
             .drain()
             .map_err(|e| Error::Failed(e.to_string()))
-    }
-
-    /// Removes every entry after `last_kept` (all of them for `None`), durably, before
-    /// returning. Only uncommitted entries are ever cut, so no reader holds them.
-    pub fn truncate_after(&mut self, last_kept: Option<u64>) -> Result<()> {
-        self.check_running()?;
-        let Some(last) = self.last else {
-            return Ok(());
-        };
-        let cut_from = last_kept.map_or(0, |k| k + 1).max(self.first_index());
-        if cut_from > last.index {
-            return Ok(());
-        }
-        self.flusher
-            .drain()
-            .map_err(|e| Error::Failed(e.to_string()))?;
-        // Readers stop short of the cut before any byte changes.
-        self.last = None;
-        self.next_offset = self.log_start_offset;
-        self.shared
-            .end_index
-            .store(cut_from.max(self.first_index()), Ordering::Release);
-        while let Some(seg) = self.segments.last() {
-            if seg.base_index < cut_from {
-                break;
-            }
-            seg.paths.remove_all()?;
-            self.segments.pop();
-        }
-        if let Some(seg) = self.segments.pop() {
-            let seg = self.cut_segment(seg, cut_from)?;
-            self.segments.push(seg);
-        }
-        sync_dir(&self.dir)?;
-        self.publish();
-        Ok(())
-    }
-
-    /// Cuts `seg` before entry `cut_from`, reopening it for appends if it was sealed.
-    fn cut_segment(&mut self, seg: Arc<Segment>, cut_from: u64) -> Result<Arc<Segment>> {
-        let limit = seg.readable_len();
-        let mut pos = super::index::seek_index(&seg.index_read(), cut_from - 1, limit);
-        let mut kept = None;
-        loop {
-            match seg.frame_at(pos, limit) {
-                Frame::Valid(h) if h.index < cut_from => {
-                    kept = Some(h);
-                    pos += h.frame_len();
-                }
-                Frame::Valid(_) | Frame::End => break,
-                Frame::Invalid(reason) => {
-                    return Err(Error::Corrupt {
-                        path: seg.paths.log.clone(),
-                        position: pos,
-                        reason: reason.to_string(),
-                    });
-                }
-            }
-        }
-        let kept = kept.ok_or_else(|| Error::Corrupt {
-            path: seg.paths.log.clone(),
-            position: pos,
-            reason: format!("entry {} not found", cut_from - 1),
-        })?;
-        let seg = if seg.is_sealed() {
-            let reopened = Segment::open(
-                &self.dir,
-                seg.base_index,
-                seg.base_offset,
-                self.config.segment_bytes.max(limit),
-            )?;
-            reopened.load_indexes()?;
-            reopened.publish(limit);
-            Arc::new(reopened)
-        } else {
-            seg
-        };
-        seg.publish(pos);
-        seg.zero_range(pos, limit)?;
-        seg.truncate_indexes(pos, kept.end_offset())?;
-        seg.sync_data().map_err(|e| Error::io(&seg.paths.log, e))?;
-        self.last = Some(EntryId {
-            index: kept.index,
-            term: kept.term,
-        });
-        self.next_offset = kept.end_offset();
-        Ok(seg)
-    }
-
-    /// Forgets every entry up to `upto` at once (durably) and deletes the segments that hold
-    /// nothing newer. If that empties the log, it continues at `upto.index + 1` and its next
-    /// offset becomes `next_offset_if_emptied` when given.
-    pub fn purge(&mut self, upto: EntryId, next_offset_if_emptied: Option<i64>) -> Result<()> {
-        self.check_running()?;
-        if self.last_purged.is_some_and(|p| p.index >= upto.index) {
-            return Ok(());
-        }
-        let emptied = self.last.is_none_or(|l| l.index <= upto.index);
-        let log_start_offset = if emptied {
-            next_offset_if_emptied.unwrap_or(self.next_offset)
-        } else {
-            self.reader()
-                .entries(upto.index + 1..=upto.index + 1)?
-                .first()
-                .map_or(self.next_offset, |e| e.base_offset)
-        };
-        let point = PurgePoint {
-            last: upto,
-            log_start_offset,
-        };
-        self.purge_file.store(&point.encode())?;
-        self.last_purged = Some(upto);
-        self.log_start_offset = log_start_offset;
-        if emptied {
-            self.last = None;
-            self.next_offset = log_start_offset;
-        }
-        self.publish();
-
-        let keep_from = self.segments.iter().enumerate().position(|(i, _)| {
-            let last_in_seg = self.segments.get(i + 1).map(|next| next.base_index - 1);
-            match last_in_seg {
-                Some(last) => last > upto.index,
-                None => !emptied,
-            }
-        });
-        let removed: Vec<_> = self
-            .segments
-            .drain(..keep_from.unwrap_or(self.segments.len()))
-            .collect();
-        for seg in &removed {
-            seg.paths.remove_all()?;
-        }
-        if !removed.is_empty() {
-            sync_dir(&self.dir)?;
-        }
-        self.publish();
-        Ok(())
     }
 }
 

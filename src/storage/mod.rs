@@ -7,6 +7,7 @@
 //!   hands each record entry its first offset, which must continue the log's offsets without a
 //!   gap; the log keeps it beside the entry to find entries by offset and by time.
 
+mod cut;
 mod flush;
 mod format;
 mod index;

@@ -114,7 +114,7 @@ pub(super) fn recover(dir: &Path, config: &LogConfig, purge_file: &StateFile) ->
     let count = bases.len();
     for (i, base) in bases.drain(..).enumerate() {
         let is_last = i + 1 == count;
-        let Some(seg) = open_segment(dir, base, is_last)? else {
+        let Some(seg) = open_segment(dir, base, is_last, config)? else {
             continue;
         };
         let tail = scan_tail(&seg, config, is_last)?;
@@ -188,7 +188,12 @@ pub(super) fn list_segments(dir: &Path) -> Result<Vec<u64>> {
 }
 
 /// Opens one segment file; `None` (after deleting it) for a last segment with no valid entry.
-fn open_segment(dir: &Path, base: u64, is_last: bool) -> Result<Option<Segment>> {
+fn open_segment(
+    dir: &Path,
+    base: u64,
+    is_last: bool,
+    config: &LogConfig,
+) -> Result<Option<Segment>> {
     let paths = SegmentPaths::new(dir, base);
     let file = File::open(&paths.log).map_err(|e| Error::io(&paths.log, e))?;
     let mut head = [0u8; ENTRY_HEADER_BYTES];
@@ -210,7 +215,15 @@ fn open_segment(dir: &Path, base: u64, is_last: bool) -> Result<Option<Segment>>
         });
     };
     drop(file);
-    let seg = Segment::open(dir, base, first.base_offset, 0)?;
+    // The last segment may take appends: map it whole; older ones are mapped as long as they are.
+    let capacity = if is_last { config.segment_bytes } else { 0 };
+    let seg = Segment::open(
+        dir,
+        base,
+        first.base_offset,
+        capacity,
+        config.preallocate_step_bytes,
+    )?;
     seg.load_indexes()?;
     Ok(Some(seg))
 }
@@ -289,6 +302,10 @@ fn scan_tail(seg: &Segment, config: &LogConfig, is_last: bool) -> Result<Option<
     }
     if outcome == Frame::End && pos < file_len && !is_last {
         seg.seal().map_err(|e| Error::io(&seg.paths.log, e))?;
+    }
+    if is_last && !seg.is_sealed() {
+        // A segment preallocated whole by an older version gives back what it does not use.
+        seg.release_beyond(pos)?;
     }
     Ok(Some(last))
 }

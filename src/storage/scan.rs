@@ -272,6 +272,7 @@ mod tests {
         let config = LogConfig {
             segment_bytes: 2048,
             index_interval_bytes: 256,
+            ..LogConfig::DEFAULT
         };
         let mut log = Log::open(dir.path(), config).unwrap();
         log.append(entries(&log, 1..=80, 1)).unwrap();

@@ -1,6 +1,12 @@
-//! One segment: a preallocated log file written with `pwrite` and read through a read-only
-//! shared mapping, plus its sparse offset and time indexes. All `unsafe` of the storage layer
-//! lives here. `log.rs` decides when to create, roll, seal and delete segments.
+//! One segment: a log file written with `pwrite` and read through a read-only shared mapping,
+//! plus its sparse offset and time indexes. All `unsafe` of the storage layer lives here.
+//! `log.rs` decides when to create, roll, seal and delete segments.
+//!
+//! Disk follows data: the mapping covers the whole segment size from the start, but the file
+//! is reserved (`posix_fallocate`) one step ahead of the write position, so an empty segment
+//! holds one step of disk, and running out of disk is an error from the reserving call. Readers
+//! never touch a byte past the published length, which is never past the file's end, so a
+//! mapping longer than its file never faults.
 //!
 //! Memory model: bytes below the published length (`len`, stored with Release after the
 //! `pwrite` returns, loaded with Acquire by readers) are written once and then only read. The
@@ -85,6 +91,10 @@ pub(super) struct Segment {
     map: MmapRaw,
     /// Bytes the mapping covers; appends must stay below it.
     capacity: u64,
+    /// Bytes of the file reserved on disk (its length); only the writer moves it.
+    allocated: AtomicU64,
+    /// Bytes reserved at a time ahead of the write position.
+    step: u64,
     len: AtomicU64,
     sealed: AtomicBool,
     /// Largest entry timestamp in the segment (i64::MIN when none).
@@ -104,31 +114,43 @@ impl std::fmt::Debug for Segment {
 }
 
 impl Segment {
-    /// Creates a new, empty segment preallocated to `capacity` bytes. Running out of disk here
-    /// is a clear error and leaves no file behind.
-    pub fn create(dir: &Path, base_index: u64, base_offset: i64, capacity: u64) -> Result<Segment> {
+    /// Creates a new, empty segment of up to `capacity` bytes with its first `step` reserved.
+    /// Running out of disk here is a clear error and leaves no file behind.
+    pub fn create(
+        dir: &Path,
+        base_index: u64,
+        base_offset: i64,
+        capacity: u64,
+        step: u64,
+    ) -> Result<Segment> {
         let paths = SegmentPaths::new(dir, base_index);
         // A file left by a log that was cut back must not lend its stale bytes to this one.
         paths.remove_all()?;
-        // An empty file that `open` then preallocates to `capacity`.
         let result = open_rw(&paths.log, true)
-            .and_then(|_| Self::open(dir, base_index, base_offset, capacity));
+            .and_then(|_| Self::open(dir, base_index, base_offset, capacity, step))
+            .and_then(|seg| {
+                seg.reserve(1)?;
+                Ok(seg)
+            });
         if result.is_err() {
             let _ = paths.remove_all();
         }
         result
     }
 
-    /// Opens an existing segment. `capacity` is the mapped length: the file length for a sealed
-    /// segment, the preallocated size for one that will take appends (the file is extended).
-    /// The caller validates the content and publishes the length.
-    pub fn open(dir: &Path, base_index: u64, base_offset: i64, capacity: u64) -> Result<Segment> {
+    /// Opens an existing segment. `capacity` is the mapped length: 0 (the file length) for a
+    /// sealed segment, the segment size for one that will take appends (the file is extended a
+    /// `step` at a time as they come). The caller validates the content and publishes the length.
+    pub fn open(
+        dir: &Path,
+        base_index: u64,
+        base_offset: i64,
+        capacity: u64,
+        step: u64,
+    ) -> Result<Segment> {
         let paths = SegmentPaths::new(dir, base_index);
         let file = open_rw(&paths.log, false)?;
         let file_len = file.metadata().map_err(|e| Error::io(&paths.log, e))?.len();
-        if capacity > file_len {
-            preallocate(&file, &paths.log, capacity)?;
-        }
         let index_file = open_rw(&paths.index, true)?;
         let time_file = open_rw(&paths.time_index, true)?;
         let capacity = capacity.max(file_len);
@@ -152,6 +174,8 @@ impl Segment {
             time_file,
             map,
             capacity,
+            allocated: AtomicU64::new(file_len),
+            step: step.max(1),
             len: AtomicU64::new(0),
             sealed: AtomicBool::new(false),
             max_timestamp: AtomicI64::new(i64::MIN),
@@ -195,12 +219,48 @@ impl Segment {
         self.max_timestamp.fetch_max(ts, Ordering::AcqRel);
     }
 
-    /// Writes bytes at `position` through the file (never through the mapping).
+    /// Bytes of disk the file holds.
+    pub fn allocated(&self) -> u64 {
+        self.allocated.load(Ordering::Acquire)
+    }
+
+    /// Makes sure the file reaches `end`, reserving whole steps (never past the capacity).
+    pub fn reserve(&self, end: u64) -> Result<()> {
+        let allocated = self.allocated();
+        if end <= allocated {
+            return Ok(());
+        }
+        let target = end.div_ceil(self.step).saturating_mul(self.step);
+        let target = target.min(self.capacity).max(end);
+        reserve_disk(&self.file, &self.paths.log, allocated, target)?;
+        self.allocated.store(target, Ordering::Release);
+        Ok(())
+    }
+
+    /// Gives back disk reserved more than a step past `end` (the end of the valid data).
+    pub fn release_beyond(&self, end: u64) -> Result<()> {
+        let keep = end
+            .div_ceil(self.step)
+            .saturating_mul(self.step)
+            .max(self.step)
+            .min(self.capacity);
+        if self.allocated() > keep && keep >= self.readable_len() {
+            self.file
+                .set_len(keep)
+                .map_err(|e| Error::io(&self.paths.log, e))?;
+            self.allocated.store(keep, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// Writes bytes at `position` through the file (never through the mapping), reserving disk
+    /// for them first.
     pub fn write_at(&self, position: u64, bytes: &[u8]) -> Result<()> {
         assert!(
             position + bytes.len() as u64 <= self.capacity,
             "write beyond segment capacity"
         );
+        self.reserve(position + bytes.len() as u64)?;
         self.file
             .write_all_at(bytes, position)
             .map_err(|e| Error::io(&self.paths.log, e))
@@ -242,6 +302,7 @@ impl Segment {
             .map_err(std::io::Error::from)?;
         }
         self.file.set_len(len)?;
+        self.allocated.store(len, Ordering::Release);
         self.file.sync_all()?;
         self.index_file.sync_data()?;
         self.time_file.sync_data()?;
@@ -394,11 +455,14 @@ fn open_rw(path: &Path, create: bool) -> Result<File> {
         .map_err(|e| Error::io(path, e))
 }
 
-/// Reserves `bytes` of disk for the file so that a full disk shows up here, at roll time,
-/// and not as a failed write in the middle of a segment.
-fn preallocate(file: &File, path: &Path, bytes: u64) -> Result<()> {
+/// Reserves disk for `[from, to)` of the file (extending it), so that a full disk shows up as
+/// this call's error and never as a fault on a mapped page.
+fn reserve_disk(file: &File, path: &Path, from: u64, to: u64) -> Result<()> {
+    let bytes = to - from;
     // SAFETY: plain syscall on an open descriptor; no memory is passed.
-    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, bytes as libc::off_t) };
+    let rc = unsafe {
+        libc::posix_fallocate(file.as_raw_fd(), from as libc::off_t, bytes as libc::off_t)
+    };
     if rc == 0 {
         return Ok(());
     }

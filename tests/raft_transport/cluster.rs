@@ -20,6 +20,7 @@ pub const WAIT: Duration = Duration::from_secs(30);
 pub const LOG: LogConfig = LogConfig {
     segment_bytes: 4 << 20,
     index_interval_bytes: 4096,
+    ..LogConfig::DEFAULT
 };
 /// Slow enough for two shared cores that are busy building.
 pub const TIMING: RaftTiming = RaftTiming {

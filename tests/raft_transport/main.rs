@@ -114,6 +114,7 @@ async fn follower_behind_a_purged_log_gets_a_snapshot() {
     let small = LogConfig {
         segment_bytes: 64 << 10,
         index_interval_bytes: 4096,
+        ..LogConfig::DEFAULT
     };
     let cluster = Cluster::start(&[], DEFAULT_MAX_FRAME_BYTES).await;
     let mut groups = BTreeMap::new();
