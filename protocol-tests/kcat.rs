@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use tracing::info;
 
-use crate::clients::{create_topic, unique_topic};
-use crate::harness::{Target, WAIT, init_logs};
+use crate::clients::create_topic;
+use crate::common::{WAIT, init_logs, unique_name};
+use crate::harness::Target;
 
 /// The kcat binary (older distributions call it kafkacat).
 fn kcat() -> &'static str {
@@ -87,7 +88,7 @@ fn kcat_lists_produces_and_consumes() {
     init_logs();
     let target = Target::any();
     let bootstrap = target.addr.to_string();
-    let topic = unique_topic("kcat");
+    let topic = unique_name("kcat");
     create_topic(&target, &topic, 1, &[]);
 
     info!("kcat -L lists the broker at its address and the topic with one partition");
@@ -143,13 +144,10 @@ fn kcat_lists_produces_and_consumes() {
 #[test]
 fn kcat_balanced_consumer_commits_and_resumes() {
     init_logs();
-    let Some(target) = Target::own_unless_external(&[("group.initial.rebalance.delay.ms", "0")])
-    else {
-        return;
-    };
+    let target = Target::own(&[("group.initial.rebalance.delay.ms", "0")]);
     let bootstrap = target.addr.to_string();
-    let topic = unique_topic("kcat-group");
-    let group = unique_topic("kcat-group");
+    let topic = unique_name("kcat-group");
+    let group = unique_name("kcat-group");
     create_topic(&target, &topic, 2, &[]);
     let produce = |from: usize, to: usize| {
         let input: String = (from..to).map(|i| format!("m{i}\n")).collect();
@@ -201,13 +199,10 @@ fn partitions_of_a_member_killed_without_leaving_move_after_its_session_timeout(
     use std::io::{BufRead, BufReader};
 
     init_logs();
-    let Some(target) = Target::own_unless_external(&[("group.initial.rebalance.delay.ms", "0")])
-    else {
-        return;
-    };
+    let target = Target::own(&[("group.initial.rebalance.delay.ms", "0")]);
     let bootstrap = target.addr.to_string();
-    let topic = unique_topic("kcat-killed");
-    let group = unique_topic("kcat-killed");
+    let topic = unique_name("kcat-killed");
+    let group = unique_name("kcat-killed");
     create_topic(&target, &topic, 2, &[]);
     let input: String = (0..10).map(|i| format!("m{i}\n")).collect();
     let args = ["-b", &bootstrap, "-P", "-t", &topic];

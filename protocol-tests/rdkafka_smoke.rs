@@ -10,7 +10,8 @@ use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::producer::{BaseProducer, DeliveryResult, Producer, ProducerContext};
 use tracing::info;
 
-use crate::harness::{Target, WAIT, init_logs};
+use crate::common::{WAIT, init_logs};
+use crate::harness::Target;
 
 #[derive(Clone, Default)]
 struct CapturedLogs(Arc<Mutex<Vec<String>>>);
