@@ -1,8 +1,8 @@
 //! kcat, the command-line client, unchanged: `-L` lists the broker and topic, `-P -K:` produces
 //! keyed messages, `-C -e -o beginning` reads them back, `-G` consumes as a group member that
 //! commits and resumes, and a `-G` member killed without leaving loses its partitions once its
-//! session times out. kcat must be installed (`.ci/run` does it): without it these tests fail
-//! rather than skip.
+//! session times out. kcat must be installed (`./test.sh` installs it): without it these tests
+//! fail rather than skip.
 
 use std::io::{Read, Write};
 use std::process::{Command, Output, Stdio};
@@ -27,7 +27,9 @@ fn kcat() -> &'static str {
             return name;
         }
     }
-    panic!("kcat is not installed (run .ci/run, or apt-get install kcat): the kcat tests need it");
+    panic!(
+        "kcat is not installed (./test.sh installs it, or apt-get install kcat): the kcat tests need it"
+    );
 }
 
 /// Runs kcat with `args` and `stdin`, killing it if it runs longer than `within`.
