@@ -39,6 +39,7 @@ impl Target {
     }
 
     /// A broker of our own with `overrides` (`key=value` settings), `RAFTKA_BOOTSTRAP` or not.
+    /// A test that needs one is `#[ignore]`d with the reason (see `main.rs`).
     pub fn own(overrides: &[(&str, &str)]) -> Target {
         let broker = Broker::start(overrides);
         Target {

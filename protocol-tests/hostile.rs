@@ -49,6 +49,7 @@ fn bad_size_prefixes_close_the_connection() {
 }
 
 #[test]
+#[ignore = "needs a broker of its own: sets socket.request.max.bytes"]
 fn frame_over_a_small_limit_closes_before_the_body() {
     init_logs();
     let target = Target::own(&[

@@ -144,6 +144,7 @@ fn kcat_lists_produces_and_consumes() {
 }
 
 #[test]
+#[ignore = "needs a broker of its own: sets group.initial.rebalance.delay.ms"]
 fn kcat_balanced_consumer_commits_and_resumes() {
     init_logs();
     let target = Target::own(&[("group.initial.rebalance.delay.ms", "0")]);
@@ -196,6 +197,7 @@ fn kcat_balanced_consumer_commits_and_resumes() {
 }
 
 #[test]
+#[ignore = "needs a broker of its own: sets group.initial.rebalance.delay.ms"]
 fn partitions_of_a_member_killed_without_leaving_move_after_its_session_timeout() {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use std::io::{BufRead, BufReader};

@@ -4,6 +4,19 @@
 //! test, `clients.rs` the rdkafka clients; `tests/common/` holds what the other test targets
 //! share with this one. Crash tests (`kill -9` of the broker) are a target of their own,
 //! `tests/crash.rs`.
+//!
+//! Some tests need a broker of their own: settings of their own, a restart, a signal. They
+//! cannot judge an external broker, and must not pass there without running. libtest decides
+//! what is ignored when the suite is compiled, not by the environment, so such a test is marked
+//! `#[ignore = "needs a broker of its own: <why>"]` and the test command decides:
+//!
+//! - `./test.sh` (CI, README) adds `--include-ignored` unless `RAFTKA_BOOTSTRAP` is set: by
+//!   default every test runs; against an external broker these are listed as ignored, with
+//!   their reason, and the rest run against it.
+//! - `cargo test` alone lists them as ignored with their reason; add `-- --include-ignored` to
+//!   run them (they start their own broker whether `RAFTKA_BOOTSTRAP` is set or not).
+//!
+//! So `#[ignore]` means only this in the project: the test command runs every ignored test.
 
 mod admin;
 mod admin_raw;

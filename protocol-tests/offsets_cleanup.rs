@@ -139,6 +139,7 @@ fn eventually(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
 }
 
 #[test]
+#[ignore = "needs a broker of its own: sets offsets.topic.num.partitions"]
 fn offsets_of_a_deleted_topic_are_dropped_and_not_inherited_by_its_successor() {
     init_logs();
     let partitions = OFFSETS_PARTITIONS.to_string();
@@ -181,6 +182,7 @@ fn offsets_of_a_deleted_topic_are_dropped_and_not_inherited_by_its_successor() {
 }
 
 #[test]
+#[ignore = "needs a broker of its own: sets offsets.retention.minutes"]
 fn offsets_of_a_group_without_members_expire_after_the_retention() {
     init_logs();
     let partitions = OFFSETS_PARTITIONS.to_string();
@@ -231,6 +233,7 @@ fn offsets_of_a_group_without_members_expire_after_the_retention() {
 }
 
 #[test]
+#[ignore = "needs a broker of its own: restarts it"]
 fn a_group_known_by_its_offsets_alone_is_listed_after_a_restart() {
     init_logs();
     let mut target = Target::own(&[("group.initial.rebalance.delay.ms", "0")]);
@@ -264,6 +267,7 @@ fn a_group_known_by_its_offsets_alone_is_listed_after_a_restart() {
 }
 
 #[test]
+#[ignore = "needs a broker of its own: sets offsets.topic.segment.bytes and restarts it"]
 fn compaction_deletes_old_offsets_segments_and_keeps_every_commit_through_a_restart() {
     init_logs();
     // Small records and segments: snapshots every ~32 KiB of commits, whole segments purged.

@@ -329,6 +329,7 @@ fn messages_up_to_the_size_limit_pass_and_larger_ones_are_refused() {
 }
 
 #[test]
+#[ignore = "needs a broker of its own: sets message.max.bytes"]
 fn the_broker_wide_message_max_bytes_applies_to_new_topics() {
     init_logs();
     let target = Target::own(&[("message.max.bytes", "20000")]);
