@@ -1,6 +1,7 @@
 //! Admin APIs rdkafka's AdminClient does not expose, as raw `kafka-protocol` requests:
 //! IncrementalAlterConfigs, DescribeConfigs with synonyms and documentation, DescribeCluster,
-//! DeleteTopics by topic id; and a restart that removes directories of deleted partitions.
+//! DeleteTopics by topic id. `admin_restart.rs`: a restart removes directories of deleted
+//! partitions.
 
 use std::net::TcpStream;
 

@@ -1,6 +1,7 @@
-//! rdkafka clients for the protocol suite: producers, an `assign`-only consumer (consumer groups
-//! are not served yet), topic creation through the admin API, and bounded waits around all of it.
-//! `harness.rs` owns the broker under test; this file only talks to it as a client would.
+//! rdkafka clients for the protocol suite: producers, an `assign`-only consumer (one that reads
+//! given partitions without joining its group), topic creation through the admin API, and
+//! bounded waits around all of it. `harness.rs` owns the broker under test; this file only talks
+//! to it as a client would.
 
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,6 @@
 //! librdkafka (through rdkafka) against the broker: it negotiates versions with our ApiVersions
-//! answer. Until Metadata is served that is all a real client can do; the produce/consume tests
-//! join when it is.
+//! answer, at v3, without an UNSUPPORTED_VERSION. What it does next is in `produce_consume.rs`,
+//! `offsets.rs`, `admin.rs` and `groups_clients.rs`.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
