@@ -17,17 +17,10 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use tracing::info;
 
-use crate::harness::{Target, WAIT, init_logs};
+use crate::common::{WAIT, init_logs, unique_name};
+use crate::harness::Target;
 
 pub type Admin = AdminClient<DefaultClientContext>;
-
-/// A topic name no earlier run against the same broker used.
-pub fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!("{prefix}-{}-{nanos}", std::process::id())
-}
 
 pub fn admin(target: &Target) -> Admin {
     ClientConfig::new()
@@ -101,7 +94,7 @@ fn create_and_delete_topics() {
     init_logs();
     let target = Target::any();
     let admin = admin(&target);
-    let name = unique("admin-delete");
+    let name = unique_name("admin-delete");
     info!(topic = %name, "a new topic with settings is created once");
     create(&admin, &name, 3, &[("retention.ms", "60000")]);
     let again = NewTopic::new(&name, 1, TopicReplication::Fixed(1));
@@ -112,7 +105,7 @@ fn create_and_delete_topics() {
     );
 
     info!("validate_only checks a topic without creating it");
-    let checked = unique("admin-validate");
+    let checked = unique_name("admin-validate");
     let new = NewTopic::new(&checked, 2, TopicReplication::Fixed(1));
     let results = block_on(admin.create_topics([&new], &options().validate_only(true)))
         .expect("CreateTopics validate_only");
@@ -184,7 +177,7 @@ fn create_partitions_then_produce() {
     init_logs();
     let target = Target::any();
     let admin = admin(&target);
-    let name = unique("admin-grow");
+    let name = unique_name("admin-grow");
     create(&admin, &name, 1, &[]);
     info!("growing to 3 partitions; the new ones take records at once");
     let grow = NewPartitions::new(&name, 3);
@@ -231,7 +224,7 @@ fn create_partitions_then_produce() {
             RDKafkaErrorCode::InvalidReplicaAssignment
         ))]
     );
-    let missing = unique("admin-missing");
+    let missing = unique_name("admin-missing");
     let results = block_on(admin.create_partitions([&NewPartitions::new(&missing, 2)], &options()))
         .expect("CreatePartitions");
     assert_eq!(
@@ -245,7 +238,7 @@ fn describe_and_alter_configs() {
     init_logs();
     let target = Target::any();
     let admin = admin(&target);
-    let name = unique("admin-configs");
+    let name = unique_name("admin-configs");
     create(&admin, &name, 1, &[("segment.bytes", "1048576")]);
 
     info!("a topic describes every supported setting with its source");
@@ -361,7 +354,7 @@ fn max_message_bytes_applies_to_the_running_partition() {
     init_logs();
     let target = Target::any();
     let admin = admin(&target);
-    let name = unique("admin-limit");
+    let name = unique_name("admin-limit");
     create(&admin, &name, 1, &[]);
     let p = producer(&target);
     let big = vec![7u8; 5000];

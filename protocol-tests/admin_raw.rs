@@ -1,6 +1,7 @@
 //! Admin APIs rdkafka's AdminClient does not expose, as raw `kafka-protocol` requests:
 //! IncrementalAlterConfigs, DescribeConfigs with synonyms and documentation, DescribeCluster,
-//! DeleteTopics by topic id; and a restart that removes directories of deleted partitions.
+//! DeleteTopics by topic id. `admin_restart.rs`: a restart removes directories of deleted
+//! partitions.
 
 use std::net::TcpStream;
 
@@ -16,9 +17,9 @@ use kafka_protocol::protocol::StrBytes;
 use tracing::info;
 use uuid::Uuid;
 
-use crate::admin::unique;
-use crate::harness::{Target, init_logs};
-use crate::wire::call;
+use crate::common::wire::call;
+use crate::common::{init_logs, unique_name};
+use crate::harness::Target;
 
 fn s(text: &str) -> StrBytes {
     StrBytes::from_string(text.to_string())
@@ -82,7 +83,7 @@ fn incremental_alter_and_describe_with_synonyms() {
     init_logs();
     let target = Target::any();
     let mut conn = target.connect();
-    let name = unique("raw-configs");
+    let name = unique_name("raw-configs");
     create_topic(&mut conn, &name);
 
     info!("SET two settings, then DELETE one: the other stays");
@@ -160,13 +161,13 @@ fn incremental_alter_and_describe_with_synonyms() {
     }
     let (code, _) = incremental(
         &mut conn,
-        &unique("raw-missing"),
+        &unique_name("raw-missing"),
         &[("retention.ms", 0, Some("1"))],
     );
     assert_eq!(code, ResponseError::UnknownTopicOrPartition.code());
     let missing = DescribeConfigsResource::default()
         .with_resource_type(2)
-        .with_resource_name(s(&unique("raw-missing")));
+        .with_resource_name(s(&unique_name("raw-missing")));
     let response = describe(&mut conn, 4, missing);
     assert_eq!(
         response.results[0].error_code,
@@ -210,7 +211,7 @@ fn alter_configs_error_codes() {
     init_logs();
     let target = Target::any();
     let mut conn = target.connect();
-    let name = unique("raw-alter");
+    let name = unique_name("raw-alter");
     create_topic(&mut conn, &name);
     let retention = |conn: &mut TcpStream| {
         let resource = DescribeConfigsResource::default()
@@ -252,7 +253,14 @@ fn alter_configs_error_codes() {
         );
         let (code, _) = alter(&mut conn, version, 4, "", &[("num.partitions", "3")], false);
         assert_eq!(code, ResponseError::InvalidRequest.code());
-        let (code, _) = alter(&mut conn, version, 2, &unique("raw-missing"), &[], false);
+        let (code, _) = alter(
+            &mut conn,
+            version,
+            2,
+            &unique_name("raw-missing"),
+            &[],
+            false,
+        );
         assert_eq!(code, ResponseError::UnknownTopicOrPartition.code());
     }
     let other_broker = DescribeConfigsResource::default()
@@ -309,7 +317,7 @@ fn delete_topics_by_id() {
     init_logs();
     let target = Target::any();
     let mut conn = target.connect();
-    let name = unique("raw-by-id");
+    let name = unique_name("raw-by-id");
     let id = create_topic(&mut conn, &name);
     let by_id = |id| {
         DeleteTopicsRequest::default()

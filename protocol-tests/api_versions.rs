@@ -7,8 +7,9 @@ use std::io::Write;
 use kafka_protocol::messages::ApiKey;
 use tracing::info;
 
-use crate::harness::{Target, api_versions, decode_api_versions, init_logs, raw_header};
-use crate::wire::{framed, read_frame};
+use crate::common::init_logs;
+use crate::common::wire::{framed, read_frame};
+use crate::harness::{Target, api_versions, decode_api_versions, raw_header};
 
 #[test]
 fn every_served_version_answers_with_the_served_ranges() {

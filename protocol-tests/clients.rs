@@ -1,8 +1,8 @@
-//! rdkafka clients for the protocol suite: producers, an `assign`-only consumer (consumer groups
-//! are not served yet), topic creation through the admin API, and bounded waits around all of it.
-//! `harness.rs` owns the broker under test; this file only talks to it as a client would.
+//! rdkafka clients for the protocol suite: producers, an `assign`-only consumer (one that reads
+//! given partitions without joining its group), topic creation through the admin API, and
+//! bounded waits around all of it. `harness.rs` owns the broker under test; this file only talks
+//! to it as a client would.
 
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -14,28 +14,8 @@ use rdkafka::message::{BorrowedMessage, Message, OwnedMessage};
 use rdkafka::producer::FutureProducer;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use crate::harness::{Target, WAIT};
-
-/// A topic name no earlier run (against a long-lived `RAFTKA_BOOTSTRAP` broker) has used.
-pub fn unique_topic(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!("{prefix}-{}-{nanos}", std::process::id())
-}
-
-/// Runs a client future to completion within `within`; rdkafka's futures need no runtime of
-/// their own, the timer does.
-pub fn block_on<F: Future>(within: Duration, future: F) -> F::Output {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("tokio runtime");
-    runtime
-        .block_on(async { tokio::time::timeout(within, future).await })
-        .unwrap_or_else(|_| panic!("client call did not finish within {within:?}"))
-}
+use crate::common::{WAIT, block_on, unique_name};
+use crate::harness::Target;
 
 /// Client settings every test shares, plus `extra`.
 pub fn config(target: &Target, extra: &[(&str, &str)]) -> ClientConfig {
@@ -64,7 +44,7 @@ pub fn consumer(target: &Target, extra: &[(&str, &str)]) -> BaseConsumer {
 
 /// The settings of [`consumer`], for a consumer with a context of its own.
 pub fn consumer_config(target: &Target, extra: &[(&str, &str)]) -> ClientConfig {
-    let group = unique_topic("assign-only");
+    let group = unique_name("assign-only");
     let mut settings = vec![
         ("group.id", group.as_str()),
         ("enable.auto.commit", "false"),

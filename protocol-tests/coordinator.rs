@@ -14,8 +14,9 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use tracing::info;
 
-use crate::harness::{Target, WAIT, init_logs};
-use crate::wire::call;
+use crate::common::wire::call;
+use crate::common::{WAIT, init_logs};
+use crate::harness::Target;
 
 fn s(text: &str) -> StrBytes {
     StrBytes::from_string(text.to_string())

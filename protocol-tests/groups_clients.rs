@@ -17,8 +17,9 @@ use rdkafka::producer::FutureRecord;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use tracing::info;
 
-use crate::clients::{block_on, config, create_topic, future_producer, unique_topic};
-use crate::harness::{Target, WAIT, init_logs};
+use crate::clients::{config, create_topic, future_producer};
+use crate::common::{WAIT, block_on, init_logs, unique_name};
+use crate::harness::Target;
 
 const PARTITIONS: i32 = 4;
 const PER_PARTITION: usize = 50;
@@ -60,13 +61,11 @@ fn read(members: &[&BaseConsumer], count: usize, within: Duration) -> Vec<(i32, 
 }
 
 #[test]
+#[ignore = "needs a broker of its own: sets group.initial.rebalance.delay.ms"]
 fn a_group_shares_partitions_commits_and_resumes_where_it_left_off() {
     init_logs();
-    let Some(target) = Target::own_unless_external(&[("group.initial.rebalance.delay.ms", "0")])
-    else {
-        return;
-    };
-    let topic = unique_topic("grouped");
+    let target = Target::own(&[("group.initial.rebalance.delay.ms", "0")]);
+    let topic = unique_name("grouped");
     create_topic(&target, &topic, PARTITIONS, &[]);
     let producer = future_producer(&target, &[]);
     for i in 0..PARTITIONS as usize * PER_PARTITION {
@@ -78,7 +77,7 @@ fn a_group_shares_partitions_commits_and_resumes_where_it_left_off() {
         block_on(WAIT, producer.send(record, WAIT))
             .unwrap_or_else(|(e, _)| panic!("send {i}: {e}"));
     }
-    let group = unique_topic("group");
+    let group = unique_name("group");
 
     info!("two members share the four partitions and read about half the messages");
     let first = member(&target, &group, &topic);
@@ -224,15 +223,13 @@ impl ConsumerContext for Revocations {
 }
 
 #[test]
+#[ignore = "needs a broker of its own: sets group.initial.rebalance.delay.ms"]
 fn a_cooperative_sticky_group_rebalances_incrementally() {
     init_logs();
-    let Some(target) = Target::own_unless_external(&[("group.initial.rebalance.delay.ms", "0")])
-    else {
-        return;
-    };
-    let topic = unique_topic("cooperative");
+    let target = Target::own(&[("group.initial.rebalance.delay.ms", "0")]);
+    let topic = unique_name("cooperative");
     create_topic(&target, &topic, PARTITIONS, &[]);
-    let group = unique_topic("cooperative");
+    let group = unique_name("cooperative");
     let member = || -> BaseConsumer<Revocations> {
         let consumer: BaseConsumer<Revocations> = config(
             &target,
@@ -357,17 +354,15 @@ impl Reader {
 }
 
 #[test]
+#[ignore = "needs a broker of its own: sets group.initial.rebalance.delay.ms"]
 fn a_member_joining_mid_stream_loses_nothing_and_repeats_only_uncommitted_messages() {
     init_logs();
-    let Some(target) = Target::own_unless_external(&[("group.initial.rebalance.delay.ms", "0")])
-    else {
-        return;
-    };
+    let target = Target::own(&[("group.initial.rebalance.delay.ms", "0")]);
     const TOTAL: usize = 1200;
     const COMMIT_EVERY: usize = 10;
-    let topic = unique_topic("midstream");
+    let topic = unique_name("midstream");
     create_topic(&target, &topic, PARTITIONS, &[]);
-    let group = unique_topic("midstream");
+    let group = unique_name("midstream");
 
     info!("a producer writes while two members read and commit every {COMMIT_EVERY} messages");
     let producer = future_producer(&target, &[("linger.ms", "1")]);

@@ -18,9 +18,9 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
 use tracing::info;
 
-use crate::admin::unique;
-use crate::harness::{Target, init_logs};
-use crate::wire::{framed, read_frame};
+use crate::common::wire::{framed, read_frame};
+use crate::common::{init_logs, unique_name};
+use crate::harness::Target;
 
 const NONE: i16 = 0;
 const NOT_COORDINATOR: i16 = 16;
@@ -203,15 +203,14 @@ fn find_coordinator(conn: &mut TcpStream, group: &str, target: &Target) {
 }
 
 #[test]
+#[ignore = "needs a broker of its own: sets offsets.topic.num.partitions and group.initial.rebalance.delay.ms"]
 fn members_join_sync_heartbeat_and_leave() {
     init_logs();
-    let Some(target) = Target::own_unless_external(&[
+    let target = Target::own(&[
         ("offsets.topic.num.partitions", "1"),
         ("group.initial.rebalance.delay.ms", "1000"),
-    ]) else {
-        return;
-    };
-    let group = unique("raw-group");
+    ]);
+    let group = unique_name("raw-group");
     let mut a = target.connect();
     let mut b = target.connect();
     let mut c = target.connect();
@@ -404,15 +403,14 @@ fn members_join_sync_heartbeat_and_leave() {
 }
 
 #[test]
+#[ignore = "needs a broker of its own: sets offsets.topic.num.partitions and group.initial.rebalance.delay.ms"]
 fn old_join_versions_work_without_member_id_required() {
     init_logs();
-    let Some(target) = Target::own_unless_external(&[
+    let target = Target::own(&[
         ("offsets.topic.num.partitions", "1"),
         ("group.initial.rebalance.delay.ms", "0"),
-    ]) else {
-        return;
-    };
-    let group = unique("raw-old-group");
+    ]);
+    let group = unique_name("raw-old-group");
     let mut conn = target.connect();
     find_coordinator(&mut conn, &group, &target);
     for version in [0, 3] {

@@ -1,10 +1,10 @@
-//! Test harness: the broker under test (the `raftka` binary started on a free port in a temp
-//! directory, or any broker named by `RAFTKA_BOOTSTRAP`), and raw-frame client helpers.
-//! Every wait is bounded; a started broker is killed when its handle drops.
+//! The broker under test: `RAFTKA_BOOTSTRAP` if set, else a `raftka` process of our own on a free
+//! port in a temp dir (`tests/common/process.rs`), killed when its handle drops; and the raw-frame
+//! client helpers of the suite. Every wait is bounded by `common::WAIT`.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::process::{Child, Command, Stdio};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -13,28 +13,13 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
-use crate::wire::{framed, read_frame};
-
-/// Bound on every read, connect and start-up wait.
-pub const WAIT: Duration = Duration::from_secs(10);
+use crate::common::process::Broker;
+use crate::common::wire::{framed, read_frame};
 
 /// A broker to test: ours (killed on drop) or an external one.
 pub struct Target {
     pub addr: SocketAddr,
-    process: Option<BrokerProcess>,
-}
-
-struct BrokerProcess {
-    child: Child,
-    dir: tempfile::TempDir,
-    overrides: Vec<(String, String)>,
-}
-
-impl Drop for BrokerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    broker: Option<Broker>,
 }
 
 impl Target {
@@ -47,102 +32,51 @@ impl Target {
                     .next()
                     .and_then(|a| a.to_socket_addrs().ok()?.next())
                     .unwrap_or_else(|| panic!("RAFTKA_BOOTSTRAP={bootstrap}: expected host:port"));
-                Target {
-                    addr,
-                    process: None,
-                }
+                Target { addr, broker: None }
             }
             Err(_) => Target::own(&[]),
         }
     }
 
-    /// A broker of our own with `overrides` (`key=value` settings); `None` when the suite runs
-    /// against `RAFTKA_BOOTSTRAP`, whose settings it cannot choose.
-    pub fn own_unless_external(overrides: &[(&str, &str)]) -> Option<Target> {
-        if std::env::var_os("RAFTKA_BOOTSTRAP").is_some() {
-            tracing::info!(
-                "RAFTKA_BOOTSTRAP set: skipping a test that needs its own broker settings"
-            );
-            return None;
-        }
-        Some(Target::own(overrides))
-    }
-
-    /// Starts `raftka` on a free port; retries if another process takes the port first.
+    /// A broker of our own with `overrides` (`key=value` settings), `RAFTKA_BOOTSTRAP` or not.
+    /// A test that needs one is `#[ignore]`d with the reason (see `main.rs`).
     pub fn own(overrides: &[(&str, &str)]) -> Target {
-        let mut last_error = String::new();
-        let overrides: Vec<(String, String)> = overrides
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        for _ in 0..5 {
-            let port = free_port();
-            let dir = tempfile::tempdir().expect("temp dir");
-            let child = spawn(port, dir.path(), &overrides);
-            let mut process = BrokerProcess {
-                child,
-                dir,
-                overrides: overrides.clone(),
-            };
-            let addr = SocketAddr::from(([127, 0, 0, 1], port));
-            match wait_ready(&mut process.child, addr) {
-                Ok(()) => {
-                    drain_stderr(&mut process.child);
-                    return Target {
-                        addr,
-                        process: Some(process),
-                    };
-                }
-                Err(e) => last_error = e,
-            }
+        let broker = Broker::start(overrides);
+        Target {
+            addr: broker.addr,
+            broker: Some(broker),
         }
-        panic!("broker did not start: {last_error}");
     }
 
-    /// `kill -9` of our own broker (panics on an external one), then a new process on the same
-    /// data directory and port, waited for until it answers.
-    #[allow(dead_code)] // used by tests/crash.rs only
-    pub fn kill9_and_restart(&mut self) {
-        let addr = self.addr;
-        let p = self
-            .process
+    fn broker(&mut self) -> &mut Broker {
+        self.broker
             .as_mut()
-            .expect("only a broker the test started can be killed");
-        p.child.kill().expect("SIGKILL the broker");
-        let status = p.child.wait().expect("reap the killed broker");
-        tracing::info!(%status, "broker killed");
-        p.child = spawn(addr.port(), p.dir.path(), &p.overrides);
-        if let Err(e) = wait_ready(&mut p.child, addr) {
-            panic!("broker did not restart on {addr}: {e}");
-        }
-        drain_stderr(&mut p.child);
+            .expect("only a broker the test started can be killed or stopped")
+    }
+
+    /// `kill -9` of our own broker, then a new process on the same data directory and port,
+    /// waited for until it answers.
+    pub fn kill9_and_restart(&mut self) {
+        self.broker().kill9_and_restart();
     }
 
     /// The data directory of our own broker (`None` for an external one).
-    pub fn data_dir(&self) -> Option<&std::path::Path> {
-        self.process.as_ref().map(|p| p.dir.path())
+    pub fn data_dir(&self) -> Option<PathBuf> {
+        self.broker.as_ref().map(Broker::data_dir)
     }
 
     /// The process id of our own broker.
     pub fn pid(&self) -> Option<u32> {
-        self.process.as_ref().map(|p| p.child.id())
+        self.broker.as_ref()?.process.pid()
     }
 
     /// Waits (bounded) for our broker to exit; returns its exit code.
     pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
-        let p = self.process.as_mut()?;
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = p.child.try_wait() {
-                return status.code();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
+        self.broker().process.wait_exit(within)?.code()
     }
 
     pub fn connect(&self) -> TcpStream {
-        connect(self.addr)
+        crate::common::wire::connect(self.addr)
     }
 
     /// A new connection gets a normal ApiVersions v3 answer: the broker is still serving.
@@ -158,77 +92,6 @@ impl Target {
                 .any(|k| k.api_key == ApiKey::ApiVersions as i16)
         );
     }
-}
-
-/// Starts `raftka serve` on `port` with its data in `dir`; no `RAFTKA_*` variable leaks in.
-/// Segment size of test brokers: above `message.max.bytes` + 64 KiB, far below the default.
-const TEST_SEGMENT_BYTES: &str = "log.segment.bytes=8388608";
-
-fn spawn(port: u16, dir: &std::path::Path, overrides: &[(String, String)]) -> Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_raftka"));
-    cmd.arg("serve")
-        .arg("--listeners")
-        .arg(format!("PLAINTEXT://127.0.0.1:{port}"))
-        .arg("--log-dirs")
-        .arg(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    // Every partition preallocates a whole segment of disk: test brokers use small ones so a
-    // suite of many topics in parallel reserves megabytes, not gigabytes.
-    if !overrides.iter().any(|(key, _)| key == "log.segment.bytes") {
-        cmd.arg("--override").arg(TEST_SEGMENT_BYTES);
-    }
-    for (key, value) in overrides {
-        cmd.arg("--override").arg(format!("{key}={value}"));
-    }
-    for (name, _) in std::env::vars() {
-        if name.starts_with("RAFTKA_") {
-            cmd.env_remove(name);
-        }
-    }
-    cmd.spawn().expect("spawn raftka")
-}
-
-/// Keeps draining stderr so the broker never blocks on a full pipe.
-fn drain_stderr(child: &mut Child) {
-    if let Some(mut err) = child.stderr.take() {
-        std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
-    }
-}
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local addr").port()
-}
-
-fn wait_ready(child: &mut Child, addr: SocketAddr) -> Result<(), String> {
-    let deadline = Instant::now() + WAIT;
-    while Instant::now() < deadline {
-        if let Ok(Some(status)) = child.try_wait() {
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                let _ = e.read_to_string(&mut err);
-            }
-            return Err(format!("raftka exited with {status}: {err}"));
-        }
-        if let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
-            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-            let _ = s.set_write_timeout(Some(Duration::from_secs(2)));
-            if s.write_all(&api_versions_frame(0, 1)).is_ok() && read_frame(&mut s).is_ok() {
-                return Ok(());
-            }
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    let _ = child.kill();
-    Err(format!("no answer on {addr} within {WAIT:?}"))
-}
-
-pub fn connect(addr: SocketAddr) -> TcpStream {
-    let s = TcpStream::connect_timeout(&addr, WAIT).expect("connect");
-    s.set_read_timeout(Some(WAIT)).expect("read timeout");
-    s.set_write_timeout(Some(WAIT)).expect("write timeout");
-    s
 }
 
 /// A framed ApiVersions request built with the client side of `kafka-protocol`.
@@ -320,17 +183,4 @@ pub fn put_varint(b: &mut BytesMut, mut v: u32) {
         v >>= 7;
     }
     b.put_u8(v as u8);
-}
-
-/// Test logs (phases) through the test writer, once per test binary; RUST_LOG filters them.
-pub fn init_logs() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_test_writer()
-            .try_init();
-    });
 }

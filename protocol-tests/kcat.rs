@@ -1,8 +1,8 @@
 //! kcat, the command-line client, unchanged: `-L` lists the broker and topic, `-P -K:` produces
 //! keyed messages, `-C -e -o beginning` reads them back, `-G` consumes as a group member that
 //! commits and resumes, and a `-G` member killed without leaving loses its partitions once its
-//! session times out. kcat must be installed (`.ci/run` does it): without it these tests fail
-//! rather than skip.
+//! session times out. kcat must be installed (`./test.sh` installs it): without it these tests
+//! fail rather than skip.
 
 use std::io::{Read, Write};
 use std::process::{Command, Output, Stdio};
@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use tracing::info;
 
-use crate::clients::{create_topic, unique_topic};
-use crate::harness::{Target, WAIT, init_logs};
+use crate::clients::create_topic;
+use crate::common::{WAIT, init_logs, unique_name};
+use crate::harness::Target;
 
 /// The kcat binary (older distributions call it kafkacat).
 fn kcat() -> &'static str {
@@ -26,7 +27,9 @@ fn kcat() -> &'static str {
             return name;
         }
     }
-    panic!("kcat is not installed (run .ci/run, or apt-get install kcat): the kcat tests need it");
+    panic!(
+        "kcat is not installed (./test.sh installs it, or apt-get install kcat): the kcat tests need it"
+    );
 }
 
 /// Runs kcat with `args` and `stdin`, killing it if it runs longer than `within`.
@@ -87,7 +90,7 @@ fn kcat_lists_produces_and_consumes() {
     init_logs();
     let target = Target::any();
     let bootstrap = target.addr.to_string();
-    let topic = unique_topic("kcat");
+    let topic = unique_name("kcat");
     create_topic(&target, &topic, 1, &[]);
 
     info!("kcat -L lists the broker at its address and the topic with one partition");
@@ -141,15 +144,13 @@ fn kcat_lists_produces_and_consumes() {
 }
 
 #[test]
+#[ignore = "needs a broker of its own: sets group.initial.rebalance.delay.ms"]
 fn kcat_balanced_consumer_commits_and_resumes() {
     init_logs();
-    let Some(target) = Target::own_unless_external(&[("group.initial.rebalance.delay.ms", "0")])
-    else {
-        return;
-    };
+    let target = Target::own(&[("group.initial.rebalance.delay.ms", "0")]);
     let bootstrap = target.addr.to_string();
-    let topic = unique_topic("kcat-group");
-    let group = unique_topic("kcat-group");
+    let topic = unique_name("kcat-group");
+    let group = unique_name("kcat-group");
     create_topic(&target, &topic, 2, &[]);
     let produce = |from: usize, to: usize| {
         let input: String = (from..to).map(|i| format!("m{i}\n")).collect();
@@ -196,18 +197,16 @@ fn kcat_balanced_consumer_commits_and_resumes() {
 }
 
 #[test]
+#[ignore = "needs a broker of its own: sets group.initial.rebalance.delay.ms"]
 fn partitions_of_a_member_killed_without_leaving_move_after_its_session_timeout() {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use std::io::{BufRead, BufReader};
 
     init_logs();
-    let Some(target) = Target::own_unless_external(&[("group.initial.rebalance.delay.ms", "0")])
-    else {
-        return;
-    };
+    let target = Target::own(&[("group.initial.rebalance.delay.ms", "0")]);
     let bootstrap = target.addr.to_string();
-    let topic = unique_topic("kcat-killed");
-    let group = unique_topic("kcat-killed");
+    let topic = unique_name("kcat-killed");
+    let group = unique_name("kcat-killed");
     create_topic(&target, &topic, 2, &[]);
     let input: String = (0..10).map(|i| format!("m{i}\n")).collect();
     let args = ["-b", &bootstrap, "-P", "-t", &topic];

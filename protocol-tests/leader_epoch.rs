@@ -17,9 +17,10 @@ use kafka_protocol::protocol::StrBytes;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tracing::info;
 
-use crate::clients::{block_on, create_topic, future_producer, unique_topic};
-use crate::harness::{Target, WAIT, init_logs};
-use crate::wire::call;
+use crate::clients::{create_topic, future_producer};
+use crate::common::wire::call;
+use crate::common::{WAIT, block_on, init_logs, unique_name};
+use crate::harness::Target;
 
 fn name(topic: &str) -> TopicName {
     TopicName(StrBytes::from_string(topic.to_string()))
@@ -104,7 +105,7 @@ fn batch_epochs(conn: &mut TcpStream, topic: &str) -> Vec<(i64, i32)> {
 fn leader_epochs_are_stored_in_batches_and_answered() {
     init_logs();
     let target = Target::any();
-    let topic = unique_topic("epochs");
+    let topic = unique_name("epochs");
     create_topic(&target, &topic, 1, &[]);
     send_all(&future_producer(&target, &[]), &topic, 3);
     let mut conn = target.connect();

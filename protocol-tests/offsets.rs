@@ -10,11 +10,9 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use tracing::info;
 
-use crate::clients::{
-    assign, block_on, consume, consume_to_eof, consumer, create_topic, future_producer,
-    unique_topic,
-};
-use crate::harness::{Target, WAIT, init_logs};
+use crate::clients::{assign, consume, consume_to_eof, consumer, create_topic, future_producer};
+use crate::common::{WAIT, block_on, init_logs, unique_name};
+use crate::harness::Target;
 
 fn send(producer: &FutureProducer, topic: &str, payload: &str, timestamp: Option<i64>) -> i64 {
     let mut record = FutureRecord::<str, str>::to(topic)
@@ -33,7 +31,7 @@ fn send(producer: &FutureProducer, topic: &str, payload: &str, timestamp: Option
 fn metadata_names_the_broker_and_leads_every_partition() {
     init_logs();
     let target = Target::any();
-    let topic = unique_topic("metadata");
+    let topic = unique_name("metadata");
     create_topic(&target, &topic, 3, &[]);
     let consumer = consumer(&target, &[]);
 
@@ -87,7 +85,7 @@ fn metadata_names_the_broker_and_leads_every_partition() {
 fn watermarks_and_offsets_for_times() {
     init_logs();
     let target = Target::any();
-    let topic = unique_topic("times");
+    let topic = unique_name("times");
     create_topic(&target, &topic, 1, &[]);
     let consumer = consumer(&target, &[]);
 
@@ -155,7 +153,7 @@ fn watermarks_and_offsets_for_times() {
 fn fetching_past_the_end_follows_auto_offset_reset() {
     init_logs();
     let target = Target::any();
-    let topic = unique_topic("reset");
+    let topic = unique_name("reset");
     create_topic(&target, &topic, 1, &[]);
     let producer = future_producer(&target, &[("linger.ms", "0")]);
     for i in 0..10 {
@@ -203,15 +201,14 @@ fn fetching_past_the_end_follows_auto_offset_reset() {
 }
 
 #[test]
+#[ignore = "needs a broker of its own: sets num.partitions"]
 fn producing_to_an_unknown_topic_creates_it_with_num_partitions() {
     init_logs();
-    let Some(target) = Target::own_unless_external(&[("num.partitions", "3")]) else {
-        return;
-    };
+    let target = Target::own(&[("num.partitions", "3")]);
     let consumer = consumer(&target, &[]);
 
     info!("a consumer's Metadata request does not create a topic");
-    let untouched = unique_topic("not-created");
+    let untouched = unique_name("not-created");
     let metadata = consumer
         .fetch_metadata(Some(&untouched), WAIT)
         .expect("Metadata");
@@ -223,7 +220,7 @@ fn producing_to_an_unknown_topic_creates_it_with_num_partitions() {
     );
 
     info!("a producer's first message creates the topic with num.partitions=3");
-    let topic = unique_topic("auto");
+    let topic = unique_name("auto");
     let producer = future_producer(&target, &[("linger.ms", "0")]);
     for p in 0..3 {
         let record = FutureRecord::<str, str>::to(&topic)

@@ -15,10 +15,10 @@ use rdkafka::topic_partition_list::Offset;
 use tracing::info;
 
 use crate::clients::{
-    assert_nothing_more, assign, block_on, consume, consumer, consumer_config, create_topic,
-    future_producer, unique_topic,
+    assert_nothing_more, assign, consume, consumer, consumer_config, create_topic, future_producer,
 };
-use crate::harness::{Target, WAIT, init_logs};
+use crate::common::{WAIT, block_on, init_logs, unique_name};
+use crate::harness::Target;
 
 /// One message of the round-trip tests; everything about it follows from `i`.
 fn key(i: usize) -> String {
@@ -84,7 +84,7 @@ fn send_all<'a>(
 fn acks_all_and_acks_one_report_increasing_offsets() {
     init_logs();
     let target = Target::any();
-    let topic = unique_topic("acks");
+    let topic = unique_name("acks");
     create_topic(&target, &topic, 1, &[]);
     let mut next = 0i64;
     for acks in ["all", "1"] {
@@ -146,7 +146,7 @@ fn every_compression_codec_round_trips_keys_values_headers_and_timestamps() {
     const COUNT: usize = 300;
     let base_ts = 1_700_000_000_000i64;
     for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
-        let topic = unique_topic(&format!("codec-{codec}"));
+        let topic = unique_name(&format!("codec-{codec}"));
         create_topic(&target, &topic, 1, &[]);
         info!(codec, "{COUNT} messages in compressed batches");
         let producer = future_producer(
@@ -231,7 +231,7 @@ fn explicit_partitions_are_kept_apart() {
     let target = Target::any();
     const PARTITIONS: i32 = 4;
     const EACH: usize = 50;
-    let topic = unique_topic("partitions");
+    let topic = unique_name("partitions");
     create_topic(&target, &topic, PARTITIONS, &[]);
     info!("{EACH} messages to each of {PARTITIONS} partitions, interleaved");
     let producer = future_producer(&target, &[("linger.ms", "5")]);
@@ -279,7 +279,7 @@ fn messages_up_to_the_size_limit_pass_and_larger_ones_are_refused() {
     init_logs();
     let target = Target::any();
     const LIMIT: usize = 100_000;
-    let topic = unique_topic("limit");
+    let topic = unique_name("limit");
     create_topic(
         &target,
         &topic,
@@ -329,12 +329,11 @@ fn messages_up_to_the_size_limit_pass_and_larger_ones_are_refused() {
 }
 
 #[test]
+#[ignore = "needs a broker of its own: sets message.max.bytes"]
 fn the_broker_wide_message_max_bytes_applies_to_new_topics() {
     init_logs();
-    let Some(target) = Target::own_unless_external(&[("message.max.bytes", "20000")]) else {
-        return;
-    };
-    let topic = unique_topic("broker-limit");
+    let target = Target::own(&[("message.max.bytes", "20000")]);
+    let topic = unique_name("broker-limit");
     create_topic(&target, &topic, 1, &[]);
     let producer = future_producer(&target, &[("linger.ms", "0")]);
     info!("under message.max.bytes=20000 a 19,000-byte message passes, a 25,000-byte one does not");
@@ -358,7 +357,7 @@ fn the_broker_wide_message_max_bytes_applies_to_new_topics() {
 fn a_fetch_short_of_min_bytes_answers_at_max_wait_with_what_there_is() {
     init_logs();
     let target = Target::any();
-    let topic = unique_topic("minbytes");
+    let topic = unique_name("minbytes");
     create_topic(&target, &topic, 1, &[]);
     let producer = future_producer(&target, &[("linger.ms", "0")]);
     send(&producer, FutureRecord::to(&topic).payload("only"));
@@ -436,7 +435,7 @@ impl FetchLog {
 fn a_waiting_consumer_is_woken_by_new_data() {
     init_logs();
     let target = Target::any();
-    let topic = unique_topic("longpoll");
+    let topic = unique_name("longpoll");
     create_topic(&target, &topic, 2, &[]);
     let producer = future_producer(&target, &[("linger.ms", "0")]);
     for p in 0..2 {

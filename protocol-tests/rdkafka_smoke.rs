@@ -1,6 +1,6 @@
 //! librdkafka (through rdkafka) against the broker: it negotiates versions with our ApiVersions
-//! answer. Until Metadata is served that is all a real client can do; the produce/consume tests
-//! join when it is.
+//! answer, at v3, without an UNSUPPORTED_VERSION. What it does next is in `produce_consume.rs`,
+//! `offsets.rs`, `admin.rs` and `groups_clients.rs`.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -10,7 +10,8 @@ use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::producer::{BaseProducer, DeliveryResult, Producer, ProducerContext};
 use tracing::info;
 
-use crate::harness::{Target, WAIT, init_logs};
+use crate::common::{WAIT, init_logs};
+use crate::harness::Target;
 
 #[derive(Clone, Default)]
 struct CapturedLogs(Arc<Mutex<Vec<String>>>);

@@ -1,18 +1,18 @@
 //! The binary refuses to start half-configured: a bad setting from any source exits with status 2
 //! and a message naming the key, before anything is bound.
 
-use std::process::{Command, Output};
+mod common;
+
+use std::process::Output;
+
+use common::process::raftka_command;
 
 fn raftka(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_raftka"));
-    cmd.args(args);
-    for (name, _) in std::env::vars() {
-        if name.starts_with("RAFTKA_") {
-            cmd.env_remove(name);
-        }
-    }
-    cmd.envs(env.iter().copied());
-    cmd.output().expect("run raftka")
+    raftka_command()
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run raftka")
 }
 
 fn assert_refused(output: Output, needle: &str) {

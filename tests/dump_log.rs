@@ -8,9 +8,10 @@ mod common;
 
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use common::{encode_batch, records_of, start_single};
+use common::process::raftka_command;
+use common::raft::{encode_batch, records_of, start_single};
 use raftka::raft::Request;
 use raftka::storage::LogConfig;
 
@@ -21,7 +22,7 @@ const LOG: LogConfig = LogConfig {
 };
 
 fn dump(dir: &Path, json: bool) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_raftka"));
+    let mut cmd = raftka_command();
     cmd.arg("dump-log").arg(dir);
     if json {
         cmd.arg("--json");

@@ -9,7 +9,8 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{Single, WAIT, encode_batch, records_of, start_single};
+use common::WAIT;
+use common::raft::{Single, encode_batch, records_of, start_single};
 use futures::{StreamExt, TryStreamExt};
 use kafka_protocol::records::{Record, RecordBatchDecoder};
 use openraft::storage::RaftStateMachine;
@@ -232,7 +233,7 @@ async fn ten_thousand_batches_survive_a_restart() {
         .expect("write after restart");
     assert_eq!(resp.data.base_offset, Some(end));
     assert_eq!(resp.data.high_watermark, end + 2);
-    tokio::time::timeout(Duration::from_secs(30), single.raft.shutdown())
+    tokio::time::timeout(WAIT, single.raft.shutdown())
         .await
         .expect("bounded shutdown")
         .expect("shutdown");

@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::start_single;
+use common::raft::start_single;
 use raftka::raft::{self, Error, VOTE_FILE};
 use raftka::storage::{LogConfig, StateFile};
 

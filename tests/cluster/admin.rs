@@ -11,7 +11,8 @@ use rdkafka::producer::{BaseProducer, Producer};
 
 use tracing::info;
 
-use crate::harness::{Cluster, WAIT, client_config, init_logs, leaders, metadata_until};
+use crate::common::{WAIT, block_on, init_logs, unique_name};
+use crate::harness::{Cluster, client_config, leaders, metadata_until};
 
 /// The controller as `kcat -L` reports it (rdkafka's metadata type does not expose it).
 fn controller(cluster: &Cluster) -> u64 {
@@ -43,7 +44,6 @@ fn controller(cluster: &Cluster) -> u64 {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
-use crate::{block_on, unique_topic};
 
 #[test]
 fn admin_through_a_broker_that_is_not_the_controller() {
@@ -57,7 +57,7 @@ fn admin_through_a_broker_that_is_not_the_controller() {
     );
 
     info!("auto-create a topic through node {other}: a Metadata request names it");
-    let topic = unique_topic("auto");
+    let topic = unique_name("auto");
     let producer: BaseProducer = client_config(&cluster.bootstrap(&[other]), &[])
         .create()
         .expect("producer");
@@ -81,8 +81,11 @@ fn admin_through_a_broker_that_is_not_the_controller() {
         .create()
         .expect("admin");
     let options = AdminOptions::new().operation_timeout(Some(WAIT));
-    for result in block_on(admin.create_partitions([&NewPartitions::new(&topic, 3)], &options))
-        .expect("CreatePartitions")
+    for result in block_on(
+        WAIT,
+        admin.create_partitions([&NewPartitions::new(&topic, 3)], &options),
+    )
+    .expect("CreatePartitions")
     {
         result.unwrap_or_else(|(name, e)| panic!("growing {name}: {e}"));
     }
@@ -94,7 +97,7 @@ fn admin_through_a_broker_that_is_not_the_controller() {
     // (librdkafka's producer default), which would bring the topic straight back, as on Kafka.
     drop(producer);
     info!("delete it through node {other}: gone from every node's metadata and disk");
-    for result in block_on(admin.delete_topics(&[&topic], &options)).expect("DeleteTopics") {
+    for result in block_on(WAIT, admin.delete_topics(&[&topic], &options)).expect("DeleteTopics") {
         result.unwrap_or_else(|(name, e)| panic!("deleting {name}: {e}"));
     }
     for node in &cluster.nodes {

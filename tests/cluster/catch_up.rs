@@ -7,15 +7,16 @@ use std::time::{Duration, Instant};
 use rdkafka::producer::Producer;
 use tracing::info;
 
+use crate::common::{WAIT, init_logs, unique_name};
 use crate::faults::{high_watermark, pick_follower, send_all, stop_and_compare};
-use crate::harness::{Cluster, WAIT, init_logs, leaders};
-use crate::{Deliveries, create_topic, producer, unique_topic};
+use crate::harness::{Cluster, leaders};
+use crate::{Deliveries, create_topic, producer};
 
 #[test]
 fn restarted_follower_catches_up_to_identical_batches() {
     init_logs();
     let mut cluster = Cluster::start(&[1, 2, 3]);
-    let topic = unique_topic("catch-up");
+    let topic = unique_name("catch-up");
     let partitions = 3;
     create_topic(&cluster.bootstrap(&[1, 2, 3]), &topic, partitions);
     let led = leaders(&cluster.bootstrap(&[1]), &topic, WAIT);

@@ -3,14 +3,15 @@
 //! loop that tolerates a full queue while a partition has no leader.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::Consumer;
 use rdkafka::producer::{BaseRecord, ThreadedProducer};
 
 use crate::Deliveries;
-use crate::harness::{Cluster, WAIT, consumer};
+use crate::common::WAIT;
+use crate::common::process::raftka_command;
+use crate::harness::{Cluster, consumer};
 
 /// One record batch of a replica's log, as `dump-log` lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,7 +65,7 @@ fn number<T: std::str::FromStr>(line: &str, key: &str) -> T {
 
 /// Runs `raftka dump-log` on a partition directory and parses its text.
 pub fn dump_log(dir: &Path) -> LogDump {
-    let out = Command::new(env!("CARGO_BIN_EXE_raftka"))
+    let out = raftka_command()
         .arg("dump-log")
         .arg(dir)
         .output()

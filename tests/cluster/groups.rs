@@ -15,10 +15,11 @@ use rdkafka::producer::Producer;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use tracing::info;
 
+use crate::common::wire::{call, connect};
+use crate::common::{WAIT, init_logs, unique_name};
 use crate::faults::send_all;
-use crate::harness::{Cluster, WAIT, client_config, init_logs};
-use crate::wire::call;
-use crate::{Deliveries, create_topic, producer, unique_topic};
+use crate::harness::{Cluster, client_config};
+use crate::{Deliveries, create_topic, producer};
 
 const PARTITIONS: usize = 4;
 const MESSAGES: usize = 400;
@@ -77,9 +78,7 @@ fn committed(consumer: &BaseConsumer, topic: &str) -> BTreeMap<i32, i64> {
 fn coordinator(cluster: &Cluster, via: u64, group: &str) -> u64 {
     let deadline = Instant::now() + WAIT;
     loop {
-        let mut conn =
-            std::net::TcpStream::connect_timeout(&cluster.addr(via), WAIT).expect("connect");
-        conn.set_read_timeout(Some(WAIT)).expect("timeout");
+        let mut conn = connect(cluster.addr(via));
         let request = FindCoordinatorRequest::default()
             .with_key(StrBytes::from_string(group.to_string()))
             .with_key_type(0);
@@ -100,7 +99,7 @@ fn group_survives_its_coordinator_being_killed() {
     init_logs();
     let mut cluster = Cluster::start_with(&[1, 2, 3], "\"group.initial.rebalance.delay.ms\" = 0");
     let all = cluster.bootstrap(&[1, 2, 3]);
-    let topic = unique_topic("grouped");
+    let topic = unique_name("grouped");
     create_topic(&all, &topic, PARTITIONS as i32);
     let deliveries = Deliveries::default();
     let writer = producer(&all, &deliveries);
@@ -108,7 +107,7 @@ fn group_survives_its_coordinator_being_killed() {
     writer.flush(WAIT).expect("flush");
     assert_eq!(deliveries.acked().len(), MESSAGES);
 
-    let group = unique_topic("group");
+    let group = unique_name("group");
     let consumer = member(&all, &group, &topic);
     let before = read(&consumer, MESSAGES / 2, WAIT * 2);
     assert_eq!(before.len(), MESSAGES / 2, "read before the kill");
@@ -212,9 +211,9 @@ fn compacted_offsets_survive_a_coordinator_kill_and_its_return() {
          \"leader.imbalance.check.interval.seconds\" = 1",
     );
     let all = cluster.bootstrap(&[1, 2, 3]);
-    let topic = unique_topic("compacted");
+    let topic = unique_name("compacted");
     create_topic(&all, &topic, PARTITIONS as i32);
-    let group = unique_topic("compacted");
+    let group = unique_name("compacted");
     let committer: BaseConsumer = client_config(
         &all,
         &[

@@ -1,161 +1,53 @@
-//! Cluster harness: three real `raftka` processes on ephemeral Kafka and Raft ports, each in a
+//! Cluster harness: three real `raftka` processes on free Kafka and Raft ports, each in a
 //! temp dir with a TOML config generated like `configs/cluster-node{1,2,3}.toml`. Nodes are
 //! killed on drop; every wait is bounded. `main.rs` holds the tests.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::metadata::Metadata;
 
-/// Bound on each node's start-up and on single client calls.
-pub const WAIT: Duration = Duration::from_secs(30);
-
-pub fn init_logs() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_test_writer()
-            .try_init();
-    });
-}
+use crate::common::free_port;
+use crate::common::process::Raftka;
 
 /// One broker process of the cluster.
 pub struct Node {
     pub id: u64,
     pub kafka: SocketAddr,
+    process: Raftka,
     dir: tempfile::TempDir,
-    child: Option<Child>,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.kill9();
-    }
 }
 
 impl Node {
-    fn config_path(&self) -> PathBuf {
-        self.dir.path().join("node.toml")
-    }
-
     /// The node's `log.dirs`.
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }
 
-    fn log_path(&self) -> PathBuf {
-        self.dir.path().join("node.log")
-    }
-
     /// Starts the process; returns at once (a node answers only once the cluster has formed).
     pub fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .expect("open node log");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_raftka"));
-        cmd.arg("serve")
-            .arg("--config")
-            .arg(self.config_path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log));
-        for (name, _) in std::env::vars() {
-            if name.starts_with("RAFTKA_") {
-                cmd.env_remove(name);
-            }
-        }
-        self.child = Some(cmd.spawn().expect("spawn raftka"));
+        self.process.start();
     }
 
     /// `kill -9`, and reap it.
     pub fn kill9(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process.kill9();
     }
 
     /// Waits until the node answers ApiVersions; panics with its log's tail otherwise.
     pub fn wait_ready(&mut self) {
-        let deadline = Instant::now() + WAIT;
-        while Instant::now() < deadline {
-            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
-                panic!(
-                    "node {} exited with {status}:\n{}",
-                    self.id,
-                    self.log_tail()
-                );
-            }
-            if answers(self.kafka) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        if let Err(e) = self.process.wait_answering(self.kafka) {
+            panic!("node {}: {e}", self.id);
         }
-        panic!(
-            "node {} did not answer on {} within {WAIT:?}:\n{}",
-            self.id,
-            self.kafka,
-            self.log_tail()
-        );
     }
 
     /// The last lines of the node's log, for failure messages.
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(self.log_path()).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
+        self.process.log_tail()
     }
-}
-
-/// An ApiVersions v0 round trip on `addr`.
-fn answers(addr: SocketAddr) -> bool {
-    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    // size 14 | api_key 18 | version 0 | correlation_id 1 | client_id "" (i16 length 0)
-    let request: [u8; 14] = [0, 0, 0, 10, 0, 18, 0, 0, 0, 0, 0, 1, 0, 0];
-    if s.write_all(&request).is_err() {
-        return false;
-    }
-    let mut size = [0u8; 4];
-    s.read_exact(&mut size).is_ok()
-}
-
-/// A port free when asked, below the kernel's ephemeral range (Linux: from 32768). A port the
-/// kernel hands out for `:0` can be taken as the local port of some outgoing connection (a
-/// client, a Raft link) before its node binds it; ports below that range are only ever taken
-/// by a bind. Each call in this process gets a new one.
-fn free_port() -> u16 {
-    const FIRST: u16 = 20_000;
-    const LAST: u16 = 32_000;
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let span = u32::from(LAST - FIRST);
-    // Test binaries run one after another, but start each run elsewhere in the range anyway.
-    let _ = NEXT.compare_exchange(
-        0,
-        std::process::id() % span + 1,
-        Ordering::Relaxed,
-        Ordering::Relaxed,
-    );
-    for _ in 0..span {
-        let taken = NEXT.fetch_add(1, Ordering::Relaxed);
-        let port = FIRST + (taken % span) as u16;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port in {FIRST}..{LAST}");
 }
 
 pub struct Cluster {
@@ -212,12 +104,14 @@ impl Cluster {
                     members = members.join(", "),
                     advertised = advertise(id, kafka),
                 );
-                std::fs::write(dir.path().join("node.toml"), config).expect("write config");
+                let config_path = dir.path().join("node.toml");
+                std::fs::write(&config_path, config).expect("write config");
+                let args = vec!["serve".into(), "--config".into(), config_path.into()];
                 Node {
                     id,
                     kafka,
+                    process: Raftka::new(args, dir.path().join("node.log")),
                     dir,
-                    child: None,
                 }
             })
             .collect();
@@ -326,52 +220,19 @@ pub fn leaders(bootstrap: &str, topic: &str, within: Duration) -> Vec<i32> {
 /// Signals, graceful stops and log dumps, for the fault tests. A node stopped with
 /// [`Node::pause`] is still killed by `Drop` (SIGKILL ends a stopped process too).
 impl Node {
-    fn signal(&self, signal: libc::c_int) {
-        let child = self.child.as_ref().expect("node is running");
-        let pid = libc::pid_t::try_from(child.id()).expect("pid fits pid_t");
-        // SAFETY: a plain syscall on the pid of a child this node has not reaped yet.
-        let rc = unsafe { libc::kill(pid, signal) };
-        assert_eq!(rc, 0, "kill({pid}, {signal}) failed");
-    }
-
     /// SIGSTOP: the process freezes, its sockets stay open.
     pub fn pause(&self) {
-        self.signal(libc::SIGSTOP);
+        self.process.signal(libc::SIGSTOP);
     }
 
     /// SIGCONT after [`Node::pause`].
     pub fn resume(&self) {
-        self.signal(libc::SIGCONT);
+        self.process.signal(libc::SIGCONT);
     }
 
     /// SIGTERM, then waits (bounded) for a clean exit; panics with the log tail otherwise.
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let pid = libc::pid_t::try_from(child.id()).expect("pid fits pid_t");
-        // SAFETY: a plain syscall on the pid of a child not reaped yet.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-        let deadline = Instant::now() + WAIT;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = child.try_wait() {
-                assert!(
-                    status.success(),
-                    "node {} exited with {status}:\n{}",
-                    self.id,
-                    self.log_tail()
-                );
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!(
-            "node {} did not stop within {WAIT:?} of SIGTERM:\n{}",
-            self.id,
-            self.log_tail()
-        );
+        self.process.stop();
     }
 
     /// `raftka dump-log` of this node's replica of `topic`-`partition`.

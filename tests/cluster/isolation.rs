@@ -23,10 +23,11 @@ use kafka_protocol::records::{
 use rdkafka::producer::Producer;
 use tracing::info;
 
+use crate::common::{WAIT, init_logs, unique_name};
 use crate::faults::{high_watermark, send_all, stop_and_compare};
-use crate::harness::{WAIT, init_logs, leaders, metadata_until};
+use crate::harness::{leaders, metadata_until};
 use crate::proxy::Links;
-use crate::{Deliveries, create_topic, payload, producer, read_all, unique_topic};
+use crate::{Deliveries, create_topic, payload, producer, read_all};
 
 /// Ids of the messages sent to the isolated leader, apart from the acknowledged ones.
 const MINORITY_IDS: usize = 1_000_000;
@@ -37,7 +38,7 @@ const ISOLATION: Duration = Duration::from_secs(4);
 fn isolated_leader_acknowledges_nothing_and_drops_its_tail() {
     init_logs();
     let (mut cluster, links) = Links::start_cluster(&[1, 2, 3]);
-    let topic = unique_topic("isolated");
+    let topic = unique_name("isolated");
     create_topic(&cluster.bootstrap(&[1, 2, 3]), &topic, 1);
     let old_leader = leaders(&cluster.bootstrap(&[1]), &topic, WAIT)[0] as u64;
     let majority: Vec<u64> = (1..=3).filter(|id| *id != old_leader).collect();

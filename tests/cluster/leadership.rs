@@ -4,7 +4,6 @@
 //! epoch ended; once the node is back, leadership returns to the preferred replicas.
 
 use std::collections::BTreeMap;
-use std::net::TcpStream;
 use std::time::Duration;
 
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
@@ -20,10 +19,11 @@ use rdkafka::metadata::Metadata;
 use rdkafka::producer::Producer;
 use tracing::info;
 
+use crate::common::wire::{call, connect};
+use crate::common::{WAIT, init_logs, unique_name};
 use crate::faults::{high_watermark, send_all};
-use crate::harness::{Cluster, WAIT, init_logs, metadata_until};
-use crate::wire::call;
-use crate::{Deliveries, create_topic, create_topic_with, producer, unique_topic};
+use crate::harness::{Cluster, metadata_until};
+use crate::{Deliveries, create_topic, create_topic_with, producer};
 
 const PARTITIONS: usize = 12;
 
@@ -67,12 +67,6 @@ fn name(topic: &str) -> TopicName {
     TopicName(StrBytes::from_string(topic.to_string()))
 }
 
-fn connect(cluster: &Cluster, id: u64) -> TcpStream {
-    let s = TcpStream::connect_timeout(&cluster.addr(id), WAIT).expect("connect");
-    s.set_read_timeout(Some(WAIT)).expect("timeout");
-    s
-}
-
 /// `(leader, leader epoch)` of each partition, as node `id` reports them.
 fn epochs(cluster: &Cluster, id: u64, topic: &str) -> Vec<(i32, i32)> {
     let request = MetadataRequest::default()
@@ -80,7 +74,12 @@ fn epochs(cluster: &Cluster, id: u64, topic: &str) -> Vec<(i32, i32)> {
             MetadataRequestTopic::default().with_name(Some(name(topic))),
         ]))
         .with_allow_auto_topic_creation(false);
-    let response: MetadataResponse = call(&mut connect(cluster, id), ApiKey::Metadata, 9, &request);
+    let response: MetadataResponse = call(
+        &mut connect(cluster.addr(id)),
+        ApiKey::Metadata,
+        9,
+        &request,
+    );
     let mut partitions: Vec<_> = response.topics[0]
         .partitions
         .iter()
@@ -111,7 +110,7 @@ fn epoch_end(
                 ]),
         ]);
     let response: OffsetForLeaderEpochResponse = call(
-        &mut connect(cluster, id),
+        &mut connect(cluster.addr(id)),
         ApiKey::OffsetForLeaderEpoch,
         4,
         &request,
@@ -124,7 +123,7 @@ fn epoch_end(
 fn leaders_spread_move_on_failure_and_return_to_preferred_replicas() {
     init_logs();
     let mut cluster = Cluster::start_with(&[3, 1, 2], SETTINGS);
-    let topic = unique_topic("leaders");
+    let topic = unique_name("leaders");
     create_topic(&cluster.bootstrap(&[1, 2, 3]), &topic, PARTITIONS as i32);
 
     info!("each node leads 4 +/- 1 of 12 partitions; every node reports full ISRs");
@@ -140,7 +139,7 @@ fn leaders_spread_move_on_failure_and_return_to_preferred_replicas() {
     }
 
     info!("a partition with one replica is described by every node, hosting it or not");
-    let single = unique_topic("single");
+    let single = unique_name("single");
     create_topic_with(&cluster.bootstrap(&[1]), &single, 3, 1);
     for id in 1..=3 {
         metadata_until(

@@ -11,6 +11,8 @@
 
 mod admin;
 mod catch_up;
+#[path = "../common/mod.rs"]
+mod common;
 mod faults;
 mod groups;
 mod harness;
@@ -19,8 +21,6 @@ mod leadership;
 mod pause;
 mod proxy;
 mod retention;
-#[path = "../../protocol-tests/wire.rs"]
-mod wire;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -35,25 +35,8 @@ use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer}
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use tracing::info;
 
-use harness::{Cluster, WAIT, client_config, consumer, init_logs, leaders, metadata_until};
-
-pub(crate) fn unique_topic(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!("{prefix}-{nanos}")
-}
-
-pub(crate) fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("tokio runtime");
-    runtime
-        .block_on(async { tokio::time::timeout(WAIT, future).await })
-        .unwrap_or_else(|_| panic!("client call did not finish within {WAIT:?}"))
-}
+use common::{WAIT, block_on, init_logs, unique_name};
+use harness::{Cluster, client_config, consumer, leaders, metadata_until};
 
 /// Creates `topic` with replication factor 3 through an admin client bootstrapped at `bootstrap`.
 fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
@@ -65,14 +48,17 @@ fn create_topic_with(bootstrap: &str, topic: &str, partitions: i32, replication_
         .create()
         .expect("admin client");
     let options = AdminOptions::new().operation_timeout(Some(WAIT));
-    let results = block_on(admin.create_topics(
-        [&NewTopic::new(
-            topic,
-            partitions,
-            TopicReplication::Fixed(replication_factor),
-        )],
-        &options,
-    ))
+    let results = block_on(
+        WAIT,
+        admin.create_topics(
+            [&NewTopic::new(
+                topic,
+                partitions,
+                TopicReplication::Fixed(replication_factor),
+            )],
+            &options,
+        ),
+    )
     .expect("CreateTopics");
     for result in results {
         result.unwrap_or_else(|(name, e)| panic!("creating {name}: {e}"));
@@ -234,7 +220,7 @@ fn three_nodes_form_a_cluster_and_replicate() {
     }
 
     info!("create a topic with replication factor 3 through node 2");
-    let topic = unique_topic("replicated");
+    let topic = unique_name("replicated");
     create_topic(&cluster.bootstrap(&[2]), &topic, 3);
     let led = leaders(&cluster.bootstrap(&[3]), &topic, WAIT);
     info!(?led, "every partition has a leader");
@@ -282,7 +268,7 @@ fn three_nodes_form_a_cluster_and_replicate() {
 fn leader_killed_during_produce_loses_nothing_acknowledged() {
     init_logs();
     let mut cluster = Cluster::start(&[1, 2, 3]);
-    let topic = unique_topic("failover");
+    let topic = unique_name("failover");
     create_topic(&cluster.bootstrap(&[1, 2, 3]), &topic, 1);
     let leader = leaders(&cluster.bootstrap(&[1]), &topic, WAIT)[0] as u64;
     info!(leader, "the partition's leader");
@@ -408,7 +394,7 @@ fn leader_killed_during_produce_loses_nothing_acknowledged() {
 fn every_node_killed_at_once_keeps_what_was_acknowledged() {
     init_logs();
     let mut cluster = Cluster::start(&[2, 1, 3]);
-    let topic = unique_topic("restart");
+    let topic = unique_name("restart");
     create_topic(&cluster.bootstrap(&[1]), &topic, 2);
     leaders(&cluster.bootstrap(&[2]), &topic, WAIT);
 

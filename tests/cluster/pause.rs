@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 use rdkafka::producer::Producer;
 use tracing::info;
 
+use crate::common::{WAIT, init_logs, unique_name};
 use crate::faults::{high_watermark, pick_follower, send_all, stop_and_compare};
-use crate::harness::{Cluster, WAIT, init_logs, leaders};
-use crate::{Deliveries, create_topic, producer_with, read_partitions, unique_topic};
+use crate::harness::{Cluster, leaders};
+use crate::{Deliveries, create_topic, producer_with, read_partitions};
 
 const PAUSE: Duration = Duration::from_secs(15);
 
@@ -29,7 +30,7 @@ impl Drop for Paused<'_> {
 fn follower_stopped_for_15s_gives_no_stale_acknowledgements() {
     init_logs();
     let mut cluster = Cluster::start(&[1, 2, 3]);
-    let topic = unique_topic("paused");
+    let topic = unique_name("paused");
     let partitions = 2;
     create_topic(&cluster.bootstrap(&[1, 2, 3]), &topic, partitions);
     let led = leaders(&cluster.bootstrap(&[1]), &topic, WAIT);

@@ -20,8 +20,9 @@ use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use tracing::info;
 
-use crate::harness::{Cluster, WAIT, client_config, consumer, init_logs, leaders, metadata_until};
-use crate::{Deliveries, block_on, id_of, payload, producer, unique_topic};
+use crate::common::{WAIT, block_on, init_logs, unique_name};
+use crate::harness::{Cluster, client_config, consumer, leaders, metadata_until};
+use crate::{Deliveries, id_of, payload, producer};
 
 /// Segments roll every 16 KiB; the broker accepts 1 KiB and up.
 const SEGMENT_BYTES: i64 = 16 << 10;
@@ -45,7 +46,7 @@ fn create_topic(bootstrap: &str, topic: &str) {
     let new = NewTopic::new(topic, 1, TopicReplication::Fixed(3))
         .set("segment.bytes", &segment)
         .set("retention.ms", &retention);
-    let results = block_on(admin.create_topics([&new], &options)).expect("CreateTopics");
+    let results = block_on(WAIT, admin.create_topics([&new], &options)).expect("CreateTopics");
     for result in results {
         result.unwrap_or_else(|(name, e)| panic!("creating {name}: {e}"));
     }
@@ -149,7 +150,7 @@ fn state_json(path: &Path) -> Option<serde_json::Value> {
 fn follower_behind_a_purged_log_is_restored_through_a_snapshot() {
     init_logs();
     let mut cluster = Cluster::start_with(&[1, 2, 3], "\"log.retention.check.interval.ms\" = 200");
-    let topic = unique_topic("retained");
+    let topic = unique_name("retained");
     create_topic(&cluster.bootstrap(&[1, 2, 3]), &topic);
     let leader = leaders(&cluster.bootstrap(&[1]), &topic, WAIT)[0] as u64;
     let follower = (1..=3).find(|id| *id != leader).expect("a follower");

@@ -1,94 +1,84 @@
-//! Helpers for the Raft-over-storage tests: real RecordBatches and a single-member group on a
-//! directory.
+//! What every test target shares: the one bound on waits, test logs, names no earlier run used,
+//! free ports, and a client call bounded in time. `process.rs` runs the `raftka` binary (one
+//! broker on a free port in a temp dir, or a process the cluster harness configures);
+//! `wire.rs` speaks raw Kafka frames; `raft.rs` runs a single-member Raft group in process.
+//!
+//! Each target includes this module: `mod common;` from a file in `tests/`,
+//! `#[path = "../common/mod.rs"] mod common;` from a directory in `tests/`, and
+//! `#[path = "../tests/common/mod.rs"] mod common;` from `protocol-tests/`.
 
+// Each target uses a part of this module.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
-use std::path::Path;
-use std::sync::Arc;
+pub mod process;
+pub mod raft;
+pub mod wire;
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::indexmap::IndexMap;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
-use openraft::{BasicNode, ServerState};
-use raftka::raft::{self, LogStoreReader, NoPeers, PartitionStorage, Raft};
-use raftka::record::RecordBatch;
-use raftka::storage::LogConfig;
-use tokio::sync::watch;
-
-pub const NODE: u64 = 1;
+/// The bound on every wait: a start-up, a read, a client call, a condition polled for. A test
+/// that waits for something slower says so with a multiple of it.
 pub const WAIT: Duration = Duration::from_secs(30);
 
-/// The records of batch `i`: 1 to 3 records with keys and values no other batch has.
-pub fn records_of(i: usize) -> Vec<Record> {
-    (0..1 + i % 3)
-        .map(|j| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: j as i64,
-            sequence: j as i32,
-            timestamp: 1_700_000_000_000 + i as i64,
-            key: Some(Bytes::from(format!("key-{i}-{j}"))),
-            value: Some(Bytes::from(format!(
-                "value-{i}-{j}-{}",
-                "x".repeat(i % 200)
-            ))),
-            headers: IndexMap::new(),
-        })
-        .collect()
+/// Test logs (phases) through the test writer, once per test binary; `RUST_LOG` filters them.
+pub fn init_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    });
 }
 
-/// One RecordBatch v2, as a producer would send it (base offset 0).
-pub fn encode_batch(records: &[Record]) -> RecordBatch {
-    let mut buf = BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut buf, records, &options).expect("encode batch");
-    RecordBatch::new(buf.freeze()).expect("a valid batch")
+/// `prefix` with this process's id and the time: a topic or group name no earlier run (against
+/// a long-lived `RAFTKA_BOOTSTRAP` broker, say) has used.
+pub fn unique_name(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{prefix}-{}-{nanos}", std::process::id())
 }
 
-/// A started single-member group and the read side of its partition.
-pub struct Single {
-    pub raft: Raft,
-    pub reader: LogStoreReader,
-    pub high_watermark: watch::Receiver<i64>,
-}
-
-/// Opens the partition in `dir` and starts a single-member group on it, leader when this returns.
-pub async fn start_single(dir: &Path, log: LogConfig) -> Single {
-    let PartitionStorage {
-        log_store,
-        state_machine,
-        reader,
-        high_watermark,
-    } = raft::open(dir, log).expect("open partition");
-    let config = raft::partition_raft_config("test")
-        .validate()
-        .expect("valid config");
-    let raft = Raft::new(NODE, Arc::new(config), NoPeers, log_store, state_machine)
-        .await
-        .expect("start raft");
-    if !raft.is_initialized().await.expect("is_initialized") {
-        let members = BTreeMap::from([(NODE, BasicNode::new("127.0.0.1:0"))]);
-        raft.initialize(members).await.expect("initialize");
+/// A port free when asked, below the kernel's ephemeral range (Linux: from 32768). A port the
+/// kernel hands out for `:0` can be taken as the local port of some outgoing connection (a
+/// client, a Raft link) before a broker binds it; ports below that range are only ever taken
+/// by a bind. Each call in this process gets a new one.
+pub fn free_port() -> u16 {
+    const FIRST: u16 = 20_000;
+    const LAST: u16 = 32_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let span = u32::from(LAST - FIRST);
+    // Test binaries run one after another, but start each run elsewhere in the range anyway.
+    let _ = NEXT.compare_exchange(
+        0,
+        std::process::id() % span + 1,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    for _ in 0..span {
+        let taken = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = FIRST + (taken % span) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
     }
-    raft.wait(Some(WAIT))
-        .state(ServerState::Leader, "single member leads")
-        .await
-        .expect("leader");
-    Single {
-        raft,
-        reader,
-        high_watermark,
-    }
+    panic!("no free port in {FIRST}..{LAST}");
+}
+
+/// Runs a client future to completion within `within`; rdkafka's futures need no runtime of
+/// their own, the timer does.
+pub fn block_on<F: Future>(within: Duration, future: F) -> F::Output {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("tokio runtime");
+    runtime
+        .block_on(async { tokio::time::timeout(within, future).await })
+        .unwrap_or_else(|_| panic!("client call did not finish within {within:?}"))
 }

@@ -13,10 +13,10 @@ use raftka::record::RecordBatch;
 use raftka::storage::{LogConfig, StoredEntry};
 use tokio::net::TcpListener;
 
-use crate::common::{encode_batch, records_of};
+use crate::common::WAIT;
+use crate::common::raft::{encode_batch, records_of};
 
 pub const CLUSTER: &str = "transport-test";
-pub const WAIT: Duration = Duration::from_secs(30);
 pub const LOG: LogConfig = LogConfig {
     segment_bytes: 4 << 20,
     index_interval_bytes: 4096,
@@ -28,13 +28,6 @@ pub const TIMING: RaftTiming = RaftTiming {
     election_timeout_min_ms: 1000,
     election_timeout_max_ms: 2000,
 };
-
-pub fn init_tracing() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
-}
 
 /// Three (or more) nodes' transports, their addresses, and a data dir per node.
 pub struct Cluster {

@@ -6,13 +6,14 @@ use std::collections::BTreeMap;
 
 use raftka::raft::WriteError;
 
-use crate::cluster::{Cluster, WAIT, assert_identical, init_tracing, leader};
-use crate::common::{encode_batch, records_of};
+use crate::cluster::{Cluster, assert_identical, leader};
+use crate::common::raft::{encode_batch, records_of};
+use crate::common::{WAIT, init_logs};
 use raftka::raft::transport::DEFAULT_MAX_FRAME_BYTES;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn followers_forward_writes_to_the_leader() {
-    init_tracing();
+    init_logs();
     let cluster = Cluster::start(&[], DEFAULT_MAX_FRAME_BYTES).await;
     cluster.wait_connected().await;
     let mut groups = BTreeMap::new();

@@ -13,13 +13,14 @@ mod refusals;
 
 use std::collections::BTreeMap;
 
-use cluster::{Cluster, WAIT, assert_identical, init_tracing, leader, wait_until, write};
+use cluster::{Cluster, assert_identical, leader, wait_until, write};
+use common::{WAIT, init_logs};
 use raftka::raft::transport::DEFAULT_MAX_FRAME_BYTES;
 use raftka::storage::{LogConfig, RetentionPolicy};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_replicas_two_groups_one_connection_per_pair() {
-    init_tracing();
+    init_logs();
     tracing::info!(
         "three transports with a 256 KiB frame limit: 100 KiB batches force split requests"
     );
@@ -52,7 +53,7 @@ async fn three_replicas_two_groups_one_connection_per_pair() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn failover_and_catch_up_after_restarts() {
-    init_tracing();
+    init_logs();
     let mut cluster = Cluster::start(&[], DEFAULT_MAX_FRAME_BYTES).await;
     let mut groups = BTreeMap::new();
     for node in 1..=3 {
@@ -110,7 +111,7 @@ async fn failover_and_catch_up_after_restarts() {
 /// and body, and whether the connection was closed after it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn follower_behind_a_purged_log_gets_a_snapshot() {
-    init_tracing();
+    init_logs();
     let small = LogConfig {
         segment_bytes: 64 << 10,
         index_interval_bytes: 4096,

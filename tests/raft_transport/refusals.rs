@@ -10,9 +10,8 @@ use raftka::raft::transport::DEFAULT_MAX_FRAME_BYTES;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::cluster::{
-    CLUSTER, Cluster, WAIT, assert_identical, init_tracing, listeners, transport_config, write,
-};
+use crate::cluster::{CLUSTER, Cluster, assert_identical, listeners, transport_config, write};
+use crate::common::{WAIT, init_logs};
 
 async fn raw_hello(addr: &str, cluster: &str, node: u64, target: u64) -> (u8, Vec<u8>, bool) {
     let mut body = Vec::new();
@@ -38,7 +37,7 @@ async fn raw_hello(addr: &str, cluster: &str, node: u64, target: u64) -> (u8, Ve
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn strangers_are_refused() {
-    init_tracing();
+    init_logs();
     let mut cluster = Cluster::start(&[1], DEFAULT_MAX_FRAME_BYTES).await;
     cluster.wait_connected().await;
     let addr3 = cluster.members[&3].clone();
@@ -91,7 +90,7 @@ async fn strangers_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hostile_bytes_close_only_their_connection() {
-    init_tracing();
+    init_logs();
     let cluster = Cluster::start(&[], DEFAULT_MAX_FRAME_BYTES).await;
     let mut groups = BTreeMap::new();
     for node in 1..=3 {

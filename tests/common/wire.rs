@@ -1,12 +1,23 @@
-//! Raw Kafka wire helpers shared by the black-box suites: size-prefixed frames and one typed
-//! request/response round trip with `kafka-protocol`'s client side.
+//! Raw Kafka wire helpers shared by the black-box suites: a connection with bounded reads,
+//! size-prefixed frames and one typed request/response round trip with `kafka-protocol`'s
+//! client side.
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 
 use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
+
+use super::WAIT;
+
+/// A connection to `addr` whose connect, reads and writes are bounded by [`WAIT`].
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect_timeout(&addr, WAIT).expect("connect");
+    s.set_read_timeout(Some(WAIT)).expect("read timeout");
+    s.set_write_timeout(Some(WAIT)).expect("write timeout");
+    s
+}
 
 /// `body` with its 4-byte size prefix.
 pub fn framed(body: &[u8]) -> Vec<u8> {
