@@ -43,6 +43,8 @@ pub fn answers(addr: SocketAddr) -> bool {
 pub struct Raftka {
     args: Vec<OsString>,
     log: PathBuf,
+    /// The working directory (where a broker without `log.dirs` keeps `./data`).
+    cwd: Option<PathBuf>,
     child: Option<Child>,
 }
 
@@ -58,8 +60,15 @@ impl Raftka {
         Raftka {
             args,
             log,
+            cwd: None,
             child: None,
         }
+    }
+
+    /// Runs the process in `dir`.
+    pub fn in_dir(mut self, dir: PathBuf) -> Raftka {
+        self.cwd = Some(dir);
+        self
     }
 
     /// Starts the process; returns at once.
@@ -70,7 +79,11 @@ impl Raftka {
             .append(true)
             .open(&self.log)
             .expect("open the broker log");
-        let child = raftka_command()
+        let mut command = raftka_command();
+        if let Some(dir) = &self.cwd {
+            command.current_dir(dir);
+        }
+        let child = command
             .args(&self.args)
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
@@ -167,9 +180,8 @@ impl Raftka {
     }
 }
 
-/// Segment size of test brokers: above `message.max.bytes` + 64 KiB, far below the default.
-/// Every partition preallocates a whole segment of disk: test brokers use small ones so a suite
-/// of many topics in parallel reserves megabytes, not gigabytes.
+/// Segment size of test brokers: above `message.max.bytes` + 64 KiB, far below the default, so
+/// tests see segments roll. `tests/defaults.rs` runs the binary with its own defaults.
 const TEST_SEGMENT_BYTES: &str = "8388608";
 
 /// One broker of our own: `raftka serve` on a free port of 127.0.0.1, its data and log in a
