@@ -791,3 +791,32 @@ fn a_segment_preallocated_whole_gives_back_its_unused_disk_on_open() {
     assert!(fs::metadata(&file).unwrap().len() <= config.preallocate_step_bytes);
     assert_eq!(all(&log).len(), 19);
 }
+
+fn process_threads() -> usize {
+    fs::read_dir("/proc/self/task").unwrap().count()
+}
+
+#[test]
+fn flusher_threads_do_not_grow_with_logs() {
+    let root = tempfile::tempdir().unwrap();
+    let before = process_threads();
+    let mut logs = Vec::new();
+    for i in 0..300 {
+        let mut log = Log::open(root.path().join(format!("p{i}")), small()).unwrap();
+        log.append(stamped(&log, mixed(1, 4, 1))).unwrap();
+        logs.push(log);
+    }
+    for log in &logs {
+        log.sync().unwrap();
+    }
+    let after = process_threads();
+    // Other tests of this binary run beside this one and start a few threads of their own.
+    assert!(
+        after < before + 40,
+        "{} threads for 300 open logs (before: {before})",
+        after
+    );
+    for log in &logs {
+        assert_eq!(all(log).len(), 3);
+    }
+}

@@ -88,8 +88,7 @@ impl Log {
         let lock = recovery::lock_dir(&dir)?;
         let purge_file = StateFile::new(dir.join(recovery::PURGE_FILE));
         let state = recovery::recover(&dir, &config, &purge_file)?;
-        let flusher = Flusher::start(format!("flush-{}", short_name(&dir)))
-            .map_err(|e| Error::io(&dir, e))?;
+        let flusher = Flusher::start().map_err(|e| Error::io(&dir, e))?;
         let log = Log {
             shared: Arc::new(Shared::default()),
             dir,
@@ -392,10 +391,4 @@ fn index_due(seg: &Segment, pending: &[IndexRecord], position: u64, interval: u3
         Some(last) => position >= u64::from(last.position) + u64::from(interval),
         None => super::index::due(&seg.index_read(), position, interval),
     }
-}
-
-fn short_name(dir: &Path) -> String {
-    dir.file_name()
-        .map(|n| n.to_string_lossy().chars().take(9).collect())
-        .unwrap_or_default()
 }

@@ -19,6 +19,7 @@ mod scan;
 mod segment;
 mod state_file;
 
+pub use flush::configure_flush_threads;
 pub use format::MAX_ENTRY_PAYLOAD_BYTES;
 pub use log::{Log, LogConfig};
 pub use reader::LogReader;
