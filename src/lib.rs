@@ -30,3 +30,4 @@ pub mod partition;
 pub mod raft;
 pub mod record;
 pub mod storage;
+pub mod types;
