@@ -123,6 +123,22 @@ pub struct GroupOverview {
     pub state: GroupState,
 }
 
+impl JoinResponse {
+    /// A refusal of `member_id`'s join (the id to rejoin with, with MEMBER_ID_REQUIRED).
+    pub(crate) fn error(error: GroupError, member_id: &str) -> JoinResponse {
+        JoinResponse {
+            error: Some(error),
+            generation_id: -1,
+            protocol_type: None,
+            protocol_name: None,
+            leader: String::new(),
+            skip_assignment: false,
+            member_id: member_id.to_string(),
+            members: Vec::new(),
+        }
+    }
+}
+
 impl SyncResponse {
     /// A refusal: no protocol, no assignment.
     pub(crate) fn error(error: GroupError) -> SyncResponse {

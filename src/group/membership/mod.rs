@@ -172,16 +172,7 @@ impl Membership {
         group_id: &str,
         req: JoinRequest,
     ) -> JoinResponse {
-        let refuse = |error| JoinResponse {
-            error: Some(error),
-            generation_id: -1,
-            protocol_type: None,
-            protocol_name: None,
-            leader: String::new(),
-            skip_assignment: false,
-            member_id: req.member_id.clone(),
-            members: Vec::new(),
-        };
+        let refuse = |error| JoinResponse::error(error, &req.member_id);
         if let Err(e) = check_group_id(group_id) {
             return refuse(e);
         }
@@ -313,16 +304,7 @@ trait Answer {
 
 impl Answer for JoinResponse {
     fn refused(error: GroupError) -> Self {
-        JoinResponse {
-            error: Some(error),
-            generation_id: -1,
-            protocol_type: None,
-            protocol_name: None,
-            leader: String::new(),
-            skip_assignment: false,
-            member_id: String::new(),
-            members: Vec::new(),
-        }
+        JoinResponse::error(error, "")
     }
 }
 

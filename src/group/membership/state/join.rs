@@ -102,11 +102,14 @@ impl Group {
 
     fn join_new_member(&mut self, now: Instant, req: JoinRequest, tx: JoinSender) {
         if self.state == GroupState::Dead {
-            let _ = tx.send(Self::error_join(GroupError::CoordinatorNotAvailable, ""));
+            let _ = tx.send(JoinResponse::error(GroupError::CoordinatorNotAvailable, ""));
             return;
         }
         if !self.supports_protocols(&req.protocol_type, &req.protocols) {
-            let _ = tx.send(Self::error_join(GroupError::InconsistentGroupProtocol, ""));
+            let _ = tx.send(JoinResponse::error(
+                GroupError::InconsistentGroupProtocol,
+                "",
+            ));
             return;
         }
         let new_id = member_id(req.group_instance_id.as_deref().unwrap_or(&req.client_id));
@@ -120,7 +123,7 @@ impl Group {
             None if req.require_known_member_id => {
                 self.pending
                     .insert(new_id.clone(), now + req.session_timeout);
-                let _ = tx.send(Self::error_join(GroupError::MemberIdRequired, &new_id));
+                let _ = tx.send(JoinResponse::error(GroupError::MemberIdRequired, &new_id));
             }
             None => self.add_member_and_rebalance(now, new_id, req, tx),
         }
@@ -129,18 +132,24 @@ impl Group {
     fn join_existing_member(&mut self, now: Instant, req: JoinRequest, tx: JoinSender) {
         let id = req.member_id.clone();
         if self.state == GroupState::Dead {
-            let _ = tx.send(Self::error_join(GroupError::CoordinatorNotAvailable, &id));
+            let _ = tx.send(JoinResponse::error(
+                GroupError::CoordinatorNotAvailable,
+                &id,
+            ));
             return;
         }
         if !self.supports_protocols(&req.protocol_type, &req.protocols) {
-            let _ = tx.send(Self::error_join(GroupError::InconsistentGroupProtocol, &id));
+            let _ = tx.send(JoinResponse::error(
+                GroupError::InconsistentGroupProtocol,
+                &id,
+            ));
             return;
         }
         if self.pending.contains_key(&id) {
             self.pending.remove(&id);
             if req.group_instance_id.is_some() {
                 // Ids handed out by MEMBER_ID_REQUIRED are for dynamic members only.
-                let _ = tx.send(Self::error_join(GroupError::UnknownMemberId, &id));
+                let _ = tx.send(JoinResponse::error(GroupError::UnknownMemberId, &id));
                 return;
             }
             self.add_member_and_rebalance(now, id, req, tx);
@@ -148,12 +157,12 @@ impl Group {
         }
         let instance = req.group_instance_id.as_deref();
         if self.is_static_member_fenced(instance, &id) {
-            let _ = tx.send(Self::error_join(GroupError::FencedInstanceId, &id));
+            let _ = tx.send(JoinResponse::error(GroupError::FencedInstanceId, &id));
             return;
         }
         let instance_unknown = instance.is_some_and(|i| !self.static_members.contains_key(i));
         if !self.members.contains_key(&id) || instance_unknown {
-            let _ = tx.send(Self::error_join(GroupError::UnknownMemberId, &id));
+            let _ = tx.send(JoinResponse::error(GroupError::UnknownMemberId, &id));
             return;
         }
         let is_leader = self.leader.as_deref() == Some(id.as_str());
@@ -176,7 +185,7 @@ impl Group {
                 let _ = tx.send(self.generation_answer(&id, false));
             }
             GroupState::Empty | GroupState::Dead => {
-                let _ = tx.send(Self::error_join(GroupError::UnknownMemberId, &id));
+                let _ = tx.send(JoinResponse::error(GroupError::UnknownMemberId, &id));
             }
         }
     }
@@ -229,7 +238,10 @@ impl Group {
             member.session_timeout = req.session_timeout;
             member.rebalance_timeout = req.rebalance_timeout;
             // A retried JoinGroup replaces the one parked before (its client gave up on it).
-            member.answer_join(Self::error_join(GroupError::RebalanceInProgress, member_id));
+            member.answer_join(JoinResponse::error(
+                GroupError::RebalanceInProgress,
+                member_id,
+            ));
             member.join_waiter = Some(tx);
         }
     }
@@ -253,11 +265,11 @@ impl Group {
         tx: JoinSender,
     ) {
         let Some(mut member) = self.members.remove(old_id) else {
-            let _ = tx.send(Self::error_join(GroupError::UnknownMemberId, ""));
+            let _ = tx.send(JoinResponse::error(GroupError::UnknownMemberId, ""));
             return;
         };
         let previous_leader = self.leader.clone().unwrap_or_default();
-        member.answer_join(Self::error_join(GroupError::FencedInstanceId, old_id));
+        member.answer_join(JoinResponse::error(GroupError::FencedInstanceId, old_id));
         member.answer_sync(SyncResponse::error(GroupError::FencedInstanceId));
         member.id = new_id.clone();
         self.members.insert(new_id.clone(), member);
@@ -303,7 +315,7 @@ impl Group {
             GroupState::PreparingRebalance => {}
             GroupState::Empty | GroupState::Dead => {
                 if let Some(member) = self.members.get_mut(&new_id) {
-                    member.answer_join(Self::error_join(GroupError::UnknownMemberId, &new_id));
+                    member.answer_join(JoinResponse::error(GroupError::UnknownMemberId, &new_id));
                 }
             }
         }

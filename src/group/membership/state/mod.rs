@@ -193,19 +193,6 @@ impl Group {
             .unwrap_or_default()
     }
 
-    fn error_join(error: GroupError, member_id: &str) -> JoinResponse {
-        JoinResponse {
-            error: Some(error),
-            generation_id: -1,
-            protocol_type: None,
-            protocol_name: None,
-            leader: String::new(),
-            skip_assignment: false,
-            member_id: member_id.to_string(),
-            members: Vec::new(),
-        }
-    }
-
     fn filled<T>(value: T) -> oneshot::Receiver<T> {
         let (tx, rx) = oneshot::channel();
         let _ = tx.send(value);

@@ -7,7 +7,7 @@ use tokio::time::Instant;
 
 use super::member::Member;
 use super::{Group, GroupState, InitialDelay};
-use crate::group::membership::{GroupError, SyncResponse};
+use crate::group::membership::{GroupError, JoinResponse, SyncResponse};
 
 impl Group {
     pub(super) fn maybe_prepare_rebalance(&mut self, now: Instant) {
@@ -138,7 +138,7 @@ impl Group {
         let Some(mut member) = self.members.remove(member_id) else {
             return;
         };
-        member.answer_join(Self::error_join(error.clone(), ""));
+        member.answer_join(JoinResponse::error(error.clone(), ""));
         member.answer_sync(SyncResponse::error(error));
         if let Some(instance) = &member.instance_id
             && self.static_members.get(instance).map(String::as_str) == Some(member_id)
@@ -228,7 +228,7 @@ impl Group {
     /// answered with `error`.
     pub fn kill(&mut self, error: GroupError) {
         for member in self.members.values_mut() {
-            member.answer_join(Self::error_join(error.clone(), &member.id.clone()));
+            member.answer_join(JoinResponse::error(error.clone(), &member.id.clone()));
             member.answer_sync(SyncResponse::error(error.clone()));
         }
         self.members.clear();
