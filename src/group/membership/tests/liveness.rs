@@ -72,14 +72,7 @@ async fn expired_session_removes_the_member_and_rebalances() {
 async fn members_that_do_not_rejoin_within_the_rebalance_timeout_are_removed() {
     // A delay, so the first members form one generation together.
     let m = membership(3000);
-    let a = member_id(&m).await;
-    let b_id = member_id(&m).await;
-    let ja = spawn_join(&m, request(&a));
-    let jb = spawn_join(&m, request(&b_id));
-    let generation = ja.await.expect("a").generation_id;
-    jb.await.expect("b");
-    spawn_sync(&m, &b_id, generation, vec![]);
-    spawn_sync(&m, &a, generation, vec![]).await.expect("a");
+    let (a, b_id, generation) = stable_pair(&m).await;
 
     info!("a newcomer joins; A rejoins, B keeps heartbeating but never rejoins");
     let c = member_id(&m).await;
@@ -109,14 +102,7 @@ async fn members_that_do_not_rejoin_within_the_rebalance_timeout_are_removed() {
 async fn a_dropped_join_does_not_hold_the_group() {
     // A delay, so the first members form one generation together.
     let m = membership(3000);
-    let a = member_id(&m).await;
-    let b_id = member_id(&m).await;
-    let ja = spawn_join(&m, request(&a));
-    let jb = spawn_join(&m, request(&b_id));
-    let generation = ja.await.expect("a").generation_id;
-    jb.await.expect("b");
-    spawn_sync(&m, &b_id, generation, vec![]);
-    spawn_sync(&m, &a, generation, vec![]).await.expect("a");
+    let (a, b_id, _) = stable_pair(&m).await;
 
     info!("B rejoins, then its client goes away (the request future is dropped)");
     let c = member_id(&m).await;

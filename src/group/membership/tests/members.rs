@@ -76,15 +76,7 @@ async fn static_member_rejoins_without_rebalance_and_fences_its_old_id() {
 async fn leave_in_batches_with_an_error_per_member() {
     // A delay, so the first members form one generation together.
     let m = membership(3000);
-    let a = member_id(&m).await;
-    let b_id = member_id(&m).await;
-    let ja = spawn_join(&m, request(&a));
-    let jb = spawn_join(&m, request(&b_id));
-    let generation = ja.await.expect("a").generation_id;
-    jb.await.expect("b");
-    let sb = spawn_sync(&m, &b_id, generation, vec![]);
-    spawn_sync(&m, &a, generation, vec![]).await.expect("a");
-    sb.await.expect("b");
+    let (a, b_id, generation) = stable_pair(&m).await;
 
     info!("the leader leaves: a rebalance starts and B is the leader of the next generation");
     let left = m

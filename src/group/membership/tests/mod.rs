@@ -107,6 +107,21 @@ async fn stable_alone(m: &Arc<Membership>) -> (String, i32) {
     (id, joined.generation_id)
 }
 
+/// A and B joined in one generation (the initial delay must let B in) and synced:
+/// (A's id, B's id, generation).
+async fn stable_pair(m: &Arc<Membership>) -> (String, String, i32) {
+    let a = member_id(m).await;
+    let b_id = member_id(m).await;
+    let ja = spawn_join(m, request(&a));
+    let jb = spawn_join(m, request(&b_id));
+    let generation = ja.await.expect("a").generation_id;
+    jb.await.expect("b");
+    let sb = spawn_sync(m, &b_id, generation, vec![]);
+    spawn_sync(m, &a, generation, vec![]).await.expect("a");
+    sb.await.expect("b");
+    (a, b_id, generation)
+}
+
 fn b(text: &str) -> Bytes {
     Bytes::from(text.to_string())
 }
