@@ -7,12 +7,14 @@
 //!                        versions, errors                            segment files (storage)
 //! ```
 //!
-//! Dependencies point one way: `main → broker → kafka → {group, metadata} → partition → raft →
-//! storage → config`. Only `kafka` imports `kafka_protocol`; only `raft` imports `openraft`.
+//! Dependencies point one way: `main → broker → kafka → {group, metadata} → internal_log →
+//! partition → raft → storage → config`. Only `kafka` imports `kafka_protocol`; only `raft`
+//! imports `openraft`.
 //!
 //! Layout: [`config`] (settings and limits), [`kafka`] (the wire protocol frontend), [`broker`] (the
 //! composition root), [`metadata`] (topics and assignments, replicated as records of the
-//! `__cluster_metadata` partition), [`partition`] (a replica's Kafka view: offsets, high
+//! `__cluster_metadata` partition), [`internal_log`] (state kept as records of an internal
+//! partition and applied on every replica), [`partition`] (a replica's Kafka view: offsets, high
 //! watermark, reads and appends), [`raft`] (openraft over the log; the TCP transport),
 //! [`storage`] (the segment log).
 //!
@@ -24,6 +26,7 @@
 pub mod broker;
 pub mod config;
 pub mod group;
+pub mod internal_log;
 pub mod kafka;
 pub mod metadata;
 pub mod partition;

@@ -1,20 +1,21 @@
-//! Consumer groups: membership (join, sync, heartbeat, leave, rebalances) and committed
-//! offsets. Offsets are records of the internal `__consumer_offsets` topic, whose partitions are
-//! Raft groups like any other; the coordinator of group G is the leader of partition
-//! `hash(G) mod offsets.topic.num.partitions`, so coordination moves with Raft leadership and a
-//! new coordinator serves the offsets its replica already holds.
+//! Consumer groups: membership (join, sync, heartbeat, leave, rebalances), offset commits and
+//! committed offsets. Offsets are records of the internal `__consumer_offsets` topic, whose
+//! partitions are replicated like any other; the coordinator of consumer group G is the leader of
+//! partition `hash(G) mod offsets.topic.num.partitions`, so coordination moves with Raft
+//! leadership and a new coordinator serves the offsets its replica already holds.
+//! `membership/` holds the live groups, `commit.rs` OffsetCommit, `offsets/` the committed
+//! offsets, `expiry.rs` and `compaction.rs` their cleanup.
 
+pub mod commit;
 pub mod compaction;
 pub mod expiry;
 pub mod membership;
+pub mod offsets;
 
 use std::sync::Arc;
 
 use crate::partition::{Partitions, Replica};
 use membership::Membership;
-
-pub mod offsets;
-
 use offsets::{OffsetsPartition, OffsetsTables};
 
 /// The internal topic holding committed offsets.

@@ -5,6 +5,7 @@
 use kafka_protocol::ResponseError;
 
 use crate::group::CoordinatorError;
+use crate::group::commit::CommitError;
 use crate::group::membership::GroupError;
 use crate::group::offsets::OffsetsError;
 use crate::metadata::{MetadataError, ProposeError};
@@ -124,6 +125,17 @@ pub(crate) fn group_error(err: &GroupError) -> ResponseError {
     }
 }
 
+/// What a client sees for an offset that was not committed.
+pub(crate) fn commit_error(err: &CommitError) -> ResponseError {
+    match err {
+        CommitError::Coordinator(e) => coordinator_error(e),
+        CommitError::Refused(e) => group_error(e),
+        CommitError::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition,
+        CommitError::MetadataTooLarge { .. } => ResponseError::OffsetMetadataTooLarge,
+        CommitError::Offsets(e) => offsets_error(e),
+    }
+}
+
 /// The error code of an optional group refusal (0 when there is none).
 pub(crate) fn group_code(err: Option<&GroupError>) -> i16 {
     err.map_or(0, |e| group_error(e).code())
@@ -194,5 +206,17 @@ mod tests {
         assert_eq!(group_code(Some(&GroupError::NonEmptyGroup)), 68);
         assert_eq!(group_code(Some(&GroupError::MemberIdRequired)), 79);
         assert_eq!(group_code(Some(&GroupError::FencedInstanceId)), 82);
+        let commit_code = |e: CommitError| commit_error(&e).code();
+        assert_eq!(commit_code(CommitError::UnknownTopicOrPartition), 3);
+        assert_eq!(
+            commit_code(CommitError::MetadataTooLarge { bytes: 5000 }),
+            12
+        );
+        assert_eq!(commit_code(OffsetsError::Loading.into()), 14);
+        assert_eq!(
+            commit_code(CoordinatorError::NotCoordinator("g".into()).into()),
+            16
+        );
+        assert_eq!(commit_code(GroupError::IllegalGeneration.into()), 22);
     }
 }

@@ -1,7 +1,9 @@
 //! Consumer-group membership on the coordinator: the groups this broker coordinates, each a
 //! [`state::Group`] state machine driven by its requests and by one timer task, and the bounded
-//! waits of JoinGroup and SyncGroup. `state.rs` holds the protocol itself; the handlers in
-//! `kafka/handlers/` translate the wire; `group/offsets.rs` keeps committed offsets.
+//! waits of JoinGroup and SyncGroup. `state/` holds the protocol itself, `messages.rs` its
+//! requests and answers, `registry.rs` the groups held, `admin.rs` what is asked of them beyond
+//! member requests; the handlers in `kafka/handlers/` translate the wire; `group/offsets/` keeps
+//! committed offsets.
 //!
 //! Membership lives in memory on the coordinator only and is not replicated: when the leader of a
 //! group's `__consumer_offsets` partition changes, the new coordinator starts without the group,
@@ -15,142 +17,30 @@
 //! client that goes away drops it, and the group treats a member whose parked request nobody
 //! listens to as absent (it neither keeps the member alive nor counts as rejoined).
 
+mod admin;
+mod messages;
+mod registry;
 pub mod state;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::Arc;
 
-use bytes::Bytes;
-use tokio::sync::{Notify, oneshot};
-use tokio::time::{Duration, Instant, sleep_until, timeout};
+use tokio::sync::oneshot;
+use tokio::time::{Duration, Instant, timeout};
 
+pub use admin::sweep_stale;
+pub use messages::{
+    GroupDescription, GroupError, GroupOverview, JoinRequest, JoinResponse, JoinedMember,
+    MemberDescription, SyncRequest, SyncResponse,
+};
+use registry::{Cell, Registry, drive};
 use state::{Group, Timing};
 pub use state::{GroupState, Protocol};
-
-use super::Groups;
 
 /// The coordinator epoch a request was checked against: the Raft term of the group's
 /// `__consumer_offsets` partition when `Groups::coordinator` answered (`replica.leadership().term`).
 pub type CoordinatorEpoch = u64;
-
-/// Why a group request is refused. `kafka/error_map.rs` turns each into Kafka's code.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum GroupError {
-    #[error("the group id is empty")]
-    InvalidGroupId,
-    #[error("the session timeout is outside the broker's range")]
-    InvalidSessionTimeout,
-    #[error("unknown member id")]
-    UnknownMemberId,
-    #[error("the member's generation is not the group's")]
-    IllegalGeneration,
-    #[error("the group is rebalancing: rejoin")]
-    RebalanceInProgress,
-    #[error("the member's protocols do not fit the group's")]
-    InconsistentGroupProtocol,
-    #[error("rejoin with the member id given")]
-    MemberIdRequired,
-    #[error("another member id holds this group.instance.id")]
-    FencedInstanceId,
-    #[error("the group has members")]
-    NonEmptyGroup,
-    /// The group was removed while the request was being served; the client looks again.
-    #[error("the group is not available here right now")]
-    CoordinatorNotAvailable,
-    /// This broker stopped coordinating the group.
-    #[error("this broker no longer coordinates the group")]
-    NotCoordinator,
-}
-
-/// A JoinGroup, version differences resolved by the handler.
-#[derive(Debug, Clone)]
-pub struct JoinRequest {
-    pub member_id: String,
-    pub group_instance_id: Option<String>,
-    pub client_id: String,
-    pub client_host: String,
-    pub session_timeout: Duration,
-    pub rebalance_timeout: Duration,
-    pub protocol_type: String,
-    pub protocols: Vec<Protocol>,
-    /// JoinGroup v4+: a new dynamic member first gets MEMBER_ID_REQUIRED and its id.
-    pub require_known_member_id: bool,
-    /// JoinGroup v9+: a static leader replaced in a Stable group is told to skip assigning.
-    pub supports_skip_assignment: bool,
-}
-
-/// A member as the leader's JoinGroup answer lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JoinedMember {
-    pub member_id: String,
-    pub group_instance_id: Option<String>,
-    pub metadata: Bytes,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JoinResponse {
-    pub error: Option<GroupError>,
-    pub generation_id: i32,
-    pub protocol_type: Option<String>,
-    pub protocol_name: Option<String>,
-    pub leader: String,
-    pub skip_assignment: bool,
-    /// The member's id (also with MEMBER_ID_REQUIRED: the id to rejoin with).
-    pub member_id: String,
-    /// Every member with its metadata, for the leader only.
-    pub members: Vec<JoinedMember>,
-}
-
-#[derive(Debug, Clone)]
-pub struct SyncRequest {
-    pub member_id: String,
-    pub group_instance_id: Option<String>,
-    pub generation_id: i32,
-    /// SyncGroup v5+: checked against the group's when given.
-    pub protocol_type: Option<String>,
-    pub protocol_name: Option<String>,
-    /// The leader's assignments, by member id (ignored from followers).
-    pub assignments: Vec<(String, Bytes)>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SyncResponse {
-    pub error: Option<GroupError>,
-    pub protocol_type: Option<String>,
-    pub protocol_name: Option<String>,
-    pub assignment: Bytes,
-}
-
-/// One member as DescribeGroups shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MemberDescription {
-    pub member_id: String,
-    pub group_instance_id: Option<String>,
-    pub client_id: String,
-    pub client_host: String,
-    pub metadata: Bytes,
-    pub assignment: Bytes,
-}
-
-/// One group as DescribeGroups shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupDescription {
-    pub state: GroupState,
-    pub protocol_type: String,
-    /// The selected protocol when Stable, else empty.
-    pub protocol: String,
-    pub members: Vec<MemberDescription>,
-}
-
-/// One group as ListGroups shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupOverview {
-    pub group_id: String,
-    pub protocol_type: String,
-    pub state: GroupState,
-}
 
 /// The coordinator's settings (`group.*` keys).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,58 +69,6 @@ const WAIT_MARGIN: Duration = Duration::from_secs(5);
 
 /// How often [`sweep_stale`] looks for groups this broker stopped coordinating.
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
-
-/// One group, its coordinator epoch and the timer task's wake-up.
-#[derive(Debug)]
-struct Cell {
-    epoch: CoordinatorEpoch,
-    group: Mutex<Group>,
-    /// Set once the group left the registry; the timer task then ends.
-    removed: std::sync::atomic::AtomicBool,
-    wake: Notify,
-}
-
-impl Cell {
-    fn lock(&self) -> MutexGuard<'_, Group> {
-        self.group.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn is_removed(&self) -> bool {
-        self.removed.load(std::sync::atomic::Ordering::Acquire)
-    }
-}
-
-#[derive(Debug, Default)]
-struct Registry {
-    groups: Mutex<HashMap<String, Arc<Cell>>>,
-}
-
-impl Registry {
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<Cell>>> {
-        self.groups.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Every group held, without holding the registry's lock afterwards.
-    fn cells(&self) -> Vec<(String, Arc<Cell>)> {
-        self.lock()
-            .iter()
-            .map(|(id, cell)| (id.clone(), Arc::clone(cell)))
-            .collect()
-    }
-
-    /// Removes `group_id` if it is still `cell`, answering parked requests with `error`.
-    fn remove(&self, group_id: &str, cell: &Arc<Cell>, error: GroupError) {
-        let mut groups = self.lock();
-        if groups.get(group_id).is_some_and(|c| Arc::ptr_eq(c, cell)) {
-            groups.remove(group_id);
-        }
-        drop(groups);
-        cell.lock().kill(error);
-        cell.removed
-            .store(true, std::sync::atomic::Ordering::Release);
-        cell.wake.notify_one();
-    }
-}
 
 /// The groups this broker coordinates.
 #[derive(Debug)]
@@ -292,22 +130,12 @@ impl Membership {
         {
             return Arc::clone(cell);
         }
-        let cell = Arc::new(Cell {
-            epoch,
-            group: Mutex::new(Group::new(
-                group_id.to_string(),
-                Timing {
-                    initial_rebalance_delay: self.settings.initial_rebalance_delay,
-                },
-            )),
-            removed: std::sync::atomic::AtomicBool::new(false),
-            wake: Notify::new(),
-        });
+        let timing = Timing {
+            initial_rebalance_delay: self.settings.initial_rebalance_delay,
+        };
+        let cell = Arc::new(Cell::new(epoch, Group::new(group_id.to_string(), timing)));
         if let Some(old) = groups.insert(group_id.to_string(), Arc::clone(&cell)) {
-            old.lock().kill(GroupError::NotCoordinator);
-            old.removed
-                .store(true, std::sync::atomic::Ordering::Release);
-            old.wake.notify_one();
+            old.retire(GroupError::NotCoordinator);
         }
         drop(groups);
         tokio::spawn(drive(
@@ -344,16 +172,7 @@ impl Membership {
         group_id: &str,
         req: JoinRequest,
     ) -> JoinResponse {
-        let refuse = |error| JoinResponse {
-            error: Some(error),
-            generation_id: -1,
-            protocol_type: None,
-            protocol_name: None,
-            leader: String::new(),
-            skip_assignment: false,
-            member_id: req.member_id.clone(),
-            members: Vec::new(),
-        };
+        let refuse = |error| JoinResponse::error(error, &req.member_id);
         if let Err(e) = check_group_id(group_id) {
             return refuse(e);
         }
@@ -466,113 +285,6 @@ impl Membership {
             None => Ok(()),
         }
     }
-
-    /// The group's state, `None` if this broker has no live membership for it (unknown here:
-    /// it may still have committed offsets).
-    pub fn state(&self, epoch: CoordinatorEpoch, group_id: &str) -> Option<GroupState> {
-        let cell = self.current(group_id, epoch)?;
-        let state = cell.lock().state();
-        Some(state)
-    }
-
-    /// How long the group has been Empty here; `None` if it is not Empty or not known here.
-    pub fn empty_for(&self, epoch: CoordinatorEpoch, group_id: &str) -> Option<Duration> {
-        let cell = self.current(group_id, epoch)?;
-        cell.lock().empty_for(Instant::now())
-    }
-
-    /// The Empty groups held under `epoch` that `wanted` selects.
-    pub fn empty_groups(
-        &self,
-        epoch: CoordinatorEpoch,
-        wanted: impl Fn(&str) -> bool,
-    ) -> Vec<String> {
-        self.registry
-            .cells()
-            .into_iter()
-            .filter(|(id, cell)| {
-                cell.epoch == epoch && wanted(id) && cell.lock().state() == GroupState::Empty
-            })
-            .map(|(id, _)| id)
-            .collect()
-    }
-
-    /// DeleteGroups: forgets the group's membership if it is Empty (or unknown: `Ok(false)`);
-    /// a group with members is NON_EMPTY_GROUP. Committed offsets are the caller's to delete.
-    pub fn delete(&self, epoch: CoordinatorEpoch, group_id: &str) -> Result<bool, GroupError> {
-        let Some(cell) = self.current(group_id, epoch) else {
-            return Ok(false);
-        };
-        let state = cell.lock().state();
-        match state {
-            GroupState::Empty | GroupState::Dead => {
-                self.registry
-                    .remove(group_id, &cell, GroupError::CoordinatorNotAvailable);
-                Ok(true)
-            }
-            GroupState::PreparingRebalance
-            | GroupState::CompletingRebalance
-            | GroupState::Stable => Err(GroupError::NonEmptyGroup),
-        }
-    }
-
-    /// DescribeGroups of one group; `None` if unknown here (Kafka describes it as Dead).
-    pub fn describe(&self, epoch: CoordinatorEpoch, group_id: &str) -> Option<GroupDescription> {
-        let cell = self.current(group_id, epoch)?;
-        let group = cell.lock();
-        let (protocol, members) = group.describe();
-        Some(GroupDescription {
-            state: group.state(),
-            protocol_type: group.protocol_type().unwrap_or_default().to_string(),
-            protocol,
-            members,
-        })
-    }
-
-    /// Every group held here with the epoch it was created under; the caller keeps those whose
-    /// epoch is still current (`is_current(group_id, epoch)`).
-    pub fn list(&self, is_current: impl Fn(&str, CoordinatorEpoch) -> bool) -> Vec<GroupOverview> {
-        let cells = self.registry.cells();
-        let mut out: Vec<GroupOverview> = cells
-            .into_iter()
-            .filter(|(id, cell)| is_current(id, cell.epoch))
-            .map(|(group_id, cell)| {
-                let group = cell.lock();
-                GroupOverview {
-                    group_id,
-                    protocol_type: group.protocol_type().unwrap_or_default().to_string(),
-                    state: group.state(),
-                }
-            })
-            .collect();
-        out.sort_by(|a, b| a.group_id.cmp(&b.group_id));
-        out
-    }
-
-    /// Forgets every group `is_current` rejects (this broker no longer leads its offsets
-    /// partition, or leads it under a newer epoch), answering its parked requests with
-    /// NOT_COORDINATOR. Returns how many were forgotten.
-    pub fn drop_stale(&self, is_current: impl Fn(&str, CoordinatorEpoch) -> bool) -> usize {
-        let cells = self.registry.cells();
-        let mut dropped = 0;
-        for (id, cell) in cells {
-            if !is_current(&id, cell.epoch) {
-                tracing::info!(group = %id, "no longer the coordinator; forgetting the group");
-                self.registry.remove(&id, &cell, GroupError::NotCoordinator);
-                dropped += 1;
-            }
-        }
-        dropped
-    }
-
-    /// How many groups are held (for tests and metrics).
-    pub fn len(&self) -> usize {
-        self.registry.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// Waits for a parked answer, at most `bound`; a dropped sender (the group was removed without
@@ -592,74 +304,12 @@ trait Answer {
 
 impl Answer for JoinResponse {
     fn refused(error: GroupError) -> Self {
-        JoinResponse {
-            error: Some(error),
-            generation_id: -1,
-            protocol_type: None,
-            protocol_name: None,
-            leader: String::new(),
-            skip_assignment: false,
-            member_id: String::new(),
-            members: Vec::new(),
-        }
+        JoinResponse::error(error, "")
     }
 }
 
 impl Answer for SyncResponse {
     fn refused(error: GroupError) -> Self {
         SyncResponse::error(error)
-    }
-}
-
-/// The timer task of one group: sleeps until its next deadline (or a change), runs what is
-/// due, forgets the group once it is disposable, and ends when the group is removed.
-async fn drive(group_id: String, cell: Arc<Cell>, registry: Weak<Registry>) {
-    loop {
-        if cell.is_removed() {
-            return;
-        }
-        let next = cell.lock().next_deadline();
-        match next {
-            Some(at) => {
-                tokio::select! {
-                    _ = sleep_until(at) => {}
-                    _ = cell.wake.notified() => {}
-                }
-            }
-            None => cell.wake.notified().await,
-        }
-        if cell.is_removed() {
-            return;
-        }
-        let disposable = {
-            let mut group = cell.lock();
-            group.tick(Instant::now());
-            group.is_disposable()
-        };
-        if disposable {
-            let Some(registry) = registry.upgrade() else {
-                return;
-            };
-            registry.remove(&group_id, &cell, GroupError::CoordinatorNotAvailable);
-            return;
-        }
-    }
-}
-
-/// Every [`SWEEP_INTERVAL`], forgets the groups this broker no longer coordinates under the
-/// epoch they were created in. Ends when the broker's `Groups` is dropped.
-pub async fn sweep_stale(groups: Weak<Groups>) {
-    let mut ticks = tokio::time::interval(SWEEP_INTERVAL);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticks.tick().await;
-        let Some(groups) = groups.upgrade() else {
-            return;
-        };
-        groups.membership().drop_stale(|group_id, epoch| {
-            groups
-                .coordinator(group_id)
-                .is_ok_and(|replica| replica.leadership().term == epoch)
-        });
     }
 }
