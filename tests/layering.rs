@@ -1,5 +1,6 @@
-//! Keeps the dependency rule true, module by module: `kafka → {group, metadata} → partition →
-//! raft → storage`, with `record` (Kafka's batch format) below partition and beside storage.
+//! Keeps the dependency rule true, module by module: `kafka → {group, metadata} → internal_log →
+//! partition → raft → storage`, with `record` (Kafka's batch format) below partition and beside
+//! storage.
 //! A failure names the file and line of each import that runs the wrong way.
 
 use std::path::{Path, PathBuf};
@@ -35,7 +36,11 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
         "raft",
         &["kafka", "partition", "group", "metadata", "broker"],
     ),
-    ("partition", &["kafka", "group", "metadata", "broker"]),
+    (
+        "partition",
+        &["kafka", "group", "metadata", "internal_log", "broker"],
+    ),
+    ("internal_log", &["kafka", "group", "metadata", "broker"]),
     ("metadata", &["kafka", "group", "broker"]),
     ("group", &["kafka", "broker"]),
     ("kafka", &["storage", "raft", "broker"]),
