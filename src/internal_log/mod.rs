@@ -191,11 +191,7 @@ impl<S: AppliedState> InternalLog<S> {
         let within = self.options.wait;
         match tokio::time::timeout(within, applied.wait_for(|a| *a >= offset)).await {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(_)) => Err(partition::Error::Stopped(format!(
-                "{} log applier stopped",
-                self.options.name
-            ))
-            .into()),
+            Ok(Err(_)) => Err(partition::Error::applier_stopped(self.options.name).into()),
             Err(_) => Err(Error::NotApplied {
                 log: self.options.name,
                 within,

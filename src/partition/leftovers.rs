@@ -10,15 +10,19 @@ use std::path::{Path, PathBuf};
 
 use uuid::Uuid;
 
-use super::Error;
+use super::{Error, Shared, StorageError};
 
 /// The file in a partition directory naming the topic id it belongs to.
 pub const TOPIC_ID_FILE: &str = "partition.metadata";
 
 /// Records `id` as the topic id of the partition in `dir` (written aside, synced, renamed).
 pub fn write_topic_id(dir: &Path, id: Uuid) -> Result<(), Error> {
-    let io =
-        |e: std::io::Error| Error::Storage(format!("{}: {e}", dir.join(TOPIC_ID_FILE).display()));
+    let io = |source| {
+        Error::storage(StorageError::Io {
+            path: dir.join(TOPIC_ID_FILE),
+            source: Shared::new(source),
+        })
+    };
     let tmp = dir.join(format!("{TOPIC_ID_FILE}.tmp"));
     let mut file = std::fs::File::create(&tmp).map_err(io)?;
     file.write_all(format!("version: 0\ntopic_id: {id}\n").as_bytes())
@@ -80,7 +84,12 @@ pub fn remove_leftovers(
     wanted: &HashMap<(String, i32), Uuid>,
     internal: &str,
 ) -> Result<Vec<PathBuf>, Error> {
-    let io = |e: std::io::Error| Error::Storage(format!("{}: {e}", data_dir.display()));
+    let io = |source| {
+        Error::storage(StorageError::Io {
+            path: data_dir.to_path_buf(),
+            source: Shared::new(source),
+        })
+    };
     let mut removed = Vec::new();
     for entry in std::fs::read_dir(data_dir).map_err(io)? {
         let entry = entry.map_err(io)?;
@@ -93,8 +102,12 @@ pub fn remove_leftovers(
         let path = entry.path();
         if is_leftover(&name, read_topic_id(&path), wanted, internal) {
             tracing::info!(dir = %path.display(), "removing the directory of a deleted partition");
-            std::fs::remove_dir_all(&path)
-                .map_err(|e| Error::Storage(format!("removing {}: {e}", path.display())))?;
+            std::fs::remove_dir_all(&path).map_err(|source| {
+                Error::storage(StorageError::Remove {
+                    path: path.clone(),
+                    source: Shared::new(source),
+                })
+            })?;
             removed.push(path);
         }
     }

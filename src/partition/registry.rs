@@ -8,7 +8,7 @@ use dashmap::DashMap;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::{Error, Replica, ReplicaSpec};
+use super::{Error, Replica, ReplicaSpec, Shared, StorageError};
 use crate::raft::{GroupOptions, NodeId};
 
 /// `<data dir>/<topic>-<partition>`, as Kafka lays out its log directories.
@@ -130,6 +130,9 @@ fn remove_dir(dir: &Path) -> Result<(), Error> {
     match std::fs::remove_dir_all(dir) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::Storage(format!("removing {}: {e}", dir.display()))),
+        Err(source) => Err(Error::storage(StorageError::Remove {
+            path: dir.to_path_buf(),
+            source: Shared::new(source),
+        })),
     }
 }

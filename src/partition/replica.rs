@@ -9,9 +9,11 @@ use std::sync::RwLock;
 use bytes::Bytes;
 use tokio::time::Instant;
 
-use super::Error;
+use super::{Error, StorageError};
 use crate::metadata::EffectiveConfig;
-use crate::raft::{GroupOptions, GroupSpec, Leadership, NodeId, PartitionGroup, WriteError};
+use crate::raft::{
+    Applied, GroupOptions, GroupSpec, Leadership, NodeId, PartitionGroup, WriteError,
+};
 use crate::record::RecordBatch;
 use crate::storage::{LogConfig, RetentionPolicy};
 
@@ -76,7 +78,7 @@ impl Replica {
         };
         let group = PartitionGroup::start_with(dir, group_spec, spec.options)
             .await
-            .map_err(|e| Error::Storage(e.to_string()))?;
+            .map_err(Error::storage)?;
         Ok(Replica {
             topic: spec.topic,
             partition: spec.partition,
@@ -125,7 +127,7 @@ impl Replica {
         self.group
             .transfer_leadership(to)
             .await
-            .map_err(Error::Stopped)
+            .map_err(|e| Error::Stopped(e.into()))
     }
 
     fn ensure_leader(&self) -> Result<(), Error> {
@@ -160,17 +162,8 @@ impl Replica {
             return Err(Error::BatchTooLarge { bytes, max });
         }
         self.ensure_leader()?;
-        let applied = self.group.write(batch).await.map_err(|e| match e {
-            WriteError::NotLeader { leader } => Error::NotLeader { leader },
-            WriteError::Stopped(reason) => Error::Stopped(reason),
-        })?;
-        let base_offset = applied
-            .base_offset
-            .ok_or_else(|| Error::Storage("record entry applied without offsets".into()))?;
-        Ok(Appended {
-            base_offset,
-            log_start_offset: self.log_start_offset(),
-        })
+        let applied = self.group.write(batch).await.map_err(write_error)?;
+        self.appended(applied)
     }
 
     /// Like [`Replica::append`] on any replica: a follower hands the batch to the leader it
@@ -184,13 +177,14 @@ impl Replica {
             .group
             .write_via_leader(batch, timeout)
             .await
-            .map_err(|e| match e {
-                WriteError::NotLeader { leader } => Error::NotLeader { leader },
-                WriteError::Stopped(reason) => Error::Stopped(reason),
-            })?;
+            .map_err(write_error)?;
+        self.appended(applied)
+    }
+
+    fn appended(&self, applied: Applied) -> Result<Appended, Error> {
         let base_offset = applied
             .base_offset
-            .ok_or_else(|| Error::Storage("record entry applied without offsets".into()))?;
+            .ok_or(Error::Storage(StorageError::AppliedWithoutOffsets))?;
         Ok(Appended {
             base_offset,
             log_start_offset: self.log_start_offset(),
@@ -221,7 +215,7 @@ impl Replica {
             .reader()
             .log()
             .read_records(offset, max_bytes, high_watermark)
-            .map_err(|e| Error::Storage(e.to_string()))?;
+            .map_err(Error::storage)?;
         Ok(FetchData {
             batches: read.batches,
             bytes: read.bytes,
@@ -245,7 +239,7 @@ impl Replica {
             .reader()
             .log()
             .offset_for_timestamp(timestamp)
-            .map_err(|e| Error::Storage(e.to_string()))?;
+            .map_err(Error::storage)?;
         Ok(found.filter(|(offset, _)| *offset < self.high_watermark()))
     }
 
@@ -298,22 +292,26 @@ impl Replica {
             return Ok(UNDEFINED);
         }
         let log = self.group.reader().log();
-        let storage = |e: crate::storage::Error| Error::Storage(e.to_string());
         let (first, end) = log.index_bounds();
         let last_term = match end.checked_sub(1) {
-            Some(last) if last >= first => log.entry_at(last).map_err(storage)?.map(|e| e.term),
+            Some(last) if last >= first => {
+                log.entry_at(last).map_err(Error::storage)?.map(|e| e.term)
+            }
             _ => None,
         };
         if last_term.map(epoch_of_term) == Some(epoch) {
             return Ok((epoch, log.next_offset()));
         }
-        let Some(next) = log.first_entry_above_term(epoch as u64).map_err(storage)? else {
+        let Some(next) = log
+            .first_entry_above_term(epoch as u64)
+            .map_err(Error::storage)?
+        else {
             return Ok(UNDEFINED);
         };
         let floor = match next.index.checked_sub(1) {
             Some(before) if before >= first => log
                 .entry_at(before)
-                .map_err(storage)?
+                .map_err(Error::storage)?
                 .map_or(epoch, |e| epoch_of_term(e.term)),
             _ => epoch,
         };
@@ -334,7 +332,7 @@ impl Replica {
         self.group
             .apply_retention(&policy, now_ms)
             .await
-            .map_err(Error::Storage)
+            .map_err(Error::storage)
     }
 
     /// Deletes the whole segments below `offset`: the owner of an internal log (a compacted
@@ -347,11 +345,21 @@ impl Replica {
         self.group
             .apply_retention(&policy, 0)
             .await
-            .map_err(Error::Storage)
+            .map_err(Error::storage)
     }
 
     pub async fn shutdown(&self) {
         self.group.shutdown().await;
+    }
+}
+
+/// A write the Raft group refused. A leader on another node that did not answer is, for the
+/// caller, no known leader: it looks again and retries.
+fn write_error(err: WriteError) -> Error {
+    match err {
+        WriteError::NotLeader { leader } => Error::NotLeader { leader },
+        WriteError::Unreachable { .. } => Error::NotLeader { leader: None },
+        WriteError::Stopped(reason) => Error::Stopped(reason.into()),
     }
 }
 

@@ -16,7 +16,7 @@ use tokio::sync::watch;
 
 use super::network::NoPeers;
 use super::state_machine::StateMachine;
-use super::transport::{Registration, Transport};
+use super::transport::{CallError, Registration, Transport};
 use super::types::{Applied, LogId, NodeId, Raft, Request, TypeConfig};
 use super::{LogStoreReader, PartitionStorage};
 use crate::config::ClusterConfig;
@@ -95,16 +95,77 @@ pub struct Leadership {
 pub enum StartError {
     #[error(transparent)]
     Open(#[from] super::Error),
-    #[error("raft group {name} failed to start: {reason}")]
-    Raft { name: String, reason: String },
+    #[error("raft group {name} failed to start: {source}")]
+    Raft {
+        name: String,
+        #[source]
+        source: RaftFailure,
+    },
 }
+
+/// An openraft error kept whole as the source, so no openraft type leaves `raft/`. Shared, so
+/// every waiter can be handed the same failure; two are equal when they are the same one.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(transparent)]
+pub struct RaftFailure(Arc<dyn std::error::Error + Send + Sync + 'static>);
+
+impl RaftFailure {
+    fn new(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        RaftFailure(Arc::new(err))
+    }
+}
+
+impl PartialEq for RaftFailure {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for RaftFailure {}
 
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
     #[error("this replica is not the leader (leader: {leader:?})")]
     NotLeader { leader: Option<NodeId> },
     #[error("raft group stopped: {0}")]
-    Stopped(String),
+    Stopped(#[source] RaftFailure),
+    /// A write handed to the leader on another node got no answer from it.
+    #[error("node {node}: {source}")]
+    Unreachable {
+        node: NodeId,
+        #[source]
+        source: ForwardError,
+    },
+}
+
+/// Why a write forwarded to the leader got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ForwardError {
+    #[error("no connection")]
+    NoConnection,
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    #[error(transparent)]
+    Call(#[from] CallError),
+    #[error("undecodable answer: {0}")]
+    Undecodable(#[source] serde_json::Error),
+    /// The leader's transport answered with an error status and its text.
+    #[error("{status} ({message})")]
+    Refused {
+        status: &'static str,
+        message: String,
+    },
+}
+
+/// Why deleting segments or handing leadership over failed on a running group.
+#[derive(Debug, thiserror::Error)]
+pub enum GroupError {
+    #[error(transparent)]
+    Storage(#[from] crate::storage::Error),
+    #[error("snapshot for retention: {0}")]
+    Snapshot(#[source] std::io::Error),
+    #[error(transparent)]
+    Raft(#[from] RaftFailure),
 }
 
 pub struct PartitionGroup {
@@ -195,9 +256,9 @@ impl PartitionGroup {
         spec: GroupSpec,
         options: GroupOptions,
     ) -> Result<PartitionGroup, StartError> {
-        let fail = |reason: String| StartError::Raft {
+        let fail = |source: RaftFailure| StartError::Raft {
             name: spec.name.clone(),
-            reason,
+            source,
         };
         let PartitionStorage {
             log_store,
@@ -216,7 +277,7 @@ impl PartitionGroup {
             ..super::partition_raft_config(&spec.name)
         }
         .validate()
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(|e| fail(RaftFailure::new(e)))?;
         let config = Arc::new(config);
         let raft = match &options.transport {
             None => Raft::new(spec.node_id, config, NoPeers, log_store, state_machine).await,
@@ -225,7 +286,7 @@ impl PartitionGroup {
                 Raft::new(spec.node_id, config, network, log_store, state_machine).await
             }
         }
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(|e| fail(RaftFailure::new(e)))?;
         let registration = options
             .transport
             .as_ref()
@@ -239,7 +300,7 @@ impl PartitionGroup {
             && !raft
                 .is_initialized()
                 .await
-                .map_err(|e| fail(e.to_string()))?
+                .map_err(|e| fail(RaftFailure::new(e)))?
         {
             let members: BTreeMap<NodeId, BasicNode> = spec
                 .members
@@ -248,14 +309,14 @@ impl PartitionGroup {
                 .collect();
             match raft.initialize(members).await {
                 Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
-                Err(e) => return Err(fail(e.to_string())),
+                Err(e) => return Err(fail(RaftFailure::new(e))),
             }
         }
         if spec.members.len() == 1 {
             raft.wait(Some(SELF_ELECTION_WAIT))
                 .state(openraft::ServerState::Leader, "single member leads")
                 .await
-                .map_err(|e| fail(e.to_string()))?;
+                .map_err(|e| fail(RaftFailure::new(e)))?;
         }
         Ok(PartitionGroup {
             raft,
@@ -279,7 +340,7 @@ impl PartitionGroup {
                     leader: f.leader_id,
                 })
             }
-            Err(e) => Err(WriteError::Stopped(e.to_string())),
+            Err(e) => Err(WriteError::Stopped(RaftFailure::new(e))),
         }
     }
 
@@ -303,8 +364,8 @@ impl PartitionGroup {
                     .forward_write(leader, &self.name, bytes, timeout)
                     .await
                     .map_err(|e| match e {
-                        WriteError::Stopped(reason) => {
-                            tracing::info!(group = %self.name, leader, %reason, "forwarded write failed");
+                        WriteError::Unreachable { .. } => {
+                            tracing::info!(group = %self.name, leader, error = %e, "forwarded write failed");
                             WriteError::NotLeader { leader: None }
                         }
                         other => other,
@@ -380,7 +441,7 @@ impl PartitionGroup {
     /// Hands leadership to voter `to` if this node leads and `to` is at most
     /// [`TRANSFER_MAX_BEHIND`] entries behind; returns whether the hand-over started. Writes
     /// pause until `to` has caught up and been elected, so a lagging voter is not asked.
-    pub async fn transfer_leadership(&self, to: NodeId) -> Result<bool, String> {
+    pub async fn transfer_leadership(&self, to: NodeId) -> Result<bool, RaftFailure> {
         let ready = {
             let metrics = self.raft.metrics();
             let m = metrics.borrow_watched();
@@ -400,7 +461,7 @@ impl PartitionGroup {
             .trigger()
             .transfer_leader(to)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(RaftFailure::new)?;
         Ok(true)
     }
 
@@ -421,13 +482,8 @@ impl PartitionGroup {
         &self,
         policy: &RetentionPolicy,
         now_ms: i64,
-    ) -> Result<Option<u64>, String> {
-        let Some(point) = self
-            .reader
-            .log()
-            .retention_point(policy, now_ms)
-            .map_err(|e| e.to_string())?
-        else {
+    ) -> Result<Option<u64>, GroupError> {
+        let Some(point) = self.reader.log().retention_point(policy, now_ms)? else {
             return Ok(None);
         };
         let (applied, snapshot) = {
@@ -447,14 +503,14 @@ impl PartitionGroup {
                     Box::pin(std::future::ready(sm.prepare_snapshot(boundary)))
                 })
                 .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())?;
+                .map_err(RaftFailure::new)?
+                .map_err(GroupError::Snapshot)?;
             if prepared {
                 self.raft
                     .trigger()
                     .snapshot()
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(RaftFailure::new)?;
             }
             self.raft
                 .wait(Some(SNAPSHOT_WAIT))
@@ -463,13 +519,13 @@ impl PartitionGroup {
                     "snapshot covers the retention point",
                 )
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(RaftFailure::new)?;
         }
         self.raft
             .trigger()
             .purge_log(point.index)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(RaftFailure::new)?;
         Ok(Some(point.index))
     }
 

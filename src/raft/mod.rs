@@ -33,7 +33,8 @@ use std::sync::Arc;
 
 pub use checkpoint::APPLIED_FILE;
 pub use group::{
-    GroupOptions, GroupSpec, Leadership, PartitionGroup, RaftTiming, StartError, WriteError,
+    ForwardError, GroupError, GroupOptions, GroupSpec, Leadership, PartitionGroup, RaftFailure,
+    RaftTiming, StartError, WriteError,
 };
 pub use log_reader::LogStoreReader;
 pub use log_store::{COMMITTED_FILE, LogStore, VOTE_FILE};

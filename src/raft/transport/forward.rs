@@ -21,8 +21,8 @@ use super::frame::{
     status_name,
 };
 use super::{Shared, Transport};
-use crate::raft::WriteError;
 use crate::raft::types::{Applied, NodeId, Raft, Request};
+use crate::raft::{ForwardError, WriteError};
 use crate::record::RecordBatch;
 
 /// Answers one forwarded write with what the local Raft group made of it.
@@ -71,27 +71,29 @@ async fn forward(
     batch: Bytes,
     timeout: Duration,
 ) -> Result<Applied, WriteError> {
-    let unreachable = |why: String| WriteError::Stopped(format!("node {target}: {why}"));
+    let unreachable = |source: ForwardError| WriteError::Unreachable {
+        node: target,
+        source,
+    };
     let conn = shared
         .link(target)
-        .ok_or_else(|| unreachable("no connection".into()))?;
+        .ok_or_else(|| unreachable(ForwardError::NoConnection))?;
     let answer = tokio::time::timeout(timeout, async {
         let mut call = conn.request(FORWARD_WRITE, group, vec![batch]).await?;
         call.response().await
     })
     .await
-    .map_err(|_| unreachable(format!("no answer within {timeout:?}")))?
-    .map_err(|e| unreachable(e.to_string()))?;
+    .map_err(|_| unreachable(ForwardError::Timeout(timeout)))?
+    .map_err(|e| unreachable(e.into()))?;
     match answer.status {
         STATUS_OK => serde_json::from_slice(&answer.payload)
-            .map_err(|e| unreachable(format!("undecodable answer: {e}"))),
+            .map_err(|e| unreachable(ForwardError::Undecodable(e))),
         STATUS_NOT_LEADER => Err(WriteError::NotLeader {
             leader: serde_json::from_slice(&answer.payload).unwrap_or(None),
         }),
-        status => Err(unreachable(format!(
-            "{} ({})",
-            status_name(status),
-            String::from_utf8_lossy(&answer.payload)
-        ))),
+        status => Err(unreachable(ForwardError::Refused {
+            status: status_name(status),
+            message: String::from_utf8_lossy(&answer.payload).into_owned(),
+        })),
     }
 }

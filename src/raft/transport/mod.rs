@@ -34,6 +34,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub use conn::CallError;
 pub use frame::{MAX_GROUP_BYTES, PROTOCOL_VERSION};
 pub use network::TransportNetwork;
 

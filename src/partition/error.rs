@@ -1,0 +1,138 @@
+//! Why a partition could not do what was asked; `kafka/error_map.rs` picks the Kafka code.
+//! Failures from below keep their source: the log's, the Raft group's, the file system's.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::raft::{self, NodeId};
+use crate::record::BatchError;
+use crate::storage;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("this broker is not the leader of the partition (leader: {leader:?})")]
+    NotLeader { leader: Option<NodeId> },
+    #[error("this broker hosts no such partition")]
+    UnknownPartition,
+    #[error("offset {offset} is outside [{log_start_offset}, {high_watermark}]")]
+    OffsetOutOfRange {
+        offset: i64,
+        log_start_offset: i64,
+        high_watermark: i64,
+    },
+    #[error("corrupt record batch: {0}")]
+    CorruptBatch(#[from] BatchError),
+    #[error("record batch of {bytes} bytes exceeds max.message.bytes {max}")]
+    BatchTooLarge { bytes: usize, max: usize },
+    #[error("leader epoch {requested} is older than the current {current}")]
+    FencedLeaderEpoch { requested: i32, current: i32 },
+    #[error("leader epoch {requested} is newer than the current {current}")]
+    UnknownLeaderEpoch { requested: i32, current: i32 },
+    #[error("the partition's storage failed: {0}")]
+    Storage(#[source] StorageError),
+    #[error("the partition is stopping: {0}")]
+    Stopped(#[source] StopReason),
+}
+
+/// What failed underneath a replica.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StorageError {
+    #[error(transparent)]
+    Log(Shared<storage::Error>),
+    #[error(transparent)]
+    Start(Shared<raft::StartError>),
+    #[error(transparent)]
+    Retention(Shared<raft::GroupError>),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: Shared<std::io::Error>,
+    },
+    #[error("removing {path}: {source}")]
+    Remove {
+        path: PathBuf,
+        #[source]
+        source: Shared<std::io::Error>,
+    },
+    /// The state machine applied a record entry but reported no offsets for it.
+    #[error("record entry applied without offsets")]
+    AppliedWithoutOffsets,
+}
+
+impl From<storage::Error> for StorageError {
+    fn from(err: storage::Error) -> Self {
+        StorageError::Log(Shared::new(err))
+    }
+}
+
+impl From<raft::StartError> for StorageError {
+    fn from(err: raft::StartError) -> Self {
+        StorageError::Start(Shared::new(err))
+    }
+}
+
+impl From<raft::GroupError> for StorageError {
+    fn from(err: raft::GroupError) -> Self {
+        StorageError::Retention(Shared::new(err))
+    }
+}
+
+/// Why a replica (or the reader of an internal log on top of it) takes no more work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StopReason {
+    #[error(transparent)]
+    Raft(#[from] raft::RaftFailure),
+    /// The task applying an internal log (`metadata`, `offsets`) has ended.
+    #[error("{log} log applier stopped")]
+    ApplierStopped { log: &'static str },
+}
+
+/// A failure from below, shared so a partition error can be cloned and handed to every caller
+/// waiting on it; two are equal when they are the same failure.
+#[derive(Debug)]
+pub struct Shared<E>(Arc<E>);
+
+impl<E> Shared<E> {
+    pub fn new(err: E) -> Self {
+        Shared(Arc::new(err))
+    }
+}
+
+impl<E> Clone for Shared<E> {
+    fn clone(&self) -> Self {
+        Shared(Arc::clone(&self.0))
+    }
+}
+
+impl<E> PartialEq for Shared<E> {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl<E> Eq for Shared<E> {}
+
+impl<E: fmt::Display> fmt::Display for Shared<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<E: std::error::Error> std::error::Error for Shared<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl Error {
+    pub(crate) fn storage(err: impl Into<StorageError>) -> Self {
+        Error::Storage(err.into())
+    }
+
+    /// The task applying the internal log `log` has ended.
+    pub fn applier_stopped(log: &'static str) -> Self {
+        Error::Stopped(StopReason::ApplierStopped { log })
+    }
+}
