@@ -22,8 +22,8 @@ use crate::kafka::Server;
 use crate::kafka::context::{self, BrokerContext, Services};
 use crate::metadata::leadership::{self, LeadershipSettings};
 use crate::metadata::{
-    BrokerInfo, Command, EffectiveConfig, METADATA_TOPIC, MetadataState, MetadataStore,
-    ProposeError, TopicDefaults,
+    BrokerInfo, Command, METADATA_TOPIC, MetadataState, MetadataStore, ProposeError, TopicDefaults,
+    topic_config,
 };
 use crate::partition::{Partitions, Replica, ReplicaSpec, leftovers, partition_dir};
 use crate::raft::{GroupOptions, RaftTiming, Transport, TransportConfig};
@@ -66,16 +66,7 @@ impl Broker {
                 node_id: config.node_id,
                 members: members(&config),
                 preferred_leader: None,
-                // The metadata log is small and its whole history is the state: keep it all.
-                config: EffectiveConfig::resolve(
-                    &BTreeMap::new(),
-                    &TopicDefaults {
-                        retention_ms: -1,
-                        retention_bytes: -1,
-                        segment_bytes: 64 << 20,
-                        ..topic_defaults.clone()
-                    },
-                ),
+                config: topic_config::metadata_log(&topic_defaults),
                 options: options.clone(),
             },
         )
@@ -394,7 +385,7 @@ pub(crate) async fn start_assigned(
     let node_id = context.node_id();
     let partitions = &context.services.partitions;
     for (name, topic) in &state.topics {
-        let config = EffectiveConfig::resolve(&topic.configs, &context.services.topic_defaults);
+        let config = topic_config::effective(&topic.configs, &context.services.topic_defaults);
         for (p, replicas) in topic.partitions.iter().enumerate() {
             if !replicas.contains(&node_id) {
                 continue;

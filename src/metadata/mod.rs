@@ -10,4 +10,4 @@ pub use state::{
     BrokerInfo, Command, LeaderRecord, MetadataError, MetadataState, NodeId, TopicMeta,
 };
 pub use store::{METADATA_TOPIC, MetadataStore, MetadataView, ProposeError};
-pub use topic_config::{ConfigSource, DescribedConfig, EffectiveConfig, TopicDefaults, ValueType};
+pub use topic_config::{ConfigSource, DescribedConfig, TopicDefaults, ValueType};

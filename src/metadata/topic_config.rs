@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::partition::EffectiveConfig;
+
 /// Broker-wide defaults a topic inherits unless it overrides them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicDefaults {
@@ -253,36 +255,42 @@ pub fn describe(
         .collect()
 }
 
-/// A topic's effective settings: its overrides on top of the broker defaults.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EffectiveConfig {
-    pub retention_ms: Option<i64>,
-    pub retention_bytes: Option<u64>,
-    pub segment_bytes: u64,
-    pub max_message_bytes: usize,
-    pub index_interval_bytes: u32,
+/// A topic's effective settings: its overrides on top of the broker defaults, as the replicas
+/// apply them.
+pub fn effective(
+    overrides: &BTreeMap<String, String>,
+    defaults: &TopicDefaults,
+) -> EffectiveConfig {
+    let long = |name: &str, default: i64| {
+        overrides
+            .get(name)
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(default)
+    };
+    let retention_ms = long("retention.ms", defaults.retention_ms);
+    let retention_bytes = long("retention.bytes", defaults.retention_bytes);
+    EffectiveConfig {
+        retention_ms: (retention_ms >= 0).then_some(retention_ms),
+        retention_bytes: u64::try_from(retention_bytes).ok(),
+        segment_bytes: long("segment.bytes", defaults.segment_bytes).max(1) as u64,
+        max_message_bytes: long("max.message.bytes", defaults.max_message_bytes).max(0) as usize,
+        index_interval_bytes: long("index.interval.bytes", defaults.index_interval_bytes)
+            .clamp(1, i64::from(u32::MAX)) as u32,
+    }
 }
 
-impl EffectiveConfig {
-    pub fn resolve(overrides: &BTreeMap<String, String>, defaults: &TopicDefaults) -> Self {
-        let long = |name: &str, default: i64| {
-            overrides
-                .get(name)
-                .and_then(|v| v.parse::<i64>().ok())
-                .unwrap_or(default)
-        };
-        let retention_ms = long("retention.ms", defaults.retention_ms);
-        let retention_bytes = long("retention.bytes", defaults.retention_bytes);
-        EffectiveConfig {
-            retention_ms: (retention_ms >= 0).then_some(retention_ms),
-            retention_bytes: u64::try_from(retention_bytes).ok(),
-            segment_bytes: long("segment.bytes", defaults.segment_bytes).max(1) as u64,
-            max_message_bytes: long("max.message.bytes", defaults.max_message_bytes).max(0)
-                as usize,
-            index_interval_bytes: long("index.interval.bytes", defaults.index_interval_bytes)
-                .clamp(1, i64::from(u32::MAX)) as u32,
-        }
-    }
+/// The settings of the metadata log itself: it is small and its whole history is the state,
+/// so it keeps everything.
+pub fn metadata_log(defaults: &TopicDefaults) -> EffectiveConfig {
+    effective(
+        &BTreeMap::new(),
+        &TopicDefaults {
+            retention_ms: -1,
+            retention_bytes: -1,
+            segment_bytes: 64 << 20,
+            ..defaults.clone()
+        },
+    )
 }
 
 #[cfg(test)]
@@ -323,7 +331,7 @@ mod tests {
             ("retention.ms".to_string(), "-1".to_string()),
             ("segment.bytes".to_string(), "4096".to_string()),
         ]);
-        let eff = EffectiveConfig::resolve(&overrides, &defaults);
+        let eff = effective(&overrides, &defaults);
         assert_eq!(eff.retention_ms, None);
         assert_eq!(eff.retention_bytes, None);
         assert_eq!(eff.segment_bytes, 4096);

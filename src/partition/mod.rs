@@ -2,11 +2,13 @@
 //! appends). Kafka words above this module, Raft words below it.
 //! `registry.rs` keeps the replicas this broker hosts.
 
+mod config;
 mod error;
 pub mod leftovers;
 mod registry;
 mod replica;
 
+pub use config::EffectiveConfig;
 pub use error::{Error, Shared, StopReason, StorageError};
 pub use registry::{Partitions, partition_dir};
 pub use replica::{Appended, FetchData, Replica, ReplicaSpec, epoch_of_term};

@@ -9,8 +9,7 @@ use std::sync::RwLock;
 use bytes::Bytes;
 use tokio::time::Instant;
 
-use super::{Error, StorageError};
-use crate::metadata::EffectiveConfig;
+use super::{EffectiveConfig, Error, StorageError};
 use crate::raft::{
     Applied, GroupOptions, GroupSpec, Leadership, NodeId, PartitionGroup, WriteError,
 };
