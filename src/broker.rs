@@ -20,6 +20,7 @@ use crate::group::membership::{self, Membership, MembershipSettings};
 use crate::group::{Groups, OFFSETS_TOPIC};
 use crate::kafka::Server;
 use crate::kafka::context::{self, BrokerContext, Services};
+use crate::metadata::admin::{Admin, AdminSettings};
 use crate::metadata::leadership::{self, LeadershipSettings};
 use crate::metadata::{
     BrokerInfo, Command, METADATA_TOPIC, MetadataState, MetadataStore, ProposeError, TopicDefaults,
@@ -84,6 +85,13 @@ impl Broker {
 
         let transport = options.transport.clone();
         let partitions = Arc::new(Partitions::new(config.data_dir.clone(), options));
+        let admin = Arc::new(Admin::new(
+            Arc::clone(&metadata),
+            Arc::clone(&partitions),
+            topic_defaults,
+            admin_settings(&config),
+            config.describe(&advertised),
+        ));
         let services = Services {
             groups: Arc::new(Groups::new(
                 Arc::clone(&partitions),
@@ -92,7 +100,7 @@ impl Broker {
             )),
             partitions,
             metadata,
-            topic_defaults,
+            admin,
         };
         let context = Arc::new(BrokerContext::new(config, &bound, services));
         remove_leftovers(&context)?;
@@ -208,6 +216,15 @@ fn leadership_settings(config: &Config) -> LeadershipSettings {
         replica_lag: Duration::from_millis(config.replica_lag_time_max_ms),
         rebalance: config.auto_leader_rebalance,
         rebalance_every: Duration::from_secs(config.leader_imbalance_check_interval_secs),
+    }
+}
+
+fn admin_settings(config: &Config) -> AdminSettings {
+    AdminSettings {
+        node_id: config.node_id,
+        num_partitions: config.num_partitions,
+        default_replication_factor: config.default_replication_factor,
+        auto_create_topics: config.auto_create_topics,
     }
 }
 
@@ -385,7 +402,8 @@ pub(crate) async fn start_assigned(
     let node_id = context.node_id();
     let partitions = &context.services.partitions;
     for (name, topic) in &state.topics {
-        let config = topic_config::effective(&topic.configs, &context.services.topic_defaults);
+        let config =
+            topic_config::effective(&topic.configs, context.services.admin.topic_defaults());
         for (p, replicas) in topic.partitions.iter().enumerate() {
             if !replicas.contains(&node_id) {
                 continue;

@@ -1,21 +1,24 @@
 //! The state every request handler shares: config, the addresses clients are told to use, and
-//! the broker's services (hosted partitions, replicated metadata). `broker.rs` builds it.
+//! the broker's services (hosted partitions, replicated metadata, topic administration,
+//! groups). `broker.rs` builds it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::config::{Config, Listener};
 use crate::group::Groups;
-use crate::metadata::{MetadataStore, TopicDefaults};
-use crate::partition::Partitions;
+use crate::metadata::admin::Admin;
+use crate::metadata::{LeaderRecord, MetadataStore, TopicMeta, routing};
+use crate::partition::{self, Partitions, Replica};
 
 /// What the broker runs that handlers reach through the context.
 #[derive(Debug)]
 pub struct Services {
     pub partitions: Arc<Partitions>,
     pub metadata: Arc<MetadataStore>,
-    /// Broker-wide topic defaults (`log.retention.ms`, ...), for new topics and DescribeConfigs.
-    pub topic_defaults: TopicDefaults,
+    /// Creates, deletes, grows and configures topics.
+    pub admin: Arc<Admin>,
     /// Consumer groups coordinated here and their committed offsets.
     pub groups: Arc<Groups>,
 }
@@ -40,6 +43,24 @@ impl BrokerContext {
 
     pub fn node_id(&self) -> u64 {
         self.config.node_id
+    }
+
+    /// The replica serving a partition request here, or why there is none.
+    pub fn replica(&self, topic: &str, partition: i32) -> Result<Arc<Replica>, partition::Error> {
+        let state = self.services.metadata.current().state;
+        routing::hosted_replica(&state, &self.services.partitions, topic, partition)
+    }
+
+    /// Who leads `partition` of `topic` as far as this broker can tell.
+    pub fn leader_view(&self, topic: &TopicMeta, partition: i32) -> Option<LeaderRecord> {
+        let lag = Duration::from_millis(self.config.replica_lag_time_max_ms);
+        routing::leader_view(
+            &self.services.partitions,
+            self.node_id(),
+            lag,
+            topic,
+            partition,
+        )
     }
 }
 

@@ -1,15 +1,20 @@
 //! Domain problems -> Kafka error codes. The only module that picks a code.
 //! Exhaustive on purpose: a new variant must not compile until someone decides what a client sees.
-//! Handlers name a meaning (`Refusal`, a partition or metadata error), never a number.
+//! Handlers name a meaning (`Refusal`, a partition, admin or group error) and get the code.
 
 use kafka_protocol::ResponseError;
 
+use super::handlers::coordinator::GroupRequestError;
 use crate::group::CoordinatorError;
 use crate::group::commit::CommitError;
 use crate::group::membership::GroupError;
 use crate::group::offsets::OffsetsError;
+use crate::metadata::admin::AdminError;
 use crate::metadata::{MetadataError, ProposeError};
 use crate::partition;
+
+/// The code of an answer without an error.
+pub(crate) const NONE: i16 = 0;
 
 /// Requests the frontend itself turns down, before any partition is involved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,24 +27,16 @@ pub(crate) enum Refusal {
     UnknownTopicOrPartition,
     /// A topic id that names no topic.
     UnknownTopicId,
-    /// A record batch whose CRC or framing does not check out.
-    CorruptMessage,
     /// The request's own timeout passed before the work was done.
     RequestTimedOut,
     /// Internal topics are not written or altered by clients.
     InvalidTopic,
-    /// A partition count that is not larger than the current one.
-    InvalidPartitions,
-    /// An unknown or malformed config in a Describe/Alter request.
-    InvalidConfig,
-    /// Replicas chosen by the client that do not fit the topic or the cluster.
-    InvalidReplicaAssignment,
+    /// Produce with an `acks` other than -1, 0 or 1.
+    InvalidRequiredAcks,
     /// DescribeCluster asking a broker listener about controllers (KIP-919).
     MismatchedEndpointType,
     /// DescribeCluster with an endpoint type Kafka does not define.
     UnsupportedEndpointType,
-    /// A replica's files could not be created or removed.
-    StorageFailed,
     /// No leader of the partition is known right now (an election is under way).
     LeaderNotAvailable,
 }
@@ -50,15 +47,11 @@ pub(crate) fn refusal(r: Refusal) -> ResponseError {
         Refusal::InvalidRequest => ResponseError::InvalidRequest,
         Refusal::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition,
         Refusal::UnknownTopicId => ResponseError::UnknownTopicId,
-        Refusal::CorruptMessage => ResponseError::CorruptMessage,
         Refusal::RequestTimedOut => ResponseError::RequestTimedOut,
         Refusal::InvalidTopic => ResponseError::InvalidTopicException,
-        Refusal::InvalidPartitions => ResponseError::InvalidPartitions,
-        Refusal::InvalidConfig => ResponseError::InvalidConfig,
-        Refusal::InvalidReplicaAssignment => ResponseError::InvalidReplicaAssignment,
+        Refusal::InvalidRequiredAcks => ResponseError::InvalidRequiredAcks,
         Refusal::MismatchedEndpointType => ResponseError::MismatchedEndpointType,
         Refusal::UnsupportedEndpointType => ResponseError::UnsupportedEndpointType,
-        Refusal::StorageFailed => ResponseError::KafkaStorageError,
         Refusal::LeaderNotAvailable => ResponseError::LeaderNotAvailable,
     }
 }
@@ -68,7 +61,7 @@ pub(crate) fn refusal_code(r: Refusal) -> i16 {
 }
 
 /// What a client sees when a partition cannot serve it.
-pub(crate) fn partition_error(err: &partition::Error) -> ResponseError {
+fn partition_error(err: &partition::Error) -> ResponseError {
     use partition::Error as E;
     match err {
         // A stopping replica will not lead again here: the client must look for the new leader.
@@ -142,7 +135,7 @@ pub(crate) fn group_code(err: Option<&GroupError>) -> i16 {
 }
 
 /// What a client sees when a metadata change is refused.
-pub(crate) fn metadata_error(err: &MetadataError) -> ResponseError {
+fn metadata_error(err: &MetadataError) -> ResponseError {
     use MetadataError as E;
     match err {
         E::TopicExists(_) => ResponseError::TopicAlreadyExists,
@@ -155,7 +148,7 @@ pub(crate) fn metadata_error(err: &MetadataError) -> ResponseError {
 }
 
 /// What a client sees when a proposed metadata change did not go through.
-pub(crate) fn propose_error(err: &ProposeError) -> ResponseError {
+fn propose_error(err: &ProposeError) -> ResponseError {
     match err {
         ProposeError::Rejected(e) => metadata_error(e),
         // The metadata log's leader is the controller.
@@ -165,19 +158,86 @@ pub(crate) fn propose_error(err: &ProposeError) -> ResponseError {
     }
 }
 
+pub(crate) fn metadata_code(err: &MetadataError) -> i16 {
+    metadata_error(err).code()
+}
+
+pub(crate) fn coordinator_code(err: &CoordinatorError) -> i16 {
+    coordinator_error(err).code()
+}
+
+/// What a client sees when a group request fails at the coordinator, its membership or its
+/// committed offsets.
+pub(crate) fn group_request_code(err: &GroupRequestError) -> i16 {
+    let error = match err {
+        GroupRequestError::Group(e) => group_error(e),
+        GroupRequestError::Coordinator(e) => coordinator_error(e),
+        GroupRequestError::Offsets(e) => offsets_error(e),
+        GroupRequestError::GroupNotFound => ResponseError::GroupIdNotFound,
+        GroupRequestError::GroupInUse => ResponseError::GroupSubscribedToTopic,
+    };
+    error.code()
+}
+
+/// What a client sees when an admin request (or one topic or resource of it) is refused.
+pub(crate) fn admin_code(err: &AdminError) -> i16 {
+    use AdminError as E;
+    let error = match err {
+        E::DuplicateTopic(_)
+        | E::DuplicateTopicRef
+        | E::DuplicateResource(_)
+        | E::DuplicateConfig(_)
+        | E::MalformedTopicRef
+        | E::AssignmentsWithCounts
+        | E::NullConfigValue(_)
+        | E::NullSet(_)
+        | E::UnknownConfigOperation { .. }
+        | E::UnknownResourceType(_)
+        | E::OtherBroker { .. }
+        | E::BrokerLoggers
+        | E::StaticBrokerConfigs => ResponseError::InvalidRequest,
+        E::InternalTopic(_) => ResponseError::InvalidTopicException,
+        E::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition,
+        E::UnknownTopicId(_) => ResponseError::UnknownTopicId,
+        E::NoPartitions(_) | E::FewerPartitions { .. } => ResponseError::InvalidPartitions,
+        E::Assignment(_) => ResponseError::InvalidReplicaAssignment,
+        E::ConfigWithoutValue(_) | E::NotAList(_) => ResponseError::InvalidConfig,
+        E::Refused(e) => metadata_error(e),
+        E::Propose(e) => propose_error(e),
+        E::NotInEffect(_) => ResponseError::RequestTimedOut,
+        // The replica's files could not be created or removed.
+        E::FilesRemain(_) | E::ReplicaNotStarted { .. } => ResponseError::KafkaStorageError,
+        E::Vanished => ResponseError::UnknownServerError,
+    };
+    error.code()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metadata::admin::AssignmentError;
+    use crate::record::BatchError;
 
     #[test]
     fn codes_are_kafkas() {
         assert_eq!(refusal_code(Refusal::UnsupportedVersion), 35);
         assert_eq!(refusal_code(Refusal::InvalidRequest), 42);
-        assert_eq!(refusal_code(Refusal::CorruptMessage), 2);
-        assert_eq!(refusal_code(Refusal::InvalidConfig), 40);
-        assert_eq!(refusal_code(Refusal::InvalidPartitions), 37);
-        assert_eq!(refusal_code(Refusal::InvalidReplicaAssignment), 39);
+        assert_eq!(refusal_code(Refusal::InvalidRequiredAcks), 21);
         assert_eq!(refusal_code(Refusal::UnknownTopicId), 100);
+        assert_eq!(
+            partition_code(&partition::Error::CorruptBatch(BatchError::Empty)),
+            2
+        );
+        assert_eq!(admin_code(&AdminError::NotAList("k".into())), 40);
+        assert_eq!(admin_code(&AdminError::NoPartitions(0)), 37);
+        assert_eq!(
+            admin_code(&AdminError::Assignment(AssignmentError::Gaps)),
+            39
+        );
+        assert_eq!(admin_code(&AdminError::FilesRemain("d".into())), 56);
+        assert_eq!(admin_code(&AdminError::DuplicateTopicRef), 42);
+        assert_eq!(group_request_code(&GroupRequestError::GroupNotFound), 69);
+        assert_eq!(group_request_code(&GroupRequestError::GroupInUse), 86);
         assert_eq!(refusal_code(Refusal::MismatchedEndpointType), 114);
         assert_eq!(
             partition_code(&partition::Error::NotLeader { leader: None }),

@@ -48,7 +48,6 @@ pub mod request;
 pub(crate) mod schema;
 pub(crate) mod schemas;
 pub mod server;
-pub(crate) mod topics;
 pub mod versions;
 pub(crate) mod walk;
 

@@ -1,7 +1,9 @@
 //! The cluster view: brokers, topics, replica assignments, topic settings. Replicated through
 //! the metadata Raft group, whose leader is the controller.
 
+pub mod admin;
 pub mod leadership;
+pub mod routing;
 pub mod state;
 pub mod store;
 pub mod topic_config;
@@ -10,4 +12,4 @@ pub use state::{
     BrokerInfo, Command, LeaderRecord, MetadataError, MetadataState, NodeId, TopicMeta,
 };
 pub use store::{METADATA_TOPIC, MetadataStore, MetadataView, ProposeError};
-pub use topic_config::{ConfigSource, DescribedConfig, TopicDefaults, ValueType};
+pub use topic_config::{ConfigSource, DescribedConfig, TopicDefaults};

@@ -1,9 +1,10 @@
 //! Per-topic settings under their Kafka names: which exist, their broker-wide defaults, how a
-//! value is validated. CreateTopics, DescribeConfigs and the Alter APIs all go through here.
+//! value is validated, what a topic's replicas apply. `admin/` serves them to the admin APIs.
 //! `state.rs` stores the overrides a topic has.
 
 use std::collections::BTreeMap;
 
+use crate::config::SettingType;
 use crate::partition::EffectiveConfig;
 
 /// Broker-wide defaults a topic inherits unless it overrides them.
@@ -38,20 +39,13 @@ pub struct ConfigKey {
     kind: Kind,
 }
 
-/// The type of a setting's value, as DescribeConfigs reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ValueType {
-    Int,
-    Long,
-    String,
-}
-
 impl ConfigKey {
-    pub fn value_type(&self) -> ValueType {
+    /// The type of the setting's value, as DescribeConfigs reports it.
+    pub fn value_type(&self) -> SettingType {
         match self.kind {
-            Kind::Long { max, .. } if max <= i64::from(i32::MAX) => ValueType::Int,
-            Kind::Long { .. } => ValueType::Long,
-            Kind::OneOf(_) => ValueType::String,
+            Kind::Long { max, .. } if max <= i64::from(i32::MAX) => SettingType::Int,
+            Kind::Long { .. } => SettingType::Long,
+            Kind::OneOf(_) => SettingType::String,
         }
     }
 }
@@ -217,7 +211,9 @@ pub fn default_value(name: &str, defaults: &TopicDefaults) -> Option<String> {
 pub enum ConfigSource {
     /// Set on the topic (Kafka: DYNAMIC_TOPIC_CONFIG).
     Topic,
-    /// The broker's default for every topic (Kafka: DEFAULT_CONFIG).
+    /// Set in this broker's configuration (Kafka: STATIC_BROKER_CONFIG).
+    StaticBroker,
+    /// The built-in default (Kafka: DEFAULT_CONFIG).
     Default,
 }
 
@@ -226,7 +222,12 @@ pub enum ConfigSource {
 pub struct DescribedConfig {
     pub name: &'static str,
     pub value: String,
+    /// [`ConfigSource::Topic`] or [`ConfigSource::Default`]: the broker's own value of the
+    /// synonym is not looked at here.
     pub source: ConfigSource,
+    /// The broker setting that gives the default.
+    pub broker_name: &'static str,
+    pub value_type: SettingType,
     pub doc: &'static str,
 }
 
@@ -249,6 +250,8 @@ pub fn describe(
                 name: key.name,
                 value,
                 source,
+                broker_name: key.broker_name,
+                value_type: key.value_type(),
                 doc: key.doc,
             }
         })
@@ -341,9 +344,9 @@ mod tests {
     #[test]
     fn value_types_follow_the_ranges() {
         let of = |name| lookup(name).expect("key").value_type();
-        assert_eq!(of("retention.ms"), ValueType::Long);
-        assert_eq!(of("max.message.bytes"), ValueType::Int);
-        assert_eq!(of("cleanup.policy"), ValueType::String);
+        assert_eq!(of("retention.ms"), SettingType::Long);
+        assert_eq!(of("max.message.bytes"), SettingType::Int);
+        assert_eq!(of("cleanup.policy"), SettingType::String);
         let mut synonyms: Vec<_> = TOPIC_CONFIGS.iter().map(|k| k.broker_name).collect();
         synonyms.sort_unstable();
         synonyms.dedup();

@@ -5,26 +5,51 @@
 use kafka_protocol::ResponseError;
 
 use super::RequestContext;
-use crate::group::membership::CoordinatorEpoch;
+use crate::group::CoordinatorError;
+use crate::group::membership::{CoordinatorEpoch, GroupError};
+use crate::group::offsets::OffsetsError;
 use crate::kafka::error_map;
 
-/// The coordinator epoch of `group_id` here, or the error to answer (NOT_COORDINATOR,
-/// COORDINATOR_NOT_AVAILABLE).
-pub(crate) fn epoch(
+/// Why a group request is answered with an error; `error_map::group_request_code` picks it.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum GroupRequestError {
+    #[error(transparent)]
+    Group(#[from] GroupError),
+    #[error(transparent)]
+    Coordinator(#[from] CoordinatorError),
+    #[error(transparent)]
+    Offsets(#[from] OffsetsError),
+    /// Known neither by its members nor by committed offsets.
+    #[error("no such group")]
+    GroupNotFound,
+    /// The group has members, which may be consuming the topics named.
+    #[error("the group has members")]
+    GroupInUse,
+}
+
+/// The coordinator epoch of `group_id` here, or why this broker does not coordinate it.
+pub(crate) fn coordinator_epoch(
     ctx: &RequestContext,
     group_id: &str,
-) -> Result<CoordinatorEpoch, ResponseError> {
+) -> Result<CoordinatorEpoch, CoordinatorError> {
     ctx.broker
         .services
         .groups
         .coordinator(group_id)
         .map(|replica| replica.leadership().term)
-        .map_err(|e| error_map::coordinator_error(&e))
+}
+
+/// [`coordinator_epoch`] with the refusal as OffsetCommit answers it.
+pub(crate) fn epoch(
+    ctx: &RequestContext,
+    group_id: &str,
+) -> Result<CoordinatorEpoch, ResponseError> {
+    coordinator_epoch(ctx, group_id).map_err(|e| error_map::coordinator_error(&e))
 }
 
 /// Whether `group_id` is still coordinated here under `epoch` (ListGroups shows only those).
 pub(crate) fn is_current(ctx: &RequestContext, group_id: &str, epoch: CoordinatorEpoch) -> bool {
-    self::epoch(ctx, group_id).is_ok_and(|current| current == epoch)
+    coordinator_epoch(ctx, group_id).is_ok_and(|current| current == epoch)
 }
 
 /// The client id of the request, as group members record it.

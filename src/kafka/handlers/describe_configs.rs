@@ -1,8 +1,8 @@
 //! DescribeConfigs v1-v4: every supported setting of a topic (its value, where the value comes
 //! from, synonyms down to the broker default) or of this broker (static settings, read-only).
-//! From v3 each entry has a type and, when asked, documentation. `configs.rs` holds the codes.
+//! From v3 each entry has a type and, when asked, documentation. `metadata/admin/` describes;
+//! `configs.rs` holds the codes.
 
-use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
@@ -10,10 +10,8 @@ use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
-use crate::config::BrokerSetting;
-use crate::kafka::configs::{self, Resource};
-use crate::kafka::context::BrokerContext;
-use crate::metadata::{ConfigSource, topic_config};
+use crate::kafka::configs;
+use crate::metadata::admin::{ConfigEntry, Synonym};
 
 /// From v3 entries carry their type and (on request) documentation.
 fn has_type_and_documentation(version: i16) -> bool {
@@ -38,207 +36,109 @@ pub(crate) async fn handle(
         documentation: has_type_and_documentation(version) && request.include_documentation,
         version,
     };
-    let broker_settings = ctx.broker.config.describe(&ctx.broker.advertised);
-    let results = request
+    let resources = request
         .resources
         .iter()
-        .map(|r| describe(&ctx.broker, &broker_settings, r, wanted))
+        .map(|r| {
+            let keys = r
+                .configuration_keys
+                .as_ref()
+                .map(|keys| keys.iter().map(|k| k.to_string()).collect());
+            (configs::resource(r.resource_type, &r.resource_name), keys)
+        })
+        .collect();
+    let described = ctx.broker.services.admin.describe_configs(resources);
+    let results = request
+        .resources
+        .into_iter()
+        .zip(described)
+        .map(|(r, entries)| {
+            let (code, message) = configs::outcome_fields(&entries);
+            DescribeConfigsResult::default()
+                .with_resource_type(r.resource_type)
+                .with_resource_name(r.resource_name)
+                .with_error_code(code)
+                .with_error_message(message)
+                .with_configs(
+                    entries
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|e| entry(e, wanted))
+                        .collect(),
+                )
+        })
         .collect();
     Some(DescribeConfigsResponse::default().with_results(results))
 }
 
-fn describe(
-    broker: &BrokerContext,
-    broker_settings: &[BrokerSetting],
-    r: &DescribeConfigsResource,
-    wanted: Wanted,
-) -> DescribeConfigsResult {
-    let base = DescribeConfigsResult::default()
-        .with_resource_type(r.resource_type)
-        .with_resource_name(r.resource_name.clone())
-        .with_error_message(None);
-    // Null or empty: every key (as Kafka does).
-    let keep = |name: &str| match &r.configuration_keys {
-        Some(keys) if !keys.is_empty() => keys.iter().any(|k| &**k == name),
-        _ => true,
-    };
-    let entries = match configs::resource(broker, r.resource_type, &r.resource_name) {
-        Err(e) => Err(e),
-        Ok(Resource::Broker) => Ok(broker_settings
-            .iter()
-            .filter(|s| keep(s.name))
-            .map(|s| broker_entry(s, wanted))
-            .collect()),
-        Ok(Resource::Topic(name)) => {
-            let state = broker.services.metadata.current().state;
-            match state.topics.get(&name) {
-                None => Err(configs::unknown_topic(&name)),
-                Some(topic) => Ok(topic_config::describe(
-                    &topic.configs,
-                    &broker.services.topic_defaults,
-                )
-                .into_iter()
-                .filter(|c| keep(c.name))
-                .map(|c| topic_entry(&c, broker_settings, wanted))
-                .collect()),
-            }
-        }
-    };
-    match entries {
-        Ok(entries) => base.with_configs(entries),
-        Err(e) => {
-            tracing::info!(resource = %&*r.resource_name, error = %e.message, "configs not described");
-            base.with_error_code(e.error.code())
-                .with_error_message(Some(StrBytes::from_string(e.message)))
-        }
-    }
-}
-
-fn synonym(name: &str, value: &str, source: i8) -> DescribeConfigsSynonym {
-    DescribeConfigsSynonym::default()
-        .with_name(StrBytes::from_string(name.to_string()))
-        .with_value(Some(StrBytes::from_string(value.to_string())))
-        .with_source(source)
-}
-
 /// One entry with the fields every version has; type and documentation added per version.
-fn entry(
-    name: &str,
-    value: &str,
-    source: i8,
-    read_only: bool,
-    synonyms: Vec<DescribeConfigsSynonym>,
-    type_and_doc: (i8, &str),
-    wanted: Wanted,
-) -> DescribeConfigsResourceResult {
-    let mut e = DescribeConfigsResourceResult::default()
-        .with_name(StrBytes::from_string(name.to_string()))
-        .with_value(Some(StrBytes::from_string(value.to_string())))
-        .with_read_only(read_only)
-        .with_config_source(source)
+fn entry(e: &ConfigEntry, wanted: Wanted) -> DescribeConfigsResourceResult {
+    let mut described = DescribeConfigsResourceResult::default()
+        .with_name(StrBytes::from_static_str(e.name))
+        .with_value(Some(StrBytes::from_string(e.value.clone())))
+        .with_read_only(e.read_only)
+        .with_config_source(configs::source_code(e.source))
         .with_is_sensitive(false)
         .with_documentation(None);
     if wanted.synonyms {
-        e.synonyms = synonyms;
+        described.synonyms = e.synonyms.iter().map(synonym).collect();
     }
     if has_type_and_documentation(wanted.version) {
-        e.config_type = type_and_doc.0;
+        described.config_type = configs::type_code(e.value_type);
         if wanted.documentation {
-            e.documentation = Some(StrBytes::from_string(type_and_doc.1.to_string()));
+            described.documentation = Some(StrBytes::from_static_str(e.doc));
         }
     }
-    e
+    described
 }
 
-/// A broker setting: read-only (settings are static), synonyms from the value to the default.
-fn broker_entry(s: &BrokerSetting, wanted: Wanted) -> DescribeConfigsResourceResult {
-    let source = configs::broker_source(s.is_default);
-    let mut synonyms = Vec::with_capacity(2);
-    if !s.is_default {
-        synonyms.push(synonym(s.name, &s.value, configs::STATIC_BROKER_CONFIG));
-    }
-    synonyms.push(synonym(s.name, &s.default, configs::DEFAULT_CONFIG));
-    let type_and_doc = (configs::broker_type(s.value_type), s.doc);
-    entry(
-        s.name,
-        &s.value,
-        source,
-        true,
-        synonyms,
-        type_and_doc,
-        wanted,
-    )
-}
-
-/// A topic setting: the override if any, else the broker's value of its synonym.
-fn topic_entry(
-    c: &topic_config::DescribedConfig,
-    broker_settings: &[BrokerSetting],
-    wanted: Wanted,
-) -> DescribeConfigsResourceResult {
-    let key = topic_config::lookup(c.name);
-    let broker_name = key.map_or("", |k| k.broker_name);
-    let broker_setting = broker_settings.iter().find(|s| s.name == broker_name);
-    let broker_static = broker_setting.is_some_and(|s| !s.is_default);
-    let mut synonyms = Vec::with_capacity(3);
-    if c.source == ConfigSource::Topic {
-        synonyms.push(synonym(c.name, &c.value, configs::DYNAMIC_TOPIC_CONFIG));
-    }
-    if let Some(s) = broker_setting {
-        if !s.is_default {
-            synonyms.push(synonym(s.name, &s.value, configs::STATIC_BROKER_CONFIG));
-        }
-        synonyms.push(synonym(s.name, &s.default, configs::DEFAULT_CONFIG));
-    }
-    let source = configs::topic_source(c.source, broker_static);
-    let config_type = key.map_or(0, |k| configs::topic_type(k.value_type()));
-    entry(
-        c.name,
-        &c.value,
-        source,
-        false,
-        synonyms,
-        (config_type, c.doc),
-        wanted,
-    )
+fn synonym(s: &Synonym) -> DescribeConfigsSynonym {
+    DescribeConfigsSynonym::default()
+        .with_name(StrBytes::from_static_str(s.name))
+        .with_value(Some(StrBytes::from_string(s.value.clone())))
+        .with_source(configs::source_code(s.source))
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use bytes::BytesMut;
     use kafka_protocol::protocol::Encodable;
 
     use super::*;
-    use crate::config::Config;
-    use crate::metadata::TopicDefaults;
+    use crate::config::SettingType;
+    use crate::metadata::ConfigSource;
 
     #[test]
-    fn every_version_encodes_and_sources_follow_the_override() {
-        let config = Config {
-            num_partitions: 4,
-            ..Config::default()
+    fn every_version_encodes() {
+        let described = ConfigEntry {
+            name: "retention.ms",
+            value: "1000".into(),
+            source: ConfigSource::Topic,
+            read_only: false,
+            synonyms: vec![Synonym {
+                name: "log.retention.ms",
+                value: "604800000".into(),
+                source: ConfigSource::Default,
+            }],
+            value_type: SettingType::Long,
+            doc: "age after which a whole segment is deleted",
         };
-        let settings = config.describe(&config.advertised_listeners);
-        let overrides = BTreeMap::from([("retention.ms".to_string(), "1000".to_string())]);
-        let described = topic_config::describe(&overrides, &TopicDefaults::default());
         for version in 1..=4 {
             let wanted = Wanted {
                 synonyms: true,
                 documentation: has_type_and_documentation(version),
                 version,
             };
-            let topic: Vec<_> = described
-                .iter()
-                .map(|c| topic_entry(c, &settings, wanted))
-                .collect();
-            let retention = topic
-                .iter()
-                .find(|e| &*e.name == "retention.ms")
-                .expect("entry");
-            assert_eq!(retention.config_source, configs::DYNAMIC_TOPIC_CONFIG);
+            let encoded = entry(&described, wanted);
+            assert_eq!(encoded.config_source, 1);
+            assert_eq!(encoded.synonyms[0].source, 5);
             assert_eq!(
-                retention.synonyms.len(),
-                2,
-                "topic override, then the default"
+                encoded.config_type,
+                if version >= 3 { 5 } else { 0 },
+                "v{version}"
             );
-            assert_eq!(&*retention.synonyms[1].name, "log.retention.ms");
-            let segment = topic
-                .iter()
-                .find(|e| &*e.name == "segment.bytes")
-                .expect("entry");
-            assert_eq!(segment.config_source, configs::DEFAULT_CONFIG);
-            let brokers: Vec<_> = settings.iter().map(|s| broker_entry(s, wanted)).collect();
-            let partitions = brokers
-                .iter()
-                .find(|e| &*e.name == "num.partitions")
-                .expect("entry");
-            assert_eq!(partitions.config_source, configs::STATIC_BROKER_CONFIG);
-            assert!(partitions.read_only);
             let response = DescribeConfigsResponse::default().with_results(vec![
-                DescribeConfigsResult::default().with_configs(topic),
-                DescribeConfigsResult::default().with_configs(brokers),
+                DescribeConfigsResult::default().with_configs(vec![encoded]),
             ]);
             response
                 .encode(&mut BytesMut::new(), version)

@@ -8,7 +8,8 @@ use kafka_protocol::messages::describe_groups_response::{DescribedGroup, Describ
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::{RequestContext, coordinator};
+use super::RequestContext;
+use super::coordinator::{GroupRequestError, coordinator_epoch};
 use crate::group::membership::GroupState;
 use crate::kafka::error_map;
 
@@ -55,23 +56,24 @@ async fn describe(
     base: DescribedGroup,
     version: i16,
 ) -> DescribedGroup {
-    let epoch = match coordinator::epoch(ctx, id) {
+    let refused = |e: GroupRequestError| {
+        base.clone()
+            .with_error_code(error_map::group_request_code(&e))
+    };
+    let epoch = match coordinator_epoch(ctx, id) {
         Ok(epoch) => epoch,
-        Err(code) => return base.with_error_code(code.code()),
+        Err(e) => return refused(e.into()),
     };
     let groups = &ctx.broker.services.groups;
     let Some(group) = groups.membership().describe(epoch, id) else {
         let committed = match groups.offsets(id) {
-            Ok(table) => table
-                .group(id)
-                .await
-                .map_err(|e| error_map::offsets_error(&e)),
-            Err(e) => Err(error_map::coordinator_error(&e)),
+            Ok(table) => table.group(id).await.map_err(GroupRequestError::from),
+            Err(e) => Err(e.into()),
         };
         let state = match committed {
             Ok(offsets) if offsets.is_empty() => GroupState::Dead,
             Ok(_) => GroupState::Empty,
-            Err(code) => return base.with_error_code(code.code()),
+            Err(e) => return refused(e),
         };
         return base.with_group_state(StrBytes::from_static_str(state.name()));
     };

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::future::select_all;
-use kafka_protocol::ResponseError;
 use kafka_protocol::messages::fetch_request::FetchPartition;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
@@ -16,7 +15,6 @@ use tokio::time::Instant;
 use super::RequestContext;
 use crate::kafka::context::BrokerContext;
 use crate::kafka::error_map::{self, Refusal};
-use crate::kafka::topics;
 
 /// From v13 topics are named by id.
 fn topics_by_id(version: i16) -> bool {
@@ -140,20 +138,20 @@ fn read_partition(
         .with_log_start_offset(-1)
         .with_preferred_read_replica(kafka_protocol::messages::BrokerId(-1))
         .with_aborted_transactions(Some(Vec::new()));
-    let fail = |error: ResponseError| Answer {
-        data: base.clone().with_error_code(error.code()),
+    let fail = |code: i16| Answer {
+        data: base.clone().with_error_code(code),
         bytes: 0,
         failed: true,
     };
     let Some(topic) = topic else {
-        return fail(error_map::refusal(Refusal::UnknownTopicId));
+        return fail(error_map::refusal_code(Refusal::UnknownTopicId));
     };
-    let replica = match topics::replica(broker, topic, wanted.partition) {
+    let replica = match broker.replica(topic, wanted.partition) {
         Ok(replica) => replica,
-        Err(error) => return fail(error),
+        Err(e) => return fail(error_map::partition_code(&e)),
     };
     if let Err(e) = replica.check_leader_epoch(wanted.current_leader_epoch) {
-        return fail(error_map::partition_error(&e));
+        return fail(error_map::partition_code(&e));
     }
     let partition_max = if wanted.partition_max_bytes > 0 {
         wanted.partition_max_bytes as usize
@@ -181,7 +179,7 @@ fn read_partition(
             failed: false,
         },
         Err(e) => {
-            let mut answer = fail(error_map::partition_error(&e));
+            let mut answer = fail(error_map::partition_code(&e));
             if let crate::partition::Error::OffsetOutOfRange {
                 log_start_offset,
                 high_watermark,

@@ -4,16 +4,15 @@
 
 use std::collections::BTreeMap;
 
-use kafka_protocol::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
-use crate::group::OFFSETS_TOPIC;
+use crate::group::{CoordinatorError, OFFSETS_TOPIC};
 use crate::kafka::context::BrokerContext;
 use crate::kafka::error_map::{self, Refusal};
-use crate::kafka::topics::{self, NewTopic, TopicError};
+use crate::metadata::admin::AdminError;
 
 /// Kafka's key type of a consumer group (1 is a transactional id, not served here).
 const GROUP_KEY: i8 = 0;
@@ -28,8 +27,8 @@ fn has_error_message(version: i16) -> bool {
     version >= 1
 }
 
-/// Where one key's coordinator is, or why there is none.
-type Found = Result<(i32, String, i32), (ResponseError, String)>;
+/// Where one key's coordinator is, or why there is none: the error code and message.
+type Found = Result<(i32, String, i32), (i16, String)>;
 
 pub(crate) async fn handle(
     ctx: RequestContext,
@@ -42,10 +41,12 @@ pub(crate) async fn handle(
         vec![request.key.clone()]
     };
     let ready = if request.key_type == GROUP_KEY {
-        ensure_offsets_topic(&ctx.broker).await
+        ensure_offsets_topic(&ctx.broker)
+            .await
+            .map_err(|e| (error_map::admin_code(&e), e.to_string()))
     } else {
-        Err(TopicError::new(
-            error_map::refusal(Refusal::InvalidRequest),
+        Err((
+            error_map::refusal_code(Refusal::InvalidRequest),
             format!("key type {} is not served", request.key_type),
         ))
     };
@@ -54,7 +55,7 @@ pub(crate) async fn handle(
         .map(|key| {
             let answer = match &ready {
                 Ok(()) => locate(&ctx.broker, &key),
-                Err(e) => Err((e.error, e.message.clone())),
+                Err(refused) => Err(refused.clone()),
             };
             (key, answer)
         })
@@ -69,11 +70,11 @@ pub(crate) async fn handle(
                     .with_node_id(BrokerId(node))
                     .with_host(StrBytes::from_string(host))
                     .with_port(port),
-                Err((error, message)) => Coordinator::default()
+                Err((code, message)) => Coordinator::default()
                     .with_key(key)
                     .with_node_id(BrokerId(-1))
                     .with_port(-1)
-                    .with_error_code(error.code())
+                    .with_error_code(code)
                     .with_error_message(Some(StrBytes::from_string(message))),
             })
             .collect();
@@ -86,10 +87,10 @@ pub(crate) async fn handle(
             response.host = StrBytes::from_string(host);
             response.port = port;
         }
-        Err((error, message)) => {
+        Err((code, message)) => {
             response.node_id = BrokerId(-1);
             response.port = -1;
-            response.error_code = error.code();
+            response.error_code = code;
             if has_error_message(version) {
                 response.error_message = Some(StrBytes::from_string(message));
             }
@@ -101,17 +102,15 @@ pub(crate) async fn handle(
 /// The leader of `group`'s offsets partition and its advertised address.
 fn locate(broker: &BrokerContext, group: &StrBytes) -> Found {
     let not_available = |why: &str| {
-        let error = error_map::coordinator_error(&crate::group::CoordinatorError::NotAvailable(
-            group.to_string(),
-        ));
-        Err((error, why.to_string()))
+        let error = CoordinatorError::NotAvailable(group.to_string());
+        Err((error_map::coordinator_code(&error), why.to_string()))
     };
     let state = broker.services.metadata.current().state;
     let Some(topic) = state.topics.get(OFFSETS_TOPIC) else {
         return not_available("the offsets topic is being created");
     };
     let partition = broker.services.groups.partition_of(group);
-    let Some(leader) = topics::leader_view(broker, topic, partition).map(|l| l.leader) else {
+    let Some(leader) = broker.leader_view(topic, partition).map(|l| l.leader) else {
         return not_available("the group's offsets partition has no leader yet");
     };
     match state.brokers.get(&leader) {
@@ -123,29 +122,23 @@ fn locate(broker: &BrokerContext, group: &StrBytes) -> Found {
 /// Creates `__consumer_offsets` unless it exists: `offsets.topic.num.partitions` partitions of
 /// `offsets.topic.segment.bytes` segments, kept whatever time or size retention says (committed
 /// offsets must outlive it; compaction deletes what snapshots cover).
-async fn ensure_offsets_topic(broker: &BrokerContext) -> Result<(), TopicError> {
-    let state = broker.services.metadata.current().state;
-    if state.topics.contains_key(OFFSETS_TOPIC) {
-        return Ok(());
-    }
-    let replication = OFFSETS_REPLICATION.min(state.brokers.len().max(1));
-    let new = NewTopic {
-        name: OFFSETS_TOPIC.to_string(),
-        partitions: Some(broker.services.groups.offsets_partitions() as i32),
-        replication_factor: Some(replication as i16),
-        assignments: None,
-        configs: BTreeMap::from([
-            ("retention.ms".to_string(), "-1".to_string()),
-            ("retention.bytes".to_string(), "-1".to_string()),
-            (
-                "segment.bytes".to_string(),
-                broker.config.offsets_topic_segment_bytes.to_string(),
-            ),
-        ]),
-    };
-    match topics::create(broker, new, false).await {
-        Ok(_) => Ok(()),
-        Err(e) if e.error == ResponseError::TopicAlreadyExists => Ok(()),
-        Err(e) => Err(e),
-    }
+async fn ensure_offsets_topic(broker: &BrokerContext) -> Result<(), AdminError> {
+    let configs = BTreeMap::from([
+        ("retention.ms".to_string(), "-1".to_string()),
+        ("retention.bytes".to_string(), "-1".to_string()),
+        (
+            "segment.bytes".to_string(),
+            broker.config.offsets_topic_segment_bytes.to_string(),
+        ),
+    ]);
+    broker
+        .services
+        .admin
+        .ensure_internal_topic(
+            OFFSETS_TOPIC,
+            broker.services.groups.offsets_partitions(),
+            OFFSETS_REPLICATION,
+            configs,
+        )
+        .await
 }

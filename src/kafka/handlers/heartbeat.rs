@@ -19,9 +19,9 @@ pub(crate) async fn handle(
     let version = ctx.api_version;
     let group_id = request.group_id.0.to_string();
     let code = match membership::check_group_id(&group_id) {
-        Err(e) => error_map::group_error(&e).code(),
-        Ok(()) => match coordinator::epoch(&ctx, &group_id) {
-            Err(code) => code.code(),
+        Err(e) => error_map::group_code(Some(&e)),
+        Ok(()) => match coordinator::coordinator_epoch(&ctx, &group_id) {
+            Err(e) => error_map::coordinator_code(&e),
             Ok(epoch) => {
                 let instance = request
                     .group_instance_id

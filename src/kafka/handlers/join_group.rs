@@ -5,12 +5,12 @@
 
 use std::time::Duration;
 
-use kafka_protocol::ResponseError;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::{RequestContext, coordinator};
+use super::RequestContext;
+use super::coordinator::{self, GroupRequestError};
 use crate::group::membership::{self, JoinRequest, JoinResponse, Protocol};
 use crate::kafka::error_map;
 
@@ -50,7 +50,7 @@ pub(crate) async fn handle(
     let version = ctx.api_version;
     let group_id = request.group_id.0.to_string();
     let member_id = request.member_id.to_string();
-    let refuse = |code: ResponseError| {
+    let refuse = |e: GroupRequestError| {
         response(
             version,
             JoinResponse {
@@ -64,14 +64,14 @@ pub(crate) async fn handle(
                 members: Vec::new(),
             },
         )
-        .with_error_code(code.code())
+        .with_error_code(error_map::group_request_code(&e))
     };
     if let Err(e) = membership::check_group_id(&group_id) {
-        return Some(refuse(error_map::group_error(&e)));
+        return Some(refuse(e.into()));
     }
-    let epoch = match coordinator::epoch(&ctx, &group_id) {
+    let epoch = match coordinator::coordinator_epoch(&ctx, &group_id) {
         Ok(epoch) => epoch,
-        Err(code) => return Some(refuse(code)),
+        Err(e) => return Some(refuse(e.into())),
     };
     let rebalance_timeout_ms = if has_rebalance_timeout(version) {
         request.rebalance_timeout_ms

@@ -2,11 +2,11 @@
 //! batch of members, each by member id or, for static members, by group.instance.id alone
 //! (administrative removal), each with its own error code.
 
-use kafka_protocol::ResponseError;
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
-use super::{RequestContext, coordinator};
+use super::RequestContext;
+use super::coordinator::{GroupRequestError, coordinator_epoch};
 use crate::group::membership;
 use crate::kafka::error_map;
 
@@ -21,13 +21,15 @@ pub(crate) async fn handle(
 ) -> Option<LeaveGroupResponse> {
     let version = ctx.api_version;
     let group_id = request.group_id.0.to_string();
-    let refuse = |code: ResponseError| LeaveGroupResponse::default().with_error_code(code.code());
+    let refuse = |e: GroupRequestError| {
+        LeaveGroupResponse::default().with_error_code(error_map::group_request_code(&e))
+    };
     if let Err(e) = membership::check_group_id(&group_id) {
-        return Some(refuse(error_map::group_error(&e)));
+        return Some(refuse(e.into()));
     }
-    let epoch = match coordinator::epoch(&ctx, &group_id) {
+    let epoch = match coordinator_epoch(&ctx, &group_id) {
         Ok(epoch) => epoch,
-        Err(code) => return Some(refuse(code)),
+        Err(e) => return Some(refuse(e.into())),
     };
     let leaving: Vec<(String, Option<String>)> = if batched(version) {
         request
@@ -54,13 +56,10 @@ pub(crate) async fn handle(
         .leave(epoch, &group_id, &leaving);
     let results = match results {
         Ok(results) => results,
-        Err(e) => return Some(refuse(error_map::group_error(&e))),
+        Err(e) => return Some(refuse(e.into())),
     };
     if !batched(version) {
-        let code = results
-            .first()
-            .and_then(|r| r.as_ref().err())
-            .map_or(0, |e| error_map::group_error(e).code());
+        let code = error_map::group_code(results.first().and_then(|r| r.as_ref().err()));
         return Some(LeaveGroupResponse::default().with_error_code(code));
     }
     let members = request

@@ -57,7 +57,8 @@ pub(crate) async fn handle(
         Ok(found) => found,
         Err(e) => {
             return Some(
-                ListGroupsResponse::default().with_error_code(error_map::offsets_error(&e).code()),
+                ListGroupsResponse::default()
+                    .with_error_code(error_map::group_request_code(&e.into())),
             );
         }
     };

@@ -12,7 +12,6 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use super::RequestContext;
 use crate::kafka::context::BrokerContext;
 use crate::kafka::error_map;
-use crate::kafka::topics;
 use crate::partition::epoch_of_term;
 
 /// The leader epoch field exists from v4.
@@ -59,9 +58,9 @@ fn list_partition(
         .with_timestamp(-1)
         .with_offset(-1)
         .with_leader_epoch(-1);
-    let replica = match topics::replica(broker, topic, wanted.partition_index) {
+    let replica = match broker.replica(topic, wanted.partition_index) {
         Ok(replica) => replica,
-        Err(error) => return base.with_error_code(error.code()),
+        Err(e) => return base.with_error_code(error_map::partition_code(&e)),
     };
     let epoch = if has_leader_epoch(version) {
         epoch_of_term(replica.leadership().term)

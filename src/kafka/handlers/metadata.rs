@@ -4,7 +4,6 @@
 //! leads); any other from what its leader last recorded in the metadata. Unknown topics are
 //! created when the request and the broker allow it, as librdkafka expects.
 
-use kafka_protocol::ResponseError;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
@@ -15,7 +14,6 @@ use super::RequestContext;
 use crate::group::OFFSETS_TOPIC;
 use crate::kafka::context::BrokerContext;
 use crate::kafka::error_map::{self, Refusal};
-use crate::kafka::topics;
 use crate::metadata::{MetadataView, TopicMeta, state};
 use crate::partition::epoch_of_term;
 
@@ -123,23 +121,23 @@ async fn lookup(
     if let Some(topic) = view.state.topics.get(&name) {
         return describe_topic(broker, topic, version);
     }
-    let failed = |error: ResponseError| {
+    let failed = |code: i16| {
         MetadataResponseTopic::default()
             .with_name(Some(TopicName(StrBytes::from_string(name.clone()))))
-            .with_error_code(error.code())
+            .with_error_code(code)
     };
-    if state::validate_topic_name(&name).is_err() {
-        return failed(error_map::refusal(Refusal::InvalidTopic));
+    if let Err(e) = state::validate_topic_name(&name) {
+        return failed(error_map::metadata_code(&e));
     }
     if !auto_create {
-        return failed(error_map::refusal(Refusal::UnknownTopicOrPartition));
+        return failed(error_map::refusal_code(Refusal::UnknownTopicOrPartition));
     }
-    match topics::auto_create(broker, &name).await {
+    match broker.services.admin.auto_create(&name).await {
         Ok(Some(topic)) => describe_topic(broker, &topic, version),
-        Ok(None) => failed(error_map::refusal(Refusal::UnknownTopicOrPartition)),
+        Ok(None) => failed(error_map::refusal_code(Refusal::UnknownTopicOrPartition)),
         Err(e) => {
-            tracing::info!(topic = %name, error = %e.message, "auto-creation failed");
-            failed(e.error)
+            tracing::info!(topic = %name, error = %e, "auto-creation failed");
+            failed(error_map::admin_code(&e))
         }
     }
 }
@@ -175,7 +173,7 @@ fn describe_partition(
     let base = MetadataResponsePartition::default()
         .with_partition_index(partition)
         .with_replica_nodes(replicas.iter().map(|id| node(*id)).collect());
-    match topics::leader_view(broker, topic, partition) {
+    match broker.leader_view(topic, partition) {
         Some(view) => {
             let mut described = base
                 .with_leader_id(node(view.leader))

@@ -2,13 +2,13 @@
 //! members; while it has some, every named partition answers GROUP_SUBSCRIBED_TO_TOPIC (the
 //! broker does not read the members' subscriptions, so it assumes the topics are in use).
 
-use kafka_protocol::ResponseError;
 use kafka_protocol::messages::offset_delete_response::{
     OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
 };
 use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 
-use super::{RequestContext, coordinator};
+use super::RequestContext;
+use super::coordinator::{GroupRequestError, coordinator_epoch};
 use crate::group::membership::{GroupState, check_group_id};
 use crate::group::offsets::OffsetsCommand;
 use crate::kafka::error_map;
@@ -18,10 +18,13 @@ pub(crate) async fn handle(
     request: OffsetDeleteRequest,
 ) -> Option<OffsetDeleteResponse> {
     let group = request.group_id.0.to_string();
-    let partition_error = match forget(&ctx, &group, &request).await {
-        Ok(per_partition) => per_partition,
-        Err(error) => {
-            return Some(OffsetDeleteResponse::default().with_error_code(error.code()));
+    let partition_code = match forget(&ctx, &group, &request).await {
+        Ok(per_partition) => {
+            per_partition.map_or(error_map::NONE, |e| error_map::group_request_code(&e))
+        }
+        Err(e) => {
+            let code = error_map::group_request_code(&e);
+            return Some(OffsetDeleteResponse::default().with_error_code(code));
         }
     };
     let topics = request
@@ -37,7 +40,7 @@ pub(crate) async fn handle(
                         .map(|p| {
                             OffsetDeleteResponsePartition::default()
                                 .with_partition_index(p.partition_index)
-                                .with_error_code(partition_error.map_or(0, |e| e.code()))
+                                .with_error_code(partition_code)
                         })
                         .collect(),
                 )
@@ -51,23 +54,18 @@ async fn forget(
     ctx: &RequestContext,
     group: &str,
     request: &OffsetDeleteRequest,
-) -> Result<Option<ResponseError>, ResponseError> {
-    check_group_id(group).map_err(|e| error_map::group_error(&e))?;
-    let epoch = coordinator::epoch(ctx, group)?;
+) -> Result<Option<GroupRequestError>, GroupRequestError> {
+    check_group_id(group)?;
+    let epoch = coordinator_epoch(ctx, group)?;
     let groups = &ctx.broker.services.groups;
     let state = groups.membership().state(epoch, group);
-    let table = groups
-        .offsets(group)
-        .map_err(|e| error_map::coordinator_error(&e))?;
-    let committed = table
-        .group(group)
-        .await
-        .map_err(|e| error_map::offsets_error(&e))?;
+    let table = groups.offsets(group)?;
+    let committed = table.group(group).await?;
     if state.is_none() && committed.is_empty() {
-        return Err(ResponseError::GroupIdNotFound);
+        return Err(GroupRequestError::GroupNotFound);
     }
     if state.is_some_and(|s| !matches!(s, GroupState::Empty | GroupState::Dead)) {
-        return Ok(Some(ResponseError::GroupSubscribedToTopic));
+        return Ok(Some(GroupRequestError::GroupInUse));
     }
     let partitions: Vec<(String, i32)> = request
         .topics
@@ -85,8 +83,7 @@ async fn forget(
                 group: group.to_string(),
                 partitions,
             })
-            .await
-            .map_err(|e| error_map::offsets_error(&e))?;
+            .await?;
     }
     Ok(None)
 }

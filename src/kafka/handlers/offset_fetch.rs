@@ -3,7 +3,6 @@
 //! from v2); a batch of groups from v8. A partition without a commit answers offset -1, and so
 //! does one whose commit was made to a topic since deleted.
 
-use kafka_protocol::ResponseError;
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
@@ -12,6 +11,7 @@ use kafka_protocol::messages::{GroupId, OffsetFetchRequest, OffsetFetchResponse,
 use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
+use super::coordinator::GroupRequestError;
 use crate::group::offsets::{Committed, GroupOffsets};
 use crate::kafka::context::BrokerContext;
 use crate::kafka::error_map;
@@ -30,7 +30,7 @@ fn has_leader_epoch(version: i16) -> bool {
 /// One topic's partitions with their commits (if any).
 type TopicCommits = (String, Vec<(i32, Option<Committed>)>);
 /// What one group's answer holds: per topic, per partition, the commit (if any).
-type Answer = Result<Vec<TopicCommits>, ResponseError>;
+type Answer = Result<Vec<TopicCommits>, GroupRequestError>;
 
 pub(crate) async fn handle(
     ctx: RequestContext,
@@ -59,14 +59,14 @@ pub(crate) async fn handle(
     });
     let answer = fetch(&ctx.broker, &request.group_id, wanted.clone()).await;
     let mut response = OffsetFetchResponse::default();
-    let (topics, partition_error) = match answer {
-        Ok(topics) => (topics, None),
-        Err(error) if has_group_error(version) => {
-            response.error_code = error.code();
-            (Vec::new(), None)
+    let (topics, partition_code) = match answer {
+        Ok(topics) => (topics, error_map::NONE),
+        Err(e) if has_group_error(version) => {
+            response.error_code = error_map::group_request_code(&e);
+            (Vec::new(), error_map::NONE)
         }
         // v1 has no group-level error: each named partition carries it.
-        Err(error) => {
+        Err(e) => {
             let named = wanted
                 .unwrap_or_default()
                 .into_iter()
@@ -74,7 +74,7 @@ pub(crate) async fn handle(
                     (name, partitions.into_iter().map(|p| (p, None)).collect())
                 })
                 .collect();
-            (named, Some(error))
+            (named, error_map::group_request_code(&e))
         }
     };
     response.topics = topics
@@ -85,7 +85,7 @@ pub(crate) async fn handle(
                 .with_partitions(
                     partitions
                         .into_iter()
-                        .map(|(p, c)| classic_partition(version, p, c.as_ref(), partition_error))
+                        .map(|(p, c)| classic_partition(version, p, c.as_ref(), partition_code))
                         .collect(),
                 )
         })
@@ -99,15 +99,8 @@ async fn fetch(
     group: &GroupId,
     wanted: Option<Vec<(String, Vec<i32>)>>,
 ) -> Answer {
-    let offsets = broker
-        .services
-        .groups
-        .offsets(group)
-        .map_err(|e| error_map::coordinator_error(&e))?;
-    let mut committed: GroupOffsets = offsets
-        .group(group)
-        .await
-        .map_err(|e| error_map::offsets_error(&e))?;
+    let offsets = broker.services.groups.offsets(group)?;
+    let mut committed: GroupOffsets = offsets.group(group).await?;
     // Commits of a deleted topic are not answered, even before cleanup removes them.
     let state = broker.services.metadata.current().state;
     committed.retain(|(topic, _), c| !state.topic_deleted(topic, c.topic_id));
@@ -152,12 +145,12 @@ fn classic_partition(
     version: i16,
     partition: i32,
     committed: Option<&Committed>,
-    error: Option<ResponseError>,
+    error_code: i16,
 ) -> OffsetFetchResponsePartition {
     let (offset, epoch, metadata) = reported(committed);
     OffsetFetchResponsePartition::default()
         .with_partition_index(partition)
-        .with_error_code(error.map_or(0, |e| e.code()))
+        .with_error_code(error_code)
         .with_committed_offset(offset)
         .with_committed_leader_epoch(if has_leader_epoch(version) { epoch } else { -1 })
         .with_metadata(Some(metadata))
@@ -166,7 +159,7 @@ fn classic_partition(
 fn group_answer(group: GroupId, answer: Answer) -> OffsetFetchResponseGroup {
     let base = OffsetFetchResponseGroup::default().with_group_id(group);
     match answer {
-        Err(error) => base.with_error_code(error.code()),
+        Err(e) => base.with_error_code(error_map::group_request_code(&e)),
         Ok(topics) => base.with_topics(
             topics
                 .into_iter()

@@ -11,7 +11,6 @@ use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpoch
 use super::RequestContext;
 use crate::kafka::context::BrokerContext;
 use crate::kafka::error_map;
-use crate::kafka::topics;
 
 pub(crate) async fn handle(
     ctx: RequestContext,
@@ -44,13 +43,10 @@ fn epoch_end(
         .with_partition(wanted.partition)
         .with_leader_epoch(-1)
         .with_end_offset(-1);
-    let replica = match topics::replica(broker, topic, wanted.partition) {
-        Ok(replica) => replica,
-        Err(error) => return base.with_error_code(error.code()),
-    };
-    let answer = replica
-        .check_leader_epoch(wanted.current_leader_epoch)
-        .and_then(|()| replica.end_of_epoch(wanted.leader_epoch));
+    let answer = broker.replica(topic, wanted.partition).and_then(|replica| {
+        replica.check_leader_epoch(wanted.current_leader_epoch)?;
+        replica.end_of_epoch(wanted.leader_epoch)
+    });
     match answer {
         Ok((epoch, end_offset)) => base.with_leader_epoch(epoch).with_end_offset(end_offset),
         Err(e) => base.with_error_code(error_map::partition_code(&e)),

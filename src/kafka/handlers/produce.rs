@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use futures::future::join_all;
-use kafka_protocol::ResponseError;
 use kafka_protocol::messages::produce_request::PartitionProduceData;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
@@ -16,8 +15,8 @@ use super::RequestContext;
 use crate::group::OFFSETS_TOPIC;
 use crate::kafka::context::BrokerContext;
 use crate::kafka::error_map::{self, Refusal};
-use crate::kafka::topics;
-use crate::record::split_checked;
+use crate::partition;
+use crate::record::{BatchError, split_checked};
 
 /// The log start offset field exists from v5.
 fn has_log_start_offset(version: i16) -> bool {
@@ -44,8 +43,8 @@ pub(crate) async fn handle(
                 .state
                 .topics
                 .contains_key(&name);
-        if !known && let Err(e) = topics::auto_create(broker, &name).await {
-            tracing::info!(topic = %name, error = %e.message, "auto-creation on produce failed");
+        if !known && let Err(e) = broker.services.admin.auto_create(&name).await {
+            tracing::info!(topic = %name, error = %e, "auto-creation on produce failed");
         }
         let partitions =
             join_all(topic.partition_data.into_iter().map(|data| {
@@ -78,32 +77,32 @@ async fn produce_partition(
         .with_base_offset(-1)
         .with_log_append_time_ms(-1)
         .with_log_start_offset(-1);
-    let fail = |error: ResponseError| base.clone().with_error_code(error.code());
+    let fail = |code: i16| base.clone().with_error_code(code);
     // Committed offsets are written by coordinators only; a client record there could read
     // differently on replicas that load from a snapshot and ones that do not.
     if topic == OFFSETS_TOPIC {
-        return fail(error_map::refusal(Refusal::InvalidTopic));
+        return fail(error_map::refusal_code(Refusal::InvalidTopic));
     }
     if !matches!(acks, -1..=1) {
-        return fail(ResponseError::InvalidRequiredAcks);
+        return fail(error_map::refusal_code(Refusal::InvalidRequiredAcks));
     }
-    let replica = match topics::replica(broker, topic, data.index) {
+    let replica = match broker.replica(topic, data.index) {
         Ok(replica) => replica,
-        Err(error) => return fail(error),
+        Err(e) => return fail(error_map::partition_code(&e)),
     };
     let records = data.records.unwrap_or_default();
     let batches = match split_checked(&records) {
         Ok(batches) => batches,
         Err(e) => {
             tracing::info!(topic, partition = data.index, error = %e, "refusing records");
-            return fail(error_map::refusal(Refusal::CorruptMessage));
+            return fail(error_map::partition_code(&e.into()));
         }
     };
     // Submitted in order: the first poll of each append hands its batch to Raft.
     let appends = join_all(batches.into_iter().map(|b| replica.append(b)));
     let results = match tokio::time::timeout_at(deadline, appends).await {
         Ok(results) => results,
-        Err(_) => return fail(error_map::refusal(Refusal::RequestTimedOut)),
+        Err(_) => return fail(error_map::refusal_code(Refusal::RequestTimedOut)),
     };
     let mut first = None;
     for result in results {
@@ -113,7 +112,7 @@ async fn produce_partition(
             }
             Err(e) => {
                 tracing::debug!(topic, partition = data.index, error = %e, "append failed");
-                return fail(error_map::partition_error(&e));
+                return fail(error_map::partition_code(&e));
             }
         }
     }
@@ -122,6 +121,8 @@ async fn produce_partition(
             .with_base_offset(appended.base_offset)
             .with_log_start_offset(appended.log_start_offset),
         Some(appended) => base.with_base_offset(appended.base_offset),
-        None => fail(error_map::refusal(Refusal::CorruptMessage)),
+        None => fail(error_map::partition_code(&partition::Error::CorruptBatch(
+            BatchError::Empty,
+        ))),
     }
 }

@@ -28,15 +28,15 @@ pub(crate) async fn handle(
     if let Err(e) = membership::check_group_id(&group_id) {
         return Some(response(version, SyncResponse::error(e)));
     }
-    let epoch = match coordinator::epoch(&ctx, &group_id) {
+    let epoch = match coordinator::coordinator_epoch(&ctx, &group_id) {
         Ok(epoch) => epoch,
-        Err(code) => {
+        Err(e) => {
             return Some(
                 response(
                     version,
                     SyncResponse::error(membership::GroupError::NotCoordinator),
                 )
-                .with_error_code(code.code()),
+                .with_error_code(error_map::coordinator_code(&e)),
             );
         }
     };
