@@ -1,17 +1,19 @@
 //! Composition root: a validated config in, a serving broker out. Started in dependency order
 //! (listeners, metadata log, hosted partitions, Kafka service) and stopped in reverse.
-//! Every partition this broker hosts is started and stopped as the replicated metadata says.
+//! Every partition this broker hosts is started and stopped as the replicated metadata says
+//! (`broker/reconcile.rs`).
 //! With `cluster.enabled` and several members, every group (metadata log included) runs over
 //! the Raft transport with its replicas as voters; otherwise each group is this node alone.
 
-use std::collections::{BTreeMap, HashMap};
+mod reconcile;
+
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::task::JoinHandle;
-use uuid::Uuid;
 
 use crate::config::Config;
 use crate::group::compaction;
@@ -23,11 +25,11 @@ use crate::kafka::context::{self, BrokerContext, Services};
 use crate::metadata::admin::{Admin, AdminSettings};
 use crate::metadata::leadership::{self, LeadershipSettings};
 use crate::metadata::{
-    BrokerInfo, Command, METADATA_TOPIC, MetadataState, MetadataStore, ProposeError, TopicDefaults,
-    topic_config,
+    BrokerInfo, Command, METADATA_TOPIC, MetadataStore, ProposeError, TopicDefaults, topic_config,
 };
-use crate::partition::{Partitions, Replica, ReplicaSpec, leftovers, partition_dir};
+use crate::partition::{Partitions, Replica, ReplicaSpec, partition_dir};
 use crate::raft::{GroupOptions, RaftTiming, Transport, TransportConfig};
+use reconcile::Reconciler;
 
 pub struct Broker {
     server: Server,
@@ -85,6 +87,13 @@ impl Broker {
 
         let transport = options.transport.clone();
         let partitions = Arc::new(Partitions::new(config.data_dir.clone(), options));
+        let mut reconciler = Reconciler::new(
+            Arc::clone(&metadata),
+            Arc::clone(&partitions),
+            config.node_id,
+            members(&config),
+            topic_defaults.clone(),
+        );
         let admin = Arc::new(Admin::new(
             Arc::clone(&metadata),
             Arc::clone(&partitions),
@@ -102,11 +111,10 @@ impl Broker {
             metadata,
             admin,
         };
+        reconciler.remove_leftovers(&config.data_dir)?;
+        reconciler.run_once().await;
+        let reconciler = tokio::spawn(reconciler.run());
         let context = Arc::new(BrokerContext::new(config, &bound, services));
-        remove_leftovers(&context)?;
-        let mut reconciler = Reconciler::default();
-        reconciler.run_once(&context).await;
-        let reconciler = tokio::spawn(reconciler.run(Arc::clone(&context)));
         let retention = tokio::spawn(retention_loop(Arc::clone(&context)));
         let leadership = tokio::spawn(leadership::run(
             Arc::clone(&context.services.metadata),
@@ -264,29 +272,14 @@ async fn group_options(config: &Config) -> anyhow::Result<GroupOptions> {
     })
 }
 
-/// Voters of the metadata log: every cluster member (member i is node i), or this node alone.
+/// Every cluster member with its Raft address (member i is node i), or this node alone: the
+/// voters of the metadata log, and those partition groups draw theirs from.
 fn members(config: &Config) -> BTreeMap<u64, String> {
     if clustered(config) {
         TransportConfig::from_config(config).members
     } else {
         BTreeMap::from([(config.node_id, config.cluster.raft_address.clone())])
     }
-}
-
-/// Voters of a partition group: its replicas with their Raft addresses. A replica id that is
-/// not a cluster member has no address and is left out (and logged).
-fn replica_voters(config: &Config, replicas: &[u64]) -> BTreeMap<u64, String> {
-    let all = members(config);
-    replicas
-        .iter()
-        .filter_map(|id| match all.get(id) {
-            Some(addr) => Some((*id, addr.clone())),
-            None => {
-                tracing::error!(node = id, "replica assigned to a node outside the cluster");
-                None
-            }
-        })
-        .collect()
 }
 
 /// First and longest pause between two attempts to register this broker.
@@ -318,116 +311,6 @@ async fn register(metadata: &MetadataStore, me: BrokerInfo) -> anyhow::Result<()
                 );
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(REGISTER_BACKOFF_MAX);
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Brings the hosted replicas in line with the metadata: starts those assigned here, deletes
-/// those whose topic is gone (or was recreated under a new id), passes on config changes.
-#[derive(Debug, Default)]
-struct Reconciler {
-    /// Topic ids this broker has replicas of.
-    hosted: HashMap<String, Uuid>,
-}
-
-impl Reconciler {
-    async fn run(mut self, context: Arc<BrokerContext>) {
-        let mut changes = context.services.metadata.subscribe();
-        while changes.changed().await.is_ok() {
-            self.run_once(&context).await;
-        }
-    }
-
-    async fn run_once(&mut self, context: &BrokerContext) {
-        let view = context.services.metadata.current();
-        let state = view.state;
-        let partitions = &context.services.partitions;
-        let gone: Vec<String> = self
-            .hosted
-            .iter()
-            .filter(|(name, id)| state.topics.get(*name).is_none_or(|t| t.id != **id))
-            .map(|(name, _)| name.clone())
-            .collect();
-        for name in gone {
-            if let Err(e) = partitions.delete_topic(&name).await {
-                tracing::error!(topic = %name, error = %e, "deleting a topic's replicas");
-            }
-            self.hosted.remove(&name);
-        }
-        if let Err(e) = start_assigned(context, &state).await {
-            tracing::error!(error = %e, "starting assigned replicas");
-        }
-        for (name, topic) in &state.topics {
-            self.hosted.insert(name.clone(), topic.id);
-        }
-        partitions.mark_reconciled(view.next_offset);
-    }
-}
-
-/// Removes the directories of partitions deleted (or moved away) while this broker was down,
-/// before any replica starts.
-fn remove_leftovers(context: &BrokerContext) -> anyhow::Result<()> {
-    let state = context.services.metadata.current().state;
-    let node_id = context.node_id();
-    let wanted: HashMap<(String, i32), Uuid> = state
-        .topics
-        .values()
-        .flat_map(|topic| {
-            topic
-                .partitions
-                .iter()
-                .enumerate()
-                .filter(|(_, replicas)| replicas.contains(&node_id))
-                .map(|(p, _)| ((topic.name.clone(), p as i32), topic.id))
-        })
-        .collect();
-    let removed = leftovers::remove_leftovers(&context.config.data_dir, &wanted, METADATA_TOPIC)?;
-    if !removed.is_empty() {
-        tracing::info!(
-            count = removed.len(),
-            "removed directories of deleted partitions"
-        );
-    }
-    Ok(())
-}
-
-/// Starts every replica of `state` assigned to this node that is not running yet, and hands
-/// each running one its current settings.
-pub(crate) async fn start_assigned(
-    context: &BrokerContext,
-    state: &MetadataState,
-) -> Result<(), crate::partition::Error> {
-    let node_id = context.node_id();
-    let partitions = &context.services.partitions;
-    for (name, topic) in &state.topics {
-        let config =
-            topic_config::effective(&topic.configs, context.services.admin.topic_defaults());
-        for (p, replicas) in topic.partitions.iter().enumerate() {
-            if !replicas.contains(&node_id) {
-                continue;
-            }
-            let p = p as i32;
-            match partitions.get(name, p) {
-                Some(replica) => replica.set_config(config.clone()),
-                None => {
-                    let replica = partitions
-                        .start(ReplicaSpec {
-                            topic: name.clone(),
-                            partition: p,
-                            node_id,
-                            members: replica_voters(&context.config, replicas),
-                            preferred_leader: replicas.first().copied(),
-                            config: config.clone(),
-                            options: partitions.group_options().clone(),
-                        })
-                        .await?;
-                    // Lets a restart tell this topic's files from those of a recreated one.
-                    if let Err(e) = leftovers::write_topic_id(replica.dir(), topic.id) {
-                        tracing::warn!(topic = %name, partition = p, error = %e, "recording the topic id");
-                    }
-                }
             }
         }
     }
