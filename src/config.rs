@@ -1,20 +1,23 @@
-//! The broker's configuration: one `Config`, its defaults, and `validate()`. Every limit lives here.
+//! The broker's configuration: one `Config` and its defaults. Every limit lives here; each
+//! section's checks are in `config/validate.rs`.
 //! `config/sources.rs` turns files (TOML or the seed's JSON layout), `RAFTKA_*` variables and CLI
 //! overrides into the Kafka-named settings this file applies.
 
 mod describe;
 mod listeners;
+mod settings;
 mod sources;
 #[cfg(test)]
 mod tests;
+mod validate;
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 pub use describe::{BrokerSetting, SettingType};
-use listeners::check_advertised;
 pub use listeners::{Listener, bind_address, parse_listeners};
-pub use sources::{ENV_PREFIX, KEYS, Overrides, RESERVED_ENV};
+pub use settings::KEYS;
+pub use sources::{ENV_PREFIX, Overrides, RESERVED_ENV};
 
 /// Everything a broker needs to start. Built only through [`Config::load`] or [`Config::default`]
 /// followed by [`Config::validate`], so a running broker is never half-configured.
@@ -117,8 +120,12 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    #[error("config file {path}: {message}")]
-    Syntax { path: PathBuf, message: String },
+    #[error("config file {path}: {source}")]
+    Syntax {
+        path: PathBuf,
+        #[source]
+        source: SyntaxError,
+    },
     #[error("unknown setting `{key}` ({origin}); accepted settings: {accepted}")]
     UnknownKey {
         key: String,
@@ -144,11 +151,20 @@ pub enum ConfigError {
     },
 }
 
+/// Why a config file does not parse as settings.
+#[derive(Debug, thiserror::Error)]
+pub enum SyntaxError {
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Toml(#[from] toml::de::Error),
+    #[error("the top level must be a table/object of settings")]
+    NotATable,
+}
+
 pub const DEFAULT_PORT: u16 = 9092;
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
-/// Room for the batch framing around the largest record batch inside one segment.
-const SEGMENT_SLACK_BYTES: u64 = 64 * KIB;
 
 impl Default for Config {
     fn default() -> Self {
@@ -219,292 +235,4 @@ impl Config {
         config.validate()?;
         Ok(config)
     }
-
-    /// Checks every value and every relation between values.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let c = &self.cluster;
-        check(self.node_id >= 1, "node.id", self.node_id, "an id >= 1")?;
-        check(
-            !self.cluster_id.is_empty() && self.cluster_id.chars().all(|ch| ch.is_ascii_graphic()),
-            "cluster.id",
-            &self.cluster_id,
-            "a non-empty string of printable ASCII without spaces",
-        )?;
-        check(
-            !self.listeners.is_empty(),
-            "listeners",
-            "(empty)",
-            "at least one PLAINTEXT://ip:port",
-        )?;
-        for l in &self.listeners {
-            bind_address(l)?;
-        }
-        check(
-            self.advertised_listeners.len() == self.listeners.len(),
-            "advertised.listeners",
-            join(&self.advertised_listeners),
-            "one entry per entry of `listeners`",
-        )?;
-        for l in &self.advertised_listeners {
-            check_advertised(l)?;
-        }
-        check(
-            !self.data_dir.as_os_str().is_empty(),
-            "log.dirs",
-            "(empty)",
-            "a directory path",
-        )?;
-        check(
-            self.message_max_bytes >= 1024,
-            "message.max.bytes",
-            self.message_max_bytes,
-            "1024 ..= socket.request.max.bytes",
-        )?;
-        check(
-            self.message_max_bytes <= self.socket_request_max_bytes,
-            "message.max.bytes",
-            self.message_max_bytes,
-            format!(
-                "at most socket.request.max.bytes ({})",
-                self.socket_request_max_bytes
-            ),
-        )?;
-        check(
-            self.socket_request_max_bytes >= 1024
-                && self.socket_request_max_bytes <= i32::MAX as u32,
-            "socket.request.max.bytes",
-            self.socket_request_max_bytes,
-            "1024 ..= 2147483647",
-        )?;
-        let min_segment = u64::from(self.message_max_bytes) + SEGMENT_SLACK_BYTES;
-        check(
-            self.segment_bytes >= min_segment && self.segment_bytes <= u64::from(u32::MAX),
-            "log.segment.bytes",
-            self.segment_bytes,
-            format!("message.max.bytes + 64 KiB ({min_segment}) ..= 4294967295"),
-        )?;
-        check(
-            self.retention_ms != Some(0),
-            "log.retention.ms",
-            0,
-            "-1 (keep forever) or a positive number of ms",
-        )?;
-        check(
-            self.retention_bytes.is_none_or(|b| b >= self.segment_bytes),
-            "log.retention.bytes",
-            self.retention_bytes.unwrap_or_default(),
-            "-1 (no limit) or at least log.segment.bytes",
-        )?;
-        check(
-            self.index_interval_bytes >= 1
-                && u64::from(self.index_interval_bytes) <= self.segment_bytes,
-            "log.index.interval.bytes",
-            self.index_interval_bytes,
-            "1 ..= log.segment.bytes",
-        )?;
-        check(
-            (1..=100_000).contains(&self.num_partitions),
-            "num.partitions",
-            self.num_partitions,
-            "1 ..= 100000",
-        )?;
-        let nodes = if c.enabled {
-            c.initial_members.len()
-        } else {
-            1
-        };
-        check(
-            self.default_replication_factor >= 1
-                && usize::from(self.default_replication_factor) <= nodes,
-            "default.replication.factor",
-            self.default_replication_factor,
-            format!("1 ..= the number of nodes ({nodes})"),
-        )?;
-        check(
-            self.retention_check_interval_ms >= 1,
-            "log.retention.check.interval.ms",
-            self.retention_check_interval_ms,
-            "at least 1 ms",
-        )?;
-        check(
-            (1..=1000).contains(&self.offsets_topic_num_partitions),
-            "offsets.topic.num.partitions",
-            self.offsets_topic_num_partitions,
-            "1 ..= 1000",
-        )?;
-        check(
-            self.offsets_topic_segment_bytes >= min_segment
-                && self.offsets_topic_segment_bytes <= u64::from(u32::MAX),
-            "offsets.topic.segment.bytes",
-            self.offsets_topic_segment_bytes,
-            format!("message.max.bytes + 64 KiB ({min_segment}) ..= 4294967295"),
-        )?;
-        check(
-            (1..=i32::MAX as u64).contains(&self.offsets_retention_minutes),
-            "offsets.retention.minutes",
-            self.offsets_retention_minutes,
-            "1 ..= 2147483647",
-        )?;
-        check(
-            self.offsets_retention_check_interval_ms >= 1,
-            "offsets.retention.check.interval.ms",
-            self.offsets_retention_check_interval_ms,
-            "at least 1 ms",
-        )?;
-        check(
-            self.group_initial_rebalance_delay_ms <= i32::MAX as u64,
-            "group.initial.rebalance.delay.ms",
-            self.group_initial_rebalance_delay_ms,
-            "0 ..= 2147483647",
-        )?;
-        check(
-            self.group_min_session_timeout_ms >= 1,
-            "group.min.session.timeout.ms",
-            self.group_min_session_timeout_ms,
-            "at least 1 ms",
-        )?;
-        check(
-            self.group_max_session_timeout_ms >= self.group_min_session_timeout_ms
-                && self.group_max_session_timeout_ms <= i32::MAX as u64,
-            "group.max.session.timeout.ms",
-            self.group_max_session_timeout_ms,
-            format!(
-                "group.min.session.timeout.ms ({}) ..= 2147483647",
-                self.group_min_session_timeout_ms
-            ),
-        )?;
-        check(
-            self.replica_lag_time_max_ms >= 1,
-            "replica.lag.time.max.ms",
-            self.replica_lag_time_max_ms,
-            "at least 1 ms",
-        )?;
-        check(
-            self.leader_imbalance_check_interval_secs >= 1,
-            "leader.imbalance.check.interval.seconds",
-            self.leader_imbalance_check_interval_secs,
-            "at least 1 s",
-        )?;
-        check(
-            self.connections_max_idle_ms >= 1,
-            "connections.max.idle.ms",
-            self.connections_max_idle_ms,
-            "at least 1 ms",
-        )?;
-        check(
-            self.max_connections >= 1,
-            "max.connections",
-            self.max_connections,
-            "at least 1",
-        )?;
-        check(
-            (1..=10_000).contains(&self.max_in_flight_requests),
-            "connection.max.in.flight.requests",
-            self.max_in_flight_requests,
-            "1 ..= 10000",
-        )?;
-        check(
-            tracing_subscriber::EnvFilter::try_new(&self.log_level).is_ok(),
-            "log.level",
-            &self.log_level,
-            "a tracing filter such as `info` or `raftka=debug,warn`",
-        )?;
-        self.validate_cluster()
-    }
-
-    fn validate_cluster(&self) -> Result<(), ConfigError> {
-        let c = &self.cluster;
-        check(
-            c.rtt_ms >= 1 && c.heartbeat_rtt >= 1,
-            "cluster.heartbeat_rtt",
-            c.heartbeat_rtt,
-            "at least 1 (with cluster.rtt_ms at least 1)",
-        )?;
-        check(
-            c.election_rtt >= 2 * c.heartbeat_rtt,
-            "cluster.election_rtt",
-            c.election_rtt,
-            format!(
-                "at least 2 x cluster.heartbeat_rtt ({})",
-                2 * c.heartbeat_rtt
-            ),
-        )?;
-        check(
-            c.snapshot_entries >= 1,
-            "cluster.snapshot_entries",
-            c.snapshot_entries,
-            "at least 1",
-        )?;
-        check(
-            host_port(&c.raft_address).is_some(),
-            "cluster.raft_address",
-            &c.raft_address,
-            "host:port",
-        )?;
-        if !c.enabled {
-            return Ok(());
-        }
-        let members = &c.initial_members;
-        check(
-            members.len() % 2 == 1,
-            "cluster.initial_members",
-            members.join(","),
-            "an odd number of Raft addresses (1, 3, 5, ...)",
-        )?;
-        for (i, m) in members.iter().enumerate() {
-            check(
-                host_port(m).is_some() && !members[..i].contains(m),
-                "cluster.initial_members",
-                m,
-                "distinct host:port entries",
-            )?;
-        }
-        let position = members.iter().position(|m| *m == c.raft_address);
-        check(
-            position.is_some(),
-            "cluster.raft_address",
-            &c.raft_address,
-            "one of cluster.initial_members",
-        )?;
-        let expected_id = position.map_or(0, |p| p as u64 + 1);
-        check(
-            self.node_id == expected_id,
-            "node.id",
-            self.node_id,
-            format!(
-                "{expected_id}: the position (from 1) of cluster.raft_address in cluster.initial_members"
-            ),
-        )
-    }
-}
-
-fn check(
-    ok: bool,
-    key: &'static str,
-    value: impl std::fmt::Display,
-    expected: impl Into<String>,
-) -> Result<(), ConfigError> {
-    if ok {
-        Ok(())
-    } else {
-        Err(ConfigError::Invalid {
-            key,
-            value: value.to_string(),
-            expected: expected.into(),
-        })
-    }
-}
-
-fn join(listeners: &[Listener]) -> String {
-    listeners
-        .iter()
-        .map(|l| l.to_string())
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-fn host_port(s: &str) -> Option<(&str, u16)> {
-    let (host, port) = s.rsplit_once(':')?;
-    let port = port.parse().ok()?;
-    (!host.is_empty()).then_some((host, port))
 }
