@@ -17,9 +17,9 @@ use tokio::time::{Instant, sleep_until, timeout};
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::context::BrokerContext;
-use super::frame::FrameReader;
-use super::handlers::{self, Reply, RequestContext, api_versions};
-use super::request::{self, Parsed};
+use super::frame::{FrameError, FrameReader};
+use super::handlers::{self, HandlerError, Reply, RequestContext, api_versions};
+use super::request::{self, Parsed, RequestError};
 
 /// Limits of one connection, from the config.
 #[derive(Debug, Clone, Copy)]
@@ -29,6 +29,21 @@ pub(crate) struct ConnectionLimits {
     /// Frames plus their decoded estimates in flight; reading pauses above this.
     pub max_in_flight_bytes: usize,
     pub idle: Duration,
+}
+
+/// Why a connection is closed before the client is done with it.
+#[derive(Debug, thiserror::Error)]
+enum CloseError {
+    #[error("client not reading answers")]
+    NotReading,
+    #[error("write failed: {0}")]
+    Write(#[source] std::io::Error),
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    #[error(transparent)]
+    Handler(#[from] HandlerError),
 }
 
 /// One answer in the making, with what it holds in memory.
@@ -73,7 +88,7 @@ async fn run(
     limits: ConnectionLimits,
     mut shutdown: watch::Receiver<bool>,
     client_host: Arc<str>,
-) -> Result<&'static str, String> {
+) -> Result<&'static str, CloseError> {
     let _ = stream.set_nodelay(true);
     let (mut rd, mut wr) = stream.split();
     let mut reader = FrameReader::new(limits.max_frame_bytes);
@@ -97,20 +112,20 @@ async fn run(
                     Ok(Some(bytes)) => {
                         timeout(limits.idle, wr.write_all(&bytes))
                             .await
-                            .map_err(|_| "client not reading answers".to_string())?
-                            .map_err(|e| format!("write failed: {e}"))?;
+                            .map_err(|_| CloseError::NotReading)?
+                            .map_err(CloseError::Write)?;
                         debug!(api = ?done.api, version = done.version, correlation_id = done.correlation_id, "answered");
                     }
                     Ok(None) => {}
                     Err(e) => {
                         warn!(api = ?done.api, version = done.version, correlation_id = done.correlation_id, error = %e, "closing");
-                        return Err(e.to_string());
+                        return Err(e.into());
                     }
                 }
                 last_activity = Instant::now();
             }
             frame = reader.read_frame(&mut rd), if may_read => {
-                let Some(frame) = frame.map_err(|e| e.to_string())? else {
+                let Some(frame) = frame? else {
                     // The client finished sending; answer what it already asked, then close.
                     reading = false;
                     continue;
@@ -136,7 +151,7 @@ fn start(
     conn: u64,
     broker: &Arc<BrokerContext>,
     client_host: &Arc<str>,
-) -> Result<(BoxFuture<'static, InFlight>, usize), String> {
+) -> Result<(BoxFuture<'static, InFlight>, usize), RequestError> {
     let frame_len = frame.len();
     match request::parse(frame) {
         Ok(Parsed::Routed {
@@ -190,7 +205,7 @@ fn start(
         }
         Err(e) => {
             warn!(error = %e, "refusing frame, closing");
-            Err(e.to_string())
+            Err(e)
         }
     }
 }

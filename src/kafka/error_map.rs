@@ -139,10 +139,14 @@ fn metadata_error(err: &MetadataError) -> ResponseError {
     use MetadataError as E;
     match err {
         E::TopicExists(_) => ResponseError::TopicAlreadyExists,
-        E::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition,
+        E::UnknownTopic(_) | E::UnknownPartition { .. } => ResponseError::UnknownTopicOrPartition,
         E::InvalidTopicName { .. } => ResponseError::InvalidTopicException,
-        E::InvalidPartitions(_) => ResponseError::InvalidPartitions,
-        E::InvalidReplicationFactor(_) => ResponseError::InvalidReplicationFactor,
+        E::NoPartitions | E::NoNewPartitions { .. } => ResponseError::InvalidPartitions,
+        E::NoReplicas
+        | E::RepeatedReplica(_)
+        | E::UnregisteredBroker(_)
+        | E::TooFewBrokers { .. }
+        | E::NotAReplica { .. } => ResponseError::InvalidReplicationFactor,
         E::InvalidConfig(_) => ResponseError::InvalidConfig,
     }
 }

@@ -84,26 +84,38 @@ pub enum Command {
 }
 
 /// Why a command was refused. Every broker refuses it identically.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MetadataError {
     #[error("topic '{0}' already exists")]
     TopicExists(String),
     #[error("unknown topic '{0}'")]
     UnknownTopic(String),
+    #[error("unknown topic '{topic}-{partition}'")]
+    UnknownPartition { topic: String, partition: i32 },
     #[error("invalid topic name '{name}': {reason}")]
-    InvalidTopicName { name: String, reason: String },
-    #[error("invalid partition count: {0}")]
-    InvalidPartitions(String),
-    #[error("invalid replication factor: {0}")]
-    InvalidReplicationFactor(String),
-    #[error("{0}")]
-    InvalidConfig(String),
-}
-
-impl From<ConfigError> for MetadataError {
-    fn from(err: ConfigError) -> Self {
-        MetadataError::InvalidConfig(err.to_string())
-    }
+    InvalidTopicName { name: String, reason: &'static str },
+    #[error("invalid partition count: a topic needs at least one partition")]
+    NoPartitions,
+    #[error("invalid partition count: topic '{topic}' already has {current} partitions")]
+    NoNewPartitions { topic: String, current: usize },
+    #[error("invalid replication factor: a partition needs at least one replica")]
+    NoReplicas,
+    #[error("invalid replication factor: replicas {0:?} repeat a broker")]
+    RepeatedReplica(Vec<NodeId>),
+    #[error("invalid replication factor: broker {0} is not registered")]
+    UnregisteredBroker(NodeId),
+    #[error(
+        "invalid replication factor: replication factor {requested} with {brokers} live brokers"
+    )]
+    TooFewBrokers { requested: usize, brokers: usize },
+    #[error("invalid replication factor: broker {broker} is not a replica of {topic}-{partition}")]
+    NotAReplica {
+        broker: NodeId,
+        topic: String,
+        partition: i32,
+    },
+    #[error(transparent)]
+    InvalidConfig(#[from] ConfigError),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,9 +160,7 @@ impl MetadataState {
                     return Err(MetadataError::TopicExists(name.clone()));
                 }
                 if assignments.is_empty() {
-                    return Err(MetadataError::InvalidPartitions(
-                        "a topic needs at least one partition".into(),
-                    ));
+                    return Err(MetadataError::NoPartitions);
                 }
                 self.check_assignments(assignments)?;
                 let configs = topic_config::validate_all(configs)?;
@@ -179,10 +189,10 @@ impl MetadataState {
                     .get_mut(name)
                     .ok_or_else(|| MetadataError::UnknownTopic(name.clone()))?;
                 if assignments.is_empty() {
-                    return Err(MetadataError::InvalidPartitions(format!(
-                        "topic '{name}' already has {} partitions",
-                        topic.partitions.len()
-                    )));
+                    return Err(MetadataError::NoNewPartitions {
+                        topic: name.clone(),
+                        current: topic.partitions.len(),
+                    });
                 }
                 topic.partitions.extend(assignments.iter().cloned());
             }
@@ -222,12 +232,16 @@ impl MetadataState {
                 let replicas = usize::try_from(*partition)
                     .ok()
                     .and_then(|p| topic.partitions.get(p))
-                    .ok_or_else(|| MetadataError::UnknownTopic(format!("{name}-{partition}")))?;
+                    .ok_or_else(|| MetadataError::UnknownPartition {
+                        topic: name.clone(),
+                        partition: *partition,
+                    })?;
                 if !replicas.contains(&record.leader) {
-                    return Err(MetadataError::InvalidReplicationFactor(format!(
-                        "broker {} is not a replica of {name}-{partition}",
-                        record.leader
-                    )));
+                    return Err(MetadataError::NotAReplica {
+                        broker: record.leader,
+                        topic: name.clone(),
+                        partition: *partition,
+                    });
                 }
                 let held = topic.leaders.get(partition).map_or(0, |r| r.epoch);
                 if record.epoch >= held {
@@ -241,22 +255,16 @@ impl MetadataState {
     fn check_assignments(&self, assignments: &[Vec<NodeId>]) -> Result<(), MetadataError> {
         for replicas in assignments {
             if replicas.is_empty() {
-                return Err(MetadataError::InvalidReplicationFactor(
-                    "a partition needs at least one replica".into(),
-                ));
+                return Err(MetadataError::NoReplicas);
             }
             let mut sorted = replicas.clone();
             sorted.sort_unstable();
             sorted.dedup();
             if sorted.len() != replicas.len() {
-                return Err(MetadataError::InvalidReplicationFactor(format!(
-                    "replicas {replicas:?} repeat a broker"
-                )));
+                return Err(MetadataError::RepeatedReplica(replicas.clone()));
             }
             if let Some(unknown) = replicas.iter().find(|n| !self.brokers.contains_key(n)) {
-                return Err(MetadataError::InvalidReplicationFactor(format!(
-                    "broker {unknown} is not registered"
-                )));
+                return Err(MetadataError::UnregisteredBroker(*unknown));
             }
         }
         Ok(())
@@ -272,10 +280,10 @@ impl MetadataState {
     ) -> Result<Vec<Vec<NodeId>>, MetadataError> {
         let brokers: Vec<NodeId> = self.brokers.keys().copied().collect();
         if replication_factor == 0 || replication_factor > brokers.len() {
-            return Err(MetadataError::InvalidReplicationFactor(format!(
-                "replication factor {replication_factor} with {} live brokers",
-                brokers.len()
-            )));
+            return Err(MetadataError::TooFewBrokers {
+                requested: replication_factor,
+                brokers: brokers.len(),
+            });
         }
         Ok((first..first + count)
             .map(|p| {
@@ -289,9 +297,9 @@ impl MetadataState {
 
 /// Kafka's rule: 1-249 characters of `[a-zA-Z0-9._-]`, and not `.` or `..`.
 pub fn validate_topic_name(name: &str) -> Result<(), MetadataError> {
-    let invalid = |reason: &str| MetadataError::InvalidTopicName {
+    let invalid = |reason: &'static str| MetadataError::InvalidTopicName {
         name: name.to_string(),
-        reason: reason.to_string(),
+        reason,
     };
     if name.is_empty() {
         return Err(invalid("empty"));
@@ -404,7 +412,7 @@ mod tests {
         }
         assert!(matches!(
             create(&mut state, "t", 0),
-            Err(MetadataError::InvalidPartitions(_))
+            Err(MetadataError::NoPartitions)
         ));
         let bad_config = Command::CreateTopic {
             name: "t".into(),
@@ -536,7 +544,7 @@ mod tests {
         assert!(a.iter().all(|r| r.len() == 3));
         assert!(matches!(
             state.assign(0, 1, 4),
-            Err(MetadataError::InvalidReplicationFactor(_))
+            Err(MetadataError::TooFewBrokers { .. })
         ));
         let round_trip: MetadataState =
             serde_json::from_str(&serde_json::to_string(&state).unwrap()).unwrap();
