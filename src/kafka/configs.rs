@@ -58,6 +58,26 @@ pub(crate) fn outcome_fields<T>(outcome: &Result<T, AdminError>) -> (i16, Option
     }
 }
 
+/// The answers of AlterConfigs and IncrementalAlterConfigs, whose per-resource types differ in
+/// name only: each resource of the request, in order, with the code and message of its outcome.
+macro_rules! alter_answers {
+    ($answer:ty, $resources:expr, $outcomes:expr) => {
+        $resources
+            .into_iter()
+            .zip($outcomes)
+            .map(|(r, outcome)| {
+                let (code, message) = $crate::kafka::configs::outcome_fields(&outcome);
+                <$answer>::default()
+                    .with_resource_type(r.resource_type)
+                    .with_resource_name(r.resource_name)
+                    .with_error_code(code)
+                    .with_error_message(message)
+            })
+            .collect()
+    };
+}
+pub(crate) use alter_answers;
+
 #[cfg(test)]
 mod tests {
     use super::*;

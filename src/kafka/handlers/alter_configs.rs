@@ -34,18 +34,7 @@ pub(crate) async fn handle(
         .admin
         .alter_configs(resources, request.validate_only)
         .await;
-    let responses = request
-        .resources
-        .into_iter()
-        .zip(outcomes)
-        .map(|(r, outcome)| {
-            let (code, message) = configs::outcome_fields(&outcome);
-            AlterConfigsResourceResponse::default()
-                .with_resource_type(r.resource_type)
-                .with_resource_name(r.resource_name)
-                .with_error_code(code)
-                .with_error_message(message)
-        })
-        .collect();
+    let responses =
+        configs::alter_answers!(AlterConfigsResourceResponse, request.resources, outcomes);
     Some(AlterConfigsResponse::default().with_responses(responses))
 }

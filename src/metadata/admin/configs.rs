@@ -1,15 +1,13 @@
-//! Settings of config resources as DescribeConfigs, AlterConfigs and IncrementalAlterConfigs
-//! name them: a topic's (described with where each value comes from, changed through the
-//! metadata log) and this broker's (static: described, never altered).
-//! `topic_config.rs` knows the topic settings; `topics.rs` beside this creates the topics.
+//! Config resources as DescribeConfigs, AlterConfigs and IncrementalAlterConfigs name them, and
+//! the two Alter APIs: a topic's settings change through the metadata log; this broker's are
+//! static. `describe.rs` describes both; `topic_config.rs` knows the topic settings.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
+use std::future::Future;
 
 use super::{Admin, AdminError, START_WAIT, repeated};
-use crate::config::{BrokerSetting, SettingType};
-use crate::metadata::topic_config::{self, DescribedConfig};
-use crate::metadata::{Command, ConfigSource, state};
+use crate::metadata::{Command, state};
 
 /// The kinds of resource a config request names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -60,28 +58,8 @@ pub enum ConfigOp {
     Unknown(i8),
 }
 
-/// One setting as DescribeConfigs reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigEntry {
-    pub name: &'static str,
-    pub value: String,
-    pub source: ConfigSource,
-    pub read_only: bool,
-    /// Where the value could come from, most specific first, down to the built-in default.
-    pub synonyms: Vec<Synonym>,
-    pub value_type: SettingType,
-    pub doc: &'static str,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Synonym {
-    pub name: &'static str,
-    pub value: String,
-    pub source: ConfigSource,
-}
-
 /// A resource a request names, as this broker serves it.
-enum Resource {
+pub(super) enum Resource {
     Topic(String),
     /// This broker (named by its id, or by "" for the cluster-wide defaults, which are the
     /// same settings here).
@@ -89,50 +67,6 @@ enum Resource {
 }
 
 impl Admin {
-    /// Every supported setting of each resource, or those of `keys` (all when `None` or
-    /// empty, as Kafka does).
-    pub fn describe_configs(
-        &self,
-        resources: Vec<(ConfigResource, Option<Vec<String>>)>,
-    ) -> Vec<Result<Vec<ConfigEntry>, AdminError>> {
-        resources
-            .into_iter()
-            .map(|(resource, keys)| {
-                let keep = |name: &str| match &keys {
-                    Some(keys) if !keys.is_empty() => keys.iter().any(|k| k == name),
-                    _ => true,
-                };
-                let described = self.describe(&resource).map(|entries| {
-                    entries
-                        .into_iter()
-                        .filter(|e| keep(e.name))
-                        .collect::<Vec<_>>()
-                });
-                if let Err(e) = &described {
-                    tracing::info!(resource = %resource.name, error = %e, "configs not described");
-                }
-                described
-            })
-            .collect()
-    }
-
-    fn describe(&self, resource: &ConfigResource) -> Result<Vec<ConfigEntry>, AdminError> {
-        match self.resource(resource)? {
-            Resource::Broker => Ok(self.broker_settings.iter().map(broker_entry).collect()),
-            Resource::Topic(name) => {
-                let state = self.state();
-                let topic = state
-                    .topics
-                    .get(&name)
-                    .ok_or(AdminError::UnknownTopic(name))?;
-                Ok(topic_config::describe(&topic.configs, &self.defaults)
-                    .into_iter()
-                    .map(|c| topic_entry(c, &self.broker_settings))
-                    .collect())
-            }
-        }
-    }
-
     /// AlterConfigs: replaces the whole set of each topic's overrides (settings left out go
     /// back to the defaults). A key given twice or without a value is refused.
     pub async fn alter_configs(
@@ -140,43 +74,15 @@ impl Admin {
         resources: Vec<(ConfigResource, ConfigValues)>,
         validate_only: bool,
     ) -> Vec<Result<(), AdminError>> {
-        let repeated = repeated(resources.iter().map(|(r, _)| r.clone()));
-        let mut results = Vec::with_capacity(resources.len());
-        for (resource, entries) in resources {
-            let outcome = if repeated.contains(&resource) {
-                Err(AdminError::DuplicateResource(resource.clone()))
-            } else {
-                self.replace(&resource, entries, validate_only).await
-            };
-            results.push(logged(&resource, outcome));
-        }
-        results
-    }
-
-    async fn replace(
-        &self,
-        resource: &ConfigResource,
-        entries: ConfigValues,
-        validate_only: bool,
-    ) -> Result<(), AdminError> {
-        let name = self.alterable_topic(resource)?;
-        let mut overrides = BTreeMap::new();
-        for (key, value) in entries {
-            let value = value.ok_or_else(|| AdminError::NullConfigValue(key.clone()))?;
-            if overrides.contains_key(&key) {
-                return Err(AdminError::DuplicateConfig(key));
-            }
-            overrides.insert(key, value);
-        }
-        let cmd = Command::ReplaceTopicConfigs {
-            name: name.clone(),
-            configs: overrides,
-        };
-        self.apply(&cmd, validate_only, START_WAIT).await?;
-        if !validate_only {
-            tracing::info!(topic = %name, "topic configs replaced");
-        }
-        Ok(())
+        alter_each(resources, |resource, entries| {
+            self.alter_topic(resource, validate_only, |name| {
+                Ok(Command::ReplaceTopicConfigs {
+                    name,
+                    configs: overrides(entries)?,
+                })
+            })
+        })
+        .await
     }
 
     /// IncrementalAlterConfigs: sets and deletes single settings of each topic, leaving the
@@ -186,32 +92,25 @@ impl Admin {
         resources: Vec<(ConfigResource, ConfigOps)>,
         validate_only: bool,
     ) -> Vec<Result<(), AdminError>> {
-        let repeated = repeated(resources.iter().map(|(r, _)| r.clone()));
-        let mut results = Vec::with_capacity(resources.len());
-        for (resource, ops) in resources {
-            let outcome = if repeated.contains(&resource) {
-                Err(AdminError::DuplicateResource(resource.clone()))
-            } else {
-                self.change(&resource, ops, validate_only).await
-            };
-            results.push(logged(&resource, outcome));
-        }
-        results
+        alter_each(resources, |resource, ops| {
+            self.alter_topic(resource, validate_only, |name| {
+                let (set, remove) = changes(ops)?;
+                Ok(Command::AlterTopicConfigs { name, set, remove })
+            })
+        })
+        .await
     }
 
-    async fn change(
+    /// Applies (or with `validate_only`, checks) the change `command` makes of the topic
+    /// `resource` names; the running replicas have the new settings when this returns.
+    async fn alter_topic(
         &self,
-        resource: &ConfigResource,
-        ops: ConfigOps,
+        resource: ConfigResource,
         validate_only: bool,
+        command: impl FnOnce(String) -> Result<Command, AdminError>,
     ) -> Result<(), AdminError> {
-        let name = self.alterable_topic(resource)?;
-        let (set, remove) = changes(ops)?;
-        let cmd = Command::AlterTopicConfigs {
-            name: name.clone(),
-            set,
-            remove,
-        };
+        let name = self.alterable_topic(&resource)?;
+        let cmd = command(name.clone())?;
         self.apply(&cmd, validate_only, START_WAIT).await?;
         if !validate_only {
             tracing::info!(topic = %name, "topic configs altered");
@@ -220,7 +119,7 @@ impl Admin {
     }
 
     /// Which resource `resource` means on this broker.
-    fn resource(&self, resource: &ConfigResource) -> Result<Resource, AdminError> {
+    pub(super) fn resource(&self, resource: &ConfigResource) -> Result<Resource, AdminError> {
         let name = &resource.name;
         match resource.kind {
             ResourceKind::Topic => {
@@ -252,11 +151,44 @@ impl Admin {
     }
 }
 
-fn logged(resource: &ConfigResource, outcome: Result<(), AdminError>) -> Result<(), AdminError> {
-    if let Err(e) = &outcome {
-        tracing::info!(resource = %resource.name, error = %e, "configs not altered");
+/// Alters each resource on its own with `alter`, in request order; a resource named twice is
+/// refused both times, as Kafka does.
+async fn alter_each<T, F, Fut>(
+    resources: Vec<(ConfigResource, T)>,
+    alter: F,
+) -> Vec<Result<(), AdminError>>
+where
+    F: Fn(ConfigResource, T) -> Fut,
+    Fut: Future<Output = Result<(), AdminError>>,
+{
+    let repeated = repeated(resources.iter().map(|(r, _)| r.clone()));
+    let mut results = Vec::with_capacity(resources.len());
+    for (resource, change) in resources {
+        let name = resource.name.clone();
+        let outcome = if repeated.contains(&resource) {
+            Err(AdminError::DuplicateResource(resource))
+        } else {
+            alter(resource, change).await
+        };
+        if let Err(e) = &outcome {
+            tracing::info!(resource = %name, error = %e, "configs not altered");
+        }
+        results.push(outcome);
     }
-    outcome
+    results
+}
+
+/// The overrides AlterConfigs asks for; a key given twice or without a value is refused.
+fn overrides(entries: ConfigValues) -> Result<BTreeMap<String, String>, AdminError> {
+    let mut overrides = BTreeMap::new();
+    for (key, value) in entries {
+        let value = value.ok_or_else(|| AdminError::NullConfigValue(key.clone()))?;
+        if overrides.contains_key(&key) {
+            return Err(AdminError::DuplicateConfig(key));
+        }
+        overrides.insert(key, value);
+    }
+    Ok(overrides)
 }
 
 /// Operations on keys -> keys to set and keys to drop. The metadata state checks the keys and
@@ -282,79 +214,9 @@ fn changes(ops: ConfigOps) -> Result<(BTreeMap<String, String>, Vec<String>), Ad
     Ok((set, remove))
 }
 
-/// A broker setting: read-only (settings are static), synonyms from the value to the default.
-fn broker_entry(s: &BrokerSetting) -> ConfigEntry {
-    ConfigEntry {
-        name: s.name,
-        value: s.value.clone(),
-        source: broker_source(s),
-        read_only: true,
-        synonyms: broker_synonyms(s),
-        value_type: s.value_type,
-        doc: s.doc,
-    }
-}
-
-/// A topic setting: the override if any, else the broker's value of its synonym.
-fn topic_entry(c: DescribedConfig, broker_settings: &[BrokerSetting]) -> ConfigEntry {
-    let broker_setting = broker_settings.iter().find(|s| s.name == c.broker_name);
-    let mut synonyms = Vec::with_capacity(3);
-    if c.source == ConfigSource::Topic {
-        synonyms.push(Synonym {
-            name: c.name,
-            value: c.value.clone(),
-            source: ConfigSource::Topic,
-        });
-    }
-    let mut source = c.source;
-    if let Some(s) = broker_setting {
-        synonyms.extend(broker_synonyms(s));
-        if source == ConfigSource::Default {
-            source = broker_source(s);
-        }
-    }
-    ConfigEntry {
-        name: c.name,
-        value: c.value,
-        source,
-        read_only: false,
-        synonyms,
-        value_type: c.value_type,
-        doc: c.doc,
-    }
-}
-
-fn broker_source(s: &BrokerSetting) -> ConfigSource {
-    if s.is_default {
-        ConfigSource::Default
-    } else {
-        ConfigSource::StaticBroker
-    }
-}
-
-/// The broker's own value (when set) and the built-in default.
-fn broker_synonyms(s: &BrokerSetting) -> Vec<Synonym> {
-    let mut synonyms = Vec::with_capacity(2);
-    if !s.is_default {
-        synonyms.push(Synonym {
-            name: s.name,
-            value: s.value.clone(),
-            source: ConfigSource::StaticBroker,
-        });
-    }
-    synonyms.push(Synonym {
-        name: s.name,
-        value: s.default.clone(),
-        source: ConfigSource::Default,
-    });
-    synonyms
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
-    use crate::metadata::TopicDefaults;
 
     #[test]
     fn operations_become_sets_and_removals() {
@@ -389,37 +251,5 @@ mod tests {
         ]);
         assert!(matches!(&twice, AdminError::DuplicateConfig(_)));
         assert!(twice.to_string().contains("retention.ms"), "{twice}");
-    }
-
-    #[test]
-    fn sources_and_synonyms_follow_the_override_and_the_broker_setting() {
-        let config = Config {
-            num_partitions: 4,
-            ..Config::default()
-        };
-        let settings = config.describe(&config.advertised_listeners);
-        let overrides = BTreeMap::from([("retention.ms".to_string(), "1000".to_string())]);
-        let topic: Vec<ConfigEntry> = topic_config::describe(&overrides, &TopicDefaults::default())
-            .into_iter()
-            .map(|c| topic_entry(c, &settings))
-            .collect();
-        let entry = |name: &str| topic.iter().find(|e| e.name == name).expect("entry");
-        let retention = entry("retention.ms");
-        assert_eq!(retention.source, ConfigSource::Topic);
-        assert_eq!(
-            retention.synonyms.len(),
-            2,
-            "topic override, then the default"
-        );
-        assert_eq!(retention.synonyms[1].name, "log.retention.ms");
-        assert_eq!(entry("segment.bytes").source, ConfigSource::Default);
-        let partitions = settings
-            .iter()
-            .find(|s| s.name == "num.partitions")
-            .map(broker_entry)
-            .expect("entry");
-        assert_eq!(partitions.source, ConfigSource::StaticBroker);
-        assert!(partitions.read_only);
-        assert_eq!(partitions.synonyms.len(), 2);
     }
 }

@@ -4,8 +4,11 @@
 //! copy of the state. `kafka/handlers/` decode the requests and encode these answers.
 
 mod configs;
+mod create;
+mod delete;
+mod describe;
 mod error;
-mod topics;
+mod partitions;
 
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
@@ -14,11 +17,12 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-pub use configs::{
-    ConfigEntry, ConfigOp, ConfigOps, ConfigResource, ConfigValues, ResourceKind, Synonym,
-};
+pub use configs::{ConfigOp, ConfigOps, ConfigResource, ConfigValues, ResourceKind};
+pub use create::{CreatedTopic, NewTopic};
+pub use delete::{DeletedTopic, TopicRef};
+pub use describe::{ConfigEntry, Synonym};
 pub use error::{AdminError, AssignmentError};
-pub use topics::{CreatedTopic, DeletedTopic, NewPartitions, NewTopic, TopicRef};
+pub use partitions::NewPartitions;
 
 use super::{Command, MetadataState, MetadataStore, NodeId, TopicDefaults, TopicMeta};
 use crate::config::BrokerSetting;
