@@ -1,5 +1,6 @@
 //! One running Raft group of a partition replica, behind an interface free of openraft types:
 //! start it on a directory, propose batches, see who leads in which term, stop it.
+//! `group_error.rs` says why one refused or failed.
 //! `partition/` builds the Kafka view of a replica on top of this.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -14,9 +15,10 @@ use openraft::type_config::alias::InstantOf;
 use openraft::type_config::async_runtime::WatchReceiver;
 use tokio::sync::watch;
 
+use super::group_error::{GroupError, RaftFailure, StartError, WriteError};
 use super::network::NoPeers;
 use super::state_machine::StateMachine;
-use super::transport::{CallError, Registration, Transport};
+use super::transport::{Registration, Transport};
 use super::types::{Applied, LogId, NodeId, Raft, Request, TypeConfig};
 use super::{LogStoreReader, PartitionStorage};
 use crate::config::ClusterConfig;
@@ -89,83 +91,6 @@ pub struct Leadership {
     /// The Raft term: Kafka's leader epoch.
     pub term: u64,
     pub voters: Vec<NodeId>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error(transparent)]
-    Open(#[from] super::Error),
-    #[error("raft group {name} failed to start: {source}")]
-    Raft {
-        name: String,
-        #[source]
-        source: RaftFailure,
-    },
-}
-
-/// An openraft error kept whole as the source, so no openraft type leaves `raft/`. Shared, so
-/// every waiter can be handed the same failure; two are equal when they are the same one.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error(transparent)]
-pub struct RaftFailure(Arc<dyn std::error::Error + Send + Sync + 'static>);
-
-impl RaftFailure {
-    fn new(err: impl std::error::Error + Send + Sync + 'static) -> Self {
-        RaftFailure(Arc::new(err))
-    }
-}
-
-impl PartialEq for RaftFailure {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
-    }
-}
-
-impl Eq for RaftFailure {}
-
-#[derive(Debug, thiserror::Error)]
-pub enum WriteError {
-    #[error("this replica is not the leader (leader: {leader:?})")]
-    NotLeader { leader: Option<NodeId> },
-    #[error("raft group stopped: {0}")]
-    Stopped(#[source] RaftFailure),
-    /// A write handed to the leader on another node got no answer from it.
-    #[error("node {node}: {source}")]
-    Unreachable {
-        node: NodeId,
-        #[source]
-        source: ForwardError,
-    },
-}
-
-/// Why a write forwarded to the leader got no answer.
-#[derive(Debug, thiserror::Error)]
-pub enum ForwardError {
-    #[error("no connection")]
-    NoConnection,
-    #[error("no answer within {0:?}")]
-    Timeout(Duration),
-    #[error(transparent)]
-    Call(#[from] CallError),
-    #[error("undecodable answer: {0}")]
-    Undecodable(#[source] serde_json::Error),
-    /// The leader's transport answered with an error status and its text.
-    #[error("{status} ({message})")]
-    Refused {
-        status: &'static str,
-        message: String,
-    },
-}
-
-/// Why deleting segments or handing leadership over failed on a running group.
-#[derive(Debug, thiserror::Error)]
-pub enum GroupError {
-    #[error(transparent)]
-    Storage(#[from] crate::storage::Error),
-    #[error("snapshot for retention: {0}")]
-    Snapshot(#[source] std::io::Error),
-    #[error(transparent)]
-    Raft(#[from] RaftFailure),
 }
 
 pub struct PartitionGroup {

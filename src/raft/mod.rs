@@ -20,6 +20,7 @@ mod checkpoint;
 mod codec;
 pub mod dump;
 mod group;
+mod group_error;
 mod log_reader;
 mod log_store;
 mod network;
@@ -32,10 +33,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use checkpoint::APPLIED_FILE;
-pub use group::{
-    ForwardError, GroupError, GroupOptions, GroupSpec, Leadership, PartitionGroup, RaftFailure,
-    RaftTiming, StartError, WriteError,
-};
+pub use group::{GroupOptions, GroupSpec, Leadership, PartitionGroup, RaftTiming};
+pub use group_error::{ForwardError, GroupError, RaftFailure, StartError, WriteError};
 pub use log_reader::LogStoreReader;
 pub use log_store::{COMMITTED_FILE, LogStore, VOTE_FILE};
 pub use network::NoPeers;
