@@ -41,7 +41,7 @@ pub(crate) enum Refusal {
     LeaderNotAvailable,
 }
 
-pub(crate) fn refusal(r: Refusal) -> ResponseError {
+fn refusal(r: Refusal) -> ResponseError {
     match r {
         Refusal::UnsupportedVersion => ResponseError::UnsupportedVersion,
         Refusal::InvalidRequest => ResponseError::InvalidRequest,

@@ -2,13 +2,10 @@
 //! (leads its `__consumer_offsets` partition) and learn the coordinator epoch the group's
 //! membership is kept under. `group/membership/` holds the groups themselves.
 
-use kafka_protocol::ResponseError;
-
 use super::RequestContext;
 use crate::group::CoordinatorError;
 use crate::group::membership::{CoordinatorEpoch, GroupError};
 use crate::group::offsets::OffsetsError;
-use crate::kafka::error_map;
 
 /// Why a group request is answered with an error; `error_map::group_request_code` picks it.
 #[derive(Debug, thiserror::Error)]
@@ -37,14 +34,6 @@ pub(crate) fn coordinator_epoch(
         .groups
         .coordinator(group_id)
         .map(|replica| replica.leadership().term)
-}
-
-/// [`coordinator_epoch`] with the refusal as OffsetCommit answers it.
-pub(crate) fn epoch(
-    ctx: &RequestContext,
-    group_id: &str,
-) -> Result<CoordinatorEpoch, ResponseError> {
-    coordinator_epoch(ctx, group_id).map_err(|e| error_map::coordinator_error(&e))
 }
 
 /// Whether `group_id` is still coordinated here under `epoch` (ListGroups shows only those).
