@@ -28,7 +28,7 @@ use crate::metadata::{
     BrokerInfo, Command, METADATA_TOPIC, MetadataStore, ProposeError, TopicDefaults, topic_config,
 };
 use crate::partition::{Partitions, Replica, ReplicaSpec, partition_dir};
-use crate::raft::{GroupOptions, RaftTiming, Transport, TransportConfig};
+use crate::raft::{RaftNodeOptions, RaftTiming, Transport, TransportConfig};
 use reconcile::Reconciler;
 
 pub struct Broker {
@@ -54,6 +54,9 @@ impl Broker {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             anyhow::anyhow!("cannot create log.dirs {}: {e}", config.data_dir.display())
         })?;
+        if !crate::storage::configure_flush_threads(config.flush_threads as usize) {
+            tracing::warn!("log.flush.threads: the flusher pool already runs; keeping its size");
+        }
         let config = Arc::new(config);
         let server = Server::bind(Arc::clone(&config)).await?;
         let bound: Vec<SocketAddr> = server.local_addrs();
@@ -244,6 +247,7 @@ fn topic_defaults(config: &Config) -> TopicDefaults {
         segment_bytes: config.segment_bytes as i64,
         max_message_bytes: i64::from(config.message_max_bytes),
         index_interval_bytes: i64::from(config.index_interval_bytes),
+        preallocate_step_bytes: config.preallocate_step_bytes,
     }
 }
 
@@ -254,9 +258,9 @@ fn clustered(config: &Config) -> bool {
 
 /// A single node runs every group alone ([`crate::raft::NoPeers`], openraft's timing); a
 /// cluster node starts the Raft transport on `cluster.raft_address` and uses the cluster timing.
-async fn group_options(config: &Config) -> anyhow::Result<GroupOptions> {
+async fn group_options(config: &Config) -> anyhow::Result<RaftNodeOptions> {
     if !clustered(config) {
-        return Ok(GroupOptions::default());
+        return Ok(RaftNodeOptions::default());
     }
     let transport = Transport::bind(TransportConfig::from_config(config))
         .await
@@ -266,7 +270,7 @@ async fn group_options(config: &Config) -> anyhow::Result<GroupOptions> {
                 config.cluster.raft_address
             )
         })?;
-    Ok(GroupOptions {
+    Ok(RaftNodeOptions {
         transport: Some(transport),
         timing: RaftTiming::from_cluster(&config.cluster),
     })

@@ -43,6 +43,12 @@ pub struct Config {
     pub retention_check_interval_ms: u64,
     /// `log.index.interval.bytes`: bytes between two entries of the sparse offset index.
     pub index_interval_bytes: u32,
+    /// `log.preallocate.step.bytes`: disk a partition reserves at a time ahead of its data, so
+    /// disk use follows data instead of whole segments.
+    pub preallocate_step_bytes: u64,
+    /// `log.flush.threads`: threads that make appended data durable, shared by all partitions;
+    /// 0 is one per core.
+    pub flush_threads: u32,
     /// `auto.create.topics.enable`: Metadata/Produce naming an unknown topic creates it.
     pub auto_create_topics: bool,
     /// `num.partitions`: partitions of an auto-created topic.
@@ -183,6 +189,8 @@ impl Default for Config {
             retention_bytes: None,
             retention_check_interval_ms: 300_000,
             index_interval_bytes: 4096,
+            preallocate_step_bytes: 4 << 20,
+            flush_threads: 0,
             auto_create_topics: true,
             num_partitions: 1,
             default_replication_factor: 1,

@@ -108,6 +108,18 @@ const ROWS: &[Row] = &[
         |c| c.index_interval_bytes.to_string(),
     ),
     (
+        "log.preallocate.step.bytes",
+        SettingType::Long,
+        "disk a partition reserves at a time ahead of its data",
+        |c| c.preallocate_step_bytes.to_string(),
+    ),
+    (
+        "log.flush.threads",
+        SettingType::Int,
+        "threads that make appended data durable, shared by all partitions (0: one per core)",
+        |c| c.flush_threads.to_string(),
+    ),
+    (
         "log.cleanup.policy",
         SettingType::String,
         "delete (compaction is not supported)",

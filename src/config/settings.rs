@@ -20,6 +20,8 @@ pub const KEYS: &[&str] = &[
     "log.retention.bytes",
     "log.retention.check.interval.ms",
     "log.index.interval.bytes",
+    "log.preallocate.step.bytes",
+    "log.flush.threads",
     "auto.create.topics.enable",
     "num.partitions",
     "default.replication.factor",
@@ -73,6 +75,10 @@ pub(super) struct Settings {
     retention_check_interval_ms: Option<u64>,
     #[serde(rename = "log.index.interval.bytes")]
     index_interval_bytes: Option<u32>,
+    #[serde(rename = "log.preallocate.step.bytes")]
+    preallocate_step_bytes: Option<u64>,
+    #[serde(rename = "log.flush.threads")]
+    flush_threads: Option<u32>,
     #[serde(rename = "auto.create.topics.enable")]
     auto_create_topics: Option<bool>,
     #[serde(rename = "num.partitions")]
@@ -179,6 +185,11 @@ impl Settings {
             self.retention_check_interval_ms,
         );
         set(&mut config.index_interval_bytes, self.index_interval_bytes);
+        set(
+            &mut config.preallocate_step_bytes,
+            self.preallocate_step_bytes,
+        );
+        set(&mut config.flush_threads, self.flush_threads);
         set(&mut config.auto_create_topics, self.auto_create_topics);
         set(&mut config.num_partitions, self.num_partitions);
         set(

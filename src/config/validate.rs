@@ -116,6 +116,18 @@ impl Config {
             self.index_interval_bytes,
             "1 ..= log.segment.bytes",
         )?;
+        check(
+            (4096..=1 << 30).contains(&self.preallocate_step_bytes),
+            "log.preallocate.step.bytes",
+            self.preallocate_step_bytes,
+            "4096 ..= 1073741824",
+        )?;
+        check(
+            self.flush_threads <= 256,
+            "log.flush.threads",
+            self.flush_threads,
+            "0 (one per core) ..= 256",
+        )?;
         check_at_least_one(
             "log.retention.check.interval.ms",
             self.retention_check_interval_ms,

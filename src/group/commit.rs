@@ -110,7 +110,7 @@ impl Groups {
         check_group_id(&request.group_id)?;
         let replica = self.coordinator(&request.group_id)?;
         self.membership.validate_commit(
-            replica.leadership().term,
+            replica.leader_epoch(),
             &request.group_id,
             &request.member_id,
             request.generation_id,

@@ -42,7 +42,7 @@ pub async fn run(groups: Weak<Groups>, every: Duration) {
 /// the purge of what the newest whole snapshot covers.
 async fn compact(replica: &Arc<Replica>, table: &OffsetsPartition) {
     let config = replica.config();
-    let leads = replica.leadership().leader == Some(replica.node_id());
+    let leads = replica.leader().leader == Some(replica.node_id());
     if leads && snapshot_due(&table.compaction_state(), config.segment_bytes) {
         let part_bytes = MAX_PART_BYTES
             .min(config.max_message_bytes / 2)

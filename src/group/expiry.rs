@@ -19,6 +19,7 @@ use super::Groups;
 use super::offsets::{OffsetsCommand, StoredGroup};
 use crate::metadata::MetadataStore;
 use crate::partition::Replica;
+use crate::types::LeaderEpoch;
 
 /// `offsets.retention.minutes` and `offsets.retention.check.interval.ms`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,8 +95,8 @@ pub fn plan(
 pub async fn run(groups: Weak<Groups>, metadata: Arc<MetadataStore>, settings: ExpirySettings) {
     let mut ticks = tokio::time::interval(settings.check_interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // Offsets partition -> (the Raft term it is led in here, since when).
-    let mut coordinating: HashMap<i32, (u64, i64)> = HashMap::new();
+    // Offsets partition -> (the leader epoch it is led in here, since when).
+    let mut coordinating: HashMap<i32, (LeaderEpoch, i64)> = HashMap::new();
     let mut changes = metadata.subscribe();
     let mut watching = true;
     let mut deletions_seen = 0;
@@ -116,15 +117,15 @@ pub async fn run(groups: Weak<Groups>, metadata: Arc<MetadataStore>, settings: E
         };
         let now_ms = super::offsets::now_ms();
         let led = groups.led_offsets_partitions();
-        coordinating.retain(|p, (term, _)| {
+        coordinating.retain(|p, (epoch, _)| {
             led.iter()
-                .any(|r| r.partition == *p && r.leadership().term == *term)
+                .any(|r| r.partition == *p && r.leader_epoch() == *epoch)
         });
         for replica in led {
-            let term = replica.leadership().term;
+            let epoch = replica.leader_epoch();
             let since = coordinating
                 .entry(replica.partition)
-                .or_insert((term, now_ms))
+                .or_insert((epoch, now_ms))
                 .1;
             if let Err(e) = clean(&groups, &replica, &metadata, now_ms, since, settings).await {
                 tracing::warn!(partition = replica.partition, error = %e, "offsets cleanup failed; retried at the next check");
@@ -142,15 +143,15 @@ async fn clean(
     coordinating_since_ms: i64,
     settings: ExpirySettings,
 ) -> Result<(), super::offsets::OffsetsError> {
-    let epoch = replica.leadership().term;
+    let epoch = replica.leader_epoch();
     let table = groups.offsets_table(replica);
     let stored = table.all_groups().await?;
     // Read after the table: every commit in it was made to a topic this metadata knows of.
     let topics = metadata.current().state;
-    // Removals are proposed only while this broker still leads in the term it planned in.
+    // Removals are proposed only while this broker still leads in the epoch it planned in.
     let still_leading = || {
-        let now = replica.leadership();
-        now.term == epoch && now.leader == Some(replica.node_id())
+        let now = replica.leader();
+        now.epoch == epoch && now.leader == Some(replica.node_id())
     };
     let membership = groups.membership();
     let activity = |group: &str| match membership.state(epoch, group) {

@@ -91,7 +91,7 @@ impl Groups {
             .partitions
             .get(OFFSETS_TOPIC, partition)
             .ok_or_else(|| CoordinatorError::NotCoordinator(group_id.to_string()))?;
-        let leadership = replica.leadership();
+        let leadership = replica.leader();
         match leadership.leader {
             Some(leader) if leader == replica.node_id() => Ok(replica),
             Some(_) => Err(CoordinatorError::NotCoordinator(group_id.to_string())),
@@ -136,7 +136,7 @@ impl Groups {
     pub fn led_offsets_partitions(&self) -> Vec<Arc<Replica>> {
         self.hosted_offsets_partitions()
             .into_iter()
-            .filter(|r| r.leadership().leader == Some(r.node_id()))
+            .filter(|r| r.leader().leader == Some(r.node_id()))
             .collect()
     }
 }

@@ -51,7 +51,7 @@ pub async fn run(
             };
             let record = LeaderRecord {
                 leader: settings.node_id,
-                epoch: replica.leadership().term,
+                epoch: replica.leader_epoch(),
                 isr,
             };
             if topic.leaders.get(&replica.partition) != Some(&record) {

@@ -41,16 +41,16 @@ pub fn leader_view(
 ) -> Option<LeaderRecord> {
     let recorded = topic.leaders.get(&partition);
     let local = partitions.get(&topic.name, partition).and_then(|replica| {
-        let leadership = replica.leadership();
+        let leadership = replica.leader();
         let leader = leadership.leader?;
         let isr = replica.in_sync_replicas(lag).unwrap_or_else(|| {
             recorded
-                .filter(|r| r.leader == leader && r.epoch == leadership.term)
+                .filter(|r| r.leader == leader && r.epoch == leadership.epoch)
                 .map_or_else(|| vec![leader], |r| r.isr.clone())
         });
         Some(LeaderRecord {
             leader,
-            epoch: leadership.term,
+            epoch: leadership.epoch,
             isr,
         })
     });

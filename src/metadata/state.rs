@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::topic_config::{self, ConfigError};
+use crate::types::LeaderEpoch;
 
 pub type NodeId = u64;
 
@@ -42,7 +43,7 @@ pub struct TopicMeta {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeaderRecord {
     pub leader: NodeId,
-    pub epoch: u64,
+    pub epoch: LeaderEpoch,
     /// The in-sync replicas, leader first.
     pub isr: Vec<NodeId>,
 }
@@ -243,7 +244,10 @@ impl MetadataState {
                         partition: *partition,
                     });
                 }
-                let held = topic.leaders.get(partition).map_or(0, |r| r.epoch);
+                let held = topic
+                    .leaders
+                    .get(partition)
+                    .map_or(LeaderEpoch(0), |r| r.epoch);
                 if record.epoch >= held {
                     topic.leaders.insert(*partition, record.clone());
                 }

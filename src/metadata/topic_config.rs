@@ -15,6 +15,8 @@ pub struct TopicDefaults {
     pub segment_bytes: i64,
     pub max_message_bytes: i64,
     pub index_interval_bytes: i64,
+    /// Broker-wide only (`log.preallocate.step.bytes`); no topic overrides it.
+    pub preallocate_step_bytes: u64,
 }
 
 impl Default for TopicDefaults {
@@ -25,6 +27,7 @@ impl Default for TopicDefaults {
             segment_bytes: 1 << 30,
             max_message_bytes: 1_048_588,
             index_interval_bytes: 4096,
+            preallocate_step_bytes: 4 << 20,
         }
     }
 }
@@ -279,6 +282,7 @@ pub fn effective(
         max_message_bytes: long("max.message.bytes", defaults.max_message_bytes).max(0) as usize,
         index_interval_bytes: long("index.interval.bytes", defaults.index_interval_bytes)
             .clamp(1, i64::from(u32::MAX)) as u32,
+        preallocate_step_bytes: defaults.preallocate_step_bytes,
     }
 }
 

@@ -11,4 +11,6 @@ pub struct EffectiveConfig {
     pub segment_bytes: u64,
     pub max_message_bytes: usize,
     pub index_interval_bytes: u32,
+    /// Disk reserved at a time ahead of the data (broker-wide).
+    pub preallocate_step_bytes: u64,
 }

@@ -43,7 +43,7 @@ pub enum StorageError {
     #[error(transparent)]
     Start(Shared<raft::StartError>),
     #[error(transparent)]
-    Retention(Shared<raft::GroupError>),
+    Retention(Shared<raft::RaftNodeError>),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -73,8 +73,8 @@ impl From<raft::StartError> for StorageError {
     }
 }
 
-impl From<raft::GroupError> for StorageError {
-    fn from(err: raft::GroupError) -> Self {
+impl From<raft::RaftNodeError> for StorageError {
+    fn from(err: raft::RaftNodeError) -> Self {
         StorageError::Retention(Shared::new(err))
     }
 }

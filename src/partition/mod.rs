@@ -11,4 +11,4 @@ mod replica;
 pub use config::EffectiveConfig;
 pub use error::{Error, Shared, StopReason, StorageError};
 pub use registry::{Partitions, partition_dir};
-pub use replica::{Appended, FetchData, Replica, ReplicaSpec, epoch_of_term};
+pub use replica::{Appended, FetchData, PartitionLeader, Replica, ReplicaSpec};

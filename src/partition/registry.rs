@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::{Error, Replica, ReplicaSpec, Shared, StorageError};
-use crate::raft::{GroupOptions, NodeId};
+use crate::raft::{NodeId, RaftNodeOptions};
 
 /// `<data dir>/<topic>-<partition>`, as Kafka lays out its log directories.
 pub fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
@@ -20,7 +20,7 @@ pub fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
 pub struct Partitions {
     data_dir: PathBuf,
     /// How the groups of this broker reach their peers.
-    options: GroupOptions,
+    options: RaftNodeOptions,
     replicas: DashMap<(String, i32), Arc<Replica>>,
     /// The metadata offset up to which the hosted replicas match the metadata (started,
     /// deleted, configured), for requests that answer only once their change took effect here.
@@ -28,7 +28,7 @@ pub struct Partitions {
 }
 
 impl Partitions {
-    pub fn new(data_dir: PathBuf, options: GroupOptions) -> Self {
+    pub fn new(data_dir: PathBuf, options: RaftNodeOptions) -> Self {
         Partitions {
             data_dir,
             options,
@@ -56,7 +56,7 @@ impl Partitions {
     }
 
     /// Transport and timing every replica started here runs with.
-    pub fn group_options(&self) -> &GroupOptions {
+    pub fn group_options(&self) -> &RaftNodeOptions {
         &self.options
     }
 

@@ -1,6 +1,6 @@
 //! One partition replica as Kafka sees it: append a batch and learn its base offset, read from
 //! an offset up to the high watermark, wait for new data, find offsets by time.
-//! `raft::PartitionGroup` does the replication underneath.
+//! `raft::RaftNode` does the replication underneath.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,11 +10,22 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::{EffectiveConfig, Error, StorageError};
-use crate::raft::{
-    Applied, GroupOptions, GroupSpec, Leadership, NodeId, PartitionGroup, WriteError,
-};
+use crate::raft::{Applied, NodeId, RaftNode, RaftNodeOptions, RaftNodeSpec, WriteError};
 use crate::record::RecordBatch;
 use crate::storage::{LogConfig, RetentionPolicy};
+use crate::types::{LeaderEpoch, Term};
+
+/// Who leads a partition, in which leader epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionLeader {
+    pub leader: Option<NodeId>,
+    pub epoch: LeaderEpoch,
+}
+
+/// The leader epoch of an entry written in `term`, as a wire `i32`.
+fn epoch_of(term: u64) -> i32 {
+    LeaderEpoch::from(Term(term)).0
+}
 
 /// Everything needed to start a replica.
 #[derive(Debug, Clone)]
@@ -27,8 +38,8 @@ pub struct ReplicaSpec {
     /// The replica assigned first, which leads when it can; `None` for internal logs.
     pub preferred_leader: Option<NodeId>,
     pub config: EffectiveConfig,
-    /// The transport to the other replicas (none for a group of this node alone) and timing.
-    pub options: GroupOptions,
+    /// The transport to the other replicas (none for a replica set of this node alone) and timing.
+    pub options: RaftNodeOptions,
 }
 
 /// The answer to an append.
@@ -53,12 +64,12 @@ pub struct Replica {
     pub partition: i32,
     node_id: NodeId,
     dir: PathBuf,
-    group: PartitionGroup,
+    raft: RaftNode,
     config: RwLock<EffectiveConfig>,
 }
 
 impl Replica {
-    /// Opens the replica's log in `dir` (recovering it) and starts its Raft group.
+    /// Opens the replica's log in `dir` (recovering it) and starts its Raft node.
     pub async fn start(dir: &Path, spec: ReplicaSpec) -> Result<Replica, Error> {
         let log = LogConfig {
             segment_bytes: spec
@@ -66,16 +77,16 @@ impl Replica {
                 .segment_bytes
                 .clamp(LogConfig::MIN_SEGMENT_BYTES, LogConfig::MAX_SEGMENT_BYTES),
             index_interval_bytes: spec.config.index_interval_bytes,
-            ..LogConfig::DEFAULT
+            preallocate_step_bytes: spec.config.preallocate_step_bytes,
         };
-        let group_spec = GroupSpec {
+        let node_spec = RaftNodeSpec {
             node_id: spec.node_id,
             members: spec.members,
             log,
             name: format!("{}-{}", spec.topic, spec.partition),
             preferred_leader: spec.preferred_leader,
         };
-        let group = PartitionGroup::start_with(dir, group_spec, spec.options)
+        let raft = RaftNode::start_with(dir, node_spec, spec.options)
             .await
             .map_err(Error::storage)?;
         Ok(Replica {
@@ -83,7 +94,7 @@ impl Replica {
             partition: spec.partition,
             node_id: spec.node_id,
             dir: dir.to_path_buf(),
-            group,
+            raft,
             config: RwLock::new(spec.config),
         })
     }
@@ -110,27 +121,42 @@ impl Replica {
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = config;
     }
 
-    pub fn leadership(&self) -> Leadership {
-        self.group.leadership()
+    /// Who leads this partition and in which leader epoch, read together.
+    pub fn leader(&self) -> PartitionLeader {
+        let leadership = self.raft.leadership();
+        PartitionLeader {
+            leader: leadership.leader,
+            epoch: LeaderEpoch::from(Term(leadership.term)),
+        }
+    }
+
+    /// Whether this replica leads its partition now.
+    pub fn is_leader(&self) -> bool {
+        self.leader().leader == Some(self.node_id)
+    }
+
+    /// Kafka's leader epoch: the Raft term of the leadership this replica knows.
+    pub fn leader_epoch(&self) -> LeaderEpoch {
+        self.leader().epoch
     }
 
     /// The replicas in sync with this one, this one first, if it leads (see
-    /// [`PartitionGroup::in_sync_voters`]).
+    /// [`RaftNode::in_sync_voters`]).
     pub fn in_sync_replicas(&self, lag: std::time::Duration) -> Option<Vec<NodeId>> {
-        self.group.in_sync_voters(lag)
+        self.raft.in_sync_voters(lag)
     }
 
     /// Hands leadership to replica `to` if this one leads and `to` has (nearly) all of its
     /// log; returns whether the hand-over started.
     pub async fn transfer_leadership(&self, to: NodeId) -> Result<bool, Error> {
-        self.group
+        self.raft
             .transfer_leadership(to)
             .await
             .map_err(|e| Error::Stopped(e.into()))
     }
 
     fn ensure_leader(&self) -> Result<(), Error> {
-        let leadership = self.group.leadership();
+        let leadership = self.raft.leadership();
         if leadership.leader == Some(self.node_id) {
             Ok(())
         } else {
@@ -141,16 +167,16 @@ impl Replica {
     }
 
     pub fn high_watermark(&self) -> i64 {
-        *self.group.high_watermark().borrow()
+        *self.raft.high_watermark().borrow()
     }
 
     /// The offset the next appended record gets here, committed or not.
     pub fn log_end_offset(&self) -> i64 {
-        self.group.reader().log().next_offset()
+        self.raft.reader().log().next_offset()
     }
 
     pub fn log_start_offset(&self) -> i64 {
-        self.group.reader().log().log_start_offset()
+        self.raft.reader().log().log_start_offset()
     }
 
     /// Appends one RecordBatch (its CRC already checked) and returns once it is committed.
@@ -161,7 +187,7 @@ impl Replica {
             return Err(Error::BatchTooLarge { bytes, max });
         }
         self.ensure_leader()?;
-        let applied = self.group.write(batch).await.map_err(write_error)?;
+        let applied = self.raft.write(batch).await.map_err(write_error)?;
         self.appended(applied)
     }
 
@@ -173,7 +199,7 @@ impl Replica {
         timeout: std::time::Duration,
     ) -> Result<Appended, Error> {
         let applied = self
-            .group
+            .raft
             .write_via_leader(batch, timeout)
             .await
             .map_err(write_error)?;
@@ -210,7 +236,7 @@ impl Replica {
             });
         }
         let read = self
-            .group
+            .raft
             .reader()
             .log()
             .read_records(offset, max_bytes, high_watermark)
@@ -225,7 +251,7 @@ impl Replica {
 
     /// Waits until the high watermark passes `offset` or `deadline` comes.
     pub async fn wait_for_data(&self, offset: i64, deadline: Instant) {
-        let mut hw = self.group.high_watermark();
+        let mut hw = self.raft.high_watermark();
         let _ = tokio::time::timeout_at(deadline, hw.wait_for(|hw| *hw > offset)).await;
     }
 
@@ -234,7 +260,7 @@ impl Replica {
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>, Error> {
         self.ensure_leader()?;
         let found = self
-            .group
+            .raft
             .reader()
             .log()
             .offset_for_timestamp(timestamp)
@@ -246,7 +272,7 @@ impl Replica {
     /// that timestamp.
     pub fn offset_of_max_timestamp(&self) -> Result<Option<(i64, i64)>, Error> {
         self.ensure_leader()?;
-        match self.group.reader().log().max_timestamp() {
+        match self.raft.reader().log().max_timestamp() {
             Some(max) => self.offset_for_timestamp(max),
             None => Ok(None),
         }
@@ -258,15 +284,10 @@ impl Replica {
         Ok((self.log_start_offset(), self.high_watermark()))
     }
 
-    /// Kafka's leader epoch: the Raft term this replica knows.
-    pub fn leader_epoch(&self) -> i32 {
-        epoch_of_term(self.group.leadership().term)
-    }
-
     /// Fences a client whose idea of the leader epoch differs from ours (`-1` skips the check),
     /// so a client never acts on a leader it has not yet heard of or one already replaced.
     pub fn check_leader_epoch(&self, current_leader_epoch: i32) -> Result<(), Error> {
-        let current = self.leader_epoch();
+        let current = self.leader_epoch().0;
         match current_leader_epoch {
             e if e < 0 || e == current => Ok(()),
             e if e < current => Err(Error::FencedLeaderEpoch {
@@ -290,7 +311,7 @@ impl Replica {
         if epoch < 0 {
             return Ok(UNDEFINED);
         }
-        let log = self.group.reader().log();
+        let log = self.raft.reader().log();
         let (first, end) = log.index_bounds();
         let last_term = match end.checked_sub(1) {
             Some(last) if last >= first => {
@@ -298,7 +319,7 @@ impl Replica {
             }
             _ => None,
         };
-        if last_term.map(epoch_of_term) == Some(epoch) {
+        if last_term.map(epoch_of) == Some(epoch) {
             return Ok((epoch, log.next_offset()));
         }
         let Some(next) = log
@@ -311,7 +332,7 @@ impl Replica {
             Some(before) if before >= first => log
                 .entry_at(before)
                 .map_err(Error::storage)?
-                .map_or(epoch, |e| epoch_of_term(e.term)),
+                .map_or(epoch, |e| epoch_of(e.term)),
             _ => epoch,
         };
         Ok((floor, next.base_offset))
@@ -328,7 +349,7 @@ impl Replica {
         if policy == RetentionPolicy::default() {
             return Ok(None);
         }
-        self.group
+        self.raft
             .apply_retention(&policy, now_ms)
             .await
             .map_err(Error::storage)
@@ -341,14 +362,14 @@ impl Replica {
             below_offset: Some(offset),
             ..RetentionPolicy::default()
         };
-        self.group
+        self.raft
             .apply_retention(&policy, 0)
             .await
             .map_err(Error::storage)
     }
 
     pub async fn shutdown(&self) {
-        self.group.shutdown().await;
+        self.raft.shutdown().await;
     }
 }
 
@@ -360,9 +381,4 @@ fn write_error(err: WriteError) -> Error {
         WriteError::Unreachable { .. } => Error::NotLeader { leader: None },
         WriteError::Stopped(reason) => Error::Stopped(reason.into()),
     }
-}
-
-/// Kafka keeps leader epochs in an `i32`; a Raft term beyond that saturates.
-pub fn epoch_of_term(term: u64) -> i32 {
-    crate::record::leader_epoch_of_term(term)
 }

@@ -9,8 +9,9 @@ use openraft::EntryPayload;
 use openraft::entry::RaftEntry;
 
 use super::types::{Entry, LogId, Request};
-use crate::record::{RecordBatch, leader_epoch_of_term};
+use crate::record::RecordBatch;
 use crate::storage::{AppendEntry, EntryId, RecordsMeta, StoredEntry};
+use crate::types::{LeaderEpoch, Term};
 
 /// Storage `kind` tags of Raft entries. Never renumber: they are on disk.
 pub const KIND_BLANK: u8 = 1;
@@ -45,7 +46,7 @@ pub fn to_storage(entry: Entry, next_offset: i64) -> io::Result<AppendEntry> {
                 offset_count: batch.offset_count(),
                 max_timestamp: batch.max_timestamp(),
             };
-            let stamped = batch.stamped(next_offset, leader_epoch_of_term(term));
+            let stamped = batch.stamped(next_offset, LeaderEpoch::from(Term(term)));
             (KIND_RECORDS, Some(meta), stamped)
         }
     };

@@ -19,11 +19,11 @@
 mod checkpoint;
 mod codec;
 pub mod dump;
-mod group;
-mod group_error;
 mod log_reader;
 mod log_store;
 mod network;
+mod node;
+mod node_error;
 mod snapshot;
 mod state_machine;
 pub mod transport;
@@ -33,11 +33,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use checkpoint::APPLIED_FILE;
-pub use group::{GroupOptions, GroupSpec, Leadership, PartitionGroup, RaftTiming};
-pub use group_error::{ForwardError, GroupError, RaftFailure, StartError, WriteError};
 pub use log_reader::LogStoreReader;
 pub use log_store::{COMMITTED_FILE, LogStore, VOTE_FILE};
 pub use network::NoPeers;
+pub use node::{Leadership, RaftNode, RaftNodeOptions, RaftNodeSpec, RaftTiming};
+pub use node_error::{ForwardError, RaftFailure, RaftNodeError, StartError, WriteError};
 pub use snapshot::{SNAPSHOT_FILE, Snapshot, SnapshotData};
 pub use state_machine::StateMachine;
 pub use transport::{Transport, TransportConfig};

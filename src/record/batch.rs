@@ -5,6 +5,8 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 
+use crate::types::LeaderEpoch;
+
 /// RecordBatch v2 header, big-endian:
 /// ```text
 /// | baseOffset i64 @0 | batchLength i32 @8 | partitionLeaderEpoch i32 @12 | magic i8 @16 |
@@ -226,11 +228,11 @@ impl RecordBatch {
     /// The batch as the log stores it, with `base_offset` and `leader_epoch` set: a fresh
     /// 16-byte prefix and the untouched rest, so the body is never copied. Every replica
     /// stamps the same values, so every replica stores identical bytes.
-    pub fn stamped(&self, base_offset: i64, leader_epoch: i32) -> [Bytes; 2] {
+    pub fn stamped(&self, base_offset: i64, leader_epoch: LeaderEpoch) -> [Bytes; 2] {
         let mut prefix = BytesMut::with_capacity(STAMPED_PREFIX_BYTES);
         prefix.put_i64(base_offset);
         prefix.put_slice(&self.0[BATCH_LENGTH_AT..LEADER_EPOCH_AT]);
-        prefix.put_i32(leader_epoch);
+        prefix.put_i32(leader_epoch.0);
         [prefix.freeze(), self.0.slice(STAMPED_PREFIX_BYTES..)]
     }
 
@@ -249,11 +251,6 @@ impl RecordBatch {
         word.copy_from_slice(&self.0[at..at + 8]);
         i64::from_be_bytes(word)
     }
-}
-
-/// Kafka's leader epoch is the Raft term, which a batch stores as an `i32`.
-pub fn leader_epoch_of_term(term: u64) -> i32 {
-    term.min(i32::MAX as u64) as i32
 }
 
 impl TryFrom<Bytes> for RecordBatch {
@@ -347,7 +344,7 @@ pub(super) mod tests {
         let crc = crc32c::crc32c(&bytes[CRC_COVERS_FROM..]);
         bytes[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
         let batch = RecordBatch::new(Bytes::from(bytes)).unwrap();
-        let [prefix, body] = batch.stamped(1234, 7);
+        let [prefix, body] = batch.stamped(1234, LeaderEpoch(7));
         let whole = [prefix, body].concat();
         let stored = RecordBatch::new(Bytes::from(whole)).unwrap();
         assert_eq!(stored.base_offset(), 1234);
@@ -382,11 +379,5 @@ pub(super) mod tests {
         let bytes = Bytes::from(vec![0u8; 10]);
         let json = serde_json::to_vec(&bytes).unwrap();
         assert!(serde_json::from_slice::<RecordBatch>(&json).is_err());
-    }
-
-    #[test]
-    fn leader_epoch_saturates() {
-        assert_eq!(leader_epoch_of_term(3), 3);
-        assert_eq!(leader_epoch_of_term(u64::MAX), i32::MAX);
     }
 }

@@ -12,7 +12,7 @@ mod varint;
 
 pub use batch::{
     BATCH_HEADER_BYTES, BatchError, Compression, MAGIC_V2, NO_PRODUCER_ID, RecordBatch,
-    TimestampType, leader_epoch_of_term,
+    TimestampType,
 };
 pub use internal::{InternalRecord, InternalRecordError, decode_internal, encode_internal};
 pub use records::Record;

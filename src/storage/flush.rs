@@ -27,14 +27,16 @@ fn default_threads() -> usize {
 
 static POOL: OnceLock<Pool> = OnceLock::new();
 
-/// Sets how many flusher threads this process runs (Kafka has no such setting; raftka's is
-/// `log.flush.threads`). Only the first call before any log opens takes effect; later ones
-/// return `false`.
+/// Sets how many flusher threads this process runs (`log.flush.threads`; 0 is one per core).
+/// Only the first call before any log opens takes effect; later ones return `false`.
 pub fn configure_flush_threads(threads: usize) -> bool {
     let mut set = false;
     POOL.get_or_init(|| {
         set = true;
-        Pool::new(threads.max(1))
+        Pool::new(match threads {
+            0 => default_threads(),
+            n => n,
+        })
     });
     set
 }

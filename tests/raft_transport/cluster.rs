@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use raftka::raft::{
-    GroupOptions, GroupSpec, PartitionGroup, RaftTiming, Transport, TransportConfig, WriteError,
+    RaftNode, RaftNodeOptions, RaftNodeSpec, RaftTiming, Transport, TransportConfig, WriteError,
 };
 use raftka::record::RecordBatch;
 use raftka::storage::{LogConfig, StoredEntry};
@@ -97,23 +97,23 @@ impl Cluster {
         dir
     }
 
-    pub async fn start_group(&self, node: u64, group: &str) -> PartitionGroup {
+    pub async fn start_group(&self, node: u64, group: &str) -> RaftNode {
         self.start_group_with(node, group, LOG).await
     }
 
-    pub async fn start_group_with(&self, node: u64, group: &str, log: LogConfig) -> PartitionGroup {
-        let spec = GroupSpec {
+    pub async fn start_group_with(&self, node: u64, group: &str, log: LogConfig) -> RaftNode {
+        let spec = RaftNodeSpec {
             node_id: node,
             members: self.members.clone(),
             log,
             name: group.to_string(),
             preferred_leader: None,
         };
-        let options = GroupOptions {
+        let options = RaftNodeOptions {
             transport: Some(self.transports[&node].clone()),
             timing: TIMING,
         };
-        PartitionGroup::start_with(&self.dir(node, group), spec, options)
+        RaftNode::start_with(&self.dir(node, group), spec, options)
             .await
             .expect("start group")
     }
@@ -141,7 +141,7 @@ pub async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
 }
 
 /// The node all running replicas agree leads, once they do.
-pub async fn leader(groups: &BTreeMap<u64, PartitionGroup>) -> u64 {
+pub async fn leader(groups: &BTreeMap<u64, RaftNode>) -> u64 {
     let mut found = None;
     wait_until("one leader all replicas agree on", || {
         let views: Vec<Option<u64>> = groups.values().map(|g| g.leadership().leader).collect();
@@ -154,12 +154,7 @@ pub async fn leader(groups: &BTreeMap<u64, PartitionGroup>) -> u64 {
 
 /// Writes batches `from..to` through the current leader, 8 at a time, retrying a write that
 /// meets a leader change. Returns the high watermark after the last.
-pub async fn write(
-    groups: &BTreeMap<u64, PartitionGroup>,
-    from: usize,
-    to: usize,
-    pad: usize,
-) -> i64 {
+pub async fn write(groups: &BTreeMap<u64, RaftNode>, from: usize, to: usize, pad: usize) -> i64 {
     let mut hw = 0;
     let mut answers = futures::stream::iter(from..to)
         .map(|i| async move {
@@ -189,7 +184,7 @@ pub async fn write(
 
 /// Waits until every replica applied up to `hw`, then checks that all hold the same entries
 /// (index, term, kind, offsets, bytes) over their common range, covering every record entry.
-pub async fn assert_identical(groups: &BTreeMap<u64, PartitionGroup>, hw: i64, batches: usize) {
+pub async fn assert_identical(groups: &BTreeMap<u64, RaftNode>, hw: i64, batches: usize) {
     for (id, g) in groups {
         let mut w = g.high_watermark();
         let reached = tokio::time::timeout(WAIT, w.wait_for(|v| *v >= hw)).await;

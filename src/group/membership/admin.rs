@@ -134,7 +134,7 @@ pub async fn sweep_stale(groups: Weak<Groups>) {
         groups.membership().drop_stale(|group_id, epoch| {
             groups
                 .coordinator(group_id)
-                .is_ok_and(|replica| replica.leadership().term == epoch)
+                .is_ok_and(|replica| replica.leader_epoch() == epoch)
         });
     }
 }

@@ -38,9 +38,9 @@ use registry::{Cell, Registry, drive};
 use state::{Group, Timing};
 pub use state::{GroupState, Protocol};
 
-/// The coordinator epoch a request was checked against: the Raft term of the group's
-/// `__consumer_offsets` partition when `Groups::coordinator` answered (`replica.leadership().term`).
-pub type CoordinatorEpoch = u64;
+/// The coordinator epoch a request was checked against: the leader epoch of the group's
+/// `__consumer_offsets` partition when `Groups::coordinator` answered (`replica.leader_epoch()`).
+pub type CoordinatorEpoch = crate::types::LeaderEpoch;
 
 /// The coordinator's settings (`group.*` keys).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

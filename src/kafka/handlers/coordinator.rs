@@ -33,7 +33,7 @@ pub(crate) fn coordinator_epoch(
         .services
         .groups
         .coordinator(group_id)
-        .map(|replica| replica.leadership().term)
+        .map(|replica| replica.leader_epoch())
 }
 
 /// Whether `group_id` is still coordinated here under `epoch` (ListGroups shows only those).

@@ -54,7 +54,7 @@ pub(crate) async fn handle(
                 .with_rack(None)
         })
         .collect();
-    let controller = broker.services.metadata.replica().leadership().leader;
+    let controller = broker.services.metadata.replica().leader().leader;
     response.cluster_id = StrBytes::from_string(broker.config.cluster_id.clone());
     response.controller_id = BrokerId(controller.map_or(-1, |id| id as i32));
     response.brokers = brokers;

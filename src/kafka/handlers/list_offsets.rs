@@ -12,7 +12,6 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use super::RequestContext;
 use crate::kafka::context::BrokerContext;
 use crate::kafka::error_map;
-use crate::partition::epoch_of_term;
 
 /// The leader epoch field exists from v4.
 fn has_leader_epoch(version: i16) -> bool {
@@ -63,7 +62,7 @@ fn list_partition(
         Err(e) => return base.with_error_code(error_map::partition_code(&e)),
     };
     let epoch = if has_leader_epoch(version) {
-        epoch_of_term(replica.leadership().term)
+        replica.leader_epoch().0
     } else {
         -1
     };

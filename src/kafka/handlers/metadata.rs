@@ -15,7 +15,6 @@ use crate::group::OFFSETS_TOPIC;
 use crate::kafka::context::BrokerContext;
 use crate::kafka::error_map::{self, Refusal};
 use crate::metadata::{MetadataView, TopicMeta, state};
-use crate::partition::epoch_of_term;
 
 /// Before v4 a Metadata request cannot say whether to create topics; Kafka then does.
 fn may_auto_create(version: i16, request: &MetadataRequest) -> bool {
@@ -98,7 +97,7 @@ fn brokers(broker: &BrokerContext, view: &MetadataView) -> Vec<MetadataResponseB
 
 /// The controller is the leader of the metadata log.
 fn controller(broker: &BrokerContext) -> BrokerId {
-    let leader = broker.services.metadata.replica().leadership().leader;
+    let leader = broker.services.metadata.replica().leader().leader;
     BrokerId(leader.map_or(-1, |id| id as i32))
 }
 
@@ -179,7 +178,7 @@ fn describe_partition(
                 .with_leader_id(node(view.leader))
                 .with_isr_nodes(view.isr.iter().map(|id| node(*id)).collect());
             if has_leader_epoch(version) {
-                described.leader_epoch = epoch_of_term(view.epoch);
+                described.leader_epoch = view.epoch.0;
             }
             described
         }

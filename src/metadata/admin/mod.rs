@@ -116,7 +116,7 @@ impl Admin {
         let hosted: Vec<Arc<Replica>> = (0..topic.partitions.len() as i32)
             .filter_map(|p| self.partitions.get(&topic.name, p))
             .collect();
-        while hosted.iter().any(|r| r.leadership().leader.is_none()) {
+        while hosted.iter().any(|r| r.leader().leader.is_none()) {
             if Instant::now() + LEADER_POLL > deadline {
                 tracing::info!(topic = %topic.name, "some partitions have no leader yet");
                 return;

@@ -118,7 +118,7 @@ fn leader_records_keep_the_newest_epoch() {
         partition: 0,
         record: LeaderRecord {
             leader,
-            epoch,
+            epoch: LeaderEpoch(epoch),
             isr: isr.to_vec(),
         },
     };
@@ -129,14 +129,14 @@ fn leader_records_keep_the_newest_epoch() {
     state.apply(&record(1, 4, &[1])).unwrap();
     assert_eq!(state.topics["t"].leaders[&0].leader, 2);
     state.apply(&record(3, 6, &[3])).unwrap();
-    assert_eq!(state.topics["t"].leaders[&0].epoch, 6);
+    assert_eq!(state.topics["t"].leaders[&0].epoch, LeaderEpoch(6));
     assert!(state.apply(&record(9, 7, &[9])).is_err(), "not a replica");
     let unknown = Command::RecordLeader {
         name: "t".into(),
         partition: 1,
         record: LeaderRecord {
             leader: 1,
-            epoch: 7,
+            epoch: LeaderEpoch(7),
             isr: vec![1],
         },
     };

@@ -158,22 +158,22 @@ async fn a_new_coordinator_epoch_forgets_the_group() {
     let (a, generation) = stable_alone(&m).await;
     info!("the same broker leads again under a new term: the old generation is not served");
     assert_eq!(
-        m.heartbeat(EPOCH + 1, GROUP, &a, None, generation),
+        m.heartbeat(LATER_EPOCH, GROUP, &a, None, generation),
         Err(GroupError::UnknownMemberId)
     );
-    assert_eq!(m.state(EPOCH + 1, GROUP), None);
+    assert_eq!(m.state(LATER_EPOCH, GROUP), None);
 
     info!(
         "a join parked in the initial delay is answered NOT_COORDINATOR when the sweep drops its group"
     );
-    let x = m.join(EPOCH + 1, GROUP, request("")).await.member_id;
+    let x = m.join(LATER_EPOCH, GROUP, request("")).await.member_id;
     let parked = {
         let m = Arc::clone(&m);
-        tokio::spawn(async move { m.join(EPOCH + 1, GROUP, request(&x)).await })
+        tokio::spawn(async move { m.join(LATER_EPOCH, GROUP, request(&x)).await })
     };
     settle().await;
     assert!(!parked.is_finished());
-    assert_eq!(m.drop_stale(|_, epoch| epoch == EPOCH + 1), 0);
+    assert_eq!(m.drop_stale(|_, epoch| epoch == LATER_EPOCH), 0);
     assert_eq!(m.drop_stale(|_, _| false), 1);
     let answered = parked.await.expect("join");
     assert_eq!(answered.error, Some(GroupError::NotCoordinator));

@@ -14,8 +14,10 @@ use tokio::time::{Duration, sleep};
 use tracing::info;
 
 use super::*;
+use crate::types::LeaderEpoch;
 
-const EPOCH: CoordinatorEpoch = 7;
+const EPOCH: CoordinatorEpoch = LeaderEpoch(7);
+const LATER_EPOCH: CoordinatorEpoch = LeaderEpoch(8);
 const GROUP: &str = "g";
 const SESSION: Duration = Duration::from_secs(10);
 const REBALANCE: Duration = Duration::from_secs(30);

@@ -1,6 +1,6 @@
-//! One running Raft group of a partition replica, behind an interface free of openraft types:
-//! start it on a directory, propose batches, see who leads in which term, stop it.
-//! `group_error.rs` says why one refused or failed.
+//! This node's member of one partition's Raft cluster, behind an interface free of openraft
+//! types: start it on a directory, propose batches, see who leads in which term, stop it.
+//! `node_error.rs` says why one refused or failed.
 //! `partition/` builds the Kafka view of a replica on top of this.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -15,8 +15,8 @@ use openraft::type_config::alias::InstantOf;
 use openraft::type_config::async_runtime::WatchReceiver;
 use tokio::sync::watch;
 
-use super::group_error::{GroupError, RaftFailure, StartError, WriteError};
 use super::network::NoPeers;
+use super::node_error::{RaftFailure, RaftNodeError, StartError, WriteError};
 use super::state_machine::StateMachine;
 use super::transport::{Registration, Transport};
 use super::types::{Applied, LogId, NodeId, Raft, Request, TypeConfig};
@@ -27,7 +27,7 @@ use crate::storage::{LogConfig, RetentionPolicy};
 
 /// Where and as whom a group runs.
 #[derive(Debug, Clone)]
-pub struct GroupSpec {
+pub struct RaftNodeSpec {
     pub node_id: NodeId,
     /// Every voter with its Raft address.
     pub members: BTreeMap<NodeId, String>,
@@ -77,7 +77,7 @@ impl RaftTiming {
 
 /// How a group reaches its peers, and its timing.
 #[derive(Debug, Clone, Default)]
-pub struct GroupOptions {
+pub struct RaftNodeOptions {
     /// `None`: a group of this node alone ([`NoPeers`]). `Some`: RPCs go over the transport and
     /// the group is served there while it runs.
     pub transport: Option<Transport>,
@@ -93,17 +93,17 @@ pub struct Leadership {
     pub voters: Vec<NodeId>,
 }
 
-pub struct PartitionGroup {
+pub struct RaftNode {
     raft: Raft,
     reader: LogStoreReader,
     high_watermark: watch::Receiver<i64>,
     name: String,
     node_id: NodeId,
-    /// How writes reach the leader from a follower ([`PartitionGroup::write_via_leader`]).
+    /// How writes reach the leader from a follower ([`RaftNode::write_via_leader`]).
     transport: Option<Transport>,
     /// This group's entry on the transport; taken out at shutdown.
     registration: Mutex<Option<Registration>>,
-    /// Samples of this leader's log end, for [`PartitionGroup::in_sync_voters`].
+    /// Samples of this leader's log end, for [`RaftNode::in_sync_voters`].
     progress: Mutex<LeaderProgress>,
     /// How long a leader may go without a quorum's acknowledgement and still say it leads.
     quorum_lease: Duration,
@@ -145,9 +145,9 @@ impl LeaderProgress {
     }
 }
 
-impl std::fmt::Debug for PartitionGroup {
+impl std::fmt::Debug for RaftNode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PartitionGroup")
+        f.debug_struct("RaftNode")
             .field("name", &self.name)
             .finish()
     }
@@ -159,11 +159,11 @@ const SNAPSHOT_WAIT: Duration = Duration::from_secs(30);
 /// How long a single-member group may take to elect itself after start.
 const SELF_ELECTION_WAIT: Duration = Duration::from_secs(10);
 
-impl PartitionGroup {
+impl RaftNode {
     /// Opens the replica's storage in `dir` and starts its Raft group of this node alone (no
     /// network); a group of one is its own leader when this returns.
-    pub async fn start(dir: &Path, spec: GroupSpec) -> Result<PartitionGroup, StartError> {
-        Self::start_with(dir, spec, GroupOptions::default()).await
+    pub async fn start(dir: &Path, spec: RaftNodeSpec) -> Result<RaftNode, StartError> {
+        Self::start_with(dir, spec, RaftNodeOptions::default()).await
     }
 
     /// Opens the replica's storage in `dir` and starts its Raft group with `options`.
@@ -178,9 +178,9 @@ impl PartitionGroup {
     /// the next election and overwrite whatever else it holds.)
     pub async fn start_with(
         dir: &Path,
-        spec: GroupSpec,
-        options: GroupOptions,
-    ) -> Result<PartitionGroup, StartError> {
+        spec: RaftNodeSpec,
+        options: RaftNodeOptions,
+    ) -> Result<RaftNode, StartError> {
         let fail = |source: RaftFailure| StartError::Raft {
             name: spec.name.clone(),
             source,
@@ -243,7 +243,7 @@ impl PartitionGroup {
                 .await
                 .map_err(|e| fail(RaftFailure::new(e)))?;
         }
-        Ok(PartitionGroup {
+        Ok(RaftNode {
             raft,
             reader,
             high_watermark,
@@ -273,7 +273,7 @@ impl PartitionGroup {
     /// over the transport (at most `timeout` for that answer; a leader that cannot be reached
     /// or does not answer in time is reported as `NotLeader { leader: None }`: the outcome is
     /// unknown, the caller retries). For internal logs whose writers run on every broker; Kafka
-    /// produce requests use [`PartitionGroup::write`].
+    /// produce requests use [`RaftNode::write`].
     pub async fn write_via_leader(
         &self,
         batch: RecordBatch,
@@ -407,7 +407,7 @@ impl PartitionGroup {
         &self,
         policy: &RetentionPolicy,
         now_ms: i64,
-    ) -> Result<Option<u64>, GroupError> {
+    ) -> Result<Option<u64>, RaftNodeError> {
         let Some(point) = self.reader.log().retention_point(policy, now_ms)? else {
             return Ok(None);
         };
@@ -429,7 +429,7 @@ impl PartitionGroup {
                 })
                 .await
                 .map_err(RaftFailure::new)?
-                .map_err(GroupError::Snapshot)?;
+                .map_err(RaftNodeError::Snapshot)?;
             if prepared {
                 self.raft
                     .trigger()

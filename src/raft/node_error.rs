@@ -1,6 +1,6 @@
 //! Why a partition's Raft group would not start, refused a write or failed to trim its log.
 //! Each failure keeps its source; openraft's are wrapped in [`RaftFailure`] so no openraft type
-//! leaves `raft/`. `group.rs` returns them.
+//! leaves `raft/`. `node.rs` returns them.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -76,7 +76,7 @@ pub enum ForwardError {
 
 /// Why deleting segments or handing leadership over failed on a running group.
 #[derive(Debug, thiserror::Error)]
-pub enum GroupError {
+pub enum RaftNodeError {
     #[error(transparent)]
     Storage(#[from] crate::storage::Error),
     #[error("snapshot for retention: {0}")]
