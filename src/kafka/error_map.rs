@@ -119,7 +119,7 @@ pub(crate) fn group_error(err: &GroupError) -> ResponseError {
 }
 
 /// What a client sees for an offset that was not committed.
-pub(crate) fn commit_error(err: &CommitError) -> ResponseError {
+fn commit_error(err: &CommitError) -> ResponseError {
     match err {
         CommitError::Coordinator(e) => coordinator_error(e),
         CommitError::Refused(e) => group_error(e),
@@ -127,6 +127,11 @@ pub(crate) fn commit_error(err: &CommitError) -> ResponseError {
         CommitError::MetadataTooLarge { .. } => ResponseError::OffsetMetadataTooLarge,
         CommitError::Offsets(e) => offsets_error(e),
     }
+}
+
+/// The error code of an optional refused commit (0 when the offset was written).
+pub(crate) fn commit_code(err: Option<&CommitError>) -> i16 {
+    err.map_or(0, |e| commit_error(e).code())
 }
 
 /// The error code of an optional group refusal (0 when there is none).
@@ -270,7 +275,7 @@ mod tests {
         assert_eq!(group_code(Some(&GroupError::NonEmptyGroup)), 68);
         assert_eq!(group_code(Some(&GroupError::MemberIdRequired)), 79);
         assert_eq!(group_code(Some(&GroupError::FencedInstanceId)), 82);
-        let commit_code = |e: CommitError| commit_error(&e).code();
+        let commit_code = |e: CommitError| commit_code(Some(&e));
         assert_eq!(commit_code(CommitError::UnknownTopicOrPartition), 3);
         assert_eq!(
             commit_code(CommitError::MetadataTooLarge { bytes: 5000 }),

@@ -24,8 +24,10 @@ mod log_store;
 mod network;
 mod node;
 mod node_error;
+mod progress;
 mod snapshot;
 mod state_machine;
+mod timing;
 pub mod transport;
 mod types;
 
@@ -36,10 +38,11 @@ pub use checkpoint::APPLIED_FILE;
 pub use log_reader::LogStoreReader;
 pub use log_store::{COMMITTED_FILE, LogStore, VOTE_FILE};
 pub use network::NoPeers;
-pub use node::{Leadership, RaftNode, RaftNodeOptions, RaftNodeSpec, RaftTiming};
+pub use node::{Leadership, RaftNode, RaftNodeOptions, RaftNodeSpec};
 pub use node_error::{ForwardError, RaftFailure, RaftNodeError, StartError, WriteError};
 pub use snapshot::{SNAPSHOT_FILE, Snapshot, SnapshotData};
 pub use state_machine::StateMachine;
+pub use timing::RaftTiming;
 pub use transport::{Transport, TransportConfig};
 pub use types::{Applied, Entry, LogId, NodeId, Raft, Request, TypeConfig, Vote};
 

@@ -3,7 +3,7 @@
 //! `node_error.rs` says why one refused or failed.
 //! `partition/` builds the Kafka view of a replica on top of this.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,11 +17,12 @@ use tokio::sync::watch;
 
 use super::network::NoPeers;
 use super::node_error::{RaftFailure, RaftNodeError, StartError, WriteError};
+use super::progress::LeaderProgress;
 use super::state_machine::StateMachine;
+use super::timing::RaftTiming;
 use super::transport::{Registration, Transport};
 use super::types::{Applied, LogId, NodeId, Raft, Request, TypeConfig};
 use super::{LogStoreReader, PartitionStorage};
-use crate::config::ClusterConfig;
 use crate::record::RecordBatch;
 use crate::storage::{LogConfig, RetentionPolicy};
 
@@ -37,42 +38,6 @@ pub struct RaftNodeSpec {
     /// The member that initializes the group and so leads it first; the lowest id when
     /// `None` or not a member.
     pub preferred_leader: Option<NodeId>,
-}
-
-/// Raft timing of a group, in milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RaftTiming {
-    pub heartbeat_ms: u64,
-    /// Each election timeout is drawn from `election_timeout_min_ms..election_timeout_max_ms`.
-    pub election_timeout_min_ms: u64,
-    pub election_timeout_max_ms: u64,
-}
-
-impl Default for RaftTiming {
-    /// openraft's defaults.
-    fn default() -> Self {
-        RaftTiming {
-            heartbeat_ms: 50,
-            election_timeout_min_ms: 150,
-            election_timeout_max_ms: 300,
-        }
-    }
-}
-
-impl RaftTiming {
-    /// Heartbeats every `rtt_ms × heartbeat_rtt`; elections after `rtt_ms × election_rtt` to
-    /// 1.5 times that (config validation keeps `election_rtt >= 2 × heartbeat_rtt`). A follower
-    /// campaigns only after the leader's lease (the longest timeout) and then its own timeout
-    /// pass, so a narrower spread detects a dead leader sooner; half a timeout of randomness is
-    /// still far more than a vote's round trip, so split votes stay rare.
-    pub fn from_cluster(cluster: &ClusterConfig) -> RaftTiming {
-        let election = cluster.rtt_ms.saturating_mul(cluster.election_rtt);
-        RaftTiming {
-            heartbeat_ms: cluster.rtt_ms.saturating_mul(cluster.heartbeat_rtt),
-            election_timeout_min_ms: election,
-            election_timeout_max_ms: election.saturating_add(election / 2),
-        }
-    }
 }
 
 /// How a group reaches its peers, and its timing.
@@ -109,41 +74,8 @@ pub struct RaftNode {
     quorum_lease: Duration,
 }
 
-/// Where this node's log ended at moments of its current leadership, oldest first, kept for
-/// as long as the in-sync test looks back.
-#[derive(Debug, Default)]
-struct LeaderProgress {
-    term: u64,
-    samples: VecDeque<(Instant, u64)>,
-}
-
 /// How far behind the leader's log a voter may be when leadership is handed to it.
 const TRANSFER_MAX_BEHIND: u64 = 64;
-
-/// Shortest time between two samples of [`LeaderProgress`].
-const PROGRESS_SAMPLE_EVERY: Duration = Duration::from_millis(100);
-
-impl LeaderProgress {
-    /// Records `(now, last_index)` and returns the last log index this leader had `lag` ago
-    /// (or when it was elected, if that is more recent).
-    fn reference(&mut self, term: u64, now: Instant, last_index: u64, lag: Duration) -> u64 {
-        if self.term != term {
-            self.term = term;
-            self.samples.clear();
-        }
-        if self
-            .samples
-            .back()
-            .is_none_or(|(at, _)| now.duration_since(*at) >= PROGRESS_SAMPLE_EVERY)
-        {
-            self.samples.push_back((now, last_index));
-        }
-        while self.samples.len() >= 2 && now.duration_since(self.samples[1].0) >= lag {
-            self.samples.pop_front();
-        }
-        self.samples.front().map_or(last_index, |(_, index)| *index)
-    }
-}
 
 impl std::fmt::Debug for RaftNode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -8,12 +8,25 @@ use serde::de::DeserializeOwned;
 
 use super::batch::{BATCH_LENGTH_AT, CRC_AT, CRC_COVERS_FROM, LENGTH_PREFIX_BYTES, MAGIC_V2};
 use super::varint::{put_varint, put_varlong};
-use super::{BATCH_HEADER_BYTES, Compression, NO_PRODUCER_ID, RecordBatch};
+use super::{BATCH_HEADER_BYTES, BatchError, Compression, NO_PRODUCER_ID, RecordBatch};
 
 /// Why a batch of an internal log could not be read back.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unreadable internal record: {0}")]
-pub struct InternalRecordError(String);
+pub enum InternalRecordError {
+    #[error("unreadable internal record: {0}")]
+    Batch(#[from] BatchError),
+    #[error("internal record: checksum mismatch")]
+    Checksum,
+    #[error("internal record is compressed")]
+    Compressed,
+    #[error("{0} records in an internal batch where one was expected")]
+    RecordCount(usize),
+    #[error("internal record without a value")]
+    NullValue,
+    /// serde_json's message: its error type is neither `Clone` nor `Eq`.
+    #[error("internal record is not a command of this log: {0}")]
+    NotACommand(String),
+}
 
 /// Encodes `command` as a RecordBatch holding one record whose value is the command in JSON.
 pub fn encode_internal<T: Serialize>(command: &T, timestamp_ms: i64) -> RecordBatch {
@@ -64,7 +77,7 @@ pub struct InternalRecord<T> {
 pub fn decode_internal<T: DeserializeOwned>(
     bytes: &Bytes,
 ) -> Result<InternalRecord<T>, InternalRecordError> {
-    let batch = RecordBatch::new(bytes.clone()).map_err(|e| InternalRecordError(e.to_string()))?;
+    let batch = RecordBatch::new(bytes.clone())?;
     Ok(InternalRecord {
         offset: batch.base_offset(),
         command: command_of(&batch),
@@ -72,25 +85,21 @@ pub fn decode_internal<T: DeserializeOwned>(
 }
 
 fn command_of<T: DeserializeOwned>(batch: &RecordBatch) -> Result<T, InternalRecordError> {
-    let bad = |reason: String| InternalRecordError(reason);
     if !batch.crc_matches() {
-        return Err(bad("checksum mismatch".into()));
+        return Err(InternalRecordError::Checksum);
     }
     if batch.compression() != Compression::None {
-        return Err(bad("compressed".into()));
+        return Err(InternalRecordError::Compressed);
     }
-    let records = batch.records().map_err(|e| bad(e.to_string()))?;
+    let records = batch.records()?;
     let [record] = records.as_slice() else {
-        return Err(bad(format!(
-            "{} records where one was expected",
-            records.len()
-        )));
+        return Err(InternalRecordError::RecordCount(records.len()));
     };
     let value = record
         .value
         .as_ref()
-        .ok_or_else(|| bad("null value".into()))?;
-    serde_json::from_slice(value).map_err(|_| bad("not a command of this log".into()))
+        .ok_or(InternalRecordError::NullValue)?;
+    serde_json::from_slice(value).map_err(|e| InternalRecordError::NotACommand(e.to_string()))
 }
 
 #[cfg(test)]

@@ -53,7 +53,7 @@ pub(crate) async fn handle(
                     let error = results.next().and_then(Result::err);
                     OffsetCommitResponsePartition::default()
                         .with_partition_index(p.partition_index)
-                        .with_error_code(error.map_or(0, |e| error_map::commit_error(&e).code()))
+                        .with_error_code(error_map::commit_code(error.as_ref()))
                 })
                 .collect();
             OffsetCommitResponseTopic::default()
