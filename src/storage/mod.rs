@@ -8,6 +8,7 @@
 //!   gap; the log keeps it beside the entry to find entries by offset and by time.
 
 mod cut;
+mod files;
 mod flush;
 mod format;
 mod index;

@@ -21,10 +21,11 @@ use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::sync::Arc;
 
+use super::files::SegmentPaths;
 use super::format::{ENTRY_HEADER_BYTES, EntryHeader, IndexRecord};
 use super::index;
 use super::log::LogConfig;
-use super::segment::{Frame, Segment, SegmentPaths};
+use super::segment::{Frame, Segment};
 use super::state_file::{StateFile, sync_dir};
 use super::{EntryId, Error, Result};
 

@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
+use super::files::SegmentPaths;
 use super::format::{ENTRY_HEADER_BYTES, EntryHeader};
 use super::recovery;
-use super::segment::SegmentPaths;
 use super::state_file::StateFile;
 use super::{EntryId, Error, Result, StoredEntry};
 

@@ -16,58 +16,21 @@
 //! readers serve only committed data (Fetch stops at the high watermark and only a leader
 //! replicates from its log), so nobody holds those bytes.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use bytes::Bytes;
 use memmap2::{MmapOptions, MmapRaw};
 
+use super::files::{SegmentPaths, open_rw, read_records};
 use super::format::{
     ENTRY_HEADER_BYTES, EntryHeader, INDEX_RECORD_BYTES, IndexRecord, TIME_RECORD_BYTES, TimeRecord,
 };
 use super::{Error, Result};
-
-/// File names of one segment, all derived from the log index of its first entry.
-#[derive(Debug, Clone)]
-pub(super) struct SegmentPaths {
-    pub log: PathBuf,
-    pub index: PathBuf,
-    pub time_index: PathBuf,
-}
-
-impl SegmentPaths {
-    pub fn new(dir: &Path, base_index: u64) -> Self {
-        let stem = format!("{base_index:020}");
-        SegmentPaths {
-            log: dir.join(format!("{stem}.log")),
-            index: dir.join(format!("{stem}.index")),
-            time_index: dir.join(format!("{stem}.timeindex")),
-        }
-    }
-
-    /// The base index encoded in a `*.log` file name, if it is one of ours.
-    pub fn parse_base_index(name: &str) -> Option<u64> {
-        let stem = name.strip_suffix(".log")?;
-        (stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| stem.parse().ok())
-            .flatten()
-    }
-
-    pub fn remove_all(&self) -> Result<()> {
-        for path in [&self.log, &self.index, &self.time_index] {
-            match fs::remove_file(path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::io(path, e)),
-            }
-        }
-        Ok(())
-    }
-}
 
 /// What lies at a position of a segment.
 #[derive(Debug, PartialEq, Eq)]
@@ -445,16 +408,6 @@ impl AsRef<[u8]> for MappedRange {
     }
 }
 
-fn open_rw(path: &Path, create: bool) -> Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(create)
-        .truncate(false)
-        .open(path)
-        .map_err(|e| Error::io(path, e))
-}
-
 /// Reserves disk for `[from, to)` of the file (extending it), so that a full disk shows up as
 /// this call's error and never as a fault on a mapped page.
 fn reserve_disk(file: &File, path: &Path, from: u64, to: u64) -> Result<()> {
@@ -475,19 +428,4 @@ fn reserve_disk(file: &File, path: &Path, from: u64, to: u64) -> Result<()> {
         },
         _ => Error::io(path, err),
     })
-}
-
-fn read_records<const N: usize, T>(
-    file: &File,
-    path: &Path,
-    decode: impl Fn(&[u8; N]) -> Option<T>,
-) -> Result<Vec<T>> {
-    let len = file.metadata().map_err(|e| Error::io(path, e))?.len() as usize;
-    let mut buf = vec![0u8; len - len % N];
-    file.read_exact_at(&mut buf, 0)
-        .map_err(|e| Error::io(path, e))?;
-    Ok(buf
-        .chunks_exact(N)
-        .map_while(|chunk| chunk.try_into().ok().and_then(&decode))
-        .collect())
 }
