@@ -8,20 +8,23 @@
 //! ```
 //!
 //! Dependencies point one way: `main → broker → kafka → {group, metadata} → internal_log →
-//! partition → raft → storage → config`. Only `kafka` imports `kafka_protocol`; only `raft`
-//! imports `openraft`.
+//! partition → raft → storage → config`, with `record` (Kafka's batch format) below partition
+//! and `types` (offsets, indexes, epochs, ids) below everything. Only `kafka` and `record` import
+//! `kafka_protocol`; only `raft` imports `openraft`; `tests/layering.rs` checks every module.
 //!
 //! Layout: [`config`] (settings and limits), [`kafka`] (the wire protocol frontend), [`broker`] (the
 //! composition root), [`metadata`] (topics and assignments, replicated as records of the
 //! `__cluster_metadata` partition), [`internal_log`] (state kept as records of an internal
 //! partition and applied on every replica), [`partition`] (a replica's Kafka view: offsets, high
 //! watermark, reads and appends), [`raft`] (openraft over the log; the TCP transport),
-//! [`storage`] (the segment log).
+//! [`record`] (the RecordBatch v2 format: checked views, records, internal records),
+//! [`storage`] (the segment log of opaque entries), [`types`] (the shared newtypes).
 //!
-//! The produce path: the frontend checks each batch (framing, magic, CRC) → the partition's
-//! Raft leader appends it as one entry, and the log assigns its offsets and writes it once →
-//! group commit makes it durable → committed and applied → the high watermark moves, Fetch
-//! long polls wake, and the producer gets its base offset.
+//! The produce path: the frontend checks each batch (`record::split_checked`: framing, magic,
+//! codec, CRC) → the partition's Raft leader appends it as one entry; the Raft log store stamps
+//! its base offset and leader epoch into a fresh 16-byte prefix and the storage log writes it
+//! once → group commit makes it durable → committed and applied → the high watermark moves,
+//! Fetch long polls wake, and the producer gets its base offset.
 
 pub mod broker;
 pub mod config;

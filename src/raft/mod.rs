@@ -4,8 +4,8 @@
 //! ```text
 //!  client_write(Request::Records(batch))
 //!        │
-//!  openraft core ──append──▶ LogStore ──▶ storage::Log (segments; offsets patched in place)
-//!        │                       └── flush ──▶ group-commit thread ──▶ IOFlushed
+//!  openraft core ──append──▶ LogStore (stamps offset + epoch) ──▶ storage::Log (segments)
+//!        │                       └── flush ──▶ flusher pool thread ──▶ IOFlushed
 //!        └──apply (entries read back through LogStoreReader)──▶ StateMachine
 //!                                   high watermark (watch) ◀──┘  └──▶ Applied { base_offset }
 //! ```
