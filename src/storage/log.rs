@@ -1,4 +1,4 @@
-//! The single writer of one log: append, roll, group-commit flush (truncate and purge: `cut.rs`).
+//! The single writer of one log: append, roll, group-commit flush.
 //! `cut.rs` cuts it at either end; `recovery.rs` rebuilds its state on open; `reader.rs`
 //! serves reads from what it publishes.
 
