@@ -118,6 +118,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    raise_open_files_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -135,6 +136,32 @@ fn main() -> ExitCode {
             eprintln!("raftka: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Every partition keeps four files open (its segment, two indexes, its directory lock): the
+/// soft limit on open files (often 1024) goes up to the hard one, so thousands of partitions
+/// do not run out of descriptors.
+fn raise_open_files_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write the struct passed; nothing else is shared.
+    let raised = unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && {
+            let soft = limit.rlim_cur;
+            limit.rlim_cur = limit.rlim_max;
+            soft == limit.rlim_max || libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0
+        }
+    };
+    if raised {
+        tracing::debug!(open_files = limit.rlim_cur, "open files limit");
+    } else {
+        tracing::warn!(
+            error = %std::io::Error::last_os_error(),
+            "could not raise the open files limit"
+        );
     }
 }
 

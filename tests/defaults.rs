@@ -113,3 +113,53 @@ fn many_topics_on_the_embedded_default_take_disk_as_their_data_does() {
     );
     broker.stop();
 }
+
+/// The soft and hard "Max open files" of a running process.
+fn open_files_limits(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("read limits");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("an open files line");
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    (fields[3].to_string(), fields[4].to_string())
+}
+
+#[test]
+fn the_open_files_limit_is_raised_to_the_hard_limit() {
+    use std::os::unix::process::CommandExt;
+    common::init_logs();
+    let home = tempfile::tempdir().expect("temp dir");
+    let addr = SocketAddr::from(([127, 0, 0, 1], common::free_port()));
+    let mut command = common::process::raftka_command();
+    command
+        .args(["--listeners", &format!("PLAINTEXT://{addr}")])
+        .current_dir(home.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            let mut limit = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+            limit.rlim_cur = limit.rlim_max.min(256);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().expect("spawn raftka");
+    let deadline = std::time::Instant::now() + WAIT;
+    while !common::process::answers(addr) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (soft, hard) = open_files_limits(child.id());
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        soft, hard,
+        "the broker keeps a soft open files limit below the hard one"
+    );
+}
