@@ -39,6 +39,8 @@ pub(super) async fn run<S: AppliedState>(
                     "log replaced from a snapshot; reloading"
                 );
                 inner.replay = Replay::starting_at(log_start);
+                drop(inner);
+                progress.forget();
                 continue;
             }
             inner.replay.next()
@@ -108,6 +110,13 @@ impl<S: AppliedState> Progress<S> {
             view,
             published: None,
         }
+    }
+
+    /// The state is being loaded again: nothing counts as applied until it is, so no read
+    /// passes its wait on the old mark and sees a half-loaded state.
+    fn forget(&mut self) {
+        self.applied.send_replace(i64::MIN);
+        self.published = None;
     }
 
     /// Publishes the view, then how far the state is applied (so a waiter woken by the latter
