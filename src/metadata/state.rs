@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::topic_config::{self, ConfigError};
 use crate::types::LeaderEpoch;
 
-pub type NodeId = u64;
+pub use crate::types::NodeId;
 
 /// Longest topic name Kafka allows (its file names must stay within limits).
 pub const MAX_TOPIC_NAME_CHARS: usize = 249;
