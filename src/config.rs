@@ -169,6 +169,8 @@ pub enum SyntaxError {
 }
 
 pub const DEFAULT_PORT: u16 = 9092;
+/// `log.preallocate.step.bytes` unless set: an empty partition holds this much disk.
+pub const DEFAULT_PREALLOCATE_STEP_BYTES: u64 = 4 << 20;
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
 
@@ -189,7 +191,7 @@ impl Default for Config {
             retention_bytes: None,
             retention_check_interval_ms: 300_000,
             index_interval_bytes: 4096,
-            preallocate_step_bytes: 4 << 20,
+            preallocate_step_bytes: DEFAULT_PREALLOCATE_STEP_BYTES,
             flush_threads: 0,
             auto_create_topics: true,
             num_partitions: 1,

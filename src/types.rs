@@ -1,57 +1,22 @@
-//! The numbers every layer passes around, each a type of its own so the two offset spaces never
-//! mix: Raft's [`LogIndex`] (every entry has one) and Kafka's [`KafkaOffset`] (only records take
-//! them). `raft/offsets.rs` alone converts between them. Kafka words above `partition`
-//! (offset, leader epoch), Raft words below it (log index, term).
+//! The ids and numbers several layers pass around, each a type of its own so Raft's words (term)
+//! and Kafka's (leader epoch) never mix. Kafka words above `partition`, Raft words below it.
 
 use serde::{Deserialize, Serialize};
 
 /// A broker's id (Kafka `node.id`), which is also its Raft node id.
 pub type NodeId = u64;
 
-macro_rules! number {
-    ($(#[$doc:meta])* $name:ident($inner:ty)) => {
-        $(#[$doc])*
-        #[derive(
-            Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-        )]
-        #[serde(transparent)]
-        pub struct $name(pub $inner);
+/// A Raft term.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Term(pub u64);
 
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                self.0.fmt(f)
-            }
-        }
-    };
-}
-
-number!(
-    /// A Kafka offset: the position of a record in a partition, as clients see it.
-    KafkaOffset(i64)
-);
-number!(
-    /// The position of an entry in a partition's Raft log.
-    LogIndex(u64)
-);
-number!(
-    /// A Raft term.
-    Term(u64)
-);
-number!(
-    /// Kafka's partition leader epoch: the Raft term of the leader, as a batch stores it.
-    LeaderEpoch(i32)
-);
-number!(
-    /// An idempotent or transactional producer's id.
-    ProducerId(i64)
-);
-
-impl KafkaOffset {
-    /// The offset `count` records further on.
-    pub fn plus(self, count: u32) -> KafkaOffset {
-        KafkaOffset(self.0 + i64::from(count))
-    }
-}
+/// Kafka's partition leader epoch: the Raft term of the leader, as a batch stores it. Kept in
+/// the metadata log (as a plain number).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct LeaderEpoch(pub i32);
 
 impl From<Term> for LeaderEpoch {
     /// Terms beyond `i32::MAX` (never reached in practice) saturate.
@@ -65,12 +30,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn epochs_saturate_and_offsets_move_on() {
+    fn epochs_saturate_and_serialize_as_numbers() {
         assert_eq!(LeaderEpoch::from(Term(3)), LeaderEpoch(3));
         assert_eq!(LeaderEpoch::from(Term(u64::MAX)), LeaderEpoch(i32::MAX));
-        assert_eq!(KafkaOffset(10).plus(5), KafkaOffset(15));
         assert_eq!(
-            serde_json::to_string(&KafkaOffset(7)).expect("serialize"),
+            serde_json::to_string(&LeaderEpoch(7)).expect("serialize"),
             "7"
         );
     }

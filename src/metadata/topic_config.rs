@@ -27,7 +27,7 @@ impl Default for TopicDefaults {
             segment_bytes: 1 << 30,
             max_message_bytes: 1_048_588,
             index_interval_bytes: 4096,
-            preallocate_step_bytes: 4 << 20,
+            preallocate_step_bytes: crate::config::DEFAULT_PREALLOCATE_STEP_BYTES,
         }
     }
 }
@@ -92,7 +92,7 @@ pub const TOPIC_CONFIGS: &[ConfigKey] = &[
     ConfigKey {
         name: "segment.bytes",
         broker_name: "log.segment.bytes",
-        doc: "size each new segment file is preallocated to",
+        doc: "size at which a segment file is rolled",
         kind: Kind::Long {
             min: 1024,
             max: u32::MAX as i64,

@@ -35,7 +35,7 @@ impl Default for LogConfig {
 impl LogConfig {
     pub const DEFAULT: LogConfig = LogConfig {
         segment_bytes: 1 << 30,
-        preallocate_step_bytes: 4 << 20,
+        preallocate_step_bytes: crate::config::DEFAULT_PREALLOCATE_STEP_BYTES,
         index_interval_bytes: 4096,
     };
 

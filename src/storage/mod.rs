@@ -1,4 +1,4 @@
-//! Append-only log of opaque entries in mmap'd, preallocated segment files.
+//! Append-only log of opaque entries in mmap'd segment files, disk reserved a step ahead.
 //! Knows nothing of Raft or Kafka: `raft/` maps its entries onto this log.
 //!
 //! Two numbering spaces live side by side in one log:
