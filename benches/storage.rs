@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use raftka::storage::{AppendEntry, Log, LogConfig, RecordsMeta};
+use raftka::types::{KafkaOffset, LogIndex, Term};
 
 const MIB: usize = 1 << 20;
 const IN_FLIGHT: usize = 64;
@@ -108,7 +109,7 @@ impl InFlight {
 /// Returns the time and about how many syncs acknowledged the appends.
 fn log_append(log: &mut Log, data: &Bytes, count: usize) -> (Duration, usize) {
     let in_flight = Arc::new(InFlight::default());
-    let first = log.last_entry().map_or(1, |e| e.index + 1);
+    let first = log.last_entry().map_or(1, |e| e.index.0 + 1);
     let start = Instant::now();
     for i in 0..count as u64 {
         in_flight.acquire(IN_FLIGHT);
@@ -116,8 +117,8 @@ fn log_append(log: &mut Log, data: &Bytes, count: usize) -> (Duration, usize) {
         // (which the reads below look at), the rest of the batch shared, never copied.
         let base_offset = log.next_offset();
         let entry = AppendEntry {
-            index: first + i,
-            term: 1,
+            index: LogIndex(first + i),
+            term: Term(1),
             kind: KIND_RECORDS,
             records: Some(RecordsMeta {
                 base_offset,
@@ -125,7 +126,7 @@ fn log_append(log: &mut Log, data: &Bytes, count: usize) -> (Duration, usize) {
                 max_timestamp: i as i64,
             }),
             payload: [
-                Bytes::copy_from_slice(&base_offset.to_be_bytes()),
+                Bytes::copy_from_slice(&base_offset.0.to_be_bytes()),
                 data.slice(8..),
             ],
         };
@@ -152,7 +153,7 @@ fn scan(log: &Log, copy_out: bool, out: &mut Vec<u8>) -> usize {
         let last = slices.batches.last().expect("records below the end");
         let mut base = [0u8; 8];
         base.copy_from_slice(&last[..8]);
-        offset = i64::from_be_bytes(base) + 1;
+        offset = KafkaOffset(i64::from_be_bytes(base) + 1);
         total += slices.bytes;
         if copy_out {
             out.clear();
@@ -272,11 +273,11 @@ fn recovery(root: &Path, settings: &Settings) {
         let mut log = Log::open(&dir, LogConfig::default()).expect("open log");
         for chunk in (0..count as u64).collect::<Vec<_>>().chunks(256) {
             let entries = chunk.iter().map(|i| AppendEntry {
-                index: i + 1,
-                term: 1,
+                index: LogIndex(i + 1),
+                term: Term(1),
                 kind: KIND_RECORDS,
                 records: Some(RecordsMeta {
-                    base_offset: *i as i64,
+                    base_offset: KafkaOffset(*i as i64),
                     offset_count: 1,
                     max_timestamp: *i as i64,
                 }),
@@ -292,7 +293,10 @@ fn recovery(root: &Path, settings: &Settings) {
         let start = Instant::now();
         let log = Log::open(&dir, LogConfig::default()).expect("reopen");
         opens.push(start.elapsed());
-        assert_eq!(log.last_entry().map(|e| e.index), Some(count as u64));
+        assert_eq!(
+            log.last_entry().map(|e| e.index),
+            Some(LogIndex(count as u64))
+        );
     }
     opens.sort();
     let segment = std::fs::read_dir(&dir)

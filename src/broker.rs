@@ -186,10 +186,10 @@ async fn retention_loop(context: Arc<BrokerContext>) {
         let replicas = context.services.partitions.all().into_iter();
         for replica in replicas.filter(|r| r.topic != OFFSETS_TOPIC) {
             match replica.apply_retention(now_ms).await {
-                Ok(Some(index)) => tracing::info!(
+                Ok(Some(log_start)) => tracing::info!(
                     topic = %replica.topic,
                     partition = replica.partition,
-                    purge_up_to = index,
+                    %log_start,
                     "retention: purging whole segments"
                 ),
                 Ok(None) => {}

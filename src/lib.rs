@@ -22,7 +22,8 @@
 //!
 //! The produce path: the frontend checks each batch (`record::split_checked`: framing, magic,
 //! codec, CRC) → the partition's Raft leader appends it as one entry; the Raft log store stamps
-//! its base offset and leader epoch into a fresh 16-byte prefix and the storage log writes it
+//! its base offset (counted in `raft/offsets.rs`, the one place where log indexes and offsets
+//! meet) and leader epoch into a fresh 16-byte prefix and the storage log writes it
 //! once → group commit makes it durable → committed and applied → the high watermark moves,
 //! Fetch long polls wake, and the producer gets its base offset.
 

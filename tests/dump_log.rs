@@ -77,7 +77,7 @@ async fn dump_lists_every_batch_with_its_offsets_and_crc() {
             .client_write(Request::Records(batch))
             .await
             .expect("client_write");
-        let base = applied.data.base_offset.expect("base offset");
+        let base = applied.data.base_offset.expect("base offset").0;
         expected.push((base, records.len() as u32, crc));
     }
     let next_offset = expected.last().map(|(b, c, _)| b + i64::from(*c)).unwrap();

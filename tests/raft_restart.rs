@@ -17,6 +17,7 @@ use openraft::storage::RaftStateMachine;
 use openraft::type_config::async_runtime::watch::WatchReceiver;
 use raftka::raft::{APPLIED_FILE, LogId, Request, SNAPSHOT_FILE, StateMachine, VOTE_FILE};
 use raftka::storage::LogConfig;
+use raftka::types::{KafkaOffset, LogIndex};
 
 const LOG: LogConfig = LogConfig {
     segment_bytes: 64 << 10,
@@ -40,6 +41,7 @@ fn summary(records: &[Record]) -> Vec<(i64, Option<Bytes>, Option<Bytes>)> {
 }
 
 async fn wait_high_watermark(single: &Single, want: i64) {
+    let want = KafkaOffset(want);
     let mut hw = single.high_watermark.clone();
     let reached = tokio::time::timeout(WAIT, hw.wait_for(|v| *v >= want)).await;
     let now = *single.high_watermark.borrow();
@@ -85,7 +87,8 @@ async fn ten_thousand_batches_survive_a_restart() {
                 let base = resp
                     .data
                     .base_offset
-                    .expect("a record entry has a base offset");
+                    .expect("a record entry has a base offset")
+                    .0;
                 Ok::<_, Box<dyn std::error::Error + Send + Sync>>((i, base))
             }
         })
@@ -133,11 +136,10 @@ async fn ten_thousand_batches_survive_a_restart() {
     let middle = single
         .reader
         .log()
-        .entries(count as u64 / 2..=count as u64 / 2)
+        .entry_at(LogIndex(count as u64 / 2))
         .expect("read")
-        .pop()
         .expect("an entry in the middle");
-    let boundary = LogId::new_term_index(middle.term, middle.index);
+    let boundary = LogId::new_term_index(middle.term.0, middle.index.0);
     let prepared = raft
         .with_state_machine(move |sm: &mut StateMachine| {
             Box::pin(std::future::ready(sm.prepare_snapshot(boundary)))
@@ -197,7 +199,9 @@ async fn ten_thousand_batches_survive_a_restart() {
     tracing::info!("every batch reads back at its offset, decoding to the same records");
     let log = single.reader.log();
     for (i, base) in base_of.iter().enumerate() {
-        let slices = log.read_records(*base, 1, end).expect("read_records");
+        let slices = log
+            .read_records(KafkaOffset(*base), 1, KafkaOffset(end))
+            .expect("read_records");
         let first = slices
             .batches
             .first()
@@ -213,7 +217,9 @@ async fn ten_thousand_batches_survive_a_restart() {
     tracing::info!("a fetch-style scan in 1 MiB reads returns exactly the offsets [0, end)");
     let mut next = 0;
     while next < end {
-        let slices = log.read_records(next, 1 << 20, end).expect("scan");
+        let slices = log
+            .read_records(KafkaOffset(next), 1 << 20, KafkaOffset(end))
+            .expect("scan");
         assert!(slices.bytes <= 1 << 20 || slices.batches.len() == 1);
         for batch in &slices.batches {
             let decoded = RecordBatchDecoder::decode(&mut batch.clone()).expect("decode");
@@ -231,8 +237,8 @@ async fn ten_thousand_batches_survive_a_restart() {
         .client_write(Request::Records(encode_batch(&records_of(1))))
         .await
         .expect("write after restart");
-    assert_eq!(resp.data.base_offset, Some(end));
-    assert_eq!(resp.data.high_watermark, end + 2);
+    assert_eq!(resp.data.base_offset, Some(KafkaOffset(end)));
+    assert_eq!(resp.data.high_watermark, KafkaOffset(end + 2));
     tokio::time::timeout(WAIT, single.raft.shutdown())
         .await
         .expect("bounded shutdown")

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use raftka::storage::{
     AppendEntry, EntryId, Error, Log, LogConfig, RecordsMeta, RetentionPolicy, StoredEntry,
 };
+use raftka::types::{KafkaOffset, LogIndex, Term};
 
 const BLANK: u8 = 0;
 const RECORDS: u8 = 2;
@@ -27,11 +28,11 @@ fn records(index: u64, term: u64, count: u32, ts: i64, body_len: usize) -> Appen
     let mut payload = vec![0xEE; 16];
     payload.extend((0..body_len).map(|i| (index as usize * 31 + i) as u8));
     AppendEntry {
-        index,
-        term,
+        index: LogIndex(index),
+        term: Term(term),
         kind: RECORDS,
         records: Some(RecordsMeta {
-            base_offset: -1,
+            base_offset: KafkaOffset(-1),
             offset_count: count,
             max_timestamp: ts,
         }),
@@ -41,8 +42,8 @@ fn records(index: u64, term: u64, count: u32, ts: i64, body_len: usize) -> Appen
 
 fn blank(index: u64, term: u64) -> AppendEntry {
     AppendEntry {
-        index,
-        term,
+        index: LogIndex(index),
+        term: Term(term),
         kind: BLANK,
         records: None,
         payload: [Bytes::new(), Bytes::new()],
@@ -60,10 +61,10 @@ fn stamped(log: &Log, entries: impl IntoIterator<Item = AppendEntry>) -> Vec<App
                 meta.base_offset = next;
                 let mut bytes = entry.payload[0].to_vec();
                 if bytes.len() >= 8 {
-                    bytes[..8].copy_from_slice(&next.to_be_bytes());
+                    bytes[..8].copy_from_slice(&next.0.to_be_bytes());
                 }
                 entry.payload[0] = Bytes::from(bytes);
-                next += i64::from(meta.offset_count);
+                next = next.plus(meta.offset_count);
             }
             entry
         })
@@ -94,7 +95,7 @@ fn all(log: &Log) -> Vec<StoredEntry> {
 }
 
 /// Checks every entry against what was appended, and the offsets assigned in order.
-fn check_entries(got: &[StoredEntry], appended: &[AppendEntry], first_offset: i64) {
+fn check_entries(got: &[StoredEntry], appended: &[AppendEntry], first_offset: KafkaOffset) {
     assert_eq!(got.len(), appended.len());
     let mut next = first_offset;
     for (g, a) in got.iter().zip(appended) {
@@ -104,11 +105,11 @@ fn check_entries(got: &[StoredEntry], appended: &[AppendEntry], first_offset: i6
             Some(meta) => {
                 assert_eq!(
                     &g.payload[..8],
-                    &next.to_be_bytes(),
+                    &next.0.to_be_bytes(),
                     "base-offset slot patched"
                 );
                 assert_eq!(g.payload[8..], a.payload[0][8..]);
-                next += i64::from(meta.offset_count);
+                next = next.plus(meta.offset_count);
             }
             None => assert_eq!(g.payload, a.payload[0]),
         }
@@ -148,12 +149,12 @@ fn round_trip_across_rolls_and_reopen() {
             log.append(stamped(&log, chunk.to_vec())).unwrap();
         }
         log.sync().unwrap();
-        check_entries(&all(&log), &appended, 0);
+        check_entries(&all(&log), &appended, KafkaOffset(0));
         assert_eq!(
             log.last_entry(),
             Some(EntryId {
-                index: 399,
-                term: 1
+                index: LogIndex(399),
+                term: Term(1)
             })
         );
     }
@@ -168,11 +169,11 @@ fn round_trip_across_rolls_and_reopen() {
     }
 
     let log = Log::open(dir.path(), small()).unwrap();
-    check_entries(&all(&log), &appended, 0);
+    check_entries(&all(&log), &appended, KafkaOffset(0));
     let reader = log.reader();
     assert_eq!(reader.next_offset(), log.next_offset());
     // Ranges in the middle, across segment boundaries.
-    let mid = reader.entries(100..=250).unwrap();
+    let mid = reader.entries(LogIndex(100)..=LogIndex(250)).unwrap();
     check_entries(&mid, &appended[99..250], all(&log)[99].base_offset);
 }
 
@@ -185,13 +186,13 @@ fn reads_by_offset_return_whole_batches_within_bounds() {
     let reader = log.reader();
     let end = reader.next_offset();
     let stored = all(&log);
-    for offset in 0..end {
+    for offset in (0..end.0).map(KafkaOffset) {
         let got = reader.read_records(offset, 1000, end).unwrap();
         let first = got
             .batches
             .first()
             .expect("a batch for every offset below the end");
-        let base = i64::from_be_bytes(first[..8].try_into().unwrap());
+        let base = KafkaOffset(i64::from_be_bytes(first[..8].try_into().unwrap()));
         let holder = stored
             .iter()
             .find(|e| e.offset_count > 0 && e.base_offset <= offset && offset < e.end_offset())
@@ -208,7 +209,10 @@ fn reads_by_offset_return_whole_batches_within_bounds() {
         // Batches follow each other without gaps.
         let mut expect = base;
         for b in &got.batches {
-            assert_eq!(i64::from_be_bytes(b[..8].try_into().unwrap()), expect);
+            assert_eq!(
+                KafkaOffset(i64::from_be_bytes(b[..8].try_into().unwrap())),
+                expect
+            );
             let e = stored
                 .iter()
                 .find(|e| e.offset_count > 0 && e.base_offset == expect)
@@ -217,7 +221,14 @@ fn reads_by_offset_return_whole_batches_within_bounds() {
         }
     }
     // The first batch comes whole even when larger than max_bytes.
-    assert_eq!(reader.read_records(1, 1, end).unwrap().batches.len(), 1);
+    assert_eq!(
+        reader
+            .read_records(KafkaOffset(1), 1, end)
+            .unwrap()
+            .batches
+            .len(),
+        1
+    );
     // Nothing at or past the limit, nothing below the start.
     assert!(
         reader
@@ -227,9 +238,11 @@ fn reads_by_offset_return_whole_batches_within_bounds() {
             .is_empty()
     );
     let limit = stored[50].base_offset;
-    let bounded = reader.read_records(0, usize::MAX, limit).unwrap();
+    let bounded = reader
+        .read_records(KafkaOffset(0), usize::MAX, limit)
+        .unwrap();
     let last = bounded.batches.last().unwrap();
-    let last_base = i64::from_be_bytes(last[..8].try_into().unwrap());
+    let last_base = KafkaOffset(i64::from_be_bytes(last[..8].try_into().unwrap()));
     let last_entry = stored
         .iter()
         .find(|e| e.offset_count > 0 && e.base_offset == last_base)
@@ -237,7 +250,7 @@ fn reads_by_offset_return_whole_batches_within_bounds() {
     assert!(last_entry.end_offset() <= limit);
     assert!(
         reader
-            .read_records(-1, 100, end)
+            .read_records(KafkaOffset(-1), 100, end)
             .unwrap()
             .batches
             .is_empty()
@@ -283,15 +296,15 @@ fn torn_tail_is_cut_on_open() {
         before - 1,
         "the torn entry is gone, the rest kept"
     );
-    check_entries(&entries, &appended[..before - 1], 0);
+    check_entries(&entries, &appended[..before - 1], KafkaOffset(0));
     // The log goes on from there, and survives another reopen.
-    let next = appended[before - 2].index + 1;
+    let next = appended[before - 2].index.0 + 1;
     log.append(stamped(&log, mixed(next, next + 20, 2)))
         .unwrap();
     log.sync().unwrap();
     drop(log);
     let log = Log::open(dir.path(), small()).unwrap();
-    assert_eq!(log.last_entry().unwrap().index, next + 19);
+    assert_eq!(log.last_entry().unwrap().index, LogIndex(next + 19));
 }
 
 #[test]
@@ -313,8 +326,8 @@ fn flipped_bit_in_the_tail_is_cut() {
     flip_bit(&last_file, pos + 5);
     let log = Log::open(dir.path(), small()).unwrap();
     // appended[28] is log index 29: it and everything after it is cut.
-    check_entries(&all(&log), &appended[..28], 0);
-    assert_eq!(log.last_entry().unwrap().index, 28);
+    check_entries(&all(&log), &appended[..28], KafkaOffset(0));
+    assert_eq!(log.last_entry().unwrap().index, LogIndex(28));
 }
 
 #[test]
@@ -344,7 +357,7 @@ fn flipped_bit_in_a_sealed_segment_is_a_clear_error() {
     let offsets = log.reader();
     assert!(
         offsets
-            .read_records(0, usize::MAX, offsets.next_offset())
+            .read_records(KafkaOffset(0), usize::MAX, offsets.next_offset())
             .is_err()
     );
     drop(log);
@@ -365,8 +378,14 @@ fn truncate_across_a_segment_boundary_then_reopen() {
     let mut log = Log::open(dir.path(), small()).unwrap();
     log.append(stamped(&log, mixed(1, 300, 1))).unwrap();
     let files_before = segment_files(dir.path()).len();
-    log.truncate_after(Some(40)).unwrap();
-    assert_eq!(log.last_entry(), Some(EntryId { index: 40, term: 1 }));
+    log.truncate_after(Some(LogIndex(40))).unwrap();
+    assert_eq!(
+        log.last_entry(),
+        Some(EntryId {
+            index: LogIndex(40),
+            term: Term(1)
+        })
+    );
     assert!(segment_files(dir.path()).len() < files_before);
     let kept = all(&log);
     assert_eq!(kept.len(), 40);
@@ -381,9 +400,9 @@ fn truncate_across_a_segment_boundary_then_reopen() {
     assert_eq!(got.len(), 119);
     let mut expect = mixed(1, 41, 1);
     expect.extend(fresh);
-    check_entries(&got, &expect, 0);
+    check_entries(&got, &expect, KafkaOffset(0));
     assert!(
-        got[40..].iter().all(|e| e.term == 2),
+        got[40..].iter().all(|e| e.term == Term(2)),
         "no truncated entry came back"
     );
 }
@@ -393,17 +412,17 @@ fn truncate_everything_and_within_the_active_segment() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = Log::open(dir.path(), small()).unwrap();
     log.append(stamped(&log, mixed(5, 12, 1))).unwrap();
-    log.truncate_after(Some(8)).unwrap();
+    log.truncate_after(Some(LogIndex(8))).unwrap();
     assert_eq!(all(&log).len(), 4);
     log.truncate_after(None).unwrap();
     assert!(all(&log).is_empty());
     assert_eq!(log.last_entry(), None);
-    assert_eq!(log.next_offset(), 0);
+    assert_eq!(log.next_offset(), KafkaOffset(0));
     log.append(stamped(&log, mixed(3, 6, 4))).unwrap();
     log.sync().unwrap();
     drop(log);
     let log = Log::open(dir.path(), small()).unwrap();
-    check_entries(&all(&log), &mixed(3, 6, 4), 0);
+    check_entries(&all(&log), &mixed(3, 6, 4), KafkaOffset(0));
 }
 
 #[test]
@@ -416,20 +435,20 @@ fn purge_hides_entries_deletes_segments_and_survives_reopen() {
     let files_before = segment_files(dir.path()).len();
     log.purge(
         EntryId {
-            index: 150,
-            term: 1,
+            index: LogIndex(150),
+            term: Term(1),
         },
         None,
     )
     .unwrap();
     assert!(segment_files(dir.path()).len() < files_before);
     let after = all(&log);
-    assert_eq!(after.first().unwrap().index, 151);
+    assert_eq!(after.first().unwrap().index, LogIndex(151));
     let start = stored[150].base_offset;
     assert_eq!(log.log_start_offset(), start);
     assert!(
         log.reader()
-            .read_records(start - 1, 100, log.next_offset())
+            .read_records(KafkaOffset(start.0 - 1), 100, log.next_offset())
             .unwrap()
             .batches
             .is_empty()
@@ -441,8 +460,8 @@ fn purge_hides_entries_deletes_segments_and_survives_reopen() {
     assert_eq!(
         log.last_purged(),
         Some(EntryId {
-            index: 150,
-            term: 1
+            index: LogIndex(150),
+            term: Term(1)
         })
     );
     assert_eq!(log.log_start_offset(), start);
@@ -451,33 +470,33 @@ fn purge_hides_entries_deletes_segments_and_survives_reopen() {
     // Purging past the end empties the log; it continues after the purge point.
     log.purge(
         EntryId {
-            index: 500,
-            term: 3,
+            index: LogIndex(500),
+            term: Term(3),
         },
-        Some(9000),
+        Some(KafkaOffset(9000)),
     )
     .unwrap();
     assert!(all(&log).is_empty());
     assert_eq!(
         log.last_entry(),
         Some(EntryId {
-            index: 500,
-            term: 3
+            index: LogIndex(500),
+            term: Term(3)
         })
     );
     assert!(matches!(
         log.append(stamped(&log, vec![blank(400, 3)])),
         Err(Error::NonContiguous {
-            expected: 501,
-            got: 400
+            expected: LogIndex(501),
+            got: LogIndex(400)
         })
     ));
     log.append(stamped(&log, mixed(501, 510, 3))).unwrap();
-    assert_eq!(all(&log)[0].base_offset, 9000);
+    assert_eq!(all(&log)[0].base_offset, KafkaOffset(9000));
     log.sync().unwrap();
     drop(log);
     let log = Log::open(dir.path(), small()).unwrap();
-    check_entries(&all(&log), &mixed(501, 510, 3), 9000);
+    check_entries(&all(&log), &mixed(501, 510, 3), KafkaOffset(9000));
 }
 
 #[test]
@@ -502,14 +521,17 @@ fn retention_by_size_and_time_names_whole_sealed_segments() {
         .retention_point(&by_time, 1260)
         .unwrap()
         .expect("old segments");
-    assert!(point.index < 250 && point.index > 100, "{point:?}");
+    assert!(
+        point.index < LogIndex(250) && point.index > LogIndex(100),
+        "{point:?}"
+    );
     let newest_dropped = all(&log)
         .into_iter()
         .filter(|e| e.index <= point.index)
         .map(|e| e.max_timestamp)
         .max();
     assert!(newest_dropped.unwrap() < 1250);
-    log.purge(point, None).unwrap();
+    log.purge(point.id(), None).unwrap();
     assert_eq!(
         log.reader().retention_point(&by_time, 1260).unwrap(),
         None,
@@ -525,7 +547,7 @@ fn retention_by_size_and_time_names_whole_sealed_segments() {
         .retention_point(&by_size, 0)
         .unwrap()
         .expect("over the size limit");
-    log.purge(point, None).unwrap();
+    log.purge(point.id(), None).unwrap();
     let total: u64 = segment_files(dir.path())
         .iter()
         .map(|f| fs::metadata(f).unwrap().len())
@@ -533,7 +555,7 @@ fn retention_by_size_and_time_names_whole_sealed_segments() {
     let first = all(&log)[0].index;
     assert_eq!(
         first,
-        point.index + 1,
+        point.index.next(),
         "the purge point is a segment boundary"
     );
     assert!(segment_files(dir.path())[0].ends_with(format!("{first:020}.log")));
@@ -554,7 +576,7 @@ fn retention_by_size_and_time_names_whole_sealed_segments() {
         .retention_point(&below, 0)
         .unwrap()
         .expect("segments below the floor");
-    log.purge(point, None).unwrap();
+    log.purge(point.id(), None).unwrap();
     let first = all(&log)[0].base_offset;
     assert!(
         first <= floor,
@@ -574,7 +596,7 @@ fn entries_found_by_term_across_segments_and_after_a_purge() {
     let reader = log.reader();
     let stored = all(&log);
     assert!(segment_files(dir.path()).len() > 2, "terms span segments");
-    for term in 0..6 {
+    for term in (0..6).map(Term) {
         let want = stored.iter().find(|e| e.term > term).map(|e| e.index);
         let got = reader
             .first_entry_above_term(term)
@@ -582,33 +604,44 @@ fn entries_found_by_term_across_segments_and_after_a_purge() {
             .map(|e| e.index);
         assert_eq!(got, want, "term {term}");
     }
-    let start_of_3 = reader.first_entry_above_term(2).unwrap().unwrap();
+    let start_of_3 = reader.first_entry_above_term(Term(2)).unwrap().unwrap();
     assert_eq!(
         (start_of_3.index, start_of_3.base_offset),
-        (100, stored[98].end_offset())
+        (LogIndex(100), stored[98].end_offset())
     );
 
     let upto = stored[120].index;
     log.purge(
         EntryId {
             index: upto,
-            term: 3,
+            term: Term(3),
         },
         None,
     )
     .unwrap();
     let (first, end) = reader.index_bounds();
-    assert!(first > 100 && first <= upto + 1, "first index {first}");
-    assert_eq!(end, 260);
+    assert!(
+        first > LogIndex(100) && first <= upto.next(),
+        "first index {first}"
+    );
+    assert_eq!(end, LogIndex(260));
     assert_eq!(
-        reader.first_entry_above_term(1).unwrap().unwrap().index,
+        reader
+            .first_entry_above_term(Term(1))
+            .unwrap()
+            .unwrap()
+            .index,
         first
     );
     assert_eq!(
-        reader.first_entry_above_term(3).unwrap().unwrap().index,
-        180
+        reader
+            .first_entry_above_term(Term(3))
+            .unwrap()
+            .unwrap()
+            .index,
+        LogIndex(180)
     );
-    assert!(reader.first_entry_above_term(4).unwrap().is_none());
+    assert!(reader.first_entry_above_term(Term(4)).unwrap().is_none());
 }
 
 #[test]
@@ -647,13 +680,13 @@ fn bad_appends_are_rejected_before_anything_is_written() {
     assert!(matches!(
         log.append(stamped(&log, gap)),
         Err(Error::NonContiguous {
-            expected: 5,
-            got: 6
+            expected: LogIndex(5),
+            got: LogIndex(6)
         })
     ));
     assert_eq!(
         log.last_entry().unwrap().index,
-        3,
+        LogIndex(3),
         "nothing of the rejected batch landed"
     );
     let huge = records(4, 1, 1, 0, 9000);
@@ -663,7 +696,7 @@ fn bad_appends_are_rejected_before_anything_is_written() {
     ));
     let mut skipping = stamped(&log, vec![records(4, 1, 1, 0, 0)]);
     if let Some(meta) = skipping[0].records.as_mut() {
-        meta.base_offset += 1;
+        meta.base_offset = meta.base_offset.plus(1);
     }
     assert!(matches!(
         log.append(skipping),
@@ -710,7 +743,14 @@ fn damaged_purge_point_refuses_to_open() {
     {
         let mut log = Log::open(dir.path(), small()).unwrap();
         log.append(stamped(&log, mixed(1, 50, 1))).unwrap();
-        log.purge(EntryId { index: 10, term: 1 }, None).unwrap();
+        log.purge(
+            EntryId {
+                index: LogIndex(10),
+                term: Term(1),
+            },
+            None,
+        )
+        .unwrap();
     }
     let path = dir.path().join("log_start");
     let mut bytes = fs::read(&path).unwrap();

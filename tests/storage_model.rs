@@ -4,6 +4,7 @@
 use bytes::Bytes;
 use proptest::prelude::*;
 use raftka::storage::{AppendEntry, EntryId, Log, LogConfig, RecordsMeta};
+use raftka::types::{KafkaOffset, LogIndex, Term};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -36,9 +37,9 @@ fn op() -> impl Strategy<Value = Op> {
 
 #[derive(Debug, Clone)]
 struct ModelEntry {
-    index: u64,
-    term: u64,
-    base_offset: i64,
+    index: LogIndex,
+    term: Term,
+    base_offset: KafkaOffset,
     count: u32,
     payload: Bytes,
 }
@@ -47,18 +48,18 @@ struct ModelEntry {
 struct Model {
     entries: Vec<ModelEntry>,
     purged: Option<EntryId>,
-    next_offset: i64,
-    log_start_offset: i64,
-    term: u64,
+    next_offset: KafkaOffset,
+    log_start_offset: KafkaOffset,
+    term: Term,
 }
 
 impl Model {
-    fn next_index(&self) -> u64 {
+    fn next_index(&self) -> LogIndex {
         self.entries
             .last()
-            .map(|e| e.index + 1)
-            .or(self.purged.map(|p| p.index + 1))
-            .unwrap_or(1)
+            .map(|e| e.index.next())
+            .or(self.purged.map(|p| p.index.next()))
+            .unwrap_or(LogIndex(1))
     }
 }
 
@@ -79,7 +80,11 @@ fn check(log: &Log, model: &Model) {
     let reader = log.reader();
     for m in model.entries.iter().filter(|m| m.count > 0) {
         let got = reader
-            .read_records(m.base_offset + i64::from(m.count) - 1, 1, model.next_offset)
+            .read_records(
+                KafkaOffset(m.base_offset.plus(m.count).0 - 1),
+                1,
+                model.next_offset,
+            )
             .unwrap();
         assert_eq!(got.batches.len(), 1);
         assert_eq!(got.batches[0], m.payload);
@@ -105,10 +110,10 @@ proptest! {
         for op in ops {
             match op {
                 Op::Append { n, size, blank_every } => {
-                    model.term += 1;
+                    model.term = Term(model.term.0 + 1);
                     let mut batch = Vec::new();
                     let first = model.next_index();
-                    for (i, index) in (first..first + n as u64).enumerate() {
+                    for (i, index) in (first.0..first.0 + n as u64).map(LogIndex).enumerate() {
                         let is_blank = i % blank_every == blank_every - 1;
                         let len = if is_blank { 0 } else { 16 + (size + i * 13) % 700 };
                         let payload = Bytes::from((0..len).map(|b| (b ^ i) as u8).collect::<Vec<_>>());
@@ -117,11 +122,11 @@ proptest! {
                             index,
                             term: model.term,
                             kind: if is_blank { 0 } else { 2 },
-                            records: (!is_blank).then_some(RecordsMeta { base_offset: model.next_offset, offset_count: count, max_timestamp: index as i64 }),
+                            records: (!is_blank).then_some(RecordsMeta { base_offset: model.next_offset, offset_count: count, max_timestamp: index.0 as i64 }),
                             payload: [payload.clone(), Bytes::new()],
                         });
                         model.entries.push(ModelEntry { index, term: model.term, base_offset: model.next_offset, count, payload });
-                        model.next_offset += i64::from(count);
+                        model.next_offset = model.next_offset.plus(count);
                     }
                     log.append(batch).unwrap();
                 }
@@ -129,14 +134,14 @@ proptest! {
                     let keep = model.entries.len() * keep_per_mille as usize / 1000;
                     let last_kept = if keep == 0 { model.purged.map(|p| p.index) } else { Some(model.entries[keep - 1].index) };
                     model.entries.truncate(keep);
-                    model.next_offset = model.entries.last().map_or(model.log_start_offset, |e| e.base_offset + i64::from(e.count));
+                    model.next_offset = model.entries.last().map_or(model.log_start_offset, |e| e.base_offset.plus(e.count));
                     log.truncate_after(last_kept).unwrap();
                 }
                 Op::Purge { per_mille } => {
                     let n = model.entries.len() * per_mille as usize / 1000;
                     let upto = if n == 0 { continue } else if n > model.entries.len() {
                         let last = model.entries.last().unwrap();
-                        EntryId { index: last.index + 3, term: last.term }
+                        EntryId { index: LogIndex(last.index.0 + 3), term: last.term }
                     } else {
                         let e = &model.entries[n - 1];
                         EntryId { index: e.index, term: e.term }

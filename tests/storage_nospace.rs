@@ -4,11 +4,12 @@
 
 use bytes::Bytes;
 use raftka::storage::{AppendEntry, Error, Log, LogConfig};
+use raftka::types::{LogIndex, Term};
 
 fn blank(index: u64, len: usize) -> AppendEntry {
     AppendEntry {
-        index,
-        term: 1,
+        index: LogIndex(index),
+        term: Term(1),
         kind: 0,
         records: None,
         payload: [Bytes::from(vec![7u8; len]), Bytes::new()],

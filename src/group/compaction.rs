@@ -50,7 +50,7 @@ async fn compact(replica: &Arc<Replica>, table: &OffsetsPartition) {
         match table.write_snapshot(part_bytes).await {
             Ok((as_of, parts)) => tracing::info!(
                 partition = replica.partition,
-                as_of,
+                %as_of,
                 parts,
                 "committed offsets snapshot written"
             ),
@@ -63,10 +63,10 @@ async fn compact(replica: &Arc<Replica>, table: &OffsetsPartition) {
         return;
     };
     match replica.purge_below(floor).await {
-        Ok(Some(index)) => tracing::info!(
+        Ok(Some(log_start)) => tracing::info!(
             partition = replica.partition,
-            below_offset = floor,
-            purge_up_to = index,
+            below_offset = %floor,
+            %log_start,
             "compaction: purging segments below the offsets snapshot"
         ),
         Ok(None) => {}

@@ -19,7 +19,7 @@ use super::Groups;
 use super::offsets::{OffsetsCommand, StoredGroup};
 use crate::metadata::MetadataStore;
 use crate::partition::Replica;
-use crate::types::LeaderEpoch;
+use crate::types::{KafkaOffset, LeaderEpoch};
 
 /// `offsets.retention.minutes` and `offsets.retention.check.interval.ms`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +46,7 @@ pub struct Plan {
     /// Topics (name, recorded id) some group holds offsets of that no longer exist as recorded.
     pub dropped_topics: BTreeSet<(String, Option<Uuid>)>,
     /// Groups to expire, with the log offset of the commit the decision saw last.
-    pub expired: Vec<(String, i64)>,
+    pub expired: Vec<(String, KafkaOffset)>,
 }
 
 /// Decides what `groups` (one offsets partition, as of now) should lose; `topic_deleted` says
@@ -69,7 +69,7 @@ pub fn plan(
         }
     }
     let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
-    let mut expired: Vec<(String, i64)> = groups
+    let mut expired: Vec<(String, KafkaOffset)> = groups
         .iter()
         .filter(|(group, stored)| {
             let empty_since_ms = match activity(group) {
@@ -243,7 +243,7 @@ mod tests {
                 },
             )]
             .into(),
-            last_commit_at: log_offset,
+            last_commit_at: KafkaOffset(log_offset),
         }
     }
 
@@ -280,8 +280,8 @@ mod tests {
         assert_eq!(
             plan.expired,
             vec![
-                ("empty-long".to_string(), 2),
-                ("standalone-old".to_string(), 4)
+                ("empty-long".to_string(), KafkaOffset(2)),
+                ("standalone-old".to_string(), KafkaOffset(4))
             ]
         );
     }
@@ -316,7 +316,7 @@ mod tests {
                 RETENTION
             )
             .expired,
-            vec![("g".to_string(), 1)]
+            vec![("g".to_string(), KafkaOffset(1))]
         );
     }
 

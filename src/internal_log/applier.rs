@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use super::{AppliedState, Replay, Shared};
 use crate::partition::{self, Replica};
 use crate::record::decode_internal;
+use crate::types::KafkaOffset;
 
 /// Bytes read per step.
 const APPLY_READ_BYTES: usize = 1 << 20;
@@ -35,7 +36,7 @@ pub(super) async fn run<S: AppliedState>(
                     log = name,
                     topic,
                     partition,
-                    log_start,
+                    %log_start,
                     "log replaced from a snapshot; reloading"
                 );
                 inner.replay = Replay::starting_at(log_start);
@@ -52,7 +53,7 @@ pub(super) async fn run<S: AppliedState>(
                 log_start_offset, ..
             }) if next < log_start_offset => continue,
             Err(e) => {
-                tracing::error!(log = name, topic, partition, offset = next, error = %e, "log unreadable; applier stops");
+                tracing::error!(log = name, topic, partition, offset = %next, error = %e, "log unreadable; applier stops");
                 return;
             }
         };
@@ -72,7 +73,7 @@ pub(super) async fn run<S: AppliedState>(
                     Ok(record) => record,
                     Err(e) => {
                         let offset = inner.replay.next();
-                        tracing::error!(log = name, topic, partition, offset, error = %e, "log holds a non-batch; applier stops");
+                        tracing::error!(log = name, topic, partition, %offset, error = %e, "log holds a non-batch; applier stops");
                         return;
                     }
                 };
@@ -85,7 +86,7 @@ pub(super) async fn run<S: AppliedState>(
                     },
                     // Written by this code base only; skipped identically on every replica.
                     Err(e) => {
-                        tracing::error!(log = name, topic, partition, offset, error = %e, "skipping unreadable record");
+                        tracing::error!(log = name, topic, partition, %offset, error = %e, "skipping unreadable record");
                         inner.replay.skip(offset);
                     }
                 }
@@ -97,14 +98,14 @@ pub(super) async fn run<S: AppliedState>(
 
 /// How far the state is applied and its view, as published to waiters and readers.
 pub(super) struct Progress<S: AppliedState> {
-    applied: watch::Sender<i64>,
+    applied: watch::Sender<KafkaOffset>,
     view: watch::Sender<S::View>,
     /// The offset last published as applied: an idle pass publishes only what is new.
-    published: Option<i64>,
+    published: Option<KafkaOffset>,
 }
 
 impl<S: AppliedState> Progress<S> {
-    pub(super) fn new(applied: watch::Sender<i64>, view: watch::Sender<S::View>) -> Self {
+    pub(super) fn new(applied: watch::Sender<KafkaOffset>, view: watch::Sender<S::View>) -> Self {
         Progress {
             applied,
             view,
@@ -115,7 +116,7 @@ impl<S: AppliedState> Progress<S> {
     /// The state is being loaded again: nothing counts as applied until it is, so no read
     /// passes its wait on the old mark and sees a half-loaded state.
     fn forget(&mut self) {
-        self.applied.send_replace(i64::MIN);
+        self.applied.send_replace(KafkaOffset(i64::MIN));
         self.published = None;
     }
 

@@ -29,6 +29,7 @@ use tokio::task::JoinHandle;
 
 use crate::partition::{self, Replica};
 use crate::record::encode_internal;
+use crate::types::KafkaOffset;
 
 pub use replay::Replay;
 
@@ -49,7 +50,7 @@ pub trait AppliedState: Send + 'static {
 
     /// The state of a log whose first record is at `log_start`: empty at 0. Past 0 the state
     /// decides how to load, and reports [`AppliedState::is_loaded`] false until it has.
-    fn starting_at(log_start: i64) -> Self;
+    fn starting_at(log_start: KafkaOffset) -> Self;
 
     /// Whether the state is known. While not, nothing is published and waits do not end.
     fn is_loaded(&self) -> bool {
@@ -57,10 +58,15 @@ pub trait AppliedState: Send + 'static {
     }
 
     /// Applies the command found at `offset`, its record `bytes` long.
-    fn apply(&mut self, offset: i64, bytes: u64, command: Self::Command) -> Step<Self::Outcome>;
+    fn apply(
+        &mut self,
+        offset: KafkaOffset,
+        bytes: u64,
+        command: Self::Command,
+    ) -> Step<Self::Outcome>;
 
     /// The view of this state with every record below `next_offset` applied.
-    fn view(&self, next_offset: i64) -> Self::View;
+    fn view(&self, next_offset: KafkaOffset) -> Self::View;
 }
 
 /// What applying one command did.
@@ -69,7 +75,7 @@ pub enum Step<O> {
     /// Applied (or deliberately ignored); the outcome goes to a proposer waiting on it.
     Applied(O),
     /// Reading goes on from this offset instead (e.g. a snapshot that stands there was loaded).
-    Rewind(i64),
+    Rewind(KafkaOffset),
 }
 
 /// Where proposals go.
@@ -107,7 +113,7 @@ pub struct InternalLog<S: AppliedState> {
     replica: Arc<Replica>,
     options: LogOptions,
     shared: Arc<Shared<S>>,
-    applied: watch::Receiver<i64>,
+    applied: watch::Receiver<KafkaOffset>,
     view: watch::Receiver<S::View>,
     applier: JoinHandle<()>,
 }
@@ -133,8 +139,8 @@ impl<S: AppliedState> InternalLog<S> {
     pub fn start(replica: Arc<Replica>, options: LogOptions) -> InternalLog<S> {
         let replay = Replay::<S>::starting_at(replica.log_start_offset());
         // Nothing is applied yet: the empty state's view, at 0.
-        let (view_tx, view) = watch::channel(replay.state().view(0));
-        let (applied_tx, applied) = watch::channel(0);
+        let (view_tx, view) = watch::channel(replay.state().view(KafkaOffset(0)));
+        let (applied_tx, applied) = watch::channel(KafkaOffset(0));
         let shared = Arc::new(Shared {
             name: options.name,
             inner: Mutex::new(Inner {
@@ -167,12 +173,12 @@ impl<S: AppliedState> InternalLog<S> {
     /// was skipped as unreadable or its outcome is no longer kept.
     pub async fn propose(&self, command: &S::Command) -> Result<Option<S::Outcome>, Error> {
         let offset = self.append(command).await?;
-        self.wait_applied(offset + 1).await?;
+        self.wait_applied(offset.plus(1)).await?;
         Ok(self.shared.lock().outcomes.get(&offset).cloned())
     }
 
     /// Appends `command` without waiting for it to be applied; returns its offset once committed.
-    pub async fn append(&self, command: &S::Command) -> Result<i64, Error> {
+    pub async fn append(&self, command: &S::Command) -> Result<KafkaOffset, Error> {
         let batch = encode_internal(command, now_ms());
         let appended = match self.options.route {
             Route::Local => self.replica.append(batch).await?,
@@ -186,7 +192,7 @@ impl<S: AppliedState> InternalLog<S> {
     }
 
     /// Waits (within the log's `wait`) until every record below `offset` is applied here.
-    pub async fn wait_applied(&self, offset: i64) -> Result<(), Error> {
+    pub async fn wait_applied(&self, offset: KafkaOffset) -> Result<(), Error> {
         let mut applied = self.applied.clone();
         let within = self.options.wait;
         match tokio::time::timeout(within, applied.wait_for(|a| *a >= offset)).await {
@@ -252,11 +258,11 @@ struct Shared<S: AppliedState> {
 
 struct Inner<S: AppliedState> {
     replay: Replay<S>,
-    outcomes: BTreeMap<i64, S::Outcome>,
+    outcomes: BTreeMap<KafkaOffset, S::Outcome>,
 }
 
 impl<S: AppliedState> Inner<S> {
-    fn keep(&mut self, offset: i64, outcome: S::Outcome) {
+    fn keep(&mut self, offset: KafkaOffset, outcome: S::Outcome) {
         self.outcomes.insert(offset, outcome);
         while self.outcomes.len() > OUTCOMES_KEPT {
             self.outcomes.pop_first();

@@ -226,6 +226,7 @@ mod tests {
     use super::*;
     use crate::metadata::admin::AssignmentError;
     use crate::record::BatchError;
+    use crate::types::KafkaOffset;
 
     #[test]
     fn codes_are_kafkas() {
@@ -258,9 +259,9 @@ mod tests {
         );
         assert_eq!(
             partition_code(&partition::Error::OffsetOutOfRange {
-                offset: 9,
-                log_start_offset: 0,
-                high_watermark: 1
+                offset: KafkaOffset(9),
+                log_start_offset: KafkaOffset(0),
+                high_watermark: KafkaOffset(1)
             }),
             1
         );

@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use super::state::{Command, MetadataError, MetadataState};
 use crate::internal_log::{self, AppliedState, InternalLog, LogOptions, Route, Step};
 use crate::partition::{self, Replica};
+use crate::types::KafkaOffset;
 
 /// Name of the internal partition that holds the metadata log.
 pub const METADATA_TOPIC: &str = "__cluster_metadata";
@@ -22,7 +23,7 @@ const PROPOSE_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone, Default)]
 pub struct MetadataView {
     pub state: Arc<MetadataState>,
-    pub next_offset: i64,
+    pub next_offset: KafkaOffset,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,16 +59,16 @@ impl AppliedState for Metadata {
     type Outcome = Result<(), MetadataError>;
     type View = MetadataView;
 
-    fn starting_at(log_start: i64) -> Metadata {
-        if log_start > 0 {
+    fn starting_at(log_start: KafkaOffset) -> Metadata {
+        if log_start > KafkaOffset(0) {
             tracing::error!(
-                log_start,
+                %log_start,
                 "the metadata log lost its first records; the metadata cannot be rebuilt"
             );
         }
         Metadata {
             state: MetadataState::default(),
-            whole: log_start == 0,
+            whole: log_start == KafkaOffset(0),
         }
     }
 
@@ -75,18 +76,18 @@ impl AppliedState for Metadata {
         self.whole
     }
 
-    fn apply(&mut self, offset: i64, _bytes: u64, cmd: Command) -> Step<Self::Outcome> {
+    fn apply(&mut self, offset: KafkaOffset, _bytes: u64, cmd: Command) -> Step<Self::Outcome> {
         if !self.whole {
             return Step::Applied(Ok(()));
         }
         let outcome = self.state.apply(&cmd);
         if let Err(e) = &outcome {
-            tracing::debug!(offset, error = %e, "metadata command refused");
+            tracing::debug!(%offset, error = %e, "metadata command refused");
         }
         Step::Applied(outcome)
     }
 
-    fn view(&self, next_offset: i64) -> MetadataView {
+    fn view(&self, next_offset: KafkaOffset) -> MetadataView {
         MetadataView {
             state: Arc::new(self.state.clone()),
             next_offset,

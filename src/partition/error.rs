@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::raft::{self, NodeId};
 use crate::record::BatchError;
 use crate::storage;
+use crate::types::KafkaOffset;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
@@ -17,9 +18,9 @@ pub enum Error {
     UnknownPartition,
     #[error("offset {offset} is outside [{log_start_offset}, {high_watermark}]")]
     OffsetOutOfRange {
-        offset: i64,
-        log_start_offset: i64,
-        high_watermark: i64,
+        offset: KafkaOffset,
+        log_start_offset: KafkaOffset,
+        high_watermark: KafkaOffset,
     },
     #[error("corrupt record batch: {0}")]
     CorruptBatch(#[from] BatchError),

@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use super::{Error, Replica, ReplicaSpec, Shared, StorageError};
 use crate::raft::{NodeId, RaftNodeOptions};
+use crate::types::KafkaOffset;
 
 /// `<data dir>/<topic>-<partition>`, as Kafka lays out its log directories.
 pub fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
@@ -24,7 +25,7 @@ pub struct Partitions {
     replicas: DashMap<(String, i32), Arc<Replica>>,
     /// The metadata offset up to which the hosted replicas match the metadata (started,
     /// deleted, configured), for requests that answer only once their change took effect here.
-    reconciled: watch::Sender<i64>,
+    reconciled: watch::Sender<KafkaOffset>,
 }
 
 impl Partitions {
@@ -33,12 +34,12 @@ impl Partitions {
             data_dir,
             options,
             replicas: DashMap::new(),
-            reconciled: watch::Sender::new(0),
+            reconciled: watch::Sender::new(KafkaOffset(0)),
         }
     }
 
     /// Records that the replicas match the metadata applied up to (not including) `next_offset`.
-    pub fn mark_reconciled(&self, next_offset: i64) {
+    pub fn mark_reconciled(&self, next_offset: KafkaOffset) {
         self.reconciled.send_if_modified(|done| {
             let advanced = next_offset > *done;
             *done = (*done).max(next_offset);
@@ -47,7 +48,7 @@ impl Partitions {
     }
 
     /// Waits until the replicas match the metadata up to `next_offset`, or `deadline` passes.
-    pub async fn wait_reconciled(&self, next_offset: i64, deadline: Instant) -> bool {
+    pub async fn wait_reconciled(&self, next_offset: KafkaOffset, deadline: Instant) -> bool {
         let mut done = self.reconciled.subscribe();
         matches!(
             tokio::time::timeout_at(deadline, done.wait_for(|d| *d >= next_offset)).await,

@@ -13,7 +13,7 @@ use super::{EffectiveConfig, Error, StorageError};
 use crate::raft::{Applied, NodeId, RaftNode, RaftNodeOptions, RaftNodeSpec, WriteError};
 use crate::record::RecordBatch;
 use crate::storage::{LogConfig, RetentionPolicy};
-use crate::types::{LeaderEpoch, Term};
+use crate::types::{KafkaOffset, LeaderEpoch, Term};
 
 /// Who leads a partition, in which leader epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,8 +23,8 @@ pub struct PartitionLeader {
 }
 
 /// The leader epoch of an entry written in `term`, as a wire `i32`.
-fn epoch_of(term: u64) -> i32 {
-    LeaderEpoch::from(Term(term)).0
+fn epoch_of(term: Term) -> i32 {
+    LeaderEpoch::from(term).0
 }
 
 /// Everything needed to start a replica.
@@ -45,8 +45,8 @@ pub struct ReplicaSpec {
 /// The answer to an append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Appended {
-    pub base_offset: i64,
-    pub log_start_offset: i64,
+    pub base_offset: KafkaOffset,
+    pub log_start_offset: KafkaOffset,
 }
 
 /// Record batches read from an offset, with the bounds a Fetch response reports.
@@ -54,8 +54,8 @@ pub struct Appended {
 pub struct FetchData {
     pub batches: Vec<Bytes>,
     pub bytes: usize,
-    pub high_watermark: i64,
-    pub log_start_offset: i64,
+    pub high_watermark: KafkaOffset,
+    pub log_start_offset: KafkaOffset,
 }
 
 #[derive(Debug)]
@@ -126,7 +126,7 @@ impl Replica {
         let leadership = self.raft.leadership();
         PartitionLeader {
             leader: leadership.leader,
-            epoch: LeaderEpoch::from(Term(leadership.term)),
+            epoch: LeaderEpoch::from(leadership.term),
         }
     }
 
@@ -166,16 +166,16 @@ impl Replica {
         }
     }
 
-    pub fn high_watermark(&self) -> i64 {
+    pub fn high_watermark(&self) -> KafkaOffset {
         *self.raft.high_watermark().borrow()
     }
 
     /// The offset the next appended record gets here, committed or not.
-    pub fn log_end_offset(&self) -> i64 {
+    pub fn log_end_offset(&self) -> KafkaOffset {
         self.raft.reader().log().next_offset()
     }
 
-    pub fn log_start_offset(&self) -> i64 {
+    pub fn log_start_offset(&self) -> KafkaOffset {
         self.raft.reader().log().log_start_offset()
     }
 
@@ -218,14 +218,18 @@ impl Replica {
 
     /// Whole batches from the one holding `offset`, up to `max_bytes` (at least one batch),
     /// never past the high watermark.
-    pub fn fetch(&self, offset: i64, max_bytes: usize) -> Result<FetchData, Error> {
+    pub fn fetch(&self, offset: KafkaOffset, max_bytes: usize) -> Result<FetchData, Error> {
         self.ensure_leader()?;
         self.read_committed(offset, max_bytes)
     }
 
     /// Like [`Replica::fetch`] but on any replica, leader or not: for the broker's own readers
     /// of internal partitions, which every replica applies locally.
-    pub fn read_committed(&self, offset: i64, max_bytes: usize) -> Result<FetchData, Error> {
+    pub fn read_committed(
+        &self,
+        offset: KafkaOffset,
+        max_bytes: usize,
+    ) -> Result<FetchData, Error> {
         let high_watermark = self.high_watermark();
         let log_start_offset = self.log_start_offset();
         if offset < log_start_offset || offset > high_watermark {
@@ -250,14 +254,17 @@ impl Replica {
     }
 
     /// Waits until the high watermark passes `offset` or `deadline` comes.
-    pub async fn wait_for_data(&self, offset: i64, deadline: Instant) {
+    pub async fn wait_for_data(&self, offset: KafkaOffset, deadline: Instant) {
         let mut hw = self.raft.high_watermark();
         let _ = tokio::time::timeout_at(deadline, hw.wait_for(|hw| *hw > offset)).await;
     }
 
     /// The first committed batch holding a timestamp at or above `timestamp`: its base offset
     /// and its largest timestamp.
-    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>, Error> {
+    pub fn offset_for_timestamp(
+        &self,
+        timestamp: i64,
+    ) -> Result<Option<(KafkaOffset, i64)>, Error> {
         self.ensure_leader()?;
         let found = self
             .raft
@@ -270,7 +277,7 @@ impl Replica {
 
     /// The batch holding the largest timestamp (ListOffsets MAX_TIMESTAMP): its base offset and
     /// that timestamp.
-    pub fn offset_of_max_timestamp(&self) -> Result<Option<(i64, i64)>, Error> {
+    pub fn offset_of_max_timestamp(&self) -> Result<Option<(KafkaOffset, i64)>, Error> {
         self.ensure_leader()?;
         match self.raft.reader().log().max_timestamp() {
             Some(max) => self.offset_for_timestamp(max),
@@ -279,7 +286,7 @@ impl Replica {
     }
 
     /// Earliest and latest offsets, for ListOffsets.
-    pub fn offset_bounds(&self) -> Result<(i64, i64), Error> {
+    pub fn offset_bounds(&self) -> Result<(KafkaOffset, KafkaOffset), Error> {
         self.ensure_leader()?;
         Ok((self.log_start_offset(), self.high_watermark()))
     }
@@ -305,15 +312,15 @@ impl Replica {
     /// holds, and the offset where the next epoch starts (the log end offset for the latest
     /// epoch). `(-1, -1)` for an unknown or future epoch. A log purged past `epoch` answers
     /// `epoch` with the start offset of the first epoch it still holds, as Kafka does.
-    pub fn end_of_epoch(&self, epoch: i32) -> Result<(i32, i64), Error> {
-        const UNDEFINED: (i32, i64) = (-1, -1);
+    pub fn end_of_epoch(&self, epoch: i32) -> Result<(i32, KafkaOffset), Error> {
+        const UNDEFINED: (i32, KafkaOffset) = (-1, KafkaOffset(-1));
         self.ensure_leader()?;
         if epoch < 0 {
             return Ok(UNDEFINED);
         }
         let log = self.raft.reader().log();
         let (first, end) = log.index_bounds();
-        let last_term = match end.checked_sub(1) {
+        let last_term = match end.prev() {
             Some(last) if last >= first => {
                 log.entry_at(last).map_err(Error::storage)?.map(|e| e.term)
             }
@@ -323,12 +330,12 @@ impl Replica {
             return Ok((epoch, log.next_offset()));
         }
         let Some(next) = log
-            .first_entry_above_term(epoch as u64)
+            .first_entry_above_term(Term(epoch as u64))
             .map_err(Error::storage)?
         else {
             return Ok(UNDEFINED);
         };
-        let floor = match next.index.checked_sub(1) {
+        let floor = match next.index.prev() {
             Some(before) if before >= first => log
                 .entry_at(before)
                 .map_err(Error::storage)?
@@ -338,8 +345,9 @@ impl Replica {
         Ok((floor, next.base_offset))
     }
 
-    /// Deletes the whole segments this partition's retention settings let go.
-    pub async fn apply_retention(&self, now_ms: i64) -> Result<Option<u64>, Error> {
+    /// Deletes the whole segments this partition's retention settings let go; returns the log
+    /// start offset once they are gone.
+    pub async fn apply_retention(&self, now_ms: i64) -> Result<Option<KafkaOffset>, Error> {
         let config = self.config();
         let policy = RetentionPolicy {
             retention_ms: config.retention_ms,
@@ -356,8 +364,8 @@ impl Replica {
     }
 
     /// Deletes the whole segments below `offset`: the owner of an internal log (a compacted
-    /// `__consumer_offsets` partition) no longer needs them.
-    pub async fn purge_below(&self, offset: i64) -> Result<Option<u64>, Error> {
+    /// `__consumer_offsets` partition) no longer needs them. Returns the new log start offset.
+    pub async fn purge_below(&self, offset: KafkaOffset) -> Result<Option<KafkaOffset>, Error> {
         let policy = RetentionPolicy {
             below_offset: Some(offset),
             ..RetentionPolicy::default()

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::types::{LogId, StoredMembership};
 use crate::storage::{LogReader, StateFile};
+use crate::types::{KafkaOffset, LogIndex};
 
 pub const APPLIED_FILE: &str = "raft_applied";
 
@@ -28,7 +29,7 @@ const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 pub struct Checkpoint {
     pub last_applied: LogId,
     /// The offset the next record entry takes after `last_applied`.
-    pub next_offset: i64,
+    pub next_offset: KafkaOffset,
     /// The membership in effect at the snapshot current when this was written, then every
     /// membership entry applied after it up to `last_applied`.
     pub memberships: Vec<StoredMembership>,
@@ -67,15 +68,15 @@ impl CheckpointFile {
             }
         };
         let at = checkpoint.last_applied;
-        let entry = match log.entries(at.index..=at.index) {
-            Ok(mut entries) => entries.pop(),
+        let entry = match log.entry_at(LogIndex(at.index)) {
+            Ok(entry) => entry,
             Err(e) => {
                 tracing::warn!(%path, error = %e, "log unreadable at the applied checkpoint");
                 None
             }
         };
         let agrees = entry.is_some_and(|e| {
-            e.term == at.leader_id.term && e.end_offset() == checkpoint.next_offset
+            e.term.0 == at.leader_id.term && e.end_offset() == checkpoint.next_offset
         });
         if !agrees {
             tracing::info!(%path, last_applied = %at, "the log does not hold the applied checkpoint; starting from the snapshot");

@@ -8,10 +8,11 @@ use bytes::Bytes;
 use openraft::EntryPayload;
 use openraft::entry::RaftEntry;
 
+use super::offsets::OffsetCounter;
 use super::types::{Entry, LogId, Request};
 use crate::record::RecordBatch;
 use crate::storage::{AppendEntry, EntryId, RecordsMeta, StoredEntry};
-use crate::types::{LeaderEpoch, Term};
+use crate::types::{LeaderEpoch, LogIndex, Term};
 
 /// Storage `kind` tags of Raft entries. Never renumber: they are on disk.
 pub const KIND_BLANK: u8 = 1;
@@ -19,21 +20,21 @@ pub const KIND_MEMBERSHIP: u8 = 2;
 pub const KIND_RECORDS: u8 = 3;
 
 pub fn log_id(id: EntryId) -> LogId {
-    LogId::new_term_index(id.term, id.index)
+    LogId::new_term_index(id.term.0, id.index.0)
 }
 
 pub fn entry_id(log_id: &LogId) -> EntryId {
     EntryId {
-        index: log_id.index,
-        term: log_id.leader_id.term,
+        index: LogIndex(log_id.index),
+        term: Term(log_id.leader_id.term),
     }
 }
 
-/// Frames one Raft entry for the log, `next_offset` being the log's next Kafka offset. A record
-/// entry's payload is the batch itself, stamped with its base offset and with the entry's term
-/// as its leader epoch, so every replica stores identical bytes.
-pub fn to_storage(entry: Entry, next_offset: i64) -> io::Result<AppendEntry> {
-    let term = entry.log_id.leader_id.term;
+/// Frames one Raft entry for the log, taking a record entry's offsets from `offsets` (the log's
+/// running count). A record entry's payload is the batch itself, stamped with its base offset
+/// and with the entry's term as its leader epoch, so every replica stores identical bytes.
+pub fn to_storage(entry: Entry, offsets: &mut OffsetCounter) -> io::Result<AppendEntry> {
+    let EntryId { index, term } = entry_id(&entry.log_id);
     let (kind, records, payload) = match entry.payload {
         EntryPayload::Blank => (KIND_BLANK, None, Default::default()),
         EntryPayload::Membership(membership) => {
@@ -41,18 +42,19 @@ pub fn to_storage(entry: Entry, next_offset: i64) -> io::Result<AppendEntry> {
             (KIND_MEMBERSHIP, None, [Bytes::from(json), Bytes::new()])
         }
         EntryPayload::Normal(Request::Records(batch)) => {
+            let base_offset = offsets.assign(batch.offset_count());
             let meta = RecordsMeta {
-                base_offset: next_offset,
+                base_offset,
                 offset_count: batch.offset_count(),
                 max_timestamp: batch.max_timestamp(),
             };
-            let stamped = batch.stamped(next_offset, LeaderEpoch::from(Term(term)));
+            let stamped = batch.stamped(base_offset, LeaderEpoch::from(term));
             (KIND_RECORDS, Some(meta), stamped)
         }
     };
     Ok(AppendEntry {
-        index: entry.log_id.index,
-        term: entry.log_id.leader_id.term,
+        index,
+        term,
         kind,
         records,
         payload,
@@ -62,7 +64,10 @@ pub fn to_storage(entry: Entry, next_offset: i64) -> io::Result<AppendEntry> {
 /// Rebuilds the Raft entry a stored entry holds. Anything that does not check out is
 /// `InvalidData` naming the log index, never a panic.
 pub fn from_storage(stored: StoredEntry) -> io::Result<Entry> {
-    let id = LogId::new_term_index(stored.term, stored.index);
+    let id = log_id(EntryId {
+        index: stored.index,
+        term: stored.term,
+    });
     let bad = |reason: String| {
         io::Error::new(
             io::ErrorKind::InvalidData,
@@ -103,21 +108,22 @@ mod tests {
     use openraft::Membership;
 
     use super::*;
+    use crate::types::KafkaOffset;
 
     #[test]
     fn membership_round_trips() {
         let members = Membership::new_with_defaults(vec![BTreeSet::from([1, 2, 3])], []);
         let entry = Entry::new_membership(LogId::new_term_index(4, 9), members.clone());
-        let framed = to_storage(entry, 0).unwrap();
+        let framed = to_storage(entry, &mut OffsetCounter::starting_at(KafkaOffset(0))).unwrap();
         assert_eq!(
             (framed.index, framed.term, framed.kind),
-            (9, 4, KIND_MEMBERSHIP)
+            (LogIndex(9), Term(4), KIND_MEMBERSHIP)
         );
         let stored = StoredEntry {
-            index: 9,
-            term: 4,
+            index: LogIndex(9),
+            term: Term(4),
             kind: framed.kind,
-            base_offset: 0,
+            base_offset: KafkaOffset(0),
             offset_count: 0,
             max_timestamp: i64::MIN,
             payload: framed.payload[0].clone(),
@@ -130,10 +136,10 @@ mod tests {
     #[test]
     fn unknown_kind_is_invalid_data() {
         let stored = StoredEntry {
-            index: 3,
-            term: 1,
+            index: LogIndex(3),
+            term: Term(1),
             kind: 200,
-            base_offset: 0,
+            base_offset: KafkaOffset(0),
             offset_count: 0,
             max_timestamp: i64::MIN,
             payload: Bytes::new(),

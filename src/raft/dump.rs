@@ -22,20 +22,21 @@ use super::codec::{self, KIND_BLANK, KIND_MEMBERSHIP, KIND_RECORDS};
 use super::log_store::{COMMITTED_FILE, load_committed};
 use crate::record::RecordBatch;
 use crate::storage::{self, StateFile, StoredEntry};
+use crate::types::{KafkaOffset, LogIndex, Term};
 
 /// Everything `dump-log` prints.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LogDump {
     pub dir: PathBuf,
     pub segments: usize,
-    pub log_start_offset: i64,
-    pub next_offset: i64,
-    pub first_index: Option<u64>,
-    pub last_index: Option<u64>,
-    pub purged_index: Option<u64>,
+    pub log_start_offset: KafkaOffset,
+    pub next_offset: KafkaOffset,
+    pub first_index: Option<LogIndex>,
+    pub last_index: Option<LogIndex>,
+    pub purged_index: Option<LogIndex>,
     /// The committed hint (`raft_committed`); it may lag the real commit by a second.
-    pub committed_index: Option<u64>,
-    pub committed_term: Option<u64>,
+    pub committed_index: Option<LogIndex>,
+    pub committed_term: Option<Term>,
     pub torn_tail: Option<TornTail>,
     pub entries: Vec<DumpEntry>,
 }
@@ -50,10 +51,10 @@ pub struct TornTail {
 /// One log entry. The record fields are `Some` for record entries only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DumpEntry {
-    pub index: u64,
-    pub term: u64,
+    pub index: LogIndex,
+    pub term: Term,
     pub kind: &'static str,
-    pub base_offset: Option<i64>,
+    pub base_offset: Option<KafkaOffset>,
     pub count: Option<u32>,
     pub crc: Option<u32>,
     pub crc_ok: Option<bool>,
@@ -131,7 +132,9 @@ pub fn dump_log(dir: &Path) -> Result<LogDump, storage::Error> {
 impl LogDump {
     /// The text form described in the module doc.
     pub fn write_text(&self, out: &mut impl Write) -> io::Result<()> {
-        let opt = |v: Option<u64>| v.map_or_else(|| "none".to_string(), |v| v.to_string());
+        fn opt(v: Option<impl std::fmt::Display>) -> String {
+            v.map_or_else(|| "none".to_string(), |v| v.to_string())
+        }
         writeln!(
             out,
             "log dir={} segments={} log_start_offset={} next_offset={} first_index={} last_index={} purged_index={} committed_index={} committed_term={} torn_tail={}",

@@ -4,7 +4,7 @@
 
 use std::fmt::Debug;
 use std::io;
-use std::ops::RangeBounds;
+use std::ops::{Bound, RangeBounds};
 use std::sync::{Arc, Mutex};
 
 use openraft::{OptionalSend, RaftLogReader};
@@ -12,6 +12,7 @@ use openraft::{OptionalSend, RaftLogReader};
 use super::codec;
 use super::types::{Entry, TypeConfig, Vote};
 use crate::storage::LogReader;
+use crate::types::LogIndex;
 
 /// A cheap clone-able handle; every clone sees new entries as soon as `append` returns.
 #[derive(Debug, Clone)]
@@ -33,8 +34,9 @@ impl RaftLogReader<TypeConfig> for LogStoreReader {
         &mut self,
         range: RB,
     ) -> io::Result<Vec<Entry>> {
+        let bound = |b: Bound<&u64>| b.map(|&i| LogIndex(i));
         self.log
-            .entries(range)?
+            .entries((bound(range.start_bound()), bound(range.end_bound())))?
             .into_iter()
             .map(codec::from_storage)
             .collect()

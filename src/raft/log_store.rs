@@ -15,11 +15,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use openraft::storage::{IOFlushed, LogState, RaftLogStorage};
 use openraft::{OptionalSend, RaftTypeConfig};
 
+use super::Error;
 use super::codec;
 use super::log_reader::LogStoreReader;
+use super::offsets::{OffsetCounter, SnapshotPoint};
 use super::types::{LogId, TypeConfig, Vote};
-use super::{Error, SnapshotPoint};
 use crate::storage::{Log, LogConfig, StateFile};
+use crate::types::LogIndex;
 
 pub const VOTE_FILE: &str = "raft_vote";
 pub const COMMITTED_FILE: &str = "raft_committed";
@@ -186,13 +188,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     {
         let entries: Vec<_> = entries.into_iter().collect();
         self.with_log(move |log| {
-            let mut next_offset = log.next_offset();
-            let mut framed = Vec::with_capacity(entries.len());
-            for entry in entries {
-                let stored = codec::to_storage(entry, next_offset)?;
-                next_offset += stored.records.map_or(0, |m| i64::from(m.offset_count));
-                framed.push(stored);
-            }
+            let mut offsets = OffsetCounter::starting_at(log.next_offset());
+            let framed = entries
+                .into_iter()
+                .map(|entry| codec::to_storage(entry, &mut offsets))
+                .collect::<io::Result<Vec<_>>>()?;
             log.append(framed)?;
             log.flush(move |result| callback.io_completed(result));
             Ok(())
@@ -201,7 +201,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> io::Result<()> {
-        let last_kept = last_log_id.map(|id| id.index);
+        let last_kept = last_log_id.map(|id| LogIndex(id.index));
         self.with_log(move |log| Ok(log.truncate_after(last_kept)?))
             .await
     }

@@ -24,6 +24,7 @@ mod log_store;
 mod network;
 mod node;
 mod node_error;
+mod offsets;
 mod progress;
 mod snapshot;
 mod state_machine;
@@ -47,10 +48,12 @@ pub use transport::{Transport, TransportConfig};
 pub use types::{Applied, Entry, LogId, NodeId, Raft, Request, TypeConfig, Vote};
 
 use checkpoint::CheckpointFile;
-use snapshot::{SnapshotPoint, SnapshotStore};
+use offsets::SnapshotPoint;
+use snapshot::SnapshotStore;
 use tokio::sync::watch;
 
 use crate::storage::{self, LogConfig, StateFile};
+use crate::types::KafkaOffset;
 
 /// Why a partition's Raft storage would not open.
 #[derive(Debug, thiserror::Error)]
@@ -81,7 +84,7 @@ pub struct PartitionStorage {
     /// Reads by log index and by offset; clone it freely.
     pub reader: LogStoreReader,
     /// The high watermark the state machine publishes.
-    pub high_watermark: watch::Receiver<i64>,
+    pub high_watermark: watch::Receiver<KafkaOffset>,
 }
 
 /// Opens (creating if needed) the log, vote, committed hint and snapshot in `dir`. The state

@@ -15,16 +15,18 @@ use openraft::type_config::alias::InstantOf;
 use openraft::type_config::async_runtime::WatchReceiver;
 use tokio::sync::watch;
 
+use super::codec;
 use super::network::NoPeers;
 use super::node_error::{RaftFailure, RaftNodeError, StartError, WriteError};
 use super::progress::LeaderProgress;
 use super::state_machine::StateMachine;
 use super::timing::RaftTiming;
 use super::transport::{Registration, Transport};
-use super::types::{Applied, LogId, NodeId, Raft, Request, TypeConfig};
+use super::types::{Applied, NodeId, Raft, Request, TypeConfig};
 use super::{LogStoreReader, PartitionStorage};
 use crate::record::RecordBatch;
 use crate::storage::{LogConfig, RetentionPolicy};
+use crate::types::{KafkaOffset, Term};
 
 /// Where and as whom a group runs.
 #[derive(Debug, Clone)]
@@ -54,14 +56,14 @@ pub struct RaftNodeOptions {
 pub struct Leadership {
     pub leader: Option<NodeId>,
     /// The Raft term: Kafka's leader epoch.
-    pub term: u64,
+    pub term: Term,
     pub voters: Vec<NodeId>,
 }
 
 pub struct RaftNode {
     raft: Raft,
     reader: LogStoreReader,
-    high_watermark: watch::Receiver<i64>,
+    high_watermark: watch::Receiver<KafkaOffset>,
     name: String,
     node_id: NodeId,
     /// How writes reach the leader from a follower ([`RaftNode::write_via_leader`]).
@@ -248,7 +250,7 @@ impl RaftNode {
             });
         Leadership {
             leader: m.current_leader.filter(|_| !cut_off),
-            term: m.current_term,
+            term: Term(m.current_term),
             voters: m.membership_config.voter_ids().collect(),
         }
     }
@@ -327,33 +329,33 @@ impl RaftNode {
     }
 
     /// The high watermark: the end offset of what is committed and applied.
-    pub fn high_watermark(&self) -> watch::Receiver<i64> {
+    pub fn high_watermark(&self) -> watch::Receiver<KafkaOffset> {
         self.high_watermark.clone()
     }
 
     /// Deletes the whole segments `policy` lets go at `now_ms`, on this replica (leader or
     /// follower): the boundary is the last entry of those segments. Has the state machine build
     /// the snapshot exactly there unless one already covers it, then has Raft purge up to it.
-    /// Returns the boundary's log index.
+    /// Returns the offset the log starts at once the purge is done.
     pub async fn apply_retention(
         &self,
         policy: &RetentionPolicy,
         now_ms: i64,
-    ) -> Result<Option<u64>, RaftNodeError> {
+    ) -> Result<Option<KafkaOffset>, RaftNodeError> {
         let Some(point) = self.reader.log().retention_point(policy, now_ms)? else {
             return Ok(None);
         };
+        let boundary = codec::log_id(point.id());
         let (applied, snapshot) = {
             let metrics = self.raft.metrics();
             let m = metrics.borrow_watched();
             (m.last_applied.map(|l| l.index), m.snapshot.map(|l| l.index))
         };
         // Only applied entries can be covered by a snapshot; sealed segments nearly always are.
-        if applied.is_none_or(|a| a < point.index) {
+        if applied.is_none_or(|a| a < boundary.index) {
             return Ok(None);
         }
-        if snapshot.is_none_or(|s| s < point.index) {
-            let boundary = LogId::new_term_index(point.term, point.index);
+        if snapshot.is_none_or(|s| s < boundary.index) {
             let prepared = self
                 .raft
                 .with_state_machine(move |sm: &mut StateMachine| {
@@ -372,7 +374,7 @@ impl RaftNode {
             self.raft
                 .wait(Some(SNAPSHOT_WAIT))
                 .metrics(
-                    |m| m.snapshot.is_some_and(|s| s.index >= point.index),
+                    |m| m.snapshot.is_some_and(|s| s.index >= boundary.index),
                     "snapshot covers the retention point",
                 )
                 .await
@@ -380,10 +382,10 @@ impl RaftNode {
         }
         self.raft
             .trigger()
-            .purge_log(point.index)
+            .purge_log(boundary.index)
             .await
             .map_err(RaftFailure::new)?;
-        Ok(Some(point.index))
+        Ok(Some(point.end_offset()))
     }
 
     /// Stops serving the group on the transport (peers see it as unreachable), then stops Raft.

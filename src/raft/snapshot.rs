@@ -10,8 +10,10 @@ use openraft::RaftSnapshotBuilder;
 use serde::{Deserialize, Serialize};
 
 use super::Error;
+use super::offsets::SnapshotPoint;
 use super::types::{SnapshotMeta, TypeConfig};
 use crate::storage::StateFile;
+use crate::types::{KafkaOffset, LogIndex};
 
 pub const SNAPSHOT_FILE: &str = "raft_snapshot";
 
@@ -21,10 +23,10 @@ pub const SNAPSHOT_FILE: &str = "raft_snapshot";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SnapshotData {
     /// The offset the first record after the snapshot takes: the high watermark it implies.
-    pub next_offset: i64,
+    pub next_offset: KafkaOffset,
     /// The log start offset a replica has once it installed the snapshot: `next_offset` for a
     /// snapshot at the retention boundary; a forced build records the builder's own.
-    pub log_start_offset: i64,
+    pub log_start_offset: KafkaOffset,
 }
 
 pub type Snapshot = openraft::type_config::alias::SnapshotOf<TypeConfig, SnapshotData>;
@@ -36,24 +38,9 @@ struct SnapshotFile {
     data: SnapshotData,
 }
 
-/// Where the latest snapshot ends: its last log index and the next offset after it. The
-/// state machine sets it; the log store reads it when a purge empties the log, which is how a
-/// follower that installed a snapshot continues numbering offsets where the leader's log did.
-#[derive(Debug, Clone, Default)]
-pub struct SnapshotPoint(Arc<Mutex<Option<(u64, i64)>>>);
-
-impl SnapshotPoint {
-    fn set(&self, snapshot: &Snapshot) {
-        if let Some(last) = &snapshot.meta.last_log_id {
-            *self.0.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some((last.index, snapshot.snapshot.next_offset));
-        }
-    }
-
-    /// The next offset after the snapshot ending at log index `index`, if that is the latest.
-    pub fn next_offset_after(&self, index: u64) -> Option<i64> {
-        let point = *self.0.lock().unwrap_or_else(|e| e.into_inner());
-        point.filter(|(at, _)| *at == index).map(|(_, next)| next)
+fn mark_point(point: &SnapshotPoint, snapshot: &Snapshot) {
+    if let Some(last) = &snapshot.meta.last_log_id {
+        point.set(LogIndex(last.index), snapshot.snapshot.next_offset);
     }
 }
 
@@ -85,7 +72,7 @@ impl SnapshotStore {
                     meta: stored.meta,
                     snapshot: stored.data,
                 };
-                point.set(&snapshot);
+                mark_point(&point, &snapshot);
                 Some(snapshot)
             }
         };
@@ -120,7 +107,7 @@ impl SnapshotStore {
         .map_err(io::Error::other)?;
         self.file.store(&bytes)?;
         *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(snapshot.clone());
-        self.point.set(snapshot);
+        mark_point(&self.point, snapshot);
         Ok(())
     }
 

@@ -44,9 +44,11 @@ use openraft::{EntryPayload, OptionalSend};
 use tokio::sync::watch;
 
 use super::checkpoint::{Checkpoint, CheckpointFile};
+use super::offsets::OffsetCounter;
 use super::snapshot::{Snapshot, SnapshotBuilder, SnapshotData, SnapshotStore};
 use super::types::{Applied, Entry, LogId, Request, SnapshotMeta, StoredMembership, TypeConfig};
 use crate::storage::LogReader;
+use crate::types::{KafkaOffset, LogIndex};
 
 pub struct StateMachine {
     last_applied: Option<LogId>,
@@ -55,8 +57,8 @@ pub struct StateMachine {
     /// last one is in effect now.
     memberships: Vec<StoredMembership>,
     /// The offset the next record entry takes; also the high watermark once published.
-    next_offset: i64,
-    high_watermark: watch::Sender<i64>,
+    offsets: OffsetCounter,
+    high_watermark: watch::Sender<KafkaOffset>,
     log: LogReader,
     snapshots: Arc<SnapshotStore>,
     /// The snapshot at the retention boundary, built at openraft's next build request.
@@ -80,7 +82,7 @@ impl StateMachine {
                 vec![s.meta.last_membership],
                 s.snapshot.next_offset,
             ),
-            None => (None, vec![StoredMembership::default()], 0),
+            None => (None, vec![StoredMembership::default()], KafkaOffset(0)),
         };
         if let Some(c) = checkpoint
             .load(&log)
@@ -99,7 +101,7 @@ impl StateMachine {
         StateMachine {
             last_applied,
             memberships,
-            next_offset,
+            offsets: OffsetCounter::starting_at(next_offset),
             high_watermark,
             log,
             snapshots,
@@ -110,7 +112,7 @@ impl StateMachine {
 
     /// The end offset of the last applied record entry: what Fetch may serve. Wait on
     /// `changed()` to long-poll.
-    pub fn high_watermark(&self) -> watch::Receiver<i64> {
+    pub fn high_watermark(&self) -> watch::Receiver<KafkaOffset> {
         self.high_watermark.subscribe()
     }
 
@@ -135,11 +137,10 @@ impl StateMachine {
         }
         let entry = self
             .log
-            .entries(boundary.index..=boundary.index)
+            .entry_at(LogIndex(boundary.index))
             .map_err(io::Error::from)?
-            .pop()
             .ok_or_else(|| refuse("the entry is not in the log".into()))?;
-        if entry.term != boundary.leader_id.term {
+        if entry.term.0 != boundary.leader_id.term {
             return Err(refuse(format!("the log has term {} there", entry.term)));
         }
         let membership = self
@@ -201,7 +202,7 @@ impl StateMachine {
                 None
             }
             EntryPayload::Normal(Request::Records(batch)) => {
-                let base = self.next_offset;
+                let base = self.offsets.assign(batch.offset_count());
                 assert_eq!(
                     batch.base_offset(),
                     base,
@@ -210,8 +211,7 @@ impl StateMachine {
                     batch.base_offset(),
                     base
                 );
-                self.next_offset = base + i64::from(batch.offset_count());
-                self.high_watermark.send_replace(self.next_offset);
+                self.high_watermark.send_replace(self.offsets.next());
                 Some(base)
             }
         };
@@ -225,7 +225,7 @@ impl StateMachine {
         self.last_applied = Some(entry.log_id);
         Applied {
             base_offset,
-            high_watermark: self.next_offset,
+            high_watermark: self.offsets.next(),
         }
     }
 
@@ -237,7 +237,7 @@ impl StateMachine {
                 last_membership: self.membership().clone(),
             },
             snapshot: SnapshotData {
-                next_offset: self.next_offset,
+                next_offset: self.offsets.next(),
                 log_start_offset: self.log.log_start_offset(),
             },
         }
@@ -284,7 +284,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             self.forget_memberships_before(current);
             let checkpoint = Checkpoint {
                 last_applied,
-                next_offset: self.next_offset,
+                next_offset: self.offsets.next(),
                 memberships: self.memberships.clone(),
             };
             self.checkpoint.store(&checkpoint).await?;
@@ -312,7 +312,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         meta: &SnapshotMeta,
         data: SnapshotData,
     ) -> io::Result<()> {
-        if data.next_offset < 0 || data.log_start_offset > data.next_offset {
+        if data.next_offset < KafkaOffset(0) || data.log_start_offset > data.next_offset {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("snapshot {meta} has offsets out of order: {data:?}"),
@@ -325,9 +325,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let snapshot = self.snapshots.save_async(snapshot).await?;
         self.last_applied = snapshot.meta.last_log_id;
         self.memberships = vec![snapshot.meta.last_membership];
-        self.next_offset = snapshot.snapshot.next_offset;
+        self.offsets = OffsetCounter::starting_at(snapshot.snapshot.next_offset);
         self.prepared = None;
-        self.high_watermark.send_replace(self.next_offset);
+        self.high_watermark.send_replace(self.offsets.next());
         Ok(())
     }
 

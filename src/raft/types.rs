@@ -9,6 +9,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::record::RecordBatch;
+use crate::types::KafkaOffset;
 
 openraft::declare_raft_types!(
     /// Type configuration of one partition's Raft group.
@@ -53,7 +54,7 @@ impl fmt::Display for Request {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Applied {
     /// Offset of the batch's first record; `None` for entries without records.
-    pub base_offset: Option<i64>,
+    pub base_offset: Option<KafkaOffset>,
     /// The partition's high watermark once this entry is applied.
-    pub high_watermark: i64,
+    pub high_watermark: KafkaOffset,
 }

@@ -5,7 +5,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 
-use crate::types::LeaderEpoch;
+use crate::types::{KafkaOffset, LeaderEpoch};
 
 /// RecordBatch v2 header, big-endian:
 /// ```text
@@ -131,13 +131,13 @@ impl RecordBatch {
 
     /// The base-offset field: as the producer sent it, or, once read back from the log, the
     /// offset the log assigned.
-    pub fn base_offset(&self) -> i64 {
-        self.i64_at(BASE_OFFSET_AT)
+    pub fn base_offset(&self) -> KafkaOffset {
+        KafkaOffset(self.i64_at(BASE_OFFSET_AT))
     }
 
     /// The last offset the batch spans, given its base-offset field.
-    pub fn last_offset(&self) -> i64 {
-        self.base_offset() + i64::from(self.last_offset_delta())
+    pub fn last_offset(&self) -> KafkaOffset {
+        KafkaOffset(self.base_offset().0 + i64::from(self.last_offset_delta()))
     }
 
     pub fn last_offset_delta(&self) -> i32 {
@@ -228,9 +228,9 @@ impl RecordBatch {
     /// The batch as the log stores it, with `base_offset` and `leader_epoch` set: a fresh
     /// 16-byte prefix and the untouched rest, so the body is never copied. Every replica
     /// stamps the same values, so every replica stores identical bytes.
-    pub fn stamped(&self, base_offset: i64, leader_epoch: LeaderEpoch) -> [Bytes; 2] {
+    pub fn stamped(&self, base_offset: KafkaOffset, leader_epoch: LeaderEpoch) -> [Bytes; 2] {
         let mut prefix = BytesMut::with_capacity(STAMPED_PREFIX_BYTES);
-        prefix.put_i64(base_offset);
+        prefix.put_i64(base_offset.0);
         prefix.put_slice(&self.0[BATCH_LENGTH_AT..LEADER_EPOCH_AT]);
         prefix.put_i32(leader_epoch.0);
         [prefix.freeze(), self.0.slice(STAMPED_PREFIX_BYTES..)]
@@ -302,8 +302,8 @@ pub(super) mod tests {
         let batch = RecordBatch::new(Bytes::from(bytes)).unwrap();
         assert_eq!(batch.offset_count(), 5);
         assert_eq!(batch.max_timestamp(), 77);
-        assert_eq!(batch.base_offset(), 0);
-        assert_eq!(batch.last_offset(), 4);
+        assert_eq!(batch.base_offset(), KafkaOffset(0));
+        assert_eq!(batch.last_offset(), KafkaOffset(4));
         assert_eq!(batch.compression(), Compression::Lz4);
         assert_eq!(batch.timestamp_type(), TimestampType::LogAppendTime);
         assert!(batch.is_transactional());
@@ -344,10 +344,10 @@ pub(super) mod tests {
         let crc = crc32c::crc32c(&bytes[CRC_COVERS_FROM..]);
         bytes[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
         let batch = RecordBatch::new(Bytes::from(bytes)).unwrap();
-        let [prefix, body] = batch.stamped(1234, LeaderEpoch(7));
+        let [prefix, body] = batch.stamped(KafkaOffset(1234), LeaderEpoch(7));
         let whole = [prefix, body].concat();
         let stored = RecordBatch::new(Bytes::from(whole)).unwrap();
-        assert_eq!(stored.base_offset(), 1234);
+        assert_eq!(stored.base_offset(), KafkaOffset(1234));
         assert_eq!(stored.partition_leader_epoch(), 7);
         assert_eq!(stored.offset_count(), 3);
         assert!(stored.crc_matches());

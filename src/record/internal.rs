@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use super::batch::{BATCH_LENGTH_AT, CRC_AT, CRC_COVERS_FROM, LENGTH_PREFIX_BYTES, MAGIC_V2};
 use super::varint::{put_varint, put_varlong};
 use super::{BATCH_HEADER_BYTES, BatchError, Compression, NO_PRODUCER_ID, RecordBatch};
+use crate::types::KafkaOffset;
 
 /// Why a batch of an internal log could not be read back.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -67,7 +68,7 @@ pub fn encode_internal<T: Serialize>(command: &T, timestamp_ms: i64) -> RecordBa
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InternalRecord<T> {
     /// The offset the log gave it.
-    pub offset: i64,
+    pub offset: KafkaOffset,
     /// The command, or why it cannot be read (a reader skips it, identically on every replica).
     pub command: Result<T, InternalRecordError>,
 }
@@ -121,7 +122,7 @@ mod tests {
         };
         let batch = encode_internal(&command, 1_700_000_000_000).into_bytes();
         let read = decode_internal(&batch).unwrap();
-        assert_eq!((read.offset, read.command), (0, Ok(command)));
+        assert_eq!((read.offset, read.command), (KafkaOffset(0), Ok(command)));
         for i in CRC_AT..batch.len() {
             let mut bad = batch.to_vec();
             bad[i] ^= 0x01;

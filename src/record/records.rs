@@ -75,7 +75,7 @@ impl RecordBatch {
             headers.push((key, cursor.nullable_bytes()?));
         }
         Ok(Record {
-            offset: self.base_offset().saturating_add(offset_delta),
+            offset: self.base_offset().0.saturating_add(offset_delta),
             timestamp: self.base_timestamp().saturating_add(timestamp_delta),
             key,
             value,

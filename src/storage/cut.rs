@@ -9,16 +9,19 @@ use super::recovery::PurgePoint;
 use super::segment::{Frame, Segment};
 use super::state_file::sync_dir;
 use super::{EntryId, Error, Result};
+use crate::types::{KafkaOffset, LogIndex};
 
 impl Log {
     /// Removes every entry after `last_kept` (all of them for `None`), durably, before
     /// returning. Only uncommitted entries are ever cut, so no reader holds them.
-    pub fn truncate_after(&mut self, last_kept: Option<u64>) -> Result<()> {
+    pub fn truncate_after(&mut self, last_kept: Option<LogIndex>) -> Result<()> {
         self.check_running()?;
         let Some(last) = self.last else {
             return Ok(());
         };
-        let cut_from = last_kept.map_or(0, |k| k + 1).max(self.first_index());
+        let cut_from = last_kept
+            .map_or(LogIndex(0), LogIndex::next)
+            .max(self.first_index());
         if cut_from > last.index {
             return Ok(());
         }
@@ -30,7 +33,7 @@ impl Log {
         self.next_offset = self.log_start_offset;
         self.shared
             .end_index
-            .store(cut_from.max(self.first_index()), Ordering::Release);
+            .store(cut_from.max(self.first_index()).0, Ordering::Release);
         while let Some(seg) = self.segments.last() {
             if seg.base_index < cut_from {
                 break;
@@ -48,9 +51,12 @@ impl Log {
     }
 
     /// Cuts `seg` before entry `cut_from`, reopening it for appends if it was sealed.
-    fn cut_segment(&mut self, seg: Arc<Segment>, cut_from: u64) -> Result<Arc<Segment>> {
+    fn cut_segment(&mut self, seg: Arc<Segment>, cut_from: LogIndex) -> Result<Arc<Segment>> {
+        let last_kept = cut_from
+            .prev()
+            .expect("a segment starts at or below the cut");
         let limit = seg.readable_len();
-        let mut pos = super::index::seek_index(&seg.index_read(), cut_from - 1, limit);
+        let mut pos = super::index::seek_index(&seg.index_read(), last_kept, limit);
         let mut kept = None;
         loop {
             match seg.frame_at(pos, limit) {
@@ -71,7 +77,7 @@ impl Log {
         let kept = kept.ok_or_else(|| Error::Corrupt {
             path: seg.paths.log.clone(),
             position: pos,
-            reason: format!("entry {} not found", cut_from - 1),
+            reason: format!("entry {last_kept} not found"),
         })?;
         let seg = if seg.is_sealed() {
             let reopened = Segment::open(
@@ -91,10 +97,7 @@ impl Log {
         seg.zero_range(pos, limit)?;
         seg.truncate_indexes(pos, kept.end_offset())?;
         seg.sync_data().map_err(|e| Error::io(&seg.paths.log, e))?;
-        self.last = Some(EntryId {
-            index: kept.index,
-            term: kept.term,
-        });
+        self.last = Some(kept.id());
         self.next_offset = kept.end_offset();
         Ok(seg)
     }
@@ -102,7 +105,11 @@ impl Log {
     /// Forgets every entry up to `upto` at once (durably) and deletes the segments that hold
     /// nothing newer. If that empties the log, it continues at `upto.index + 1` and its next
     /// offset becomes `next_offset_if_emptied` when given.
-    pub fn purge(&mut self, upto: EntryId, next_offset_if_emptied: Option<i64>) -> Result<()> {
+    pub fn purge(
+        &mut self,
+        upto: EntryId,
+        next_offset_if_emptied: Option<KafkaOffset>,
+    ) -> Result<()> {
         self.check_running()?;
         if self.last_purged.is_some_and(|p| p.index >= upto.index) {
             return Ok(());
@@ -112,8 +119,7 @@ impl Log {
             next_offset_if_emptied.unwrap_or(self.next_offset)
         } else {
             self.reader()
-                .entries(upto.index + 1..=upto.index + 1)?
-                .first()
+                .entry_at(upto.index.next())?
                 .map_or(self.next_offset, |e| e.base_offset)
         };
         let point = PurgePoint {
@@ -130,7 +136,10 @@ impl Log {
         self.publish();
 
         let keep_from = self.segments.iter().enumerate().position(|(i, _)| {
-            let last_in_seg = self.segments.get(i + 1).map(|next| next.base_index - 1);
+            let last_in_seg = self
+                .segments
+                .get(i + 1)
+                .and_then(|next| next.base_index.prev());
             match last_in_seg {
                 Some(last) => last > upto.index,
                 None => !emptied,

@@ -6,6 +6,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::{Error, Result};
+use crate::types::LogIndex;
 
 /// File names of one segment, all derived from the log index of its first entry.
 #[derive(Debug, Clone)]
@@ -16,8 +17,8 @@ pub(super) struct SegmentPaths {
 }
 
 impl SegmentPaths {
-    pub fn new(dir: &Path, base_index: u64) -> Self {
-        let stem = format!("{base_index:020}");
+    pub fn new(dir: &Path, base_index: LogIndex) -> Self {
+        let stem = format!("{:020}", base_index.0);
         SegmentPaths {
             log: dir.join(format!("{stem}.log")),
             index: dir.join(format!("{stem}.index")),
@@ -26,10 +27,10 @@ impl SegmentPaths {
     }
 
     /// The base index encoded in a `*.log` file name, if it is one of ours.
-    pub fn parse_base_index(name: &str) -> Option<u64> {
+    pub fn parse_base_index(name: &str) -> Option<LogIndex> {
         let stem = name.strip_suffix(".log")?;
         (stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| stem.parse().ok())
+            .then(|| stem.parse().ok().map(LogIndex))
             .flatten()
     }
 

@@ -1,6 +1,9 @@
 //! On-disk layout of entries and index records, drawn byte by byte, with their checksums.
 //! `segment.rs` owns the files these bytes live in.
 
+use super::EntryId;
+use crate::types::{KafkaOffset, LogIndex, Term};
+
 /// One entry in a segment file, little-endian:
 /// ```text
 /// | magic u8 | kind u8 | payload_len u32 | crc32c u32 | index u64 | term u64 |
@@ -25,9 +28,9 @@ pub(super) struct EntryHeader {
     pub kind: u8,
     pub payload_len: u32,
     pub crc: u32,
-    pub index: u64,
-    pub term: u64,
-    pub base_offset: i64,
+    pub index: LogIndex,
+    pub term: Term,
+    pub base_offset: KafkaOffset,
     pub offset_count: u32,
     pub max_timestamp: i64,
 }
@@ -37,8 +40,12 @@ impl EntryHeader {
         ENTRY_HEADER_BYTES as u64 + u64::from(self.payload_len)
     }
 
-    pub fn end_offset(&self) -> i64 {
-        self.base_offset + i64::from(self.offset_count)
+    pub fn end_offset(&self) -> KafkaOffset {
+        self.base_offset.plus(self.offset_count)
+    }
+
+    pub fn id(&self) -> EntryId {
+        EntryId::new(self.index, self.term)
     }
 
     /// Writes the header into `out` and returns the CRC it stored, computed over the covered
@@ -50,9 +57,9 @@ impl EntryHeader {
         out.push(self.kind);
         out.extend_from_slice(&self.payload_len.to_le_bytes());
         out.extend_from_slice(&[0; 4]);
-        out.extend_from_slice(&self.index.to_le_bytes());
-        out.extend_from_slice(&self.term.to_le_bytes());
-        out.extend_from_slice(&self.base_offset.to_le_bytes());
+        out.extend_from_slice(&self.index.0.to_le_bytes());
+        out.extend_from_slice(&self.term.0.to_le_bytes());
+        out.extend_from_slice(&self.base_offset.0.to_le_bytes());
         out.extend_from_slice(&self.offset_count.to_le_bytes());
         out.extend_from_slice(&self.max_timestamp.to_le_bytes());
         let mut crc = crc32c::crc32c(&out[start + CRC_START..]);
@@ -75,9 +82,9 @@ impl EntryHeader {
             kind: b[1],
             payload_len: u32::from_le_bytes(le(b, 2)),
             crc: u32::from_le_bytes(le(b, 6)),
-            index: u64::from_le_bytes(le(b, 10)),
-            term: u64::from_le_bytes(le(b, 18)),
-            base_offset: i64::from_le_bytes(le(b, 26)),
+            index: LogIndex(u64::from_le_bytes(le(b, 10))),
+            term: Term(u64::from_le_bytes(le(b, 18))),
+            base_offset: KafkaOffset(i64::from_le_bytes(le(b, 26))),
             offset_count: u32::from_le_bytes(le(b, 34)),
             max_timestamp: i64::from_le_bytes(le(b, 38)),
         })
@@ -104,16 +111,16 @@ pub(super) const INDEX_RECORD_BYTES: usize = 24;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct IndexRecord {
-    pub index: u64,
-    pub base_offset: i64,
+    pub index: LogIndex,
+    pub base_offset: KafkaOffset,
     pub position: u32,
 }
 
 impl IndexRecord {
     pub fn encode(&self) -> [u8; INDEX_RECORD_BYTES] {
         let mut out = [0; INDEX_RECORD_BYTES];
-        out[0..8].copy_from_slice(&self.index.to_le_bytes());
-        out[8..16].copy_from_slice(&self.base_offset.to_le_bytes());
+        out[0..8].copy_from_slice(&self.index.0.to_le_bytes());
+        out[8..16].copy_from_slice(&self.base_offset.0.to_le_bytes());
         out[16..20].copy_from_slice(&self.position.to_le_bytes());
         let crc = crc32c::crc32c(&out[..20]);
         out[20..24].copy_from_slice(&crc.to_le_bytes());
@@ -125,8 +132,8 @@ impl IndexRecord {
             return None;
         }
         Some(IndexRecord {
-            index: u64::from_le_bytes(le(b, 0)),
-            base_offset: i64::from_le_bytes(le(b, 8)),
+            index: LogIndex(u64::from_le_bytes(le(b, 0))),
+            base_offset: KafkaOffset(i64::from_le_bytes(le(b, 8))),
             position: u32::from_le_bytes(le(b, 16)),
         })
     }
@@ -141,14 +148,14 @@ pub(super) const TIME_RECORD_BYTES: usize = 24;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct TimeRecord {
     pub max_timestamp: i64,
-    pub base_offset: i64,
+    pub base_offset: KafkaOffset,
 }
 
 impl TimeRecord {
     pub fn encode(&self) -> [u8; TIME_RECORD_BYTES] {
         let mut out = [0; TIME_RECORD_BYTES];
         out[0..8].copy_from_slice(&self.max_timestamp.to_le_bytes());
-        out[8..16].copy_from_slice(&self.base_offset.to_le_bytes());
+        out[8..16].copy_from_slice(&self.base_offset.0.to_le_bytes());
         let crc = crc32c::crc32c(&out[..16]);
         out[16..20].copy_from_slice(&crc.to_le_bytes());
         out
@@ -160,7 +167,7 @@ impl TimeRecord {
         }
         Some(TimeRecord {
             max_timestamp: i64::from_le_bytes(le(b, 0)),
-            base_offset: i64::from_le_bytes(le(b, 8)),
+            base_offset: KafkaOffset(i64::from_le_bytes(le(b, 8))),
         })
     }
 }
@@ -168,15 +175,16 @@ impl TimeRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::{KafkaOffset, LogIndex, Term};
 
     fn header() -> EntryHeader {
         EntryHeader {
             kind: 2,
             payload_len: 5,
             crc: 0,
-            index: 7,
-            term: 3,
-            base_offset: 100,
+            index: LogIndex(7),
+            term: Term(3),
+            base_offset: KafkaOffset(100),
             offset_count: 4,
             max_timestamp: 1_700_000_000_000,
         }
@@ -210,8 +218,8 @@ mod tests {
     #[test]
     fn index_records_round_trip_and_reject_damage() {
         let rec = IndexRecord {
-            index: 9,
-            base_offset: 77,
+            index: LogIndex(9),
+            base_offset: KafkaOffset(77),
             position: 4096,
         };
         let mut bytes = rec.encode();
@@ -222,7 +230,7 @@ mod tests {
 
         let t = TimeRecord {
             max_timestamp: 5,
-            base_offset: 6,
+            base_offset: KafkaOffset(6),
         };
         assert_eq!(TimeRecord::decode(&t.encode()), Some(t));
     }

@@ -3,6 +3,7 @@
 //! `segment.rs` keeps the records; `reader.rs` scans from what these return.
 
 use super::format::{IndexRecord, TimeRecord};
+use crate::types::{KafkaOffset, LogIndex};
 
 /// When the writer adds an index record for an entry at `position`.
 pub(super) fn due(records: &[IndexRecord], position: u64, interval_bytes: u32) -> bool {
@@ -13,7 +14,7 @@ pub(super) fn due(records: &[IndexRecord], position: u64, interval_bytes: u32) -
 
 /// Position of the last indexed entry whose log index is at most `index`, among records that
 /// point below `limit` (the readable length).
-pub(super) fn seek_index(records: &[IndexRecord], index: u64, limit: u64) -> u64 {
+pub(super) fn seek_index(records: &[IndexRecord], index: LogIndex, limit: u64) -> u64 {
     let usable = usable(records, limit);
     let n = usable.partition_point(|r| r.index <= index);
     n.checked_sub(1)
@@ -21,7 +22,7 @@ pub(super) fn seek_index(records: &[IndexRecord], index: u64, limit: u64) -> u64
 }
 
 /// Position of the last indexed entry whose base offset is at most `offset`.
-pub(super) fn seek_offset(records: &[IndexRecord], offset: i64, limit: u64) -> u64 {
+pub(super) fn seek_offset(records: &[IndexRecord], offset: KafkaOffset, limit: u64) -> u64 {
     let usable = usable(records, limit);
     let n = usable.partition_point(|r| r.base_offset <= offset);
     n.checked_sub(1)
@@ -30,7 +31,7 @@ pub(super) fn seek_offset(records: &[IndexRecord], offset: i64, limit: u64) -> u
 
 /// The offset from which to scan for the first entry with a timestamp at or above `ts`: every
 /// entry before the last time record whose running maximum is still below `ts` is too old.
-pub(super) fn seek_time(times: &[TimeRecord], ts: i64) -> Option<i64> {
+pub(super) fn seek_time(times: &[TimeRecord], ts: i64) -> Option<KafkaOffset> {
     let n = times.partition_point(|t| t.max_timestamp < ts);
     n.checked_sub(1).map(|i| times[i].base_offset)
 }
@@ -45,8 +46,8 @@ mod tests {
 
     fn rec(index: u64, base_offset: i64, position: u32) -> IndexRecord {
         IndexRecord {
-            index,
-            base_offset,
+            index: LogIndex(index),
+            base_offset: KafkaOffset(base_offset),
             position,
         }
     }
@@ -54,16 +55,16 @@ mod tests {
     #[test]
     fn seeks_pick_the_last_record_at_or_below() {
         let records = [rec(10, 0, 0), rec(20, 50, 4096), rec(30, 50, 8200)];
-        assert_eq!(seek_index(&records, 9, u64::MAX), 0);
-        assert_eq!(seek_index(&records, 25, u64::MAX), 4096);
-        assert_eq!(seek_index(&records, 99, u64::MAX), 8200);
+        assert_eq!(seek_index(&records, LogIndex(9), u64::MAX), 0);
+        assert_eq!(seek_index(&records, LogIndex(25), u64::MAX), 4096);
+        assert_eq!(seek_index(&records, LogIndex(99), u64::MAX), 8200);
         assert_eq!(
-            seek_index(&records, 99, 8200),
+            seek_index(&records, LogIndex(99), 8200),
             4096,
             "records past the limit are ignored"
         );
-        assert_eq!(seek_offset(&records, 49, u64::MAX), 0);
-        assert_eq!(seek_offset(&records, 50, u64::MAX), 8200);
+        assert_eq!(seek_offset(&records, KafkaOffset(49), u64::MAX), 0);
+        assert_eq!(seek_offset(&records, KafkaOffset(50), u64::MAX), 8200);
     }
 
     #[test]
@@ -71,16 +72,16 @@ mod tests {
         let times = [
             TimeRecord {
                 max_timestamp: 100,
-                base_offset: 0,
+                base_offset: KafkaOffset(0),
             },
             TimeRecord {
                 max_timestamp: 200,
-                base_offset: 40,
+                base_offset: KafkaOffset(40),
             },
         ];
         assert_eq!(seek_time(&times, 50), None);
-        assert_eq!(seek_time(&times, 150), Some(0));
-        assert_eq!(seek_time(&times, 201), Some(40));
+        assert_eq!(seek_time(&times, 150), Some(KafkaOffset(0)));
+        assert_eq!(seek_time(&times, 201), Some(KafkaOffset(40)));
     }
 
     #[test]

@@ -14,6 +14,7 @@ use super::recovery;
 use super::segment::Segment;
 use super::state_file::{StateFile, sync_dir};
 use super::{AppendEntry, EntryId, Error, Result};
+use crate::types::{KafkaOffset, LogIndex};
 
 /// Limits of one log; units last in every name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,8 +55,8 @@ pub struct Log {
     /// The last entry present in the log.
     pub(super) last: Option<EntryId>,
     pub(super) last_purged: Option<EntryId>,
-    pub(super) next_offset: i64,
-    pub(super) log_start_offset: i64,
+    pub(super) next_offset: KafkaOffset,
+    pub(super) log_start_offset: KafkaOffset,
     pub(super) purge_file: StateFile,
     write_buf: Vec<u8>,
     /// Set when a write failed half way: the in-memory view may be ahead of the files.
@@ -127,19 +128,19 @@ impl Log {
         self.last_purged
     }
 
-    pub fn next_offset(&self) -> i64 {
+    pub fn next_offset(&self) -> KafkaOffset {
         self.next_offset
     }
 
-    pub fn log_start_offset(&self) -> i64 {
+    pub fn log_start_offset(&self) -> KafkaOffset {
         self.log_start_offset
     }
 
-    pub(super) fn first_index(&self) -> u64 {
+    pub(super) fn first_index(&self) -> LogIndex {
         match (self.last_purged, self.segments.first()) {
-            (Some(p), _) => p.index + 1,
+            (Some(p), _) => p.index.next(),
             (None, Some(seg)) => seg.base_index,
-            (None, None) => self.last.map_or(0, |l| l.index),
+            (None, None) => self.last.map_or(LogIndex(0), |l| l.index),
         }
     }
 
@@ -156,15 +157,15 @@ impl Log {
             self.shared.set_segments(self.segments.clone());
         }
         let first = self.first_index();
-        let end = self.last.map_or(first, |l| l.index + 1);
-        self.shared.first_index.store(first, Ordering::Release);
-        self.shared.end_index.store(end, Ordering::Release);
+        let end = self.last.map_or(first, |l| l.index.next());
+        self.shared.first_index.store(first.0, Ordering::Release);
+        self.shared.end_index.store(end.0, Ordering::Release);
         self.shared
             .log_start_offset
-            .store(self.log_start_offset, Ordering::Release);
+            .store(self.log_start_offset.0, Ordering::Release);
         self.shared
             .next_offset
-            .store(self.next_offset, Ordering::Release);
+            .store(self.next_offset.0, Ordering::Release);
     }
 
     pub(super) fn check_running(&self) -> Result<()> {
@@ -204,7 +205,7 @@ impl Log {
                 index: entry.index,
                 term: entry.term,
             });
-            next_offset += entry.records.map_or(0, |m| i64::from(m.offset_count));
+            next_offset = next_offset.plus(entry.records.map_or(0, |m| m.offset_count));
         }
         let mut pending_index: Vec<IndexRecord> = Vec::new();
         let mut batch_start = self.active_len();
@@ -258,11 +259,16 @@ impl Log {
 
     /// Rejects an entry that does not follow `prev` or cannot be stored, before anything is
     /// written.
-    fn validate(&self, entry: &AppendEntry, prev: Option<EntryId>, next_offset: i64) -> Result<()> {
+    fn validate(
+        &self,
+        entry: &AppendEntry,
+        prev: Option<EntryId>,
+        next_offset: KafkaOffset,
+    ) -> Result<()> {
         if let Some(prev) = prev {
-            if entry.index != prev.index + 1 {
+            if entry.index != prev.index.next() {
                 return Err(Error::NonContiguous {
-                    expected: prev.index + 1,
+                    expected: prev.index.next(),
                     got: entry.index,
                 });
             }
@@ -350,7 +356,7 @@ impl Log {
 
     /// Seals the active segment (on the flusher, after its pending syncs) and starts a new one
     /// whose first entry will be `base_index`.
-    fn roll(&mut self, base_index: u64) -> Result<()> {
+    fn roll(&mut self, base_index: LogIndex) -> Result<()> {
         if let Some(old) = self.active() {
             self.flusher.submit(Job::Seal(Arc::clone(old)));
         }

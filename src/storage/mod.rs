@@ -32,11 +32,13 @@ use std::path::PathBuf;
 
 use bytes::Bytes;
 
+use crate::types::{KafkaOffset, LogIndex, Term};
+
 /// Where a record entry sits in the offset space, and the newest timestamp in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordsMeta {
     /// The entry's first offset: the log's next offset at the time of append.
-    pub base_offset: i64,
+    pub base_offset: KafkaOffset,
     /// How many offsets the entry takes. At least 1.
     pub offset_count: u32,
     /// Largest timestamp in the entry, for the time index (ms since the epoch).
@@ -46,8 +48,8 @@ pub struct RecordsMeta {
 /// One entry handed to [`Log::append`].
 #[derive(Debug, Clone)]
 pub struct AppendEntry {
-    pub index: u64,
-    pub term: u64,
+    pub index: LogIndex,
+    pub term: Term,
     /// Opaque tag owned by the caller (the Raft layer tells blank/membership/records apart with it).
     pub kind: u8,
     /// `Some` for record entries.
@@ -66,12 +68,12 @@ impl AppendEntry {
 /// One entry read back: the payload is a zero-copy slice of the segment mapping.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredEntry {
-    pub index: u64,
-    pub term: u64,
+    pub index: LogIndex,
+    pub term: Term,
     pub kind: u8,
     /// Offset assigned to the first record (for entries without records: the next offset at
     /// the time of append).
-    pub base_offset: i64,
+    pub base_offset: KafkaOffset,
     /// 0 for entries without records.
     pub offset_count: u32,
     pub max_timestamp: i64,
@@ -80,16 +82,26 @@ pub struct StoredEntry {
 
 impl StoredEntry {
     /// The offset after this entry's records.
-    pub fn end_offset(&self) -> i64 {
-        self.base_offset + i64::from(self.offset_count)
+    pub fn end_offset(&self) -> KafkaOffset {
+        self.base_offset.plus(self.offset_count)
+    }
+
+    pub fn id(&self) -> EntryId {
+        EntryId::new(self.index, self.term)
     }
 }
 
 /// Log index and term of one entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct EntryId {
-    pub index: u64,
-    pub term: u64,
+    pub index: LogIndex,
+    pub term: Term,
+}
+
+impl EntryId {
+    pub fn new(index: LogIndex, term: Term) -> EntryId {
+        EntryId { index, term }
+    }
 }
 
 /// Record payloads answering a read by offset.
@@ -128,9 +140,9 @@ pub enum Error {
     #[error("entry of {bytes} bytes does not fit a segment of {segment_bytes} bytes")]
     EntryTooLarge { bytes: u64, segment_bytes: u64 },
     #[error("log index {got} appended where {expected} was expected")]
-    NonContiguous { expected: u64, got: u64 },
+    NonContiguous { expected: LogIndex, got: LogIndex },
     #[error("record entry at log index {index} is malformed: {reason}")]
-    BadRecordEntry { index: u64, reason: String },
+    BadRecordEntry { index: LogIndex, reason: String },
     #[error("log directory {path} is already open in this process or another")]
     Locked { path: PathBuf },
     #[error("storage stopped after an earlier failure: {0}")]

@@ -10,7 +10,8 @@ use super::format::{ENTRY_HEADER_BYTES, EntryHeader};
 use super::index;
 use super::retention::{self, RetentionPolicy};
 use super::segment::{Frame, Segment};
-use super::{EntryId, Error, RecordSlices, Result, StoredEntry};
+use super::{Error, RecordSlices, Result, StoredEntry};
+use crate::types::{KafkaOffset, LogIndex, Term};
 
 /// What the writer publishes to readers.
 #[derive(Debug, Default)]
@@ -41,51 +42,50 @@ pub struct LogReader {
 }
 
 impl LogReader {
-    pub fn log_start_offset(&self) -> i64 {
-        self.shared.log_start_offset.load(Ordering::Acquire)
+    pub fn log_start_offset(&self) -> KafkaOffset {
+        KafkaOffset(self.shared.log_start_offset.load(Ordering::Acquire))
     }
 
     /// The offset the next record entry will get (the log end offset).
-    pub fn next_offset(&self) -> i64 {
-        self.shared.next_offset.load(Ordering::Acquire)
+    pub fn next_offset(&self) -> KafkaOffset {
+        KafkaOffset(self.shared.next_offset.load(Ordering::Acquire))
     }
 
     /// The present entries within `range`, in order.
-    pub fn entries(&self, range: impl RangeBounds<u64>) -> Result<Vec<StoredEntry>> {
-        let end = self.shared.end_index.load(Ordering::Acquire);
-        let first = self.shared.first_index.load(Ordering::Acquire);
+    pub fn entries(&self, range: impl RangeBounds<LogIndex>) -> Result<Vec<StoredEntry>> {
+        let (first, end) = self.index_bounds();
         let lo = match range.start_bound() {
-            Bound::Included(&i) => i,
-            Bound::Excluded(&i) => i.saturating_add(1),
+            Bound::Included(&i) => i.0,
+            Bound::Excluded(&i) => i.0.saturating_add(1),
             Bound::Unbounded => 0,
         }
-        .max(first);
+        .max(first.0);
         let hi = match range.end_bound() {
-            Bound::Included(&i) => i.saturating_add(1),
-            Bound::Excluded(&i) => i,
+            Bound::Included(&i) => i.0.saturating_add(1),
+            Bound::Excluded(&i) => i.0,
             Bound::Unbounded => u64::MAX,
         }
-        .min(end);
+        .min(end.0);
         let mut out = Vec::new();
         if lo >= hi {
             return Ok(out);
         }
         let segments = self.shared.segments();
         let start = segments
-            .partition_point(|s| s.base_index <= lo)
+            .partition_point(|s| s.base_index.0 <= lo)
             .saturating_sub(1);
         let mut want = lo;
         for seg in &segments[start..] {
             let limit = seg.readable_len();
-            let mut pos = index::seek_index(&seg.index_read(), want, limit);
+            let mut pos = index::seek_index(&seg.index_read(), LogIndex(want), limit);
             let mut found: Vec<(u64, EntryHeader)> = Vec::new();
             while want < hi {
                 let header = match checked_frame(seg, pos, limit)? {
                     Some(h) => h,
                     None => break,
                 };
-                if header.index >= want {
-                    if header.index != want {
+                if header.index.0 >= want {
+                    if header.index.0 != want {
                         return Err(corrupt(seg, pos, "log index out of sequence"));
                     }
                     found.push((pos, header));
@@ -106,16 +106,16 @@ impl LogReader {
     /// whatever its size. Empty when `offset` is outside `[log start, min(limit, end))`.
     pub fn read_records(
         &self,
-        offset: i64,
+        offset: KafkaOffset,
         max_bytes: usize,
-        limit_offset: i64,
+        limit_offset: KafkaOffset,
     ) -> Result<RecordSlices> {
         let mut out = RecordSlices::default();
         let limit_offset = limit_offset.min(self.next_offset());
         if offset < self.log_start_offset() || offset >= limit_offset {
             return Ok(out);
         }
-        let first_index = self.shared.first_index.load(Ordering::Acquire);
+        let (first_index, _) = self.index_bounds();
         let segments = self.shared.segments();
         let start = segments
             .partition_point(|s| s.base_offset <= offset)
@@ -156,38 +156,32 @@ impl LogReader {
         &self,
         policy: &RetentionPolicy,
         now_ms: i64,
-    ) -> Result<Option<EntryId>> {
+    ) -> Result<Option<StoredEntry>> {
         let segments = self.shared.segments();
         let count = retention::deletable_segments(&segments, policy, now_ms);
         let Some(last_index) = segments
             .get(count)
             .filter(|_| count > 0)
-            .and_then(|next| next.base_index.checked_sub(1))
+            .and_then(|next| next.base_index.prev())
         else {
             return Ok(None);
         };
-        Ok(self
-            .entries(last_index..=last_index)?
-            .pop()
-            .map(|e| EntryId {
-                index: e.index,
-                term: e.term,
-            }))
+        self.entry_at(last_index)
     }
 
     /// The entry at log index `index`, if present.
-    pub fn entry_at(&self, index: u64) -> Result<Option<StoredEntry>> {
+    pub fn entry_at(&self, index: LogIndex) -> Result<Option<StoredEntry>> {
         Ok(self.entries(index..=index)?.pop())
     }
 
     /// The first present entry whose term is above `term`. Terms never decrease along the
     /// log, so a binary search finds it reading a logarithmic number of entries.
-    pub fn first_entry_above_term(&self, term: u64) -> Result<Option<StoredEntry>> {
-        let (mut lo, end) = self.index_bounds();
+    pub fn first_entry_above_term(&self, term: Term) -> Result<Option<StoredEntry>> {
+        let (LogIndex(mut lo), LogIndex(end)) = self.index_bounds();
         let mut hi = end;
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            match self.entry_at(mid)? {
+            match self.entry_at(LogIndex(mid))? {
                 Some(entry) if entry.term > term => hi = mid,
                 Some(_) => lo = mid + 1,
                 // Purged under us: everything left of the new start is gone anyway.
@@ -197,14 +191,14 @@ impl LogReader {
         if lo >= end {
             return Ok(None);
         }
-        self.entry_at(lo)
+        self.entry_at(LogIndex(lo))
     }
 
     /// The first present log index and one past the last.
-    pub fn index_bounds(&self) -> (u64, u64) {
+    pub fn index_bounds(&self) -> (LogIndex, LogIndex) {
         let first = self.shared.first_index.load(Ordering::Acquire);
         let end = self.shared.end_index.load(Ordering::Acquire);
-        (first, end.max(first))
+        (LogIndex(first), LogIndex(end.max(first)))
     }
 
     /// The largest timestamp of any record entry present (`None` without records).
@@ -219,8 +213,8 @@ impl LogReader {
 
     /// The first record entry holding a timestamp at or above `ts`: its base offset and its
     /// largest timestamp.
-    pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>> {
-        let first_index = self.shared.first_index.load(Ordering::Acquire);
+    pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(KafkaOffset, i64)>> {
+        let (first_index, _) = self.index_bounds();
         for seg in self.shared.segments().iter() {
             if seg.max_timestamp() < ts {
                 continue;

@@ -28,21 +28,22 @@ use super::log::LogConfig;
 use super::segment::{Frame, Segment};
 use super::state_file::{StateFile, sync_dir};
 use super::{EntryId, Error, Result};
+use crate::types::{KafkaOffset, LogIndex, Term};
 
 /// Where the log was last purged, stored durably before any segment is deleted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct PurgePoint {
     pub last: EntryId,
     /// Offset of the first record kept.
-    pub log_start_offset: i64,
+    pub log_start_offset: KafkaOffset,
 }
 
 impl PurgePoint {
     pub fn encode(&self) -> [u8; 24] {
         let mut out = [0; 24];
-        out[0..8].copy_from_slice(&self.last.index.to_le_bytes());
-        out[8..16].copy_from_slice(&self.last.term.to_le_bytes());
-        out[16..24].copy_from_slice(&self.log_start_offset.to_le_bytes());
+        out[0..8].copy_from_slice(&self.last.index.0.to_le_bytes());
+        out[8..16].copy_from_slice(&self.last.term.0.to_le_bytes());
+        out[16..24].copy_from_slice(&self.log_start_offset.0.to_le_bytes());
         out
     }
 
@@ -55,10 +56,10 @@ impl PurgePoint {
         };
         Some(PurgePoint {
             last: EntryId {
-                index: u64::from_le_bytes(word(0)),
-                term: u64::from_le_bytes(word(8)),
+                index: LogIndex(u64::from_le_bytes(word(0))),
+                term: Term(u64::from_le_bytes(word(8))),
             },
-            log_start_offset: i64::from_le_bytes(word(16)),
+            log_start_offset: KafkaOffset(i64::from_le_bytes(word(16))),
         })
     }
 }
@@ -68,8 +69,8 @@ pub(super) struct Recovered {
     pub segments: Vec<Arc<Segment>>,
     pub last: Option<EntryId>,
     pub purged: Option<PurgePoint>,
-    pub next_offset: i64,
-    pub log_start_offset: i64,
+    pub next_offset: KafkaOffset,
+    pub log_start_offset: KafkaOffset,
 }
 
 /// Takes an exclusive advisory lock on the directory so two logs never write one directory.
@@ -119,7 +120,7 @@ pub(super) fn recover(dir: &Path, config: &LogConfig, purge_file: &StateFile) ->
             continue;
         };
         let tail = scan_tail(&seg, config, is_last)?;
-        if let Some(expected) = last.map(|h| h.index + 1)
+        if let Some(expected) = last.map(|h| h.index.next())
             && expected != base
         {
             return Err(Error::Corrupt {
@@ -135,7 +136,7 @@ pub(super) fn recover(dir: &Path, config: &LogConfig, purge_file: &StateFile) ->
     if let Some(p) = purged {
         drop_purged_segments(dir, &mut segments, p.last.index)?;
         if let Some(first) = segments.first()
-            && first.base_index > p.last.index + 1
+            && first.base_index > p.last.index.next()
         {
             return Err(Error::Corrupt {
                 path: first.paths.log.clone(),
@@ -154,17 +155,14 @@ pub(super) fn recover(dir: &Path, config: &LogConfig, purge_file: &StateFile) ->
     let next_offset = last
         .map(|h| h.end_offset())
         .or(purged.map(|p| p.log_start_offset))
-        .unwrap_or(0);
+        .unwrap_or(KafkaOffset(0));
     let log_start_offset = match purged {
         Some(p) => p.log_start_offset,
         None => segments.first().map_or(next_offset, |s| s.base_offset),
     };
     Ok(Recovered {
         segments,
-        last: last.map(|h| EntryId {
-            index: h.index,
-            term: h.term,
-        }),
+        last: last.map(|h| h.id()),
         purged,
         next_offset,
         log_start_offset,
@@ -172,7 +170,7 @@ pub(super) fn recover(dir: &Path, config: &LogConfig, purge_file: &StateFile) ->
 }
 
 /// Base log indexes of the segment files in `dir`, ascending.
-pub(super) fn list_segments(dir: &Path) -> Result<Vec<u64>> {
+pub(super) fn list_segments(dir: &Path) -> Result<Vec<LogIndex>> {
     let mut bases = Vec::new();
     for item in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
         let item = item.map_err(|e| Error::io(dir, e))?;
@@ -191,7 +189,7 @@ pub(super) fn list_segments(dir: &Path) -> Result<Vec<u64>> {
 /// Opens one segment file; `None` (after deleting it) for a last segment with no valid entry.
 fn open_segment(
     dir: &Path,
-    base: u64,
+    base: LogIndex,
     is_last: bool,
     config: &LogConfig,
 ) -> Result<Option<Segment>> {
@@ -245,7 +243,7 @@ fn scan_tail(seg: &Segment, config: &LogConfig, is_last: bool) -> Result<Option<
                 let expected = found
                     .last()
                     .map_or(start.map_or(seg.base_index, |r| r.index), |(_, l)| {
-                        l.index + 1
+                        l.index.next()
                     });
                 if h.index != expected {
                     break Frame::Invalid("log index out of sequence");
@@ -350,9 +348,13 @@ fn is_zero(seg: &Segment, from: u64, to: u64) -> bool {
     true
 }
 
-fn drop_purged_segments(dir: &Path, segments: &mut Vec<Arc<Segment>>, purged: u64) -> Result<()> {
+fn drop_purged_segments(
+    dir: &Path,
+    segments: &mut Vec<Arc<Segment>>,
+    purged: LogIndex,
+) -> Result<()> {
     let mut removed = false;
-    while segments.len() > 1 && segments[1].base_index <= purged + 1 {
+    while segments.len() > 1 && segments[1].base_index <= purged.next() {
         segments.remove(0).paths.remove_all()?;
         removed = true;
     }

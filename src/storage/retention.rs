@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use super::segment::Segment;
+use crate::types::KafkaOffset;
 
 /// Kafka's `retention.ms` and `retention.bytes`; `None` keeps forever.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -14,7 +15,7 @@ pub struct RetentionPolicy {
     pub retention_ms: Option<i64>,
     pub retention_bytes: Option<u64>,
     /// Segments whose every offset lies below this one may go.
-    pub below_offset: Option<i64>,
+    pub below_offset: Option<KafkaOffset>,
 }
 
 /// How many of the oldest segments may be deleted at `now_ms`.

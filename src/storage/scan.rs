@@ -20,6 +20,7 @@ use super::format::{ENTRY_HEADER_BYTES, EntryHeader};
 use super::recovery;
 use super::state_file::StateFile;
 use super::{EntryId, Error, Result, StoredEntry};
+use crate::types::KafkaOffset;
 
 /// Read buffer of the walk; entries larger than this are read in one piece anyway.
 const READ_BUFFER_BYTES: usize = 1 << 20;
@@ -32,9 +33,9 @@ pub struct ScanSummary {
     /// The last purged entry, from the purge-point file.
     pub purged: Option<EntryId>,
     /// Offset of the first record kept.
-    pub log_start_offset: i64,
+    pub log_start_offset: KafkaOffset,
     /// The offset after the last record entry present (the log end offset).
-    pub next_offset: i64,
+    pub next_offset: KafkaOffset,
     /// The first and last entry handed out.
     pub first: Option<EntryId>,
     pub last: Option<EntryId>,
@@ -61,8 +62,8 @@ pub fn scan(dir: &Path, mut visit: impl FnMut(StoredEntry) -> Result<()>) -> Res
     let mut summary = ScanSummary {
         segments: bases.len(),
         purged: purged.map(|p| p.last),
-        log_start_offset: 0,
-        next_offset: 0,
+        log_start_offset: KafkaOffset(0),
+        next_offset: KafkaOffset(0),
         first: None,
         last: None,
         torn_tail: None,
@@ -94,20 +95,17 @@ pub fn scan(dir: &Path, mut visit: impl FnMut(StoredEntry) -> Result<()>) -> Res
             }
             if expected == base
                 && let Some(p) = prev
-                && p.index + 1 != base
+                && p.index.next() != base
             {
                 return Err(walk.corrupt("segment does not follow the previous one"));
             }
-            expected += 1;
+            expected = expected.next();
             prev = Some(header);
             if skip_through.is_some_and(|s| header.index <= s) {
                 continue;
             }
             first_base_offset.get_or_insert(header.base_offset);
-            let id = EntryId {
-                index: header.index,
-                term: header.term,
-            };
+            let id = header.id();
             summary.first.get_or_insert(id);
             summary.last = Some(id);
             visit(StoredEntry {
@@ -125,7 +123,7 @@ pub fn scan(dir: &Path, mut visit: impl FnMut(StoredEntry) -> Result<()>) -> Res
         .filter(|h| skip_through.is_none_or(|s| h.index > s))
         .map(|h| h.end_offset())
         .or(purged.map(|p| p.log_start_offset))
-        .unwrap_or(0);
+        .unwrap_or(KafkaOffset(0));
     summary.log_start_offset = match purged {
         Some(p) => p.log_start_offset,
         None => first_base_offset.unwrap_or(summary.next_offset),
@@ -224,6 +222,7 @@ impl SegmentWalk {
 mod tests {
     use super::*;
     use crate::storage::{AppendEntry, Log, LogConfig, RecordsMeta};
+    use crate::types::{LogIndex, Term};
 
     /// Entries `indexes` continuing `log`'s offsets.
     fn entries(log: &Log, indexes: std::ops::RangeInclusive<u64>, term: u64) -> Vec<AppendEntry> {
@@ -231,13 +230,13 @@ mod tests {
         indexes
             .map(|i| {
                 let entry = entry(i, term, next);
-                next += entry.records.map_or(0, |m| i64::from(m.offset_count));
+                next = next.plus(entry.records.map_or(0, |m| m.offset_count));
                 entry
             })
             .collect()
     }
 
-    fn entry(index: u64, term: u64, base_offset: i64) -> AppendEntry {
+    fn entry(index: u64, term: u64, base_offset: KafkaOffset) -> AppendEntry {
         let records = (!index.is_multiple_of(4)).then_some(RecordsMeta {
             base_offset,
             offset_count: (index % 3) as u32 + 1,
@@ -248,8 +247,8 @@ mod tests {
             None => Vec::new(),
         };
         AppendEntry {
-            index,
-            term,
+            index: LogIndex(index),
+            term: Term(term),
             kind: u8::from(records.is_some()),
             records,
             payload: [Bytes::from(payload), Bytes::new()],
@@ -276,26 +275,25 @@ mod tests {
         };
         let mut log = Log::open(dir.path(), config).unwrap();
         log.append(entries(&log, 1..=80, 1)).unwrap();
-        log.truncate_after(Some(70)).unwrap();
+        log.truncate_after(Some(LogIndex(70))).unwrap();
         log.append(entries(&log, 71..=90, 2)).unwrap();
-        let upto = log.reader().entries(30..=30).unwrap()[0].clone();
-        log.purge(
-            EntryId {
-                index: upto.index,
-                term: upto.term,
-            },
-            None,
-        )
-        .unwrap();
+        let upto = log.reader().entries(LogIndex(30)..=LogIndex(30)).unwrap()[0].clone();
+        log.purge(upto.id(), None).unwrap();
         log.sync().unwrap();
 
         // The writer is open (and holds the lock): the scan reads beside it.
         let (summary, entries) = scanned(dir.path());
         let served = log.reader().entries(..).unwrap();
         assert_eq!(entries, served);
-        assert_eq!(summary.first.map(|e| e.index), Some(31));
-        assert_eq!(summary.last, Some(EntryId { index: 90, term: 2 }));
-        assert_eq!(summary.purged.map(|p| p.index), Some(30));
+        assert_eq!(summary.first.map(|e| e.index), Some(LogIndex(31)));
+        assert_eq!(
+            summary.last,
+            Some(EntryId {
+                index: LogIndex(90),
+                term: Term(2)
+            })
+        );
+        assert_eq!(summary.purged.map(|p| p.index), Some(LogIndex(30)));
         assert_eq!(summary.log_start_offset, log.log_start_offset());
         assert_eq!(summary.next_offset, log.next_offset());
         assert_eq!(summary.torn_tail, None);
@@ -309,6 +307,9 @@ mod tests {
         let (summary, entries) = scanned(dir.path());
         assert!(entries.is_empty());
         assert_eq!(summary.segments, 0);
-        assert_eq!((summary.log_start_offset, summary.next_offset), (0, 0));
+        assert_eq!(
+            (summary.log_start_offset, summary.next_offset),
+            (KafkaOffset(0), KafkaOffset(0))
+        );
     }
 }

@@ -31,6 +31,7 @@ use super::format::{
     ENTRY_HEADER_BYTES, EntryHeader, INDEX_RECORD_BYTES, IndexRecord, TIME_RECORD_BYTES, TimeRecord,
 };
 use super::{Error, Result};
+use crate::types::{KafkaOffset, LogIndex};
 
 /// What lies at a position of a segment.
 #[derive(Debug, PartialEq, Eq)]
@@ -44,9 +45,9 @@ pub(super) enum Frame {
 }
 
 pub(super) struct Segment {
-    pub base_index: u64,
+    pub base_index: LogIndex,
     /// Offset of the first entry (the log's next offset when the segment was created).
-    pub base_offset: i64,
+    pub base_offset: KafkaOffset,
     pub paths: SegmentPaths,
     file: File,
     index_file: File,
@@ -81,8 +82,8 @@ impl Segment {
     /// Running out of disk here is a clear error and leaves no file behind.
     pub fn create(
         dir: &Path,
-        base_index: u64,
-        base_offset: i64,
+        base_index: LogIndex,
+        base_offset: KafkaOffset,
         capacity: u64,
         step: u64,
     ) -> Result<Segment> {
@@ -106,8 +107,8 @@ impl Segment {
     /// `step` at a time as they come). The caller validates the content and publishes the length.
     pub fn open(
         dir: &Path,
-        base_index: u64,
-        base_offset: i64,
+        base_index: LogIndex,
+        base_offset: KafkaOffset,
         capacity: u64,
         step: u64,
     ) -> Result<Segment> {
@@ -373,7 +374,7 @@ impl Segment {
 
     /// Drops index records at or past `position` (and time records at or past `offset`),
     /// in memory and on disk.
-    pub fn truncate_indexes(&self, position: u64, offset: i64) -> Result<()> {
+    pub fn truncate_indexes(&self, position: u64, offset: KafkaOffset) -> Result<()> {
         let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
         index.retain(|r| u64::from(r.position) < position);
         self.index_file

@@ -59,7 +59,7 @@ pub fn encode_batch(records: &[Record]) -> RecordBatch {
 pub struct Single {
     pub raft: Raft,
     pub reader: LogStoreReader,
-    pub high_watermark: watch::Receiver<i64>,
+    pub high_watermark: watch::Receiver<raftka::types::KafkaOffset>,
 }
 
 /// Opens the partition in `dir` and starts a single-member group on it, leader when this returns.

@@ -11,6 +11,7 @@ use raftka::raft::{
 };
 use raftka::record::RecordBatch;
 use raftka::storage::{LogConfig, StoredEntry};
+use raftka::types::KafkaOffset;
 use tokio::net::TcpListener;
 
 use crate::common::WAIT;
@@ -154,8 +155,13 @@ pub async fn leader(groups: &BTreeMap<u64, RaftNode>) -> u64 {
 
 /// Writes batches `from..to` through the current leader, 8 at a time, retrying a write that
 /// meets a leader change. Returns the high watermark after the last.
-pub async fn write(groups: &BTreeMap<u64, RaftNode>, from: usize, to: usize, pad: usize) -> i64 {
-    let mut hw = 0;
+pub async fn write(
+    groups: &BTreeMap<u64, RaftNode>,
+    from: usize,
+    to: usize,
+    pad: usize,
+) -> KafkaOffset {
+    let mut hw = KafkaOffset(0);
     let mut answers = futures::stream::iter(from..to)
         .map(|i| async move {
             let mut records = records_of(i);
@@ -184,7 +190,7 @@ pub async fn write(groups: &BTreeMap<u64, RaftNode>, from: usize, to: usize, pad
 
 /// Waits until every replica applied up to `hw`, then checks that all hold the same entries
 /// (index, term, kind, offsets, bytes) over their common range, covering every record entry.
-pub async fn assert_identical(groups: &BTreeMap<u64, RaftNode>, hw: i64, batches: usize) {
+pub async fn assert_identical(groups: &BTreeMap<u64, RaftNode>, hw: KafkaOffset, batches: usize) {
     for (id, g) in groups {
         let mut w = g.high_watermark();
         let reached = tokio::time::timeout(WAIT, w.wait_for(|v| *v >= hw)).await;

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use raftka::raft::WriteError;
+use raftka::types::KafkaOffset;
 
 use crate::cluster::{Cluster, assert_identical, leader};
 use crate::common::raft::{encode_batch, records_of};
@@ -36,19 +37,19 @@ async fn followers_forward_writes_to_the_leader() {
     }
 
     tracing::info!("each follower forwards writes; offsets follow one another");
-    let mut next_offset = 0;
-    let mut hw = 0;
+    let mut next_offset = KafkaOffset(0);
+    let mut hw = KafkaOffset(0);
     let mut batches = 0;
     for round in 0..5 {
         for id in (1..=3).filter(|id| *id != lead) {
             let records = records_of(round);
-            let count = records.len() as i64;
+            let count = records.len() as u32;
             let applied = groups[&id]
                 .write_via_leader(encode_batch(&records), WAIT)
                 .await
                 .unwrap_or_else(|e| panic!("forwarded write from node {id}: {e}"));
             assert_eq!(applied.base_offset, Some(next_offset));
-            next_offset += count;
+            next_offset = next_offset.plus(count);
             hw = applied.high_watermark;
             batches += 1;
         }

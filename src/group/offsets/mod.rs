@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::internal_log;
+use crate::types::KafkaOffset;
 
 pub use partition::{OffsetsPartition, OffsetsTables};
 pub use table::CompactionState;
@@ -61,14 +62,17 @@ pub enum OffsetsCommand {
     DeleteGroup { group: String },
     /// Expiry (`offsets.retention.minutes`): deletes the group's offsets unless it committed
     /// after log offset `unchanged_since` (a commit racing the decision survives it).
-    Expire { group: String, unchanged_since: i64 },
+    Expire {
+        group: String,
+        unchanged_since: KafkaOffset,
+    },
     /// A deleted topic: every group of this partition forgets its offsets of `topic` recorded
     /// with `id` (`None`: recorded without an id), so commits to a new topic of that name stay.
     DropTopic { topic: String, id: Option<Uuid> },
     /// Part `part` of `parts` of the table as of log offset `as_of` (every record below it
     /// applied). Changes nothing for a replica that replayed from the start.
     Snapshot {
-        as_of: i64,
+        as_of: KafkaOffset,
         part: u32,
         parts: u32,
         groups: Vec<SnapshotGroup>,
@@ -79,7 +83,7 @@ pub enum OffsetsCommand {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SnapshotGroup {
     pub group: String,
-    pub last_commit_at: i64,
+    pub last_commit_at: KafkaOffset,
     pub offsets: Vec<(TopicPartition, Committed)>,
 }
 
@@ -109,7 +113,7 @@ pub type GroupOffsets = BTreeMap<TopicPartition, Committed>;
 pub struct StoredGroup {
     pub offsets: GroupOffsets,
     /// Log offset of the group's latest Commit.
-    pub last_commit_at: i64,
+    pub last_commit_at: KafkaOffset,
 }
 
 impl StoredGroup {

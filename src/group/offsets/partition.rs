@@ -13,6 +13,7 @@ use super::table::Table;
 use super::{CompactionState, GroupOffsets, OffsetsCommand, OffsetsError, StoredGroup};
 use crate::internal_log::{InternalLog, LogOptions, Route};
 use crate::partition::Replica;
+use crate::types::KafkaOffset;
 
 /// How long a proposal or a read may wait for this replica's table to catch up with its log.
 const LOAD_WAIT: Duration = Duration::from_secs(5);
@@ -73,7 +74,10 @@ impl OffsetsPartition {
     /// Writes the whole table through this replica (which must lead) as snapshot records of at
     /// most about `part_bytes` each; returns the offset it stands at and the number of parts.
     /// Records committed meanwhile land between the parts and are replayed after the snapshot.
-    pub async fn write_snapshot(&self, part_bytes: usize) -> Result<(i64, u32), OffsetsError> {
+    pub async fn write_snapshot(
+        &self,
+        part_bytes: usize,
+    ) -> Result<(KafkaOffset, u32), OffsetsError> {
         let (as_of, groups) = self
             .log
             .read(|replay| {

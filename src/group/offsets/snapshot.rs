@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use super::table::Table;
 use super::{SnapshotGroup, StoredGroup};
+use crate::types::KafkaOffset;
 
 /// What a snapshot record spends on an entry besides its own JSON and its group's name.
 const SNAPSHOT_ENTRY_OVERHEAD: usize = 64;
@@ -13,7 +14,7 @@ const SNAPSHOT_ENTRY_OVERHEAD: usize = 64;
 /// The parts of one snapshot read so far, in order.
 #[derive(Debug)]
 pub(super) struct PartialSnapshot {
-    as_of: i64,
+    as_of: KafkaOffset,
     next_part: u32,
     bytes: u64,
     groups: Vec<SnapshotGroup>,
@@ -24,12 +25,12 @@ impl Table {
     /// `Some(as_of)` when the whole snapshot was installed and replay must go back there.
     pub(super) fn take_snapshot_part(
         &mut self,
-        as_of: i64,
+        as_of: KafkaOffset,
         part: u32,
         parts: u32,
         bytes: u64,
         groups: Vec<SnapshotGroup>,
-    ) -> Option<i64> {
+    ) -> Option<KafkaOffset> {
         let mut partial = match self.snapshot_parts.take() {
             _ if part == 0 => PartialSnapshot {
                 as_of,
@@ -64,7 +65,7 @@ impl Table {
             }
             self.loading = false;
             tracing::info!(
-                as_of,
+                %as_of,
                 groups = self.groups.len(),
                 "committed offsets loaded from a snapshot; replaying what follows"
             );

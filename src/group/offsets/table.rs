@@ -7,13 +7,14 @@ use std::collections::HashMap;
 use super::snapshot::PartialSnapshot;
 use super::{OffsetsCommand, StoredGroup};
 use crate::internal_log::{AppliedState, Step};
+use crate::types::KafkaOffset;
 
 /// The applied state of one offsets partition.
 #[derive(Debug, Default)]
 pub(super) struct Table {
     pub(super) groups: HashMap<String, StoredGroup>,
     /// The log offset this table started reading at.
-    pub(super) origin: i64,
+    pub(super) origin: KafkaOffset,
     /// Set while replaying a log whose start was purged: the state is unknown until a whole
     /// snapshot taken at or after `origin` has been read.
     pub(super) loading: bool,
@@ -21,7 +22,7 @@ pub(super) struct Table {
     pub(super) snapshot_parts: Option<PartialSnapshot>,
     /// `as_of` of the newest snapshot whose every part is in the log: segments wholly below it
     /// may be deleted.
-    pub(super) snapshot_floor: Option<i64>,
+    pub(super) snapshot_floor: Option<KafkaOffset>,
     /// Record bytes applied since that snapshot, and the size of that snapshot.
     pub(super) bytes_since_snapshot: u64,
     pub(super) snapshot_bytes: u64,
@@ -31,7 +32,7 @@ pub(super) struct Table {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CompactionState {
     pub loading: bool,
-    pub snapshot_floor: Option<i64>,
+    pub snapshot_floor: Option<KafkaOffset>,
     pub bytes_since_snapshot: u64,
     pub snapshot_bytes: u64,
 }
@@ -43,10 +44,10 @@ impl AppliedState for Table {
     type View = ();
 
     /// Loading unless nothing was ever purged.
-    fn starting_at(log_start: i64) -> Table {
+    fn starting_at(log_start: KafkaOffset) -> Table {
         Table {
             origin: log_start,
-            loading: log_start > 0,
+            loading: log_start > KafkaOffset(0),
             ..Table::default()
         }
     }
@@ -57,7 +58,7 @@ impl AppliedState for Table {
 
     /// Snapshot parts are gathered (a whole one, while loading, is installed and replay goes back
     /// to where it stands); other commands change the table once it is loaded.
-    fn apply(&mut self, offset: i64, bytes: u64, command: OffsetsCommand) -> Step<()> {
+    fn apply(&mut self, offset: KafkaOffset, bytes: u64, command: OffsetsCommand) -> Step<()> {
         if let OffsetsCommand::Snapshot {
             as_of,
             part,
@@ -77,7 +78,7 @@ impl AppliedState for Table {
         Step::Applied(())
     }
 
-    fn view(&self, _next_offset: i64) {}
+    fn view(&self, _next_offset: KafkaOffset) {}
 }
 
 impl Table {
@@ -91,7 +92,7 @@ impl Table {
     }
 
     /// Applies `command`, found at log offset `at`.
-    pub(super) fn apply_command(&mut self, at: i64, command: OffsetsCommand) {
+    pub(super) fn apply_command(&mut self, at: KafkaOffset, command: OffsetsCommand) {
         match command {
             // Taken in by `take_snapshot_part`.
             OffsetsCommand::Snapshot { .. } => {}

@@ -8,6 +8,7 @@ use super::table::Table;
 use super::{Committed, OffsetsCommand, TopicPartition};
 use crate::internal_log::{AppliedState, Replay};
 use crate::record::{decode_internal, encode_internal};
+use crate::types::KafkaOffset;
 
 fn committed(offset: i64) -> Committed {
     Committed {
@@ -36,23 +37,23 @@ fn offsets_of(table: &Table, group: &str) -> Vec<(TopicPartition, i64)> {
 fn commands_apply_in_order() {
     let mut table = Table::default();
     table.apply_command(
-        0,
+        KafkaOffset(0),
         OffsetsCommand::Commit {
             group: "g".into(),
             offsets: vec![(tp(0), committed(5)), (tp(1), committed(7))],
         },
     );
     table.apply_command(
-        1,
+        KafkaOffset(1),
         OffsetsCommand::Commit {
             group: "g".into(),
             offsets: vec![(tp(0), committed(9))],
         },
     );
     assert_eq!(offsets_of(&table, "g"), vec![(tp(0), 9), (tp(1), 7)]);
-    assert_eq!(table.groups["g"].last_commit_at, 1);
+    assert_eq!(table.groups["g"].last_commit_at, KafkaOffset(1));
     table.apply_command(
-        2,
+        KafkaOffset(2),
         OffsetsCommand::Forget {
             group: "g".into(),
             partitions: vec![tp(0)],
@@ -60,7 +61,7 @@ fn commands_apply_in_order() {
     );
     assert_eq!(offsets_of(&table, "g"), vec![(tp(1), 7)]);
     table.apply_command(
-        3,
+        KafkaOffset(3),
         OffsetsCommand::Forget {
             group: "g".into(),
             partitions: vec![tp(1)],
@@ -68,13 +69,16 @@ fn commands_apply_in_order() {
     );
     assert!(table.groups.is_empty(), "a group without offsets is gone");
     table.apply_command(
-        4,
+        KafkaOffset(4),
         OffsetsCommand::Commit {
             group: "h".into(),
             offsets: vec![(tp(0), committed(1))],
         },
     );
-    table.apply_command(5, OffsetsCommand::DeleteGroup { group: "h".into() });
+    table.apply_command(
+        KafkaOffset(5),
+        OffsetsCommand::DeleteGroup { group: "h".into() },
+    );
     assert!(table.groups.is_empty());
 }
 
@@ -85,16 +89,16 @@ fn expiry_spares_a_group_that_committed_after_the_decision() {
         group: group.into(),
         offsets: vec![(tp(0), committed(1))],
     };
-    table.apply_command(10, commit("idle"));
-    table.apply_command(11, commit("busy"));
+    table.apply_command(KafkaOffset(10), commit("idle"));
+    table.apply_command(KafkaOffset(11), commit("busy"));
     // Both were found idle as of offset 11; "busy" commits again before the expiry lands.
-    table.apply_command(12, commit("busy"));
+    table.apply_command(KafkaOffset(12), commit("busy"));
     for group in ["idle", "busy"] {
         table.apply_command(
-            13,
+            KafkaOffset(13),
             OffsetsCommand::Expire {
                 group: group.into(),
-                unchanged_since: 11,
+                unchanged_since: KafkaOffset(11),
             },
         );
     }
@@ -112,7 +116,7 @@ fn a_dropped_topic_takes_only_its_own_incarnation() {
     };
     let mut table = Table::default();
     table.apply_command(
-        0,
+        KafkaOffset(0),
         OffsetsCommand::Commit {
             group: "a".into(),
             offsets: vec![
@@ -122,14 +126,14 @@ fn a_dropped_topic_takes_only_its_own_incarnation() {
         },
     );
     table.apply_command(
-        1,
+        KafkaOffset(1),
         OffsetsCommand::Commit {
             group: "b".into(),
             offsets: vec![(tp(0), with_id(7, Some(new))), (tp(1), with_id(8, None))],
         },
     );
     table.apply_command(
-        2,
+        KafkaOffset(2),
         OffsetsCommand::DropTopic {
             topic: "t".into(),
             id: Some(old),
@@ -138,7 +142,7 @@ fn a_dropped_topic_takes_only_its_own_incarnation() {
     assert_eq!(offsets_of(&table, "a"), vec![(("u".into(), 0), 6)]);
     assert_eq!(offsets_of(&table, "b"), vec![(tp(0), 7), (tp(1), 8)]);
     table.apply_command(
-        3,
+        KafkaOffset(3),
         OffsetsCommand::DropTopic {
             topic: "t".into(),
             id: None,
@@ -149,10 +153,10 @@ fn a_dropped_topic_takes_only_its_own_incarnation() {
 
 /// Replays `log` (offset = position) from `start` as the applier does, following rewinds.
 fn replay(log: &[OffsetsCommand], start: i64) -> Replay<Table> {
-    let mut replay = Replay::starting_at(start);
-    while (replay.next() as usize) < log.len() {
+    let mut replay = Replay::starting_at(KafkaOffset(start));
+    while (replay.next().0 as usize) < log.len() {
         let at = replay.next();
-        replay.apply(at, 100, log[at as usize].clone());
+        replay.apply(at, 100, log[at.0 as usize].clone());
     }
     replay
 }
@@ -173,7 +177,7 @@ fn snapshot(log: &[OffsetsCommand], as_of: i64, part_bytes: usize) -> Vec<Offset
         .into_iter()
         .enumerate()
         .map(|(part, groups)| OffsetsCommand::Snapshot {
-            as_of,
+            as_of: KafkaOffset(as_of),
             part: part as u32,
             parts: count,
             groups,
@@ -188,7 +192,7 @@ fn state(table: &Table) -> Vec<GroupState> {
     let mut groups: Vec<_> = table
         .groups
         .iter()
-        .map(|(g, s)| (g.clone(), offsets_of(table, g), s.last_commit_at))
+        .map(|(g, s)| (g.clone(), offsets_of(table, g), s.last_commit_at.0))
         .collect();
     groups.sort();
     groups
@@ -219,7 +223,7 @@ fn compacted_log() -> (Vec<OffsetsCommand>, i64, i64) {
     log.push(commit("g4", 0, 300));
     log.push(OffsetsCommand::Expire {
         group: "g0".into(),
-        unchanged_since: 1,
+        unchanged_since: KafkaOffset(1),
     });
     log.extend(parts);
     log.push(commit("g2", 0, 400));
@@ -245,7 +249,7 @@ fn a_snapshot_changes_nothing_for_a_full_replay_and_sets_the_floor() {
         .map(|(g, o, _)| (g, o))
         .collect();
     assert_eq!(snapshotted, plain);
-    assert_eq!(full.state().snapshot_floor, Some(second));
+    assert_eq!(full.state().snapshot_floor, Some(KafkaOffset(second)));
     assert!(full.state().is_loaded());
 }
 
@@ -257,7 +261,11 @@ fn a_replay_from_any_purge_point_reaches_the_same_state() {
         let table = replay(&log, start);
         assert!(table.state().is_loaded(), "start {start}: loaded");
         assert_eq!(state(table.state()), full, "start {start}");
-        assert_eq!(table.state().snapshot_floor, Some(second), "start {start}");
+        assert_eq!(
+            table.state().snapshot_floor,
+            Some(KafkaOffset(second)),
+            "start {start}"
+        );
     }
     let table = replay(&log, second + 1);
     assert!(
@@ -277,7 +285,7 @@ fn an_abandoned_snapshot_is_ignored() {
     let retaken = snapshot(&log, log.len() as i64, 200);
     log.extend(retaken);
     let full = replay(&log, 0);
-    assert_eq!(full.state().snapshot_floor, Some(as_of + 2));
+    assert_eq!(full.state().snapshot_floor, Some(KafkaOffset(as_of + 2)));
     assert_eq!(state(replay(&log, 3).state()), state(full.state()));
 }
 

@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use super::RequestContext;
 use crate::kafka::context::BrokerContext;
 use crate::kafka::error_map::{self, Refusal};
+use crate::types::KafkaOffset;
 
 /// From v13 topics are named by id.
 fn topics_by_id(version: i16) -> bool {
@@ -159,22 +160,22 @@ fn read_partition(
         usize::MAX
     };
     let limit = partition_max.min(response_budget);
-    match replica.fetch(wanted.fetch_offset, limit.max(1)) {
+    match replica.fetch(KafkaOffset(wanted.fetch_offset), limit.max(1)) {
         Ok(read) if response_budget == 0 && read.bytes > 0 => Answer {
             // The response is full: report the offsets without records.
             data: base
-                .with_high_watermark(read.high_watermark)
-                .with_last_stable_offset(read.high_watermark)
-                .with_log_start_offset(read.log_start_offset),
+                .with_high_watermark(read.high_watermark.0)
+                .with_last_stable_offset(read.high_watermark.0)
+                .with_log_start_offset(read.log_start_offset.0),
             bytes: 0,
             failed: false,
         },
         Ok(read) => Answer {
             bytes: read.bytes,
             data: base
-                .with_high_watermark(read.high_watermark)
-                .with_last_stable_offset(read.high_watermark)
-                .with_log_start_offset(read.log_start_offset)
+                .with_high_watermark(read.high_watermark.0)
+                .with_last_stable_offset(read.high_watermark.0)
+                .with_log_start_offset(read.log_start_offset.0)
                 .with_records(Some(concat(read.batches))),
             failed: false,
         },
@@ -188,9 +189,9 @@ fn read_partition(
             {
                 answer.data = answer
                     .data
-                    .with_high_watermark(high_watermark)
-                    .with_last_stable_offset(high_watermark)
-                    .with_log_start_offset(log_start_offset);
+                    .with_high_watermark(high_watermark.0)
+                    .with_last_stable_offset(high_watermark.0)
+                    .with_log_start_offset(log_start_offset.0);
             }
             answer
         }
@@ -228,7 +229,7 @@ async fn wait_for_any(
         if let Some(replica) = broker.services.partitions.get(topic, w.partition.partition) {
             // Wake on data newer than what was just read, not on data already there but too
             // little for `min_bytes` (that would spin until the deadline).
-            let offset = w.partition.fetch_offset.max(replica.high_watermark());
+            let offset = KafkaOffset(w.partition.fetch_offset).max(replica.high_watermark());
             waits.push(Box::pin(async move {
                 replica.wait_for_data(offset, deadline).await
             }));

@@ -78,7 +78,7 @@ fn list_partition(
     };
     match found {
         Ok(Some((offset, timestamp))) => base
-            .with_offset(offset)
+            .with_offset(offset.0)
             .with_timestamp(timestamp)
             .with_leader_epoch(epoch),
         // Nothing at or after the time: Kafka answers offset -1.

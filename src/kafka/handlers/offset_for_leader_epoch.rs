@@ -48,7 +48,7 @@ fn epoch_end(
         replica.end_of_epoch(wanted.leader_epoch)
     });
     match answer {
-        Ok((epoch, end_offset)) => base.with_leader_epoch(epoch).with_end_offset(end_offset),
+        Ok((epoch, end_offset)) => base.with_leader_epoch(epoch).with_end_offset(end_offset.0),
         Err(e) => base.with_error_code(error_map::partition_code(&e)),
     }
 }

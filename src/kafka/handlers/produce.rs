@@ -118,9 +118,9 @@ async fn produce_partition(
     }
     match first {
         Some(appended) if has_log_start_offset(version) => base
-            .with_base_offset(appended.base_offset)
-            .with_log_start_offset(appended.log_start_offset),
-        Some(appended) => base.with_base_offset(appended.base_offset),
+            .with_base_offset(appended.base_offset.0)
+            .with_log_start_offset(appended.log_start_offset.0),
+        Some(appended) => base.with_base_offset(appended.base_offset.0),
         None => fail(error_map::partition_code(&partition::Error::CorruptBatch(
             BatchError::Empty,
         ))),
