@@ -29,6 +29,7 @@ use crate::metadata::{
 };
 use crate::partition::{Partitions, Replica, ReplicaSpec, partition_dir};
 use crate::raft::{RaftNodeOptions, RaftTiming, Transport, TransportConfig};
+use crate::storage::DiskSpace;
 use reconcile::Reconciler;
 
 pub struct Broker {
@@ -36,6 +37,8 @@ pub struct Broker {
     context: Arc<BrokerContext>,
     reconciler: JoinHandle<()>,
     retention: JoinHandle<()>,
+    /// Reads the free disk space, which decides whether produce is taken.
+    space_watch: JoinHandle<()>,
     leadership: JoinHandle<()>,
     /// Forgets the membership of groups this broker stopped coordinating.
     group_sweep: JoinHandle<()>,
@@ -54,6 +57,20 @@ impl Broker {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             anyhow::anyhow!("cannot create log.dirs {}: {e}", config.data_dir.display())
         })?;
+        let space = DiskSpace::new(&config.data_dir, config.min_free_bytes).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot read free space of {}: {e}",
+                config.data_dir.display()
+            )
+        })?;
+        if space.is_low() {
+            tracing::warn!(
+                free_bytes = space.free_bytes(),
+                floor_bytes = space.floor_bytes(),
+                "free disk space below log.dir.min.free.bytes: produce and new partitions are refused"
+            );
+        }
+        let space = Arc::new(space);
         if !crate::storage::configure_flush_threads(config.flush_threads as usize) {
             tracing::warn!("log.flush.threads: the flusher pool already runs; keeping its size");
         }
@@ -89,7 +106,11 @@ impl Broker {
         register(&metadata, me).await?;
 
         let transport = options.transport.clone();
-        let partitions = Arc::new(Partitions::new(config.data_dir.clone(), options));
+        let partitions = Arc::new(Partitions::new(
+            config.data_dir.clone(),
+            options,
+            Arc::clone(&space),
+        ));
         let mut reconciler = Reconciler::new(
             Arc::clone(&metadata),
             Arc::clone(&partitions),
@@ -119,6 +140,7 @@ impl Broker {
         let reconciler = tokio::spawn(reconciler.run());
         let context = Arc::new(BrokerContext::new(config, &bound, services));
         let retention = tokio::spawn(retention_loop(Arc::clone(&context)));
+        let space_watch = tokio::spawn(watch_space(space));
         let leadership = tokio::spawn(leadership::run(
             Arc::clone(&context.services.metadata),
             Arc::clone(&context.services.partitions),
@@ -141,6 +163,7 @@ impl Broker {
             context,
             reconciler,
             retention,
+            space_watch,
             leadership,
             group_sweep,
             offsets_expiry,
@@ -158,6 +181,7 @@ impl Broker {
         self.server.run(Arc::clone(&self.context), shutdown).await;
         self.reconciler.abort();
         self.retention.abort();
+        self.space_watch.abort();
         self.leadership.abort();
         self.group_sweep.abort();
         self.offsets_expiry.abort();
@@ -167,6 +191,18 @@ impl Broker {
         services.metadata.shutdown().await;
         if let Some(transport) = &self.transport {
             transport.shutdown();
+        }
+    }
+}
+
+/// Reads the free disk space every [`SPACE_CHECK`]; produce reads the answer on every append.
+async fn watch_space(space: Arc<DiskSpace>) {
+    let mut ticks = tokio::time::interval(SPACE_CHECK);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if let Err(e) = space.refresh() {
+            tracing::warn!(error = %e, "cannot read the free disk space");
         }
     }
 }
@@ -287,6 +323,8 @@ fn members(config: &Config) -> BTreeMap<u64, String> {
 }
 
 /// First and longest pause between two attempts to register this broker.
+/// How often the free disk space is read.
+const SPACE_CHECK: Duration = Duration::from_secs(1);
 const REGISTER_BACKOFF_MIN: Duration = Duration::from_millis(100);
 const REGISTER_BACKOFF_MAX: Duration = Duration::from_secs(2);
 

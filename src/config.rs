@@ -49,6 +49,9 @@ pub struct Config {
     /// `log.flush.threads`: threads that make appended data durable, shared by all partitions;
     /// 0 is one per core.
     pub flush_threads: u32,
+    /// `log.dir.min.free.bytes`: free space kept on the logs' file system; below it clients'
+    /// writes and new partitions are refused. `None` (-1): the smaller of 1 GiB and 5%.
+    pub min_free_bytes: Option<u64>,
     /// `auto.create.topics.enable`: Metadata/Produce naming an unknown topic creates it.
     pub auto_create_topics: bool,
     /// `num.partitions`: partitions of an auto-created topic.
@@ -193,6 +196,7 @@ impl Default for Config {
             index_interval_bytes: 4096,
             preallocate_step_bytes: DEFAULT_PREALLOCATE_STEP_BYTES,
             flush_threads: 0,
+            min_free_bytes: None,
             auto_create_topics: true,
             num_partitions: 1,
             default_replication_factor: 1,

@@ -1,5 +1,5 @@
 //! A full disk shows up as a clear error when a segment is created, with nothing half
-//! written. The disk is "full" through RLIMIT_FSIZE, which makes preallocation past the limit
+//! written, and the log takes appends again once there is room. The disk is "full" through RLIMIT_FSIZE, which makes preallocation past the limit
 //! fail (EFBIG) the way ENOSPC would; it is process-wide, hence this test has a binary of its own.
 
 use bytes::Bytes;
@@ -17,7 +17,7 @@ fn blank(index: u64, len: usize) -> AppendEntry {
 }
 
 #[test]
-fn preallocation_failure_is_a_clear_error_and_leaves_nothing_behind() {
+fn preallocation_failure_is_a_clear_error_leaves_nothing_behind_and_appends_resume() {
     let dir = tempfile::tempdir().unwrap();
     let small = LogConfig {
         segment_bytes: 16 * 1024,
@@ -45,10 +45,11 @@ fn preallocation_failure_is_a_clear_error_and_leaves_nothing_behind() {
         };
         assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &limit), 0);
     }
-    // The first segment is full after ~15 entries of 1 KiB; the roll must fail.
-    let err = (11..=200u64)
-        .find_map(|i| log.append(vec![blank(i, 1000)]).err())
-        .expect("a roll past the limit fails");
+    // The first segment is full after ~15 entries of 1 KiB: the roll within this batch fails,
+    // and the entries before it are in.
+    let err = log
+        .append((11..=40u64).map(|i| blank(i, 1000)))
+        .expect_err("a roll past the limit fails");
     // SAFETY: as above.
     unsafe {
         let limit = libc::rlimit {
@@ -67,11 +68,23 @@ fn preallocation_failure_is_a_clear_error_and_leaves_nothing_behind() {
         .collect();
     assert_eq!(logs.len(), 1, "the failed segment left no file");
     let last = log.last_entry().unwrap().index;
-    drop(log);
-
-    // Every entry written before the failure is intact after reopening.
-    let log = Log::open(dir.path(), config).unwrap();
+    assert!(
+        last > LogIndex(11) && last < LogIndex(40),
+        "the entries before the failed roll are in, the rest not: last {last}"
+    );
     let entries = log.reader().entries(..).unwrap();
     assert_eq!(entries.last().unwrap().index, last);
+
+    // With room again, the same log takes the rest: a full disk did not break it.
+    log.append((last.0 + 1..=40).map(|i| blank(i, 1000)))
+        .expect("appends resume once there is room");
+    log.sync().unwrap();
+    drop(log);
+
+    // Every entry is intact after reopening.
+    let log = Log::open(dir.path(), config).unwrap();
+    let entries = log.reader().entries(..).unwrap();
+    assert_eq!(entries.len(), 40);
+    assert_eq!(entries.last().unwrap().index, LogIndex(40));
     assert!(entries.iter().all(|e| e.payload.len() == 1000));
 }

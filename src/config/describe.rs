@@ -120,6 +120,12 @@ const ROWS: &[Row] = &[
         |c| c.flush_threads.to_string(),
     ),
     (
+        "log.dir.min.free.bytes",
+        SettingType::Long,
+        "free space kept on the logs' file system: below it produce and new partitions are refused (-1: the smaller of 1 GiB and 5%)",
+        |c| limit(c.min_free_bytes),
+    ),
+    (
         "log.cleanup.policy",
         SettingType::String,
         "delete (compaction is not supported)",

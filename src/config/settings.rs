@@ -22,6 +22,7 @@ pub const KEYS: &[&str] = &[
     "log.index.interval.bytes",
     "log.preallocate.step.bytes",
     "log.flush.threads",
+    "log.dir.min.free.bytes",
     "auto.create.topics.enable",
     "num.partitions",
     "default.replication.factor",
@@ -79,6 +80,8 @@ pub(super) struct Settings {
     preallocate_step_bytes: Option<u64>,
     #[serde(rename = "log.flush.threads")]
     flush_threads: Option<u32>,
+    #[serde(rename = "log.dir.min.free.bytes")]
+    min_free_bytes: Option<i64>,
     #[serde(rename = "auto.create.topics.enable")]
     auto_create_topics: Option<bool>,
     #[serde(rename = "num.partitions")]
@@ -190,6 +193,9 @@ impl Settings {
             self.preallocate_step_bytes,
         );
         set(&mut config.flush_threads, self.flush_threads);
+        if let Some(bytes) = self.min_free_bytes {
+            config.min_free_bytes = minus_one_means("log.dir.min.free.bytes", bytes, "automatic")?;
+        }
         set(&mut config.auto_create_topics, self.auto_create_topics);
         set(&mut config.num_partitions, self.num_partitions);
         set(
@@ -288,13 +294,22 @@ fn same<T: PartialEq>(
 
 /// Kafka's convention: -1 means no limit.
 fn unlimited(key: &'static str, value: i64) -> Result<Option<u64>, ConfigError> {
+    minus_one_means(key, value, "no limit")
+}
+
+/// A non-negative number, or -1 for `meaning` (`None`).
+fn minus_one_means(
+    key: &'static str,
+    value: i64,
+    meaning: &str,
+) -> Result<Option<u64>, ConfigError> {
     match value {
         -1 => Ok(None),
         v if v >= 0 => Ok(Some(v as u64)),
         v => Err(ConfigError::Invalid {
             key,
             value: v.to_string(),
-            expected: "-1 (no limit) or a non-negative number".into(),
+            expected: format!("-1 ({meaning}) or a non-negative number"),
         }),
     }
 }

@@ -181,7 +181,7 @@ impl<S: AppliedState> InternalLog<S> {
     pub async fn append(&self, command: &S::Command) -> Result<KafkaOffset, Error> {
         let batch = encode_internal(command, now_ms());
         let appended = match self.options.route {
-            Route::Local => self.replica.append(batch).await?,
+            Route::Local => self.replica.append_reserved(batch).await?,
             Route::ViaLeader => {
                 self.replica
                     .append_via_leader(batch, self.options.wait)

@@ -73,6 +73,9 @@ fn partition_error(err: &partition::Error) -> ResponseError {
         E::FencedLeaderEpoch { .. } => ResponseError::FencedLeaderEpoch,
         E::UnknownLeaderEpoch { .. } => ResponseError::UnknownLeaderEpoch,
         E::Storage(_) => ResponseError::KafkaStorageError,
+        // Kafka's answer for a replica whose log directory cannot take writes; clients retry
+        // it (after a metadata refresh), so their writes resume once space is back.
+        E::DiskFull { .. } => ResponseError::KafkaStorageError,
     }
 }
 
@@ -216,6 +219,8 @@ pub(crate) fn admin_code(err: &AdminError) -> i16 {
         E::NotInEffect(_) => ResponseError::RequestTimedOut,
         // The replica's files could not be created or removed.
         E::FilesRemain(_) | E::ReplicaNotStarted { .. } => ResponseError::KafkaStorageError,
+        // As for Produce: the log directory cannot take more.
+        E::DiskFull { .. } => ResponseError::KafkaStorageError,
         E::Vanished => ResponseError::UnknownServerError,
     };
     error.code()

@@ -30,6 +30,11 @@ pub enum Error {
     FencedLeaderEpoch { requested: i32, current: i32 },
     #[error("leader epoch {requested} is newer than the current {current}")]
     UnknownLeaderEpoch { requested: i32, current: i32 },
+    /// Free space on the logs' file system is below `log.dir.min.free.bytes`.
+    #[error(
+        "{free_bytes} bytes free on the log directory's disk, below the {floor_bytes} kept free"
+    )]
+    DiskFull { free_bytes: u64, floor_bytes: u64 },
     #[error("the partition's storage failed: {0}")]
     Storage(#[source] StorageError),
     #[error("the partition is stopping: {0}")]

@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use super::{Error, Replica, ReplicaSpec, Shared, StorageError};
 use crate::raft::{NodeId, RaftNodeOptions};
+use crate::storage::DiskSpace;
 use crate::types::KafkaOffset;
 
 /// `<data dir>/<topic>-<partition>`, as Kafka lays out its log directories.
@@ -23,16 +24,19 @@ pub struct Partitions {
     /// How the groups of this broker reach their peers.
     options: RaftNodeOptions,
     replicas: DashMap<(String, i32), Arc<Replica>>,
+    /// Free space of the data directory's file system, shared by every replica.
+    space: Arc<DiskSpace>,
     /// The metadata offset up to which the hosted replicas match the metadata (started,
     /// deleted, configured), for requests that answer only once their change took effect here.
     reconciled: watch::Sender<KafkaOffset>,
 }
 
 impl Partitions {
-    pub fn new(data_dir: PathBuf, options: RaftNodeOptions) -> Self {
+    pub fn new(data_dir: PathBuf, options: RaftNodeOptions, space: Arc<DiskSpace>) -> Self {
         Partitions {
             data_dir,
             options,
+            space,
             replicas: DashMap::new(),
             reconciled: watch::Sender::new(KafkaOffset(0)),
         }
@@ -67,6 +71,11 @@ impl Partitions {
         self.options.transport.as_ref().map(|t| t.connected_peers())
     }
 
+    /// Free space of the data directory's file system.
+    pub fn space(&self) -> &Arc<DiskSpace> {
+        &self.space
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
     }
@@ -89,7 +98,8 @@ impl Partitions {
         }
         let key = (spec.topic.clone(), spec.partition);
         let dir = partition_dir(&self.data_dir, &spec.topic, spec.partition);
-        let replica = Arc::new(Replica::start(&dir, spec).await?);
+        let replica = Replica::start(&dir, spec).await?;
+        let replica = Arc::new(replica.with_space(Arc::clone(&self.space)));
         let running = Arc::clone(self.replicas.entry(key).or_insert(replica).value());
         Ok(running)
     }

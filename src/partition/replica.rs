@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use tokio::time::Instant;
@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use super::{EffectiveConfig, Error, StorageError};
 use crate::raft::{Applied, NodeId, RaftNode, RaftNodeOptions, RaftNodeSpec, WriteError};
 use crate::record::RecordBatch;
-use crate::storage::{LogConfig, RetentionPolicy};
+use crate::storage::{DiskSpace, LogConfig, RetentionPolicy};
 use crate::types::{KafkaOffset, LeaderEpoch, Term};
 
 /// Who leads a partition, in which leader epoch.
@@ -66,6 +66,8 @@ pub struct Replica {
     dir: PathBuf,
     raft: RaftNode,
     config: RwLock<EffectiveConfig>,
+    /// Free space of the logs' file system; appends from clients stop below its floor.
+    space: Option<Arc<DiskSpace>>,
 }
 
 impl Replica {
@@ -96,7 +98,14 @@ impl Replica {
             dir: dir.to_path_buf(),
             raft,
             config: RwLock::new(spec.config),
+            space: None,
         })
+    }
+
+    /// Refuses client appends while `space` is below its floor.
+    pub fn with_space(mut self, space: Arc<DiskSpace>) -> Replica {
+        self.space = Some(space);
+        self
     }
 
     /// The broker this replica runs on.
@@ -180,7 +189,20 @@ impl Replica {
     }
 
     /// Appends one RecordBatch (its CRC already checked) and returns once it is committed.
+    /// Refused while free disk space is below the floor kept for the broker's own logs.
     pub async fn append(&self, batch: RecordBatch) -> Result<Appended, Error> {
+        if let Some(space) = self.space.as_ref().filter(|s| s.check()) {
+            return Err(Error::DiskFull {
+                free_bytes: space.free_bytes(),
+                floor_bytes: space.floor_bytes(),
+            });
+        }
+        self.append_reserved(batch).await
+    }
+
+    /// [`Replica::append`] into the space kept free: for the broker's own internal logs, which
+    /// must go on (consumer offsets, metadata) when clients' writes are refused.
+    pub async fn append_reserved(&self, batch: RecordBatch) -> Result<Appended, Error> {
         let max = self.config().max_message_bytes;
         let bytes = batch.bytes().len();
         if bytes > max {

@@ -10,7 +10,9 @@
 
 use std::io;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use openraft::storage::{IOFlushed, LogState, RaftLogStorage};
 use openraft::{OptionalSend, RaftTypeConfig};
@@ -20,7 +22,7 @@ use super::codec;
 use super::log_reader::LogStoreReader;
 use super::offsets::{OffsetCounter, SnapshotPoint};
 use super::types::{LogId, TypeConfig, Vote};
-use crate::storage::{Log, LogConfig, StateFile};
+use crate::storage::{AppendEntry, Log, LogConfig, StateFile};
 use crate::types::LogIndex;
 
 pub const VOTE_FILE: &str = "raft_vote";
@@ -38,7 +40,12 @@ pub struct LogStore {
     /// [`COMMITTED_HINT_INTERVAL`], not on every commit (each write is a create and a rename).
     committed_stored_at: Option<std::time::Instant>,
     snapshot_point: SnapshotPoint,
+    /// Set when the node stops: an append waiting for disk space gives up.
+    stopping: Arc<AtomicBool>,
 }
+
+/// How often an append that found the disk full looks again.
+const SPACE_RETRY: Duration = Duration::from_millis(250);
 
 /// How often the committed hint may be rewritten. A stale hint only means a restart re-applies
 /// a little more of the log.
@@ -69,7 +76,13 @@ impl LogStore {
             committed,
             committed_stored_at: None,
             snapshot_point,
+            stopping: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// Set it to make an append that waits for disk space give up (the node is stopping).
+    pub fn stop_signal(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.stopping)
     }
 
     /// A read handle; also what Fetch reads records through.
@@ -90,6 +103,45 @@ impl LogStore {
         let log = Arc::clone(&self.log);
         blocking(move || op(&mut lock(&log))).await
     }
+}
+
+/// Appends `entries`; on a full disk, keeps what went in and tries the rest again until space
+/// returns or the node stops. openraft treats a failed append as fatal for the whole group, so
+/// a full disk stalls this replica (a leader stops answering and is replaced) instead.
+fn append_waiting_for_space(
+    log: &mut Log,
+    entries: Vec<AppendEntry>,
+    stopping: &AtomicBool,
+) -> io::Result<()> {
+    let mut waited = false;
+    loop {
+        let done = log.last_entry().map(|e| e.index);
+        let rest = entries
+            .iter()
+            .filter(|e| done.is_none_or(|d| e.index > d))
+            .cloned();
+        match log.append(rest) {
+            Ok(()) => break,
+            Err(crate::storage::Error::NoSpace { path, .. }) => {
+                if !waited {
+                    tracing::warn!(path = %path.display(), "disk full: appends wait for space");
+                    waited = true;
+                }
+                if stopping.load(Ordering::Acquire) {
+                    return Err(io::Error::new(
+                        io::ErrorKind::StorageFull,
+                        "stopped while waiting for disk space",
+                    ));
+                }
+                std::thread::sleep(SPACE_RETRY);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if waited {
+        tracing::info!(dir = %log.dir().display(), "disk space back: appends go on");
+    }
+    Ok(())
 }
 
 fn lock(log: &Mutex<Log>) -> MutexGuard<'_, Log> {
@@ -187,13 +239,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I::IntoIter: OptionalSend,
     {
         let entries: Vec<_> = entries.into_iter().collect();
+        let stopping = Arc::clone(&self.stopping);
         self.with_log(move |log| {
             let mut offsets = OffsetCounter::starting_at(log.next_offset());
             let framed = entries
                 .into_iter()
                 .map(|entry| codec::to_storage(entry, &mut offsets))
                 .collect::<io::Result<Vec<_>>>()?;
-            log.append(framed)?;
+            append_waiting_for_space(log, framed, &stopping)?;
             log.flush(move |result| callback.io_completed(result));
             Ok(())
         })

@@ -34,6 +34,7 @@ mod types;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 pub use checkpoint::APPLIED_FILE;
 pub use log_reader::LogStoreReader;
@@ -85,6 +86,8 @@ pub struct PartitionStorage {
     pub reader: LogStoreReader,
     /// The high watermark the state machine publishes.
     pub high_watermark: watch::Receiver<KafkaOffset>,
+    /// Set on stop so an append waiting for disk space gives up.
+    pub stopping: Arc<AtomicBool>,
 }
 
 /// Opens (creating if needed) the log, vote, committed hint and snapshot in `dir`. The state
@@ -103,6 +106,7 @@ pub fn open(dir: impl AsRef<Path>, config: LogConfig) -> Result<PartitionStorage
     Ok(PartitionStorage {
         reader: log_store.reader(),
         high_watermark: state_machine.high_watermark(),
+        stopping: log_store.stop_signal(),
         log_store,
         state_machine,
     })

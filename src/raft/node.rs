@@ -64,6 +64,7 @@ pub struct RaftNode {
     raft: Raft,
     reader: LogStoreReader,
     high_watermark: watch::Receiver<KafkaOffset>,
+    stopping: Arc<std::sync::atomic::AtomicBool>,
     name: String,
     node_id: NodeId,
     /// How writes reach the leader from a follower ([`RaftNode::write_via_leader`]).
@@ -124,6 +125,7 @@ impl RaftNode {
             state_machine,
             reader,
             high_watermark,
+            stopping,
         } = super::open(dir, spec.log)?;
         let timing = options.timing;
         let config = openraft::Config {
@@ -181,6 +183,7 @@ impl RaftNode {
             raft,
             reader,
             high_watermark,
+            stopping,
             name: spec.name,
             node_id: spec.node_id,
             transport: options.transport,
@@ -388,8 +391,11 @@ impl RaftNode {
         Ok(Some(point.end_offset()))
     }
 
-    /// Stops serving the group on the transport (peers see it as unreachable), then stops Raft.
+    /// Stops serving the group on the transport (peers see it as unreachable), then stops Raft
+    /// (an append waiting for disk space gives up first).
     pub async fn shutdown(&self) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::Release);
         drop(
             self.registration
                 .lock()

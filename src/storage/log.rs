@@ -180,12 +180,15 @@ impl Log {
     pub fn append(&mut self, entries: impl IntoIterator<Item = AppendEntry>) -> Result<()> {
         self.check_running()?;
         let result = self.append_entries(entries);
+        // A refused entry, or a full disk met before its bytes were written, leaves the log
+        // as it was before that entry: the caller may try the rest again.
         if let Err(e) = &result
             && !matches!(
                 e,
                 Error::NonContiguous { .. }
                     | Error::BadRecordEntry { .. }
                     | Error::EntryTooLarge { .. }
+                    | Error::NoSpace { .. }
             )
         {
             self.broken = Some(e.to_string());
@@ -219,10 +222,16 @@ impl Log {
                 batch_start = 0;
             }
             let position = batch_start + self.write_buf.len() as u64;
-            // Disk is reserved before the entry counts as appended: a full disk fails here.
-            self.active()
+            // Disk is reserved before the entry counts as appended: a full disk fails here,
+            // and the entries before it are written as they are.
+            let reserved = self
+                .active()
                 .expect("rolled above")
-                .reserve(position + frame_len)?;
+                .reserve(position + frame_len);
+            if let Err(e) = reserved {
+                self.write_pending(batch_start, &mut pending_index)?;
+                return Err(e);
+            }
             let header = self.encode(entry);
             let seg = self.active().expect("rolled above");
             if index_due(
@@ -354,12 +363,10 @@ impl Log {
         Ok(())
     }
 
-    /// Seals the active segment (on the flusher, after its pending syncs) and starts a new one
-    /// whose first entry will be `base_index`.
+    /// Starts a new segment whose first entry will be `base_index`, then seals the active one
+    /// (on the flusher, after its pending syncs). A new segment that finds no disk leaves the
+    /// active one as it was.
     fn roll(&mut self, base_index: LogIndex) -> Result<()> {
-        if let Some(old) = self.active() {
-            self.flusher.submit(Job::Seal(Arc::clone(old)));
-        }
         let seg = Segment::create(
             &self.dir,
             base_index,
@@ -368,6 +375,9 @@ impl Log {
             self.config.preallocate_step_bytes,
         )?;
         sync_dir(&self.dir)?;
+        if let Some(old) = self.active() {
+            self.flusher.submit(Job::Seal(Arc::clone(old)));
+        }
         self.segments.push(Arc::new(seg));
         Ok(())
     }

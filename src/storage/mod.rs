@@ -18,6 +18,7 @@ mod recovery;
 mod retention;
 mod scan;
 mod segment;
+mod space;
 mod state_file;
 
 pub use flush::configure_flush_threads;
@@ -26,6 +27,7 @@ pub use log::{Log, LogConfig};
 pub use reader::LogReader;
 pub use retention::RetentionPolicy;
 pub use scan::{ScanSummary, TornTail, scan};
+pub use space::DiskSpace;
 pub use state_file::StateFile;
 
 use std::path::PathBuf;

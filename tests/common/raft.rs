@@ -69,6 +69,7 @@ pub async fn start_single(dir: &Path, log: LogConfig) -> Single {
         state_machine,
         reader,
         high_watermark,
+        ..
     } = raft::open(dir, log).expect("open partition");
     let config = raft::partition_raft_config("test")
         .validate()

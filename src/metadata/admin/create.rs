@@ -142,6 +142,10 @@ impl Admin {
                 .state()
                 .assign(0, partitions as usize, rf.max(0) as usize)?,
         };
+        // Internal topics are created all the same: the space kept free is theirs.
+        if !spec.name.starts_with("__") {
+            self.ensure_space(&assignments)?;
+        }
         let cmd = Command::CreateTopic {
             name: spec.name.clone(),
             id: Uuid::new_v4(),

@@ -71,6 +71,11 @@ pub enum AdminError {
     Propose(#[from] ProposeError),
     #[error("the change did not take effect on this broker within {0:?}")]
     NotInEffect(Duration),
+    /// Free disk space is below `log.dir.min.free.bytes`: no new partition here.
+    #[error(
+        "{free_bytes} bytes free on the log directory's disk, below the {floor_bytes} kept free"
+    )]
+    DiskFull { free_bytes: u64, floor_bytes: u64 },
     #[error("{} could not be removed", .0.display())]
     FilesRemain(PathBuf),
     #[error("the replica of {topic}-{partition} did not start here (see the broker log)")]

@@ -82,6 +82,28 @@ impl Admin {
         self.metadata.current().state
     }
 
+    /// Refuses new partitions (`assignments`) whose replicas here would take free disk space
+    /// below the floor: each reserves one preallocation step at once. The free space is read
+    /// afresh, as it may have gone since the last look.
+    fn ensure_space(&self, assignments: &[Vec<NodeId>]) -> Result<(), AdminError> {
+        let hosted = assignments
+            .iter()
+            .filter(|replicas| replicas.contains(&self.settings.node_id))
+            .count() as u64;
+        let needed = hosted.saturating_mul(self.defaults.preallocate_step_bytes);
+        let space = self.partitions.space();
+        if let Err(e) = space.refresh() {
+            tracing::warn!(error = %e, "cannot read the free disk space");
+        }
+        if space.is_low() || space.free_bytes() < space.floor_bytes().saturating_add(needed) {
+            return Err(AdminError::DiskFull {
+                free_bytes: space.free_bytes(),
+                floor_bytes: space.floor_bytes(),
+            });
+        }
+        Ok(())
+    }
+
     /// With `validate_only`, runs `cmd` through the checks the metadata log would make, on a
     /// copy; otherwise proposes it and waits (up to `wait`) until this broker's replicas reflect
     /// it. Returns the metadata with the change.

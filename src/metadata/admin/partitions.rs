@@ -71,6 +71,7 @@ impl Admin {
             Some(chosen) => check_assignments(&state, chosen, count - current, replication_factor)?,
             None => state.assign(current, count - current, replication_factor)?,
         };
+        self.ensure_space(&assignments)?;
         let cmd = Command::CreatePartitions {
             name: name.clone(),
             assignments: assignments.clone(),
