@@ -1,0 +1,121 @@
+//! A topic deleted and created again while one of its replicas' nodes is down: that node must
+//! never bring the old incarnation's log back. Its directory and Raft group name carry the topic
+//! id, so the old log is neither opened as the new topic's nor heard by the new group, and it is
+//! deleted once the node learns of the change from the metadata log.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::producer::Producer;
+use tracing::info;
+
+use crate::common::{WAIT, block_on, init_logs, unique_name};
+use crate::faults::{high_watermark, send_all};
+use crate::harness::{Cluster, client_config, leaders};
+use crate::{Deliveries, create_topic, producer, read_all};
+
+/// Messages of the old incarnation: more than of the new one, so its log is the longer.
+const OLD: usize = 3_000;
+/// Ids of the new incarnation's messages start here.
+const NEW_BASE: usize = 1_000_000;
+const NEW: usize = 500;
+
+fn delete_topic(bootstrap: &str, topic: &str) {
+    let admin: AdminClient<DefaultClientContext> = client_config(bootstrap, &[])
+        .create()
+        .expect("admin client");
+    let options = AdminOptions::new().operation_timeout(Some(WAIT));
+    for result in block_on(WAIT, admin.delete_topics(&[topic], &options)).expect("DeleteTopics") {
+        result.unwrap_or_else(|(name, e)| panic!("deleting {name}: {e}"));
+    }
+}
+
+/// Produces `ids` with acks=all through `bootstrap`; every one must be acknowledged.
+fn produce_acked(bootstrap: &str, topic: &str, ids: std::ops::Range<usize>) -> HashSet<usize> {
+    let deliveries = Deliveries::default();
+    let producer = producer(bootstrap, &deliveries);
+    send_all(&producer, topic, ids.clone(), 1, None);
+    producer.flush(WAIT * 2).expect("flush");
+    drop(producer);
+    assert!(deliveries.failed().is_empty(), "{:?}", deliveries.failed());
+    let acked: HashSet<usize> = deliveries.acked().into_iter().collect();
+    assert_eq!(acked.len(), ids.len(), "acknowledged");
+    acked
+}
+
+#[test]
+fn a_topic_recreated_while_a_replica_was_down_never_gets_the_old_log_back() {
+    init_logs();
+    let mut cluster = Cluster::start(&[1, 2, 3]);
+    let topic = unique_name("reborn");
+    let all = cluster.bootstrap(&[1, 2, 3]);
+    create_topic(&all, &topic, 1);
+
+    info!("the old incarnation: {OLD} acknowledged messages, on node 3 too");
+    produce_acked(&all, &topic, 0..OLD);
+    let old_end = high_watermark(&all, &topic, 0);
+    let deadline = Instant::now() + WAIT;
+    while cluster.node(3).dump_log(&topic, 0).next_offset < old_end {
+        assert!(Instant::now() < deadline, "node 3 did not catch up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let old_dir = cluster.node(3).partition_dir(&topic, 0);
+
+    info!("node 3 stops; the topic is deleted and created again through the two others");
+    cluster.node(3).stop();
+    let up = cluster.bootstrap(&[1, 2]);
+    delete_topic(&up, &topic);
+    create_topic(&up, &topic, 1);
+
+    info!("the new incarnation: {NEW} acknowledged messages while node 3 is down");
+    let acked = produce_acked(&up, &topic, NEW_BASE..NEW_BASE + NEW);
+    let leader = leaders(&up, &topic, WAIT)[0] as u64;
+    let survivor = [1, 2].into_iter().find(|id| *id != leader).unwrap_or(1);
+
+    info!(
+        leader,
+        survivor, "kill -9 of the new leader; node 3 comes back on its old files"
+    );
+    cluster.node(leader).kill9();
+    cluster.node(3).spawn();
+    cluster.node(3).wait_ready();
+
+    info!("node 3 and the survivor alone: every acknowledged write and nothing of the old topic");
+    let check = |bootstrap: &str, when: &str| {
+        let seen = read_all(bootstrap, &topic, 1, &acked, WAIT * 2);
+        let missing: Vec<_> = acked.iter().filter(|id| !seen.contains_key(id)).collect();
+        assert!(
+            missing.is_empty(),
+            "{when}: acknowledged writes missing: {missing:?}"
+        );
+        let old: Vec<_> = seen.keys().filter(|id| **id < NEW_BASE).collect();
+        assert!(
+            old.is_empty(),
+            "{when}: the old incarnation's messages are back: {old:?}"
+        );
+    };
+    check(
+        &cluster.bootstrap(&[survivor, 3]),
+        "node 3 and the survivor",
+    );
+
+    info!("the killed leader restarts; all three agree");
+    cluster.node(leader).spawn();
+    cluster.node(leader).wait_ready();
+    check(&cluster.bootstrap(&[1, 2, 3]), "all three");
+
+    info!("node 3 deleted the old incarnation's directory and holds the new one's");
+    let deadline = Instant::now() + WAIT;
+    while old_dir.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "node 3 kept {}:\n{}",
+            old_dir.display(),
+            cluster.node(3).log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_ne!(cluster.node(3).partition_dir(&topic, 0), old_dir);
+}
