@@ -1,7 +1,8 @@
 //! A partition whose files will not open fails alone: the broker starts, every other partition
 //! produces and fetches, the damaged ones answer KAFKA_STORAGE_ERROR to Produce and Fetch and
 //! LEADER_NOT_AVAILABLE (this broker listed offline) to Metadata, each failure is logged once,
-//! and a repaired partition opens again without a restart. Raw frames, so the codes are exact.
+//! a repaired partition opens again without a restart, and deleting the topic removes the files
+//! of one that never opened. Raw frames, so the codes are exact.
 
 mod common;
 
@@ -14,8 +15,9 @@ use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, CreateTopicsRequest, CreateTopicsResponse, FetchRequest, FetchResponse,
-    MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse, TopicName,
+    ApiKey, CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
+    FetchRequest, FetchResponse, MetadataRequest, MetadataResponse, ProduceRequest,
+    ProduceResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::RecordBatchDecoder;
@@ -274,6 +276,14 @@ fn a_partition_that_will_not_open_fails_alone() {
         broker.process.wait_exit(Duration::ZERO).is_none(),
         "the broker exited"
     );
+
+    info!("phase: deleting the topic removes the files of the partition that never opened too");
+    let request = DeleteTopicsRequest::default()
+        .with_topic_names(vec![name(TOPIC)])
+        .with_timeout_ms(WAIT.as_millis() as i32);
+    let response: DeleteTopicsResponse = call(&mut conn, ApiKey::DeleteTopics, 4, &request);
+    assert_eq!(response.responses[0].error_code, NONE, "{response:?}");
+    assert!(!uncreatable.exists(), "{} survived", uncreatable.display());
     drop(conn);
     broker.process.stop();
 }

@@ -203,9 +203,7 @@ impl Reconciler {
             Some(r) if r.topic_id == topic_id => r.attempts + 1,
             _ => 1,
         };
-        let pause = RETRY_MIN
-            .saturating_mul(1 << (attempts - 1).min(16))
-            .min(RETRY_MAX);
+        let pause = retry_pause(attempts);
         let repeated = self.retries.get(&key).is_some_and(|r| r.error == error);
         if repeated {
             tracing::debug!(topic = %topic, partition, attempts, error = %error, "partition replica still does not open");
@@ -246,10 +244,30 @@ impl Reconciler {
     }
 }
 
+/// The pause after the `attempts`-th failed start: doubling from [`RETRY_MIN`] up to
+/// [`RETRY_MAX`].
+fn retry_pause(attempts: u32) -> Duration {
+    RETRY_MIN
+        .saturating_mul(1 << attempts.saturating_sub(1).min(16))
+        .min(RETRY_MAX)
+}
+
 /// Sleeps until `at`; forever when there is nothing to wait for.
 async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_to_a_bound() {
+        let pauses: Vec<u64> = (1..=8).map(|a| retry_pause(a).as_secs()).collect();
+        assert_eq!(pauses, [1, 2, 4, 8, 16, 30, 30, 30]);
+        assert_eq!(retry_pause(u32::MAX), RETRY_MAX);
     }
 }

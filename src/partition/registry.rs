@@ -200,8 +200,13 @@ impl Partitions {
     }
 }
 
+/// Removes a replica's directory (or whatever took its place, as a file can).
 fn remove_dir(dir: &Path) -> Result<(), Error> {
-    match std::fs::remove_dir_all(dir) {
+    let removed = match std::fs::symlink_metadata(dir) {
+        Ok(meta) if !meta.is_dir() => std::fs::remove_file(dir),
+        _ => std::fs::remove_dir_all(dir),
+    };
+    match removed {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(source) => Err(Error::storage(StorageError::Remove {
