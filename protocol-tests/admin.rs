@@ -129,12 +129,17 @@ fn create_and_delete_topics() {
     }
     let dirs: Vec<_> = target
         .data_dir()
-        .map(|d| (0..3).map(|i| d.join(format!("{name}-{i}"))).collect())
+        .map(|d| {
+            (0..3)
+                .map(|i| crate::common::partition_dir(&d, &name, i))
+                .collect()
+        })
         .unwrap_or_default();
     assert!(
-        dirs.iter().all(|d| d.is_dir()),
+        dirs.iter().all(|d| d.as_ref().is_some_and(|d| d.is_dir())),
         "partition directories {dirs:?}"
     );
+    let dirs: Vec<_> = dirs.into_iter().flatten().collect();
     let results = block_on(admin.delete_topics(&[&name], &options())).expect("DeleteTopics");
     assert_eq!(results, vec![Ok(name.clone())]);
     for dir in &dirs {

@@ -82,10 +82,11 @@ impl Broker {
         let options = group_options(&config).await?;
 
         let metadata_replica = Replica::start(
-            &partition_dir(&config.data_dir, METADATA_TOPIC, 0),
+            &partition_dir(&config.data_dir, METADATA_TOPIC, 0, None),
             ReplicaSpec {
                 topic: METADATA_TOPIC.to_string(),
                 partition: 0,
+                topic_id: None,
                 node_id: config.node_id,
                 members: members(&config),
                 preferred_leader: None,
@@ -135,7 +136,7 @@ impl Broker {
             metadata,
             admin,
         };
-        reconciler.remove_leftovers(&config.data_dir)?;
+        reconciler.tidy_data_dir(&config.data_dir)?;
         reconciler.run_once().await;
         let reconciler = tokio::spawn(reconciler.run());
         let context = Arc::new(BrokerContext::new(config, &bound, services));

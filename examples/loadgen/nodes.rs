@@ -349,10 +349,13 @@ impl Nodes {
 
     /// `raftka dump-log` of node `id`'s replica of `topic`-`partition`: its next offset.
     pub fn next_offset(&self, id: u64, topic: &str, partition: i32) -> anyhow::Result<i64> {
-        let dir = self
-            .node(id)
-            .data_dir()
-            .join(format!("{topic}-{partition}"));
+        // `<topic>-<partition>.<topic id>`: the one incarnation of the topic the node holds.
+        let prefix = format!("{topic}-{partition}.");
+        let dir = std::fs::read_dir(self.node(id).data_dir())?
+            .filter_map(Result::ok)
+            .find(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+            .map(|e| e.path())
+            .ok_or_else(|| anyhow::anyhow!("node {id}: no directory of {topic}-{partition}"))?;
         let out = Command::new(&self.binary)
             .arg("dump-log")
             .arg(&dir)

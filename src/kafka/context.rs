@@ -51,6 +51,11 @@ impl BrokerContext {
         routing::hosted_replica(&state, &self.services.partitions, topic, partition)
     }
 
+    /// Whether this broker's replica of `partition` of `topic` would not open.
+    pub fn offline_here(&self, topic: &TopicMeta, partition: i32) -> bool {
+        routing::offline_here(&self.services.partitions, topic, partition)
+    }
+
     /// Who leads `partition` of `topic` as far as this broker can tell.
     pub fn leader_view(&self, topic: &TopicMeta, partition: i32) -> Option<LeaderRecord> {
         let lag = Duration::from_millis(self.config.replica_lag_time_max_ms);

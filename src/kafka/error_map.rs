@@ -37,7 +37,8 @@ pub(crate) enum Refusal {
     MismatchedEndpointType,
     /// DescribeCluster with an endpoint type Kafka does not define.
     UnsupportedEndpointType,
-    /// No leader of the partition is known right now (an election is under way).
+    /// No leader of the partition is known right now: an election is under way, or no replica
+    /// of it opens (Kafka answers the same for an offline leader, listing it as offline).
     LeaderNotAvailable,
 }
 
@@ -72,6 +73,8 @@ fn partition_error(err: &partition::Error) -> ResponseError {
         E::BatchTooLarge { .. } => ResponseError::MessageTooLarge,
         E::FencedLeaderEpoch { .. } => ResponseError::FencedLeaderEpoch,
         E::UnknownLeaderEpoch { .. } => ResponseError::UnknownLeaderEpoch,
+        // Also a replica here that would not open: Kafka's answer for a partition in an
+        // offline log directory.
         E::Storage(_) => ResponseError::KafkaStorageError,
         // Kafka's answer for a replica whose log directory cannot take writes; clients retry
         // it (after a metadata refresh), so their writes resume once space is back.
@@ -274,6 +277,12 @@ mod tests {
             metadata_error(&MetadataError::TopicExists("t".into())).code(),
             36
         );
+        let unopened = partition::Error::Storage(partition::StorageError::Io {
+            path: "t-0".into(),
+            source: partition::Shared::new(std::io::Error::other("damaged")),
+        });
+        assert_eq!(partition_code(&unopened), 56);
+        assert_eq!(refusal_code(Refusal::LeaderNotAvailable), 5);
         assert_eq!(group_code(None), 0);
         assert_eq!(group_code(Some(&GroupError::IllegalGeneration)), 22);
         assert_eq!(group_code(Some(&GroupError::UnknownMemberId)), 25);

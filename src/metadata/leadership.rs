@@ -46,7 +46,12 @@ pub async fn run(
             let Some(isr) = replica.in_sync_replicas(settings.replica_lag) else {
                 continue;
             };
-            let Some(topic) = state.topics.get(&replica.topic) else {
+            // A replica of an earlier incarnation of the topic speaks for nothing.
+            let Some(topic) = state
+                .topics
+                .get(&replica.topic)
+                .filter(|t| replica.topic_id == Some(t.id))
+            else {
                 continue;
             };
             let record = LeaderRecord {

@@ -9,23 +9,40 @@ use super::{LeaderRecord, MetadataState, NodeId, TopicMeta};
 use crate::partition::{self, Partitions, Replica};
 
 /// The replica serving `topic`/`partition` here: a partition the metadata does not have is
-/// unknown; one it has but this broker does not host is led elsewhere.
+/// unknown; one whose replica here would not open answers why (as Kafka answers for a replica
+/// in an offline log directory); one it has but this broker does not host is led elsewhere.
 pub fn hosted_replica(
     state: &MetadataState,
     partitions: &Partitions,
     topic: &str,
     partition: i32,
 ) -> Result<Arc<Replica>, partition::Error> {
-    let known = state
+    let Some(meta) = state
         .topics
         .get(topic)
-        .is_some_and(|meta| usize::try_from(partition).is_ok_and(|p| p < meta.partitions.len()));
-    if !known {
+        .filter(|meta| usize::try_from(partition).is_ok_and(|p| p < meta.partitions.len()))
+    else {
         return Err(partition::Error::UnknownPartition);
+    };
+    if let Some(replica) = current(partitions, meta, partition) {
+        return Ok(replica);
     }
+    Err(partitions
+        .failure(topic, partition)
+        .unwrap_or(partition::Error::NotLeader { leader: None }))
+}
+
+/// The replica of `partition` of this incarnation of the topic, if one runs here (one of an
+/// earlier incarnation may run until the reconciler stops it).
+fn current(partitions: &Partitions, topic: &TopicMeta, partition: i32) -> Option<Arc<Replica>> {
     partitions
-        .get(topic, partition)
-        .ok_or(partition::Error::NotLeader { leader: None })
+        .get(&topic.name, partition)
+        .filter(|r| r.topic_id == Some(topic.id))
+}
+
+/// Whether this broker's replica of `partition` failed to open.
+pub fn offline_here(partitions: &Partitions, topic: &TopicMeta, partition: i32) -> bool {
+    partitions.failure(&topic.name, partition).is_some()
 }
 
 /// Who leads `partition`, in which epoch, with which replicas in sync: from the hosted replica
@@ -40,7 +57,9 @@ pub fn leader_view(
     partition: i32,
 ) -> Option<LeaderRecord> {
     let recorded = topic.leaders.get(&partition);
-    let local = partitions.get(&topic.name, partition).and_then(|replica| {
+    let hosted = current(partitions, topic, partition);
+    let running_here = hosted.is_some();
+    let local = hosted.and_then(|replica| {
         let leadership = replica.leader();
         let leader = leadership.leader?;
         let isr = replica.in_sync_replicas(lag).unwrap_or_else(|| {
@@ -60,12 +79,17 @@ pub fn leader_view(
         (None, recorded) => recorded.cloned(),
     };
     // A leader this broker has lost its link to is most likely dead and about to be replaced:
-    // reporting none makes clients ask again soon instead of waiting on a dead broker.
+    // reporting none makes clients ask again soon instead of waiting on a dead broker. This
+    // broker leads only through a replica running here (a recorded leadership of one that no
+    // longer opens is over).
     let reachable = partitions.reachable_peers();
     known.filter(|view| {
-        view.leader == me
-            || reachable
+        if view.leader == me {
+            running_here
+        } else {
+            reachable
                 .as_ref()
                 .is_none_or(|peers| peers.contains(&view.leader))
+        }
     })
 }

@@ -1,8 +1,11 @@
-//! Partition directories the metadata no longer wants: a topic deleted (or deleted and recreated)
-//! while this broker was down leaves `<topic>-<n>` directories behind; they go at start-up.
-//! Each directory records its topic's id (`partition.metadata`, as Kafka does) to tell a recreated
-//! topic from the old one. `broker.rs` says which partitions are wanted; `registry.rs` deletes
-//! the replicas of topics deleted while running.
+//! Names under `log.dirs` and what start-up does with each: a partition replica lives in
+//! `<topic>-<partition>.<topic id>`, so a topic deleted and created again (its new incarnation
+//! has a new id) never reopens the old files, and the directories of incarnations the metadata
+//! no longer has go at start-up. `registry.rs` deletes those of topics deleted while running.
+//!
+//! Upgrade rule: a directory of the earlier layout (`<topic>-<partition>`) is renamed to the
+//! current incarnation's name when its recorded topic id (`partition.metadata`, as Kafka writes
+//! it) matches or is missing, and removed otherwise.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -14,6 +17,12 @@ use super::{Error, Shared, StorageError};
 
 /// The file in a partition directory naming the topic id it belongs to.
 pub const TOPIC_ID_FILE: &str = "partition.metadata";
+
+/// `<topic>-<partition>.<topic id as 32 lowercase hex digits>`: the directory and the Raft
+/// group name of one incarnation of a partition.
+pub fn incarnation_name(topic: &str, partition: i32, topic_id: Uuid) -> String {
+    format!("{topic}-{partition}.{}", topic_id.simple())
+}
 
 /// Records `id` as the topic id of the partition in `dir` (written aside, synced, renamed).
 pub fn write_topic_id(dir: &Path, id: Uuid) -> Result<(), Error> {
@@ -39,9 +48,39 @@ pub fn read_topic_id(dir: &Path) -> Option<Uuid> {
         .and_then(|id| id.trim().parse().ok())
 }
 
-/// `<topic>-<partition>` split at the last '-' (topic names may hold '-'); `None` for names
-/// that are not a partition directory (the partition must be a plain decimal number).
-pub fn parse_dir_name(name: &str) -> Option<(&str, i32)> {
+/// What a directory name says it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DirName<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    /// `None` for the earlier layout, without the topic id.
+    pub topic_id: Option<Uuid>,
+}
+
+/// `<topic>-<partition>.<id>` or the earlier `<topic>-<partition>`; `None` for names that are
+/// neither (the partition must be a plain decimal number, the id 32 lowercase hex digits).
+pub fn parse_dir_name(name: &str) -> Option<DirName<'_>> {
+    if let Some((rest, id)) = name.rsplit_once('.')
+        && id.len() == 32
+        && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        let (topic, partition) = parse_plain(rest)?;
+        return Some(DirName {
+            topic,
+            partition,
+            topic_id: Some(Uuid::try_parse(id).ok()?),
+        });
+    }
+    let (topic, partition) = parse_plain(name)?;
+    Some(DirName {
+        topic,
+        partition,
+        topic_id: None,
+    })
+}
+
+/// `<topic>-<partition>` split at the last '-' (topic names may hold '-').
+fn parse_plain(name: &str) -> Option<(&str, i32)> {
     let (topic, partition) = name.rsplit_once('-')?;
     let plain = !partition.is_empty()
         && partition.bytes().all(|b| b.is_ascii_digit())
@@ -56,62 +95,103 @@ pub fn parse_dir_name(name: &str) -> Option<(&str, i32)> {
     Some((topic, partition.parse().ok()?))
 }
 
-/// Whether the directory `name` (holding `recorded`, its topic id if known) is a partition this
-/// broker should no longer keep. `wanted` maps each partition hosted here to its topic's id;
-/// `internal` is never touched. A directory without a recorded id is kept when its partition is
-/// wanted (it predates the id file).
-pub fn is_leftover(
+/// What start-up does with one directory under `log.dirs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disposition {
+    Keep,
+    /// A partition (or incarnation of it) this broker no longer hosts.
+    Remove,
+    /// A directory of the earlier layout holding the wanted incarnation: renamed to this.
+    Rename(String),
+}
+
+/// The case table for directory `name`. `wanted` maps each partition hosted here to its
+/// topic's id; `internal` (the metadata log) is never touched; `recorded` reads the topic id an
+/// earlier-layout directory recorded, if any (one without is taken as the wanted incarnation:
+/// it predates the id file).
+pub fn disposition(
     name: &str,
-    recorded: Option<Uuid>,
+    recorded: impl FnOnce() -> Option<Uuid>,
     wanted: &HashMap<(String, i32), Uuid>,
     internal: &str,
-) -> bool {
-    let Some((topic, partition)) = parse_dir_name(name) else {
-        return false;
+) -> Disposition {
+    let Some(dir) = parse_dir_name(name) else {
+        return Disposition::Keep;
     };
-    if topic == internal {
-        return false;
+    if dir.topic == internal {
+        return Disposition::Keep;
     }
-    match wanted.get(&(topic.to_string(), partition)) {
-        None => true,
-        Some(id) => recorded.is_some_and(|r| r != *id),
+    let want = wanted.get(&(dir.topic.to_string(), dir.partition));
+    match (dir.topic_id, want) {
+        (_, None) => Disposition::Remove,
+        (Some(id), Some(want)) if id == *want => Disposition::Keep,
+        (Some(_), Some(_)) => Disposition::Remove,
+        (None, Some(want)) => match recorded() {
+            Some(r) if r != *want => Disposition::Remove,
+            _ => Disposition::Rename(incarnation_name(dir.topic, dir.partition, *want)),
+        },
     }
 }
 
-/// Removes every leftover partition directory under `data_dir`; returns what was removed.
-pub fn remove_leftovers(
+/// What [`tidy`] did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Tidied {
+    pub removed: Vec<PathBuf>,
+    pub renamed: Vec<PathBuf>,
+}
+
+/// Applies [`disposition`] to every directory under `data_dir`. A directory that cannot be
+/// removed is logged and left (nothing opens it: its name is no wanted incarnation's); one of
+/// the earlier layout that cannot be renamed is an error, as starting without it would serve an
+/// empty log in its place.
+pub fn tidy(
     data_dir: &Path,
     wanted: &HashMap<(String, i32), Uuid>,
     internal: &str,
-) -> Result<Vec<PathBuf>, Error> {
-    let io = |source| {
+) -> Result<Tidied, Error> {
+    let io = |path: &Path, source| {
         Error::storage(StorageError::Io {
-            path: data_dir.to_path_buf(),
+            path: path.to_path_buf(),
             source: Shared::new(source),
         })
     };
-    let mut removed = Vec::new();
-    for entry in std::fs::read_dir(data_dir).map_err(io)? {
-        let entry = entry.map_err(io)?;
-        if !entry.file_type().map_err(io)?.is_dir() {
+    let mut done = Tidied::default();
+    for entry in std::fs::read_dir(data_dir).map_err(|e| io(data_dir, e))? {
+        let entry = entry.map_err(|e| io(data_dir, e))?;
+        let path = entry.path();
+        if !entry.file_type().map_err(|e| io(&path, e))?.is_dir() {
             continue;
         }
         let Some(name) = entry.file_name().to_str().map(str::to_string) else {
             continue;
         };
-        let path = entry.path();
-        if is_leftover(&name, read_topic_id(&path), wanted, internal) {
+        let mut remove = false;
+        match disposition(&name, || read_topic_id(&path), wanted, internal) {
+            Disposition::Keep => {}
+            Disposition::Remove => remove = true,
+            Disposition::Rename(to) => {
+                let target = data_dir.join(&to);
+                if target.exists() {
+                    // The current layout's directory is there already: this one is older.
+                    remove = true;
+                } else {
+                    tracing::info!(from = %path.display(), to = %target.display(), "renaming a partition directory to the layout with topic ids");
+                    std::fs::rename(&path, &target).map_err(|e| io(&path, e))?;
+                    done.renamed.push(target);
+                }
+            }
+        }
+        if remove {
             tracing::info!(dir = %path.display(), "removing the directory of a deleted partition");
-            std::fs::remove_dir_all(&path).map_err(|source| {
-                Error::storage(StorageError::Remove {
-                    path: path.clone(),
-                    source: Shared::new(source),
-                })
-            })?;
-            removed.push(path);
+            match std::fs::remove_dir_all(&path) {
+                Ok(()) => done.removed.push(path),
+                Err(e) => {
+                    tracing::error!(dir = %path.display(), error = %e, "cannot remove the directory of a deleted partition")
+                }
+            }
         }
     }
-    Ok(removed)
+    Ok(done)
 }
 
 #[cfg(test)]
@@ -120,12 +200,19 @@ mod tests {
 
     #[test]
     fn directory_names_split_at_the_last_dash() {
-        assert_eq!(parse_dir_name("orders-0"), Some(("orders", 0)));
-        assert_eq!(parse_dir_name("my-topic-12"), Some(("my-topic", 12)));
-        assert_eq!(parse_dir_name("a-1-0"), Some(("a-1", 0)));
+        let plain = |topic, partition| {
+            Some(DirName {
+                topic,
+                partition,
+                topic_id: None,
+            })
+        };
+        assert_eq!(parse_dir_name("orders-0"), plain("orders", 0));
+        assert_eq!(parse_dir_name("my-topic-12"), plain("my-topic", 12));
+        assert_eq!(parse_dir_name("a-1-0"), plain("a-1", 0));
         assert_eq!(
             parse_dir_name("__cluster_metadata-0"),
-            Some(("__cluster_metadata", 0))
+            plain("__cluster_metadata", 0)
         );
         for not_a_partition in [
             "orders",
@@ -142,26 +229,69 @@ mod tests {
     }
 
     #[test]
-    fn leftovers_case_table() {
+    fn incarnation_names_read_back() {
+        let id = Uuid::new_v4();
+        for (topic, partition) in [("orders", 0), ("a.b-c", 7), ("x-1", 12)] {
+            let name = incarnation_name(topic, partition, id);
+            assert_eq!(
+                parse_dir_name(&name),
+                Some(DirName {
+                    topic,
+                    partition,
+                    topic_id: Some(id)
+                }),
+                "{name}"
+            );
+        }
+        let hex = id.simple().to_string();
+        // Kafka's directories of deleted or moving replicas, upper-case or short ids, and an
+        // earlier-layout directory of a topic whose name holds a dot.
+        assert_eq!(parse_dir_name(&format!("t-0.{hex}-delete")), None);
+        assert_eq!(parse_dir_name(&format!("t-0.{}", hex.to_uppercase())), None);
+        assert_eq!(parse_dir_name(&format!("t-0.{}", &hex[1..])), None);
+        assert_eq!(
+            parse_dir_name(&format!("t.{hex}-3")),
+            Some(DirName {
+                topic: &format!("t.{hex}"),
+                partition: 3,
+                topic_id: None
+            })
+        );
+    }
+
+    #[test]
+    fn disposition_case_table() {
         let (old, new) = (Uuid::new_v4(), Uuid::new_v4());
         let wanted = HashMap::from([(("a-1".to_string(), 0), new), (("a".to_string(), 0), old)]);
         let internal = "__cluster_metadata";
-        // (directory, recorded id, leftover?)
+        let current = incarnation_name("a-1", 0, new);
+        let keep = Disposition::Keep;
+        let remove = Disposition::Remove;
+        let migrate = Disposition::Rename(current.clone());
+        // (directory, recorded id, what start-up does)
         let cases = [
-            ("a-1-0", Some(new), false),
-            ("a-1-0", None, false),     // predates the id file: kept
-            ("a-1-0", Some(old), true), // deleted and recreated while down
-            ("a-1-1", Some(new), true), // partition not hosted here (or not existing)
-            ("a-0", Some(old), false),
-            ("a-1", None, true),    // topic "a" partition 1, not "a-1"
-            ("gone-3", None, true), // topic deleted while down
-            ("__cluster_metadata-0", None, false),
-            ("lost+found", None, false), // not a partition directory
-            ("notes", None, false),
+            (current.as_str(), None, keep.clone()),
+            (&incarnation_name("a-1", 0, old), Some(new), remove.clone()), // an old incarnation
+            (&incarnation_name("a-1", 1, new), None, remove.clone()),      // not hosted here
+            (&incarnation_name("gone", 0, old), None, remove.clone()),
+            ("a-1-0", Some(new), migrate.clone()),
+            ("a-1-0", None, migrate.clone()), // predates the id file
+            ("a-1-0", Some(old), remove.clone()), // deleted and recreated while down
+            ("a-1-1", Some(new), remove.clone()),
+            (
+                "a-0",
+                Some(old),
+                Disposition::Rename(incarnation_name("a", 0, old)),
+            ),
+            ("a-1", None, remove.clone()), // topic "a" partition 1, not "a-1"
+            ("gone-3", None, remove.clone()),
+            ("__cluster_metadata-0", None, keep.clone()),
+            ("lost+found", None, keep.clone()), // not a partition directory
+            ("notes", None, keep.clone()),
         ];
         for (name, recorded, expected) in cases {
             assert_eq!(
-                is_leftover(name, recorded, &wanted, internal),
+                disposition(name, || recorded, &wanted, internal),
                 expected,
                 "{name} {recorded:?}"
             );
@@ -169,20 +299,47 @@ mod tests {
     }
 
     #[test]
-    fn removes_only_leftovers_and_reads_back_ids() {
+    fn tidy_removes_leftovers_and_renames_the_earlier_layout() {
         let dir = tempfile::tempdir().unwrap();
-        let id = Uuid::new_v4();
-        for name in ["keep-0", "gone-0", "__cluster_metadata-0", "other"] {
+        let (id, other) = (Uuid::new_v4(), Uuid::new_v4());
+        let current = incarnation_name("keep", 1, id);
+        let stale = incarnation_name("keep", 1, other);
+        for name in [
+            "keep-0",
+            "gone-0",
+            "__cluster_metadata-0",
+            "other",
+            &current,
+            &stale,
+            "keep-1",
+        ] {
             std::fs::create_dir(dir.path().join(name)).unwrap();
         }
         std::fs::write(dir.path().join("stray-0"), b"a file, not a directory").unwrap();
         write_topic_id(&dir.path().join("keep-0"), id).unwrap();
+        std::fs::write(dir.path().join("keep-0").join("data"), b"kept").unwrap();
         assert_eq!(read_topic_id(&dir.path().join("keep-0")), Some(id));
-        let wanted = HashMap::from([(("keep".to_string(), 0), id)]);
-        let removed = remove_leftovers(dir.path(), &wanted, "__cluster_metadata").unwrap();
-        assert_eq!(removed, vec![dir.path().join("gone-0")]);
-        for kept in ["keep-0", "__cluster_metadata-0", "other", "stray-0"] {
+        let wanted = HashMap::from([(("keep".to_string(), 0), id), (("keep".to_string(), 1), id)]);
+        let mut done = tidy(dir.path(), &wanted, "__cluster_metadata").unwrap();
+        done.removed.sort();
+        let mut removed = vec![
+            dir.path().join("gone-0"),
+            dir.path().join(&stale),
+            dir.path().join("keep-1"),
+        ];
+        removed.sort();
+        let renamed = dir.path().join(incarnation_name("keep", 0, id));
+        assert_eq!(
+            done,
+            Tidied {
+                removed,
+                renamed: vec![renamed.clone()]
+            }
+        );
+        assert_eq!(std::fs::read(renamed.join("data")).unwrap(), b"kept");
+        for kept in ["__cluster_metadata-0", "other", "stray-0", &current] {
             assert!(dir.path().join(kept).exists(), "{kept}");
         }
+        assert!(!dir.path().join("keep-0").exists());
     }
 }

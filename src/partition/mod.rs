@@ -10,5 +10,5 @@ mod replica;
 
 pub use config::EffectiveConfig;
 pub use error::{Error, Shared, StopReason, StorageError};
-pub use registry::{Partitions, partition_dir};
+pub use registry::{Partitions, group_name, partition_dir};
 pub use replica::{Appended, FetchData, PartitionLeader, Replica, ReplicaSpec};

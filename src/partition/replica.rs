@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use tokio::time::Instant;
+use uuid::Uuid;
 
 use super::{EffectiveConfig, Error, StorageError};
 use crate::raft::{Applied, NodeId, RaftNode, RaftNodeOptions, RaftNodeSpec, WriteError};
@@ -32,6 +33,8 @@ fn epoch_of(term: Term) -> i32 {
 pub struct ReplicaSpec {
     pub topic: String,
     pub partition: i32,
+    /// The topic's incarnation; `None` for internal logs that have none (the metadata log).
+    pub topic_id: Option<Uuid>,
     pub node_id: NodeId,
     /// The replicas (Raft voters) with their Raft addresses.
     pub members: BTreeMap<NodeId, String>,
@@ -62,6 +65,7 @@ pub struct FetchData {
 pub struct Replica {
     pub topic: String,
     pub partition: i32,
+    pub topic_id: Option<Uuid>,
     node_id: NodeId,
     dir: PathBuf,
     raft: RaftNode,
@@ -85,7 +89,7 @@ impl Replica {
             node_id: spec.node_id,
             members: spec.members,
             log,
-            name: format!("{}-{}", spec.topic, spec.partition),
+            name: super::group_name(&spec.topic, spec.partition, spec.topic_id),
             preferred_leader: spec.preferred_leader,
         };
         let raft = RaftNode::start_with(dir, node_spec, spec.options)
@@ -94,6 +98,7 @@ impl Replica {
         Ok(Replica {
             topic: spec.topic,
             partition: spec.partition,
+            topic_id: spec.topic_id,
             node_id: spec.node_id,
             dir: dir.to_path_buf(),
             raft,

@@ -152,32 +152,13 @@ impl RaftNode {
             .transport
             .as_ref()
             .map(|t| t.register(&spec.name, raft.clone()));
-        let initializer = spec
-            .preferred_leader
-            .filter(|p| spec.members.contains_key(p))
-            .or_else(|| spec.members.keys().next().copied());
-        let initializes = initializer == Some(spec.node_id);
-        if initializes
-            && !raft
-                .is_initialized()
-                .await
-                .map_err(|e| fail(RaftFailure::new(e)))?
-        {
-            let members: BTreeMap<NodeId, BasicNode> = spec
-                .members
-                .iter()
-                .map(|(id, addr)| (*id, BasicNode::new(addr)))
-                .collect();
-            match raft.initialize(members).await {
-                Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
-                Err(e) => return Err(fail(RaftFailure::new(e))),
+        if let Err(e) = Self::initialize(&raft, &spec).await {
+            // Stop the group's tasks, so a later start on the same files is the only one.
+            drop(registration);
+            if let Err(stop) = raft.shutdown().await {
+                tracing::warn!(group = %spec.name, error = %stop, "raft shutdown after a failed start");
             }
-        }
-        if spec.members.len() == 1 {
-            raft.wait(Some(SELF_ELECTION_WAIT))
-                .state(openraft::ServerState::Leader, "single member leads")
-                .await
-                .map_err(|e| fail(RaftFailure::new(e)))?;
+            return Err(fail(e));
         }
         Ok(RaftNode {
             raft,
@@ -191,6 +172,34 @@ impl RaftNode {
             progress: Mutex::new(LeaderProgress::default()),
             quorum_lease: Duration::from_millis(timing.election_timeout_max_ms),
         })
+    }
+
+    /// Initializes the group if this member is the one to (see [`RaftNode::start_with`]); a
+    /// group of one waits until it leads.
+    async fn initialize(raft: &Raft, spec: &RaftNodeSpec) -> Result<(), RaftFailure> {
+        let initializer = spec
+            .preferred_leader
+            .filter(|p| spec.members.contains_key(p))
+            .or_else(|| spec.members.keys().next().copied());
+        let initializes = initializer == Some(spec.node_id);
+        if initializes && !raft.is_initialized().await.map_err(RaftFailure::new)? {
+            let members: BTreeMap<NodeId, BasicNode> = spec
+                .members
+                .iter()
+                .map(|(id, addr)| (*id, BasicNode::new(addr)))
+                .collect();
+            match raft.initialize(members).await {
+                Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+                Err(e) => return Err(RaftFailure::new(e)),
+            }
+        }
+        if spec.members.len() == 1 {
+            raft.wait(Some(SELF_ELECTION_WAIT))
+                .state(openraft::ServerState::Leader, "single member leads")
+                .await
+                .map_err(RaftFailure::new)?;
+        }
+        Ok(())
     }
 
     /// Proposes one batch; returns once it is committed and applied.

@@ -235,8 +235,19 @@ impl Node {
         self.process.stop();
     }
 
+    /// The directory of this node's replica of `topic`-`partition` (of the one incarnation
+    /// of the topic it holds).
+    pub fn partition_dir(&self, topic: &str, partition: i32) -> PathBuf {
+        crate::common::partition_dir(&self.data_dir(), topic, partition).unwrap_or_else(|| {
+            panic!(
+                "node {}: not exactly one directory of {topic}-{partition}",
+                self.id
+            )
+        })
+    }
+
     /// `raftka dump-log` of this node's replica of `topic`-`partition`.
     pub fn dump_log(&self, topic: &str, partition: i32) -> crate::faults::LogDump {
-        crate::faults::dump_log(&self.data_dir().join(format!("{topic}-{partition}")))
+        crate::faults::dump_log(&self.partition_dir(topic, partition))
     }
 }

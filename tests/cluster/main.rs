@@ -6,7 +6,8 @@
 //! `admin.rs`: topic admin through a broker that is not the controller. Faults: `catch_up.rs`
 //! (a follower restarted after missing writes), `isolation.rs` (the leader cut off by
 //! `proxy.rs`), `pause.rs` (a follower SIGSTOPped), `retention.rs` (a follower behind a purged
-//! log restored through a snapshot); `faults.rs` compares replica dumps.
+//! log restored through a snapshot), `incarnation.rs` (a topic recreated while a replica was
+//! down); `faults.rs` compares replica dumps.
 //! `harness.rs` starts and kills the processes.
 
 mod admin;
@@ -16,6 +17,7 @@ mod common;
 mod faults;
 mod groups;
 mod harness;
+mod incarnation;
 mod isolation;
 mod leadership;
 mod pause;

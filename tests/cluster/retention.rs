@@ -219,7 +219,7 @@ fn follower_behind_a_purged_log_is_restored_through_a_snapshot() {
     );
 
     info!("it installed a snapshot standing exactly at the old leader's purge point");
-    let dir = cluster.node(follower).data_dir().join(format!("{topic}-0"));
+    let dir = cluster.node(follower).partition_dir(&topic, 0);
     let snapshot = state_json(&dir.join(raftka::raft::SNAPSHOT_FILE))
         .expect("the restored follower holds a snapshot");
     assert_eq!(

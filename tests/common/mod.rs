@@ -16,6 +16,7 @@ pub mod wire;
 
 use std::future::Future;
 use std::net::TcpListener;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -81,4 +82,22 @@ pub fn block_on<F: Future>(within: Duration, future: F) -> F::Output {
     runtime
         .block_on(async { tokio::time::timeout(within, future).await })
         .unwrap_or_else(|_| panic!("client call did not finish within {within:?}"))
+}
+
+/// The directory of `partition` of `topic` under the data directory `data`:
+/// `<topic>-<partition>.<topic id>`; `None` unless exactly one incarnation's is there.
+pub fn partition_dir(data: &Path, topic: &str, partition: i32) -> Option<PathBuf> {
+    let prefix = format!("{topic}-{partition}.");
+    let mut found = std::fs::read_dir(data)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name().to_str().is_some_and(|name| {
+                name.strip_prefix(&prefix)
+                    .is_some_and(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+            })
+        })
+        .map(|e| e.path());
+    let first = found.next()?;
+    found.next().is_none().then_some(first)
 }

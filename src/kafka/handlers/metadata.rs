@@ -34,6 +34,9 @@ fn has_leader_epoch(version: i16) -> bool {
 fn has_topic_ids(version: i16) -> bool {
     version >= 10
 }
+fn has_offline_replicas(version: i16) -> bool {
+    version >= 5
+}
 
 /// Before v1 an empty topic list means "all topics"; later only a null list does.
 fn wants_all_topics(version: i16, request: &MetadataRequest) -> bool {
@@ -169,9 +172,14 @@ fn describe_partition(
     replicas: &[u64],
     version: i16,
 ) -> MetadataResponsePartition {
-    let base = MetadataResponsePartition::default()
+    let mut base = MetadataResponsePartition::default()
         .with_partition_index(partition)
         .with_replica_nodes(replicas.iter().map(|id| node(*id)).collect());
+    // Only this broker's own replicas are known to be offline (they would not open here); as
+    // on Kafka the partition is then led elsewhere or has no leader.
+    if has_offline_replicas(version) && broker.offline_here(topic, partition) {
+        base.offline_replicas = vec![node(broker.node_id())];
+    }
     match broker.leader_view(topic, partition) {
         Some(view) => {
             let mut described = base

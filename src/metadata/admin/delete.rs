@@ -102,7 +102,7 @@ impl Admin {
             return Ok(());
         }
         for p in 0..topic.partitions.len() as i32 {
-            let dir = partition_dir(self.partitions.data_dir(), &topic.name, p);
+            let dir = partition_dir(self.partitions.data_dir(), &topic.name, p, Some(topic.id));
             if self.partitions.contains(&topic.name, p) || dir.exists() {
                 return Err(AdminError::FilesRemain(dir));
             }
