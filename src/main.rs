@@ -121,6 +121,7 @@ fn main() -> ExitCode {
     raise_open_files_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(BLOCKING_THREADS)
         .build()
     {
         Ok(rt) => rt,
@@ -138,6 +139,10 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// Threads for blocking work (log writes, truncation, state files), shared by every partition:
+/// the count stays the same with 10 or 10,000 partitions (tokio's default allows 512).
+const BLOCKING_THREADS: usize = 64;
 
 /// Every partition keeps four files open (its segment, two indexes, its directory lock): the
 /// soft limit on open files (often 1024) goes up to the hard one, so thousands of partitions

@@ -105,43 +105,43 @@ impl LogStore {
     }
 }
 
-/// Appends `entries`; on a full disk, keeps what went in and tries the rest again until space
-/// returns or the node stops. openraft treats a failed append as fatal for the whole group, so
-/// a full disk stalls this replica (a leader stops answering and is replaced) instead.
-fn append_waiting_for_space(
+/// What became of an append.
+enum Appended {
+    /// Everything is in; the flush that acknowledges it is queued.
+    Done,
+    /// The disk is full: the entries before `rest` are in, `rest` still waits to go in.
+    NoSpace {
+        rest: Vec<AppendEntry>,
+        callback: IOFlushed<TypeConfig>,
+        path: std::path::PathBuf,
+    },
+}
+
+/// Appends what of `entries` the log does not hold yet, then queues the flush that calls
+/// `callback`; on a full disk hands back the rest (and the callback) to try again later.
+fn try_append(
     log: &mut Log,
-    entries: Vec<AppendEntry>,
-    stopping: &AtomicBool,
-) -> io::Result<()> {
-    let mut waited = false;
-    loop {
-        let done = log.last_entry().map(|e| e.index);
-        let rest = entries
-            .iter()
-            .filter(|e| done.is_none_or(|d| e.index > d))
-            .cloned();
-        match log.append(rest) {
-            Ok(()) => break,
-            Err(crate::storage::Error::NoSpace { path, .. }) => {
-                if !waited {
-                    tracing::warn!(path = %path.display(), "disk full: appends wait for space");
-                    waited = true;
-                }
-                if stopping.load(Ordering::Acquire) {
-                    return Err(io::Error::new(
-                        io::ErrorKind::StorageFull,
-                        "stopped while waiting for disk space",
-                    ));
-                }
-                std::thread::sleep(SPACE_RETRY);
-            }
-            Err(e) => return Err(e.into()),
+    mut entries: Vec<AppendEntry>,
+    callback: IOFlushed<TypeConfig>,
+) -> io::Result<Appended> {
+    let done = log.last_entry().map(|e| e.index);
+    entries.retain(|e| done.is_none_or(|d| e.index > d));
+    match log.append(entries.iter().cloned()) {
+        Ok(()) => {
+            log.flush(move |result| callback.io_completed(result));
+            Ok(Appended::Done)
         }
+        Err(crate::storage::Error::NoSpace { path, .. }) => {
+            let done = log.last_entry().map(|e| e.index);
+            entries.retain(|e| done.is_none_or(|d| e.index > d));
+            Ok(Appended::NoSpace {
+                rest: entries,
+                callback,
+                path,
+            })
+        }
+        Err(e) => Err(e.into()),
     }
-    if waited {
-        tracing::info!(dir = %log.dir().display(), "disk space back: appends go on");
-    }
-    Ok(())
 }
 
 fn lock(log: &Mutex<Log>) -> MutexGuard<'_, Log> {
@@ -239,18 +239,45 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I::IntoIter: OptionalSend,
     {
         let entries: Vec<_> = entries.into_iter().collect();
-        let stopping = Arc::clone(&self.stopping);
-        self.with_log(move |log| {
-            let mut offsets = OffsetCounter::starting_at(log.next_offset());
-            let framed = entries
-                .into_iter()
-                .map(|entry| codec::to_storage(entry, &mut offsets))
-                .collect::<io::Result<Vec<_>>>()?;
-            append_waiting_for_space(log, framed, &stopping)?;
-            log.flush(move |result| callback.io_completed(result));
-            Ok(())
-        })
-        .await
+        let mut outcome = self
+            .with_log(move |log| {
+                let mut offsets = OffsetCounter::starting_at(log.next_offset());
+                let framed = entries
+                    .into_iter()
+                    .map(|entry| codec::to_storage(entry, &mut offsets))
+                    .collect::<io::Result<Vec<_>>>()?;
+                try_append(log, framed, callback)
+            })
+            .await?;
+        // On a full disk the rest waits for space, without holding a thread: openraft treats a
+        // failed append as fatal for the group, so the replica stalls instead (a leader stops
+        // answering and is replaced) and goes on where it stopped once space is back.
+        let mut waited_on = None;
+        while let Appended::NoSpace {
+            rest,
+            callback,
+            path,
+        } = outcome
+        {
+            if waited_on.is_none() {
+                tracing::warn!(path = %path.display(), "disk full: appends wait for space");
+                waited_on = Some(path);
+            }
+            if self.stopping.load(Ordering::Acquire) {
+                return Err(io::Error::new(
+                    io::ErrorKind::StorageFull,
+                    "stopped while waiting for disk space",
+                ));
+            }
+            tokio::time::sleep(SPACE_RETRY).await;
+            outcome = self
+                .with_log(move |log| try_append(log, rest, callback))
+                .await?;
+        }
+        if let Some(path) = waited_on {
+            tracing::info!(path = %path.display(), "disk space back: appends go on");
+        }
+        Ok(())
     }
 
     async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> io::Result<()> {
