@@ -16,6 +16,8 @@ missing=()
 command -v kcat >/dev/null 2>&1 || command -v kafkacat >/dev/null 2>&1 || missing+=(kcat)
 command -v cc >/dev/null 2>&1 || missing+=(build-essential)
 command -v make >/dev/null 2>&1 || missing+=(make)
+# The disk-full test gives the broker a small tmpfs of its own in a private mount namespace.
+command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
 [ -e /usr/include/zlib.h ] || missing+=(zlib1g-dev)
 if [ "${#missing[@]}" -gt 0 ]; then
   as_root apt-get update
