@@ -154,3 +154,94 @@ pub fn create_topic(target: &Target, topic: &str, partitions: i32, configs: &[(&
         }
     }
 }
+
+/// A record for [`produce_raw`]: its timestamp and value.
+fn raw_record(i: usize, timestamp: i64, value: bytes::Bytes) -> kafka_protocol::records::Record {
+    kafka_protocol::records::Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: -1,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: kafka_protocol::records::TimestampType::Creation,
+        offset: i as i64,
+        sequence: i as i32,
+        timestamp,
+        key: Some(bytes::Bytes::from(format!("key-{i}"))),
+        value: Some(value),
+        headers: kafka_protocol::indexmap::IndexMap::new(),
+    }
+}
+
+/// Writes one RecordBatch of `timestamps.len()` records (record `i` has timestamp
+/// `timestamps[i]`), compressed with `compression`, to partition 0 of `topic` with a raw
+/// Produce (acks=all): clients choose their own batch boundaries, this fixes them. Returns the
+/// batch's base offset.
+pub fn produce_one_batch(
+    target: &Target,
+    topic: &str,
+    timestamps: &[i64],
+    compression: kafka_protocol::records::Compression,
+) -> i64 {
+    let records = timestamps
+        .iter()
+        .enumerate()
+        .map(|(i, ts)| raw_record(i, *ts, bytes::Bytes::from(format!("value-{i}"))))
+        .collect();
+    produce_raw(target, topic, 0, records, compression)
+}
+
+/// Writes one uncompressed batch of a single record holding `value` to `partition` of `topic`.
+pub fn produce_one_record(target: &Target, topic: &str, partition: i32, value: &[u8]) -> i64 {
+    let record = raw_record(0, 1_700_000_000_000, bytes::Bytes::copy_from_slice(value));
+    produce_raw(
+        target,
+        topic,
+        partition,
+        vec![record],
+        kafka_protocol::records::Compression::None,
+    )
+}
+
+/// One raw Produce v8 (acks=all) of `records` as one batch; returns its base offset.
+fn produce_raw(
+    target: &Target,
+    topic: &str,
+    partition: i32,
+    records: Vec<kafka_protocol::records::Record>,
+    compression: kafka_protocol::records::Compression,
+) -> i64 {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    use kafka_protocol::records::{RecordBatchEncoder, RecordEncodeOptions};
+
+    let mut batch = bytes::BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression,
+    };
+    RecordBatchEncoder::encode(&mut batch, &records, &options).expect("encode the batch");
+    let request = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(WAIT.as_millis() as i32)
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_partition_data(vec![
+                    PartitionProduceData::default()
+                        .with_index(partition)
+                        .with_records(Some(batch.freeze())),
+                ]),
+        ]);
+    let mut stream = crate::common::wire::connect(target.addr);
+    let response: ProduceResponse =
+        crate::common::wire::call(&mut stream, ApiKey::Produce, 8, &request);
+    let answer = &response.responses[0].partition_responses[0];
+    assert_eq!(
+        answer.error_code, 0,
+        "produce of one batch to {topic}-{partition}"
+    );
+    answer.base_offset
+}

@@ -1,5 +1,6 @@
 //! kcat, the command-line client, unchanged: `-L` lists the broker and topic, `-P -K:` produces
-//! keyed messages, `-C -e -o beginning` reads them back, `-G` consumes as a group member that
+//! keyed messages, `-C -e -o beginning` reads them back, `-o s@<time>` starts at the first record
+//! at or after a time (inside a batch), `-G` consumes as a group member that
 //! commits and resumes, and a `-G` member killed without leaving loses its partitions once its
 //! session times out. kcat must be installed (`./test.sh` installs it): without it these tests
 //! fail rather than skip.
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tracing::info;
 
-use crate::clients::create_topic;
+use crate::clients::{create_topic, produce_one_batch};
 use crate::common::{WAIT, init_logs, unique_name};
 use crate::harness::Target;
 
@@ -141,6 +142,35 @@ fn kcat_lists_produces_and_consumes() {
         .map(|(i, l)| format!("{i} {l}\n"))
         .collect();
     assert_eq!(String::from_utf8_lossy(&consumed.stdout), expected);
+}
+
+#[test]
+fn kcat_starts_at_the_first_record_at_or_after_a_time_inside_a_compressed_batch() {
+    init_logs();
+    let target = Target::any();
+    let bootstrap = target.addr.to_string();
+    let topic = unique_name("kcat-time");
+    create_topic(&target, &topic, 1, &[]);
+    let t0 = 1_650_000_000_000i64;
+    let timestamps: Vec<i64> = (0..100).map(|i| t0 + i * 10).collect();
+    produce_one_batch(
+        &target,
+        &topic,
+        &timestamps,
+        kafka_protocol::records::Compression::Lz4,
+    );
+
+    info!("kcat -o s@<t0+500> starts at record 50 of the one batch");
+    let start = format!("s@{}", t0 + 500);
+    let args = [
+        "-b", &bootstrap, "-C", "-t", &topic, "-p", "0", "-o", &start, "-c", "1", "-f", "%o %T\n",
+    ];
+    let consumed = run(&args, b"", WAIT * 2);
+    check(&args, &consumed);
+    assert_eq!(
+        String::from_utf8_lossy(&consumed.stdout),
+        format!("50 {}\n", t0 + 500)
+    );
 }
 
 #[test]

@@ -10,7 +10,12 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use tracing::info;
 
-use crate::clients::{assign, consume, consume_to_eof, consumer, create_topic, future_producer};
+use kafka_protocol::records::Compression;
+use rdkafka::consumer::BaseConsumer;
+
+use crate::clients::{
+    assign, consume, consume_to_eof, consumer, create_topic, future_producer, produce_one_batch,
+};
 use crate::common::{WAIT, block_on, init_logs, unique_name};
 use crate::harness::Target;
 
@@ -147,6 +152,73 @@ fn watermarks_and_offsets_for_times() {
     let got = consume(&consumer, 2, WAIT);
     assert_eq!(got[0].payload(), Some(&b"at-3"[..]));
     assert_eq!(got[1].offset(), 4);
+}
+
+/// The first offset whose record timestamp is at or after `time`, as librdkafka's
+/// `offsets_for_times` reports it.
+fn offset_for_time(consumer: &BaseConsumer, topic: &str, time: i64) -> Offset {
+    let mut wanted = TopicPartitionList::new();
+    wanted
+        .add_partition_offset(topic, 0, Offset::Offset(time))
+        .expect("timestamp");
+    let found = consumer
+        .offsets_for_times(wanted, WAIT)
+        .expect("offsets for times");
+    let element = found.find_partition(topic, 0).expect("partition in answer");
+    assert!(element.error().is_ok(), "{time}: {:?}", element.error());
+    element.offset()
+}
+
+#[test]
+fn offsets_for_times_are_exact_to_the_record_inside_one_batch_of_every_codec() {
+    init_logs();
+    let target = Target::any();
+    let consumer = consumer(&target, &[]);
+    let t0 = 1_650_000_000_000i64;
+    // 100 records 10 ms apart, except that record 70 is out of order (older than its
+    // neighbours), as records of one batch may be: Kafka answers the first record at or after
+    // the time in offset order.
+    let mut timestamps: Vec<i64> = (0..100).map(|i| t0 + i * 10).collect();
+    timestamps[70] = t0 + 5;
+    for (name, compression) in [
+        ("none", Compression::None),
+        ("gzip", Compression::Gzip),
+        ("snappy", Compression::Snappy),
+        ("lz4", Compression::Lz4),
+        ("zstd", Compression::Zstd),
+    ] {
+        info!(
+            codec = name,
+            "one batch of 100 records with their own timestamps"
+        );
+        let topic = unique_name(&format!("times-{name}"));
+        create_topic(&target, &topic, 1, &[]);
+        let ahead = produce_one_batch(&target, &topic, &[t0 - 1000], Compression::None);
+        assert_eq!(ahead, 0);
+        assert_eq!(
+            produce_one_batch(&target, &topic, &timestamps, compression),
+            1
+        );
+        let cases = [
+            (t0 - 2000, Offset::Offset(0)),
+            (t0, Offset::Offset(1)),
+            (t0 + 1, Offset::Offset(2)),
+            (t0 + 500, Offset::Offset(51)),
+            (t0 + 505, Offset::Offset(52)),
+            (t0 + 690, Offset::Offset(70)),
+            (t0 + 700, Offset::Offset(72)),
+            (t0 + 990, Offset::Offset(100)),
+            (t0 + 991, Offset::End),
+        ];
+        for (time, expected) in cases {
+            assert_eq!(
+                offset_for_time(&consumer, &topic, time),
+                expected,
+                "{name}: offset for time t0{:+}",
+                time - t0
+            );
+        }
+    }
 }
 
 #[test]

@@ -269,6 +269,7 @@ mod tests {
             partition_code(&partition::Error::OffsetOutOfRange {
                 offset: KafkaOffset(9),
                 log_start_offset: KafkaOffset(0),
+                log_end_offset: KafkaOffset(1),
                 high_watermark: KafkaOffset(1)
             }),
             1

@@ -16,10 +16,13 @@ pub enum Error {
     NotLeader { leader: Option<NodeId> },
     #[error("this broker hosts no such partition")]
     UnknownPartition,
-    #[error("offset {offset} is outside [{log_start_offset}, {high_watermark}]")]
+    /// Outside the log, `[log start, log end]`: what Kafka calls out of range. Between the high
+    /// watermark and the log end (a new leader's watermark catching up) is not.
+    #[error("offset {offset} is outside [{log_start_offset}, {log_end_offset}]")]
     OffsetOutOfRange {
         offset: KafkaOffset,
         log_start_offset: KafkaOffset,
+        log_end_offset: KafkaOffset,
         high_watermark: KafkaOffset,
     },
     #[error("corrupt record batch: {0}")]

@@ -243,11 +243,23 @@ impl Replica {
         })
     }
 
-    /// Whole batches from the one holding `offset`, up to `max_bytes` (at least one batch),
-    /// never past the high watermark.
-    pub fn fetch(&self, offset: KafkaOffset, max_bytes: usize) -> Result<FetchData, Error> {
+    /// Whole batches from the one holding `offset`, up to `max_bytes`, never past the high
+    /// watermark. A first batch larger than `max_bytes` comes whole with `whole_first_batch`
+    /// (Kafka's rule for the first non-empty partition of a Fetch, so a consumer always moves
+    /// on), else not at all.
+    pub fn fetch(
+        &self,
+        offset: KafkaOffset,
+        max_bytes: usize,
+        whole_first_batch: bool,
+    ) -> Result<FetchData, Error> {
         self.ensure_leader()?;
-        self.read_committed(offset, max_bytes)
+        let mut read = self.read_committed(offset, max_bytes)?;
+        if !whole_first_batch && read.bytes > max_bytes {
+            read.batches.clear();
+            read.bytes = 0;
+        }
+        Ok(read)
     }
 
     /// Like [`Replica::fetch`] but on any replica, leader or not: for the broker's own readers
@@ -259,10 +271,12 @@ impl Replica {
     ) -> Result<FetchData, Error> {
         let high_watermark = self.high_watermark();
         let log_start_offset = self.log_start_offset();
-        if offset < log_start_offset || offset > high_watermark {
+        let log_end_offset = self.log_end_offset();
+        if offset < log_start_offset || offset > log_end_offset.max(high_watermark) {
             return Err(Error::OffsetOutOfRange {
                 offset,
                 log_start_offset,
+                log_end_offset,
                 high_watermark,
             });
         }
@@ -286,20 +300,34 @@ impl Replica {
         let _ = tokio::time::timeout_at(deadline, hw.wait_for(|hw| *hw > offset)).await;
     }
 
-    /// The first committed batch holding a timestamp at or above `timestamp`: its base offset
-    /// and its largest timestamp.
+    /// The first committed record whose timestamp is at or above `timestamp`: its offset and
+    /// its timestamp. The log finds the first batch reaching `timestamp`; only that batch is
+    /// read (and decompressed) to find the record, as Kafka does.
     pub fn offset_for_timestamp(
         &self,
         timestamp: i64,
     ) -> Result<Option<(KafkaOffset, i64)>, Error> {
         self.ensure_leader()?;
-        let found = self
-            .raft
-            .reader()
-            .log()
+        let log = self.raft.reader().log();
+        let high_watermark = self.high_watermark();
+        let Some((base, _)) = log
             .offset_for_timestamp(timestamp)
+            .map_err(Error::storage)?
+            .filter(|(base, _)| *base < high_watermark)
+        else {
+            return Ok(None);
+        };
+        let read = log
+            .read_records(base, 1, high_watermark)
             .map_err(Error::storage)?;
-        Ok(found.filter(|(offset, _)| *offset < self.high_watermark()))
+        let Some(bytes) = read.batches.into_iter().next() else {
+            return Ok(None);
+        };
+        let record = RecordBatch::new(bytes)?
+            .records()?
+            .into_iter()
+            .find(|r| r.timestamp >= timestamp);
+        Ok(record.map(|r| (KafkaOffset(r.offset), r.timestamp)))
     }
 
     /// The batch holding the largest timestamp (ListOffsets MAX_TIMESTAMP): its base offset and

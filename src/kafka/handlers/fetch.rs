@@ -114,9 +114,14 @@ fn read_all(
     wanted
         .iter()
         .map(|w| {
-            // The first partition with data always gets a whole batch, whatever the limits.
-            let limit = if first { usize::MAX } else { budget };
-            let answer = read_partition(broker, names[w.topic].as_deref(), &w.partition, limit);
+            // Only the first partition with data may take a batch larger than the limits.
+            let answer = read_partition(
+                broker,
+                names[w.topic].as_deref(),
+                &w.partition,
+                budget,
+                first,
+            );
             if answer.bytes > 0 {
                 first = false;
                 budget = budget.saturating_sub(answer.bytes);
@@ -131,6 +136,7 @@ fn read_partition(
     topic: Option<&str>,
     wanted: &FetchPartition,
     response_budget: usize,
+    first_with_data: bool,
 ) -> Answer {
     let base = PartitionData::default()
         .with_partition_index(wanted.partition)
@@ -160,16 +166,7 @@ fn read_partition(
         usize::MAX
     };
     let limit = partition_max.min(response_budget);
-    match replica.fetch(KafkaOffset(wanted.fetch_offset), limit.max(1)) {
-        Ok(read) if response_budget == 0 && read.bytes > 0 => Answer {
-            // The response is full: report the offsets without records.
-            data: base
-                .with_high_watermark(read.high_watermark.0)
-                .with_last_stable_offset(read.high_watermark.0)
-                .with_log_start_offset(read.log_start_offset.0),
-            bytes: 0,
-            failed: false,
-        },
+    match replica.fetch(KafkaOffset(wanted.fetch_offset), limit, first_with_data) {
         Ok(read) => Answer {
             bytes: read.bytes,
             data: base

@@ -1,7 +1,7 @@
 //! ListOffsets v1-v8: earliest (log start), latest (high watermark), the largest timestamp,
 //! and the first offset at or after a timestamp, per partition.
-//! Timestamps resolve to whole batches: the answer is the base offset of the first batch holding
-//! a record at or after the time, and that batch's largest timestamp.
+//! Timestamps resolve to records, as in Kafka: the offset and timestamp of the first record
+//! at or after the time (only the batch that holds it is read).
 
 use kafka_protocol::messages::list_offsets_request::ListOffsetsPartition;
 use kafka_protocol::messages::list_offsets_response::{
@@ -61,6 +61,11 @@ fn list_partition(
         Ok(replica) => replica,
         Err(e) => return base.with_error_code(error_map::partition_code(&e)),
     };
+    // Fenced as Fetch is: a client acting on an older or newer leader learns so. The field is
+    // -1 (no check) before v4.
+    if let Err(e) = replica.check_leader_epoch(wanted.current_leader_epoch) {
+        return base.with_error_code(error_map::partition_code(&e));
+    }
     let epoch = if has_leader_epoch(version) {
         replica.leader_epoch().0
     } else {
