@@ -34,6 +34,7 @@ mod harness;
 mod hostile;
 mod kcat;
 mod leader_epoch;
+mod limits;
 mod offsets;
 mod offsets_cleanup;
 mod produce_consume;

@@ -60,6 +60,9 @@ pub struct Config {
     pub default_replication_factor: u16,
     /// `message.max.bytes`: largest record batch accepted.
     pub message_max_bytes: u32,
+    /// `fetch.max.bytes`: the most a Fetch response holds, whatever the request asks (Kafka:
+    /// 55 MiB); the first batch of the first partition with data still comes whole.
+    pub fetch_max_bytes: u32,
     /// `socket.request.max.bytes`: largest request frame; a bigger size prefix closes the connection.
     pub socket_request_max_bytes: u32,
     /// `connections.max.idle.ms`: close a connection with nothing in flight after this long.
@@ -201,6 +204,7 @@ impl Default for Config {
             num_partitions: 1,
             default_replication_factor: 1,
             message_max_bytes: 1_048_588,
+            fetch_max_bytes: 57_671_680,
             socket_request_max_bytes: 100 * MIB as u32,
             connections_max_idle_ms: 600_000,
             max_connections: 1000,

@@ -162,6 +162,12 @@ const ROWS: &[Row] = &[
         |c| c.message_max_bytes.to_string(),
     ),
     (
+        "fetch.max.bytes",
+        SettingType::Int,
+        "the most a Fetch response holds, whatever the request asks",
+        |c| c.fetch_max_bytes.to_string(),
+    ),
+    (
         "socket.request.max.bytes",
         SettingType::Int,
         "largest request frame",

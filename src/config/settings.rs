@@ -27,6 +27,7 @@ pub const KEYS: &[&str] = &[
     "num.partitions",
     "default.replication.factor",
     "message.max.bytes",
+    "fetch.max.bytes",
     "socket.request.max.bytes",
     "connections.max.idle.ms",
     "max.connections",
@@ -90,6 +91,8 @@ pub(super) struct Settings {
     default_replication_factor: Option<u16>,
     #[serde(rename = "message.max.bytes")]
     message_max_bytes: Option<u32>,
+    #[serde(rename = "fetch.max.bytes")]
+    fetch_max_bytes: Option<u32>,
     #[serde(rename = "socket.request.max.bytes")]
     socket_request_max_bytes: Option<u32>,
     #[serde(rename = "connections.max.idle.ms")]
@@ -203,6 +206,7 @@ impl Settings {
             self.default_replication_factor,
         );
         set(&mut config.message_max_bytes, self.message_max_bytes);
+        set(&mut config.fetch_max_bytes, self.fetch_max_bytes);
         set(
             &mut config.socket_request_max_bytes,
             self.socket_request_max_bytes,

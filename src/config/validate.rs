@@ -58,8 +58,15 @@ impl Config {
         Ok(())
     }
 
-    /// `message.max.bytes`, `socket.request.max.bytes`: a batch must fit in a request.
+    /// `message.max.bytes`, `socket.request.max.bytes`: a batch must fit in a request;
+    /// `fetch.max.bytes` as Kafka bounds it.
     fn validate_request_limits(&self) -> Result<(), ConfigError> {
+        check(
+            (1024..=i32::MAX as u32).contains(&self.fetch_max_bytes),
+            "fetch.max.bytes",
+            self.fetch_max_bytes,
+            "1024 ..= 2147483647",
+        )?;
         check(
             self.message_max_bytes >= 1024,
             "message.max.bytes",

@@ -214,7 +214,9 @@ pub(crate) fn admin_code(err: &AdminError) -> i16 {
         E::InternalTopic(_) => ResponseError::InvalidTopicException,
         E::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition,
         E::UnknownTopicId(_) => ResponseError::UnknownTopicId,
-        E::NoPartitions(_) | E::FewerPartitions { .. } => ResponseError::InvalidPartitions,
+        E::NoPartitions(_) | E::FewerPartitions { .. } | E::TooManyPartitions { .. } => {
+            ResponseError::InvalidPartitions
+        }
         E::Assignment(_) => ResponseError::InvalidReplicaAssignment,
         E::ConfigWithoutValue(_) | E::NotAList(_) => ResponseError::InvalidConfig,
         E::Refused(e) => metadata_error(e),

@@ -289,12 +289,16 @@ pub fn effective(
 /// The settings of the metadata log itself: it is small and its whole history is the state,
 /// so it keeps everything.
 pub fn metadata_log(defaults: &TopicDefaults) -> EffectiveConfig {
+    const SEGMENT_BYTES: i64 = 64 << 20;
     effective(
         &BTreeMap::new(),
         &TopicDefaults {
             retention_ms: -1,
             retention_bytes: -1,
-            segment_bytes: 64 << 20,
+            segment_bytes: SEGMENT_BYTES,
+            // No metadata record may outgrow the segment that must hold it, whatever
+            // message.max.bytes allows clients.
+            max_message_bytes: defaults.max_message_bytes.min(SEGMENT_BYTES / 4),
             ..defaults.clone()
         },
     )

@@ -27,6 +27,10 @@ fn has_log_start_offset(version: i16) -> bool {
     version >= 5
 }
 
+/// The longest a Fetch long-polls, whatever `max_wait_ms` asks: as long as clients wait for
+/// an answer by default (`request.timeout.ms`), so a poll never pins a connection for longer.
+const MAX_WAIT: Duration = Duration::from_secs(30);
+
 /// One partition to read, resolved.
 struct Wanted {
     topic: usize,
@@ -55,11 +59,13 @@ pub(crate) async fn handle(ctx: RequestContext, request: FetchRequest) -> Option
             });
         }
     }
-    let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
-    let max_bytes = if request.max_bytes > 0 {
-        request.max_bytes as usize
-    } else {
-        usize::MAX
+    let wait = Duration::from_millis(request.max_wait_ms.max(0) as u64).min(MAX_WAIT);
+    let deadline = Instant::now() + wait;
+    // The broker's fetch.max.bytes bounds every response, whatever the request asks.
+    let broker_max = broker.config.fetch_max_bytes as usize;
+    let max_bytes = match usize::try_from(request.max_bytes) {
+        Ok(asked) if asked > 0 => asked.min(broker_max),
+        _ => broker_max,
     };
     let min_bytes = request.min_bytes.max(0) as usize;
     let mut answers = read_all(broker, &names, &wanted, max_bytes);

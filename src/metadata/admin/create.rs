@@ -136,8 +136,12 @@ impl Admin {
         if partitions <= 0 {
             return Err(AdminError::NoPartitions(partitions));
         }
+        super::check_new_partitions(i64::from(partitions))?;
         let assignments = match spec.assignments {
-            Some(chosen) => chosen,
+            Some(chosen) => {
+                super::check_new_partitions(chosen.len() as i64)?;
+                chosen
+            }
             None => self
                 .state()
                 .assign(0, partitions as usize, rf.max(0) as usize)?,

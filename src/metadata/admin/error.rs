@@ -50,6 +50,10 @@ pub enum AdminError {
     UnknownTopicId(Uuid),
     #[error("partition count {0} must be at least 1")]
     NoPartitions(i32),
+    /// More new partitions in one request than [`super::MAX_NEW_PARTITIONS`]: refused before
+    /// anything is allocated for them.
+    #[error("{requested} new partitions in one request; at most {max}")]
+    TooManyPartitions { requested: i64, max: usize },
     #[error("topic '{name}' has {current} partitions; the new count ({requested}) must be larger")]
     FewerPartitions {
         name: String,

@@ -148,6 +148,21 @@ impl Admin {
     }
 }
 
+/// New partitions one CreateTopics or CreatePartitions entry may add: a count is checked
+/// against this before anything is allocated for it, and the metadata record that assigns them
+/// stays far below the metadata log's batch limit.
+pub const MAX_NEW_PARTITIONS: usize = 10_000;
+
+fn check_new_partitions(requested: i64) -> Result<(), AdminError> {
+    if requested > MAX_NEW_PARTITIONS as i64 {
+        return Err(AdminError::TooManyPartitions {
+            requested,
+            max: MAX_NEW_PARTITIONS,
+        });
+    }
+    Ok(())
+}
+
 /// How long a request waits for its change to take effect here: the client's timeout when it
 /// gives one, at most [`START_WAIT`].
 fn effect_wait(timeout_ms: i32) -> Duration {

@@ -66,6 +66,7 @@ impl Admin {
                 requested: topic.count,
             });
         }
+        super::check_new_partitions((count - current) as i64)?;
         let replication_factor = meta.partitions.first().map_or(1, Vec::len);
         let assignments = match &topic.assignments {
             Some(chosen) => check_assignments(&state, chosen, count - current, replication_factor)?,

@@ -1,0 +1,108 @@
+//! Requests that ask for too much get Kafka's error codes and the broker stays up: partition
+//! counts in the billions (which once aborted the process allocating their assignment), and
+//! Fetch responses bounded by the broker's `fetch.max.bytes` whatever `max_bytes` says.
+
+use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use tracing::info;
+
+use crate::admin_raw::create_topic;
+use crate::clients::produce_one_record;
+use crate::common::wire::{call, connect};
+use crate::common::{init_logs, unique_name};
+use crate::harness::Target;
+
+const INVALID_PARTITIONS: i16 = 37;
+
+fn topic_name(name: &str) -> TopicName {
+    TopicName(StrBytes::from_string(name.to_string()))
+}
+
+#[test]
+fn partition_counts_in_the_billions_are_refused_and_the_broker_stays_up() {
+    init_logs();
+    let target = Target::any();
+    let mut conn = connect(target.addr);
+    for validate_only in [true, false] {
+        info!(validate_only, "CreateTopics with 2^31-1 partitions");
+        let name = unique_name("huge");
+        let request = CreateTopicsRequest::default()
+            .with_topics(vec![
+                CreatableTopic::default()
+                    .with_name(topic_name(&name))
+                    .with_num_partitions(i32::MAX)
+                    .with_replication_factor(1),
+            ])
+            .with_timeout_ms(10_000)
+            .with_validate_only(validate_only);
+        let response: CreateTopicsResponse = call(&mut conn, ApiKey::CreateTopics, 7, &request);
+        assert_eq!(
+            response.topics[0].error_code, INVALID_PARTITIONS,
+            "{response:?}"
+        );
+    }
+
+    info!("CreatePartitions to 2^31-1");
+    let name = unique_name("grown");
+    create_topic(&mut conn, &name);
+    let request = CreatePartitionsRequest::default()
+        .with_topics(vec![
+            CreatePartitionsTopic::default()
+                .with_name(topic_name(&name))
+                .with_count(i32::MAX),
+        ])
+        .with_timeout_ms(10_000);
+    let response: CreatePartitionsResponse = call(&mut conn, ApiKey::CreatePartitions, 3, &request);
+    assert_eq!(
+        response.results[0].error_code, INVALID_PARTITIONS,
+        "{response:?}"
+    );
+
+    info!("the broker still answers, and takes sensible requests");
+    assert!(crate::common::process::answers(target.addr));
+    create_topic(&mut conn, &unique_name("after"));
+}
+
+#[test]
+#[ignore = "needs a broker of its own: sets fetch.max.bytes"]
+fn fetch_responses_stop_at_the_brokers_fetch_max_bytes() {
+    init_logs();
+    let target = Target::own(&[("fetch.max.bytes", "1048576")]);
+    let mut conn = connect(target.addr);
+    let topic = unique_name("bounded");
+    create_topic(&mut conn, &topic);
+    let value = vec![b'v'; 200 << 10];
+    for _ in 0..20 {
+        produce_one_record(&target, &topic, 0, &value);
+    }
+    for max_bytes in [-1, 0, i32::MAX] {
+        info!(max_bytes, "a Fetch over 4 MiB of records");
+        let request = FetchRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_max_wait_ms(0)
+            .with_max_bytes(max_bytes)
+            .with_topics(vec![
+                FetchTopic::default()
+                    .with_topic(topic_name(&topic))
+                    .with_partitions(vec![
+                        FetchPartition::default()
+                            .with_partition(0)
+                            .with_fetch_offset(0)
+                            .with_current_leader_epoch(-1)
+                            .with_partition_max_bytes(i32::MAX),
+                    ]),
+            ]);
+        let response: FetchResponse = call(&mut conn, ApiKey::Fetch, 11, &request);
+        let partition = &response.responses[0].partitions[0];
+        assert_eq!(partition.error_code, 0, "{partition:?}");
+        let bytes = partition.records.as_ref().map_or(0, |r| r.len());
+        assert!(bytes > 0, "some records come back");
+        assert!(
+            bytes <= 1 << 20,
+            "max_bytes {max_bytes}: {bytes} bytes, over fetch.max.bytes"
+        );
+    }
+}
