@@ -12,7 +12,15 @@ use super::{EntryId, Error, Result};
 
 impl Log {
     /// Removes every entry after `last_kept` (all of them for `None`), durably, before
-    /// returning. Only uncommitted entries are ever cut, so no reader holds them.
+    /// returning.
+    ///
+    /// No byte a reader may hold changes: a deposed leader may still be replicating the very
+    /// entries cut here from zero-copy slices. The segment holding the cut keeps its bytes and
+    /// only publishes a shorter length; the entries after the cut go to a fresh segment named
+    /// after the first of them, whose existence bounds the old one on open (`recovery.rs`).
+    /// Segments wholly past the cut lose their names (a mapping outlives its name). The fresh
+    /// segment is durable before anything is removed, so a crash half way leaves the old log or
+    /// the cut one, never a mix.
     pub fn truncate_after(&mut self, last_kept: Option<u64>) -> Result<()> {
         self.check_running()?;
         let Some(last) = self.last else {
@@ -25,78 +33,62 @@ impl Log {
         self.flusher
             .drain()
             .map_err(|e| Error::Failed(e.to_string()))?;
-        // Readers stop short of the cut before any byte changes.
-        self.last = None;
-        self.next_offset = self.log_start_offset;
+        // Readers stop short of the cut before anything changes.
         self.shared
             .end_index
             .store(cut_from.max(self.first_index()), Ordering::Release);
-        while let Some(seg) = self.segments.last() {
-            if seg.base_index < cut_from {
-                break;
-            }
-            seg.paths.remove_all()?;
-            self.segments.pop();
+        let result = self.cut_tail(cut_from);
+        if let Err(e) = &result {
+            self.broken = Some(format!("cutting the log after {}: {e}", cut_from - 1));
         }
-        if let Some(seg) = self.segments.pop() {
-            let seg = self.cut_segment(seg, cut_from)?;
-            self.segments.push(seg);
-        }
-        sync_dir(&self.dir)?;
         self.publish();
-        Ok(())
+        result
     }
 
-    /// Cuts `seg` before entry `cut_from`, reopening it for appends if it was sealed.
-    fn cut_segment(&mut self, seg: Arc<Segment>, cut_from: u64) -> Result<Arc<Segment>> {
-        let limit = seg.readable_len();
-        let mut pos = super::index::seek_index(&seg.index_read(), cut_from - 1, limit);
-        let mut kept = None;
-        loop {
-            match seg.frame_at(pos, limit) {
-                Frame::Valid(h) if h.index < cut_from => {
-                    kept = Some(h);
-                    pos += h.frame_len();
-                }
-                Frame::Valid(_) | Frame::End => break,
-                Frame::Invalid(reason) => {
-                    return Err(Error::Corrupt {
-                        path: seg.paths.log.clone(),
-                        position: pos,
-                        reason: reason.to_string(),
-                    });
-                }
+    fn cut_tail(&mut self, cut_from: u64) -> Result<()> {
+        let keep = self
+            .segments
+            .iter()
+            .position(|s| s.base_index >= cut_from)
+            .unwrap_or(self.segments.len());
+        let doomed: Vec<Arc<Segment>> = self.segments.drain(keep..).collect();
+        self.last = None;
+        self.next_offset = self.log_start_offset;
+        if let Some(seg) = self.segments.last().cloned() {
+            let (kept, pos) = find_cut(&seg, cut_from)?;
+            self.last = Some(EntryId {
+                index: kept.index,
+                term: kept.term,
+            });
+            self.next_offset = kept.end_offset();
+            seg.publish(pos);
+            seg.truncate_indexes(pos, kept.end_offset(), false)?;
+            // What it keeps may never have been flushed: it is durable before a later segment
+            // exists, as a seal would make it.
+            seg.sync().map_err(|e| Error::io(&seg.paths.log, e))?;
+            seg.mark_sealed();
+        }
+        // The fresh segment bounds what comes before it from now on, durably, before any
+        // segment past the cut loses its name (one of them may share the fresh one's name: the
+        // rename replaces it). It is made even for a cut at a segment's end, or of everything:
+        // the segments going away may bound the dead tails of earlier cuts, and while the fresh
+        // one (empty) stands before them, open knows they are gone.
+        let fresh = Segment::create(
+            &*self.fs,
+            &self.dir,
+            cut_from,
+            self.next_offset,
+            self.config.segment_bytes,
+            self.config.preallocate_step_bytes,
+        )?;
+        sync_dir(&*self.fs, &self.dir)?;
+        self.segments.push(Arc::new(fresh));
+        for seg in doomed.iter().rev() {
+            if seg.base_index != cut_from {
+                seg.paths.remove_all(&*self.fs)?;
             }
         }
-        let kept = kept.ok_or_else(|| Error::Corrupt {
-            path: seg.paths.log.clone(),
-            position: pos,
-            reason: format!("entry {} not found", cut_from - 1),
-        })?;
-        let seg = if seg.is_sealed() {
-            let reopened = Segment::open(
-                &self.dir,
-                seg.base_index,
-                seg.base_offset,
-                self.config.segment_bytes.max(limit),
-                self.config.preallocate_step_bytes,
-            )?;
-            reopened.load_indexes()?;
-            reopened.publish(limit);
-            Arc::new(reopened)
-        } else {
-            seg
-        };
-        seg.publish(pos);
-        seg.zero_range(pos, limit)?;
-        seg.truncate_indexes(pos, kept.end_offset())?;
-        seg.sync_data().map_err(|e| Error::io(&seg.paths.log, e))?;
-        self.last = Some(EntryId {
-            index: kept.index,
-            term: kept.term,
-        });
-        self.next_offset = kept.end_offset();
-        Ok(seg)
+        sync_dir(&*self.fs, &self.dir)
     }
 
     /// Forgets every entry up to `upto` at once (durably) and deletes the segments that hold
@@ -141,12 +133,42 @@ impl Log {
             .drain(..keep_from.unwrap_or(self.segments.len()))
             .collect();
         for seg in &removed {
-            seg.paths.remove_all()?;
+            seg.paths.remove_all(&*self.fs)?;
         }
         if !removed.is_empty() {
-            sync_dir(&self.dir)?;
+            sync_dir(&*self.fs, &self.dir)?;
         }
         self.publish();
         Ok(())
     }
+}
+
+/// The last entry kept in `seg` when the log is cut before `cut_from`, and where the entry
+/// after it starts (the new end of the segment).
+fn find_cut(seg: &Segment, cut_from: u64) -> Result<(super::format::EntryHeader, u64)> {
+    let limit = seg.readable_len();
+    let mut pos = super::index::seek_index(&seg.index_read(), cut_from - 1, limit);
+    let mut kept = None;
+    loop {
+        match seg.frame_at(pos, limit) {
+            Frame::Valid(h) if h.index < cut_from => {
+                kept = Some(h);
+                pos += h.frame_len();
+            }
+            Frame::Valid(_) | Frame::End => break,
+            Frame::Invalid(reason) => {
+                return Err(Error::Corrupt {
+                    path: seg.paths.log.clone(),
+                    position: pos,
+                    reason: reason.to_string(),
+                });
+            }
+        }
+    }
+    let kept = kept.ok_or_else(|| Error::Corrupt {
+        path: seg.paths.log.clone(),
+        position: pos,
+        reason: format!("entry {} not found", cut_from - 1),
+    })?;
+    Ok((kept, pos))
 }

@@ -11,8 +11,13 @@ mod cut;
 mod files;
 mod flush;
 mod format;
+mod fs;
+#[cfg(test)]
+mod fs_sim;
 mod index;
 mod log;
+#[cfg(test)]
+mod power_loss;
 mod reader;
 mod recovery;
 mod retention;
