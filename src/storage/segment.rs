@@ -57,6 +57,9 @@ pub(super) struct Segment {
     /// Bytes reserved at a time ahead of the write position.
     step: u64,
     len: AtomicU64,
+    /// The largest length ever published: bytes below it stay as they are even after a cut
+    /// lowers `len`, so a reader that looked before the cut may still slice them.
+    high: AtomicU64,
     sealed: AtomicBool,
     /// Largest entry timestamp in the segment (i64::MIN when none).
     max_timestamp: AtomicI64,
@@ -143,6 +146,7 @@ impl Segment {
             allocated: AtomicU64::new(file_len),
             step: step.max(1),
             len: AtomicU64::new(0),
+            high: AtomicU64::new(0),
             sealed: AtomicBool::new(false),
             max_timestamp: AtomicI64::new(i64::MIN),
             index: RwLock::new(Vec::new()),
@@ -167,6 +171,7 @@ impl Segment {
     /// Makes everything below `len` visible to readers. The bytes must already be written.
     pub fn publish(&self, len: u64) {
         assert!(len <= self.capacity, "published length beyond the mapping");
+        self.high.fetch_max(len, Ordering::AcqRel);
         self.len.store(len, Ordering::Release);
     }
 
@@ -207,6 +212,8 @@ impl Segment {
         self.file.set_len(len).map_err(io)?;
         self.file.sync_data().map_err(io)?;
         self.allocated.store(len, Ordering::Release);
+        self.len.store(len.min(self.readable_len()), Ordering::Release);
+        self.high.store(len.min(self.readable_len()), Ordering::Release);
         Ok(())
     }
 
@@ -267,9 +274,13 @@ impl Segment {
         if position >= limit {
             return Frame::End;
         }
+        assert!(
+            limit <= self.high.load(Ordering::Acquire),
+            "frame read past published length"
+        );
         let avail = (limit - position) as usize;
-        // SAFETY: `position < limit <= readable length <= capacity`, and the bytes below the
-        // published length are immutable while read (see the module doc).
+        // SAFETY: `position < limit <=` a length once published `<= capacity`, and bytes below
+        // a published length are never written again (see the module doc).
         let head = unsafe { self.slice(position, avail.min(ENTRY_HEADER_BYTES)) };
         if head.first() == Some(&0) && head.iter().all(|&b| b == 0) {
             return Frame::End;
@@ -292,11 +303,12 @@ impl Segment {
         Frame::Valid(header)
     }
 
-    /// A zero-copy view of `[start, end)`, which must be below the readable length.
+    /// A zero-copy view of `[start, end)`, which must lie below a length once published
+    /// (a cut may have lowered the readable length since the caller looked: those bytes stay).
     pub fn bytes(self: &Arc<Self>, start: u64, end: u64) -> Bytes {
         assert!(
-            start <= end && end <= self.readable_len(),
-            "read past readable length"
+            start <= end && end <= self.high.load(Ordering::Acquire),
+            "read past published length"
         );
         Bytes::from_owner(MappedRange {
             segment: Arc::clone(self),
@@ -311,16 +323,18 @@ impl Segment {
             start <= end && end <= self.readable_len(),
             "read past readable length"
         );
-        // SAFETY: the range is published, and published bytes are never written again.
+        // SAFETY: the range is below the readable length, and published bytes are never
+        // written again.
         unsafe { self.slice(start, (end - start) as usize) }
     }
 
     /// # Safety
-    /// `[position, position + len)` must lie below the published length.
+    /// `[position, position + len)` must lie below a length once published.
     unsafe fn slice(&self, position: u64, len: usize) -> &[u8] {
         debug_assert!(position + len as u64 <= self.capacity);
         // SAFETY: the mapping covers `capacity` bytes and lives as long as `self`; the caller
-        // guarantees the range is published and therefore no longer written.
+        // guarantees the range lies below a length once published, and therefore is no longer
+        // written.
         unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(position as usize), len) }
     }
 
@@ -442,7 +456,7 @@ struct MappedRange {
 
 impl AsRef<[u8]> for MappedRange {
     fn as_ref(&self) -> &[u8] {
-        // SAFETY: `Segment::bytes` checked the range against the published length.
+        // SAFETY: `Segment::bytes` checked the range against the largest published length.
         unsafe { self.segment.slice(self.start as u64, self.len) }
     }
 }
