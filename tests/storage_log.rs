@@ -322,7 +322,11 @@ fn flipped_bit_in_the_synced_tail_is_an_error_not_a_cut() {
         matches!(&err, Error::Corrupt { path, .. } if path == &last_file),
         "{err}"
     );
-    assert_eq!(fs::read(&last_file).unwrap().len(), data.len(), "the file is left as it was");
+    assert_eq!(
+        fs::read(&last_file).unwrap().len(),
+        data.len(),
+        "the file is left as it was"
+    );
 }
 
 #[test]

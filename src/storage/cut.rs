@@ -191,7 +191,10 @@ mod tests {
         let mut out = Vec::with_capacity(len);
         out.extend_from_slice(&index.to_le_bytes());
         out.extend_from_slice(&term.to_le_bytes());
-        out.resize(len, (index.wrapping_mul(7) ^ term.wrapping_mul(13)) as u8 | 1);
+        out.resize(
+            len,
+            (index.wrapping_mul(7) ^ term.wrapping_mul(13)) as u8 | 1,
+        );
         Bytes::from(out)
     }
 
@@ -206,7 +209,10 @@ mod tests {
     }
 
     fn check(entries: &[StoredEntry], what: &str) -> Result<(), String> {
-        match entries.iter().find(|e| payload(e.index, e.term) != e.payload) {
+        match entries
+            .iter()
+            .find(|e| payload(e.index, e.term) != e.payload)
+        {
             None => Ok(()),
             Some(e) => Err(format!(
                 "{what}: entry {} of term {} changed under its reader",

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::flush::{Flusher, Job};
-use super::fs::{self, DirLock, Fs};
 use super::format::{ENTRY_HEADER_BYTES, EntryHeader, IndexRecord, TimeRecord};
+use super::fs::{self, DirLock, Fs};
 use super::reader::{LogReader, Shared};
 use super::recovery;
 use super::segment::Segment;
@@ -221,8 +221,8 @@ impl Log {
             let room = self.active().map_or(0, |s| s.capacity());
             // An empty segment takes only the entry its name says (an empty log may start over
             // at another index).
-            let misnamed = position == 0
-                && self.active().is_some_and(|s| s.base_index != entry.index);
+            let misnamed =
+                position == 0 && self.active().is_some_and(|s| s.base_index != entry.index);
             if self.active().is_none() || position + frame_len > room || misnamed {
                 self.write_pending(batch_start, &mut pending_index)?;
                 self.roll(entry.index)?;

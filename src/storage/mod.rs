@@ -24,6 +24,7 @@ mod retention;
 mod scan;
 mod segment;
 mod state_file;
+mod validate;
 
 pub use flush::configure_flush_threads;
 pub use format::MAX_ENTRY_PAYLOAD_BYTES;

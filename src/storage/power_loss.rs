@@ -253,15 +253,16 @@ fn reopen_and_check(disk: &SimDisk, model: &mut Model) -> Result<Log, String> {
         .entries(..)
         .map_err(|e| format!("reading back failed: {e}"))?;
     let (first, end) = log.reader().index_bounds();
-    if got.len() as u64 != end - first
-        || got.iter().zip(first..).any(|(e, i)| e.index != i)
-    {
+    if got.len() as u64 != end - first || got.iter().zip(first..).any(|(e, i)| e.index != i) {
         return Err(format!("entries are not contiguous from {first} to {end}"));
     }
     let version = model
         .versions
         .iter()
-        .find(|v| got.iter().all(|e| v.get(&e.index).is_some_and(|x| x.matches(e))))
+        .find(|v| {
+            got.iter()
+                .all(|e| v.get(&e.index).is_some_and(|x| x.matches(e)))
+        })
         .ok_or_else(|| {
             let bad = got
                 .iter()
@@ -283,7 +284,9 @@ fn reopen_and_check(disk: &SimDisk, model: &mut Model) -> Result<Log, String> {
         && first <= p
         && !got.is_empty()
     {
-        return Err(format!("entries up to {p} were purged, the log starts at {first}"));
+        return Err(format!(
+            "entries up to {p} were purged, the log starts at {first}"
+        ));
     }
     let floor = model.may_be_purged.unwrap_or(0);
     let must_until = model
@@ -301,10 +304,17 @@ fn reopen_and_check(disk: &SimDisk, model: &mut Model) -> Result<Log, String> {
     if let Some(next) = expected_next
         && log.next_offset() != next
     {
-        return Err(format!("next offset {} after an entry ending at {next}", log.next_offset()));
+        return Err(format!(
+            "next offset {} after an entry ending at {next}",
+            log.next_offset()
+        ));
     }
     // The committed hint never points past the log.
-    let hint = hint_file(disk).load().ok().flatten().and_then(|b| decode_hint(&b));
+    let hint = hint_file(disk)
+        .load()
+        .ok()
+        .flatten()
+        .and_then(|b| decode_hint(&b));
     let clamped = log
         .clamp_to_log(hint)
         .map_err(|e| format!("clamping the hint: {e}"))?;
@@ -312,7 +322,10 @@ fn reopen_and_check(disk: &SimDisk, model: &mut Model) -> Result<Log, String> {
         let beyond = log.last_entry().is_none_or(|l| c.index > l.index);
         let other_term = got.iter().any(|e| e.index == c.index && e.term != c.term);
         if beyond || other_term {
-            return Err(format!("committed hint {c:?} is not in the log (last {:?})", log.last_entry()));
+            return Err(format!(
+                "committed hint {c:?} is not in the log (last {:?})",
+                log.last_entry()
+            ));
         }
     }
 
@@ -368,7 +381,10 @@ fn trace() -> bool {
 }
 
 fn seeds() -> Vec<u64> {
-    if let Some(seed) = std::env::var("RAFTKA_POWER_SEED").ok().and_then(|s| s.parse().ok()) {
+    if let Some(seed) = std::env::var("RAFTKA_POWER_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
         return vec![seed];
     }
     let count = std::env::var("RAFTKA_POWER_SEEDS")

@@ -212,8 +212,10 @@ impl Segment {
         self.file.set_len(len).map_err(io)?;
         self.file.sync_data().map_err(io)?;
         self.allocated.store(len, Ordering::Release);
-        self.len.store(len.min(self.readable_len()), Ordering::Release);
-        self.high.store(len.min(self.readable_len()), Ordering::Release);
+        self.len
+            .store(len.min(self.readable_len()), Ordering::Release);
+        self.high
+            .store(len.min(self.readable_len()), Ordering::Release);
         Ok(())
     }
 
@@ -428,8 +430,16 @@ impl Segment {
         times.retain(|t| t.base_offset < offset);
         *on_disk = (on_disk.0.min(index.len()), on_disk.1.min(times.len()));
         let files = [
-            (&self.index_file, &self.paths.index, on_disk.0 * INDEX_RECORD_BYTES),
-            (&self.time_file, &self.paths.time_index, on_disk.1 * TIME_RECORD_BYTES),
+            (
+                &self.index_file,
+                &self.paths.index,
+                on_disk.0 * INDEX_RECORD_BYTES,
+            ),
+            (
+                &self.time_file,
+                &self.paths.time_index,
+                on_disk.1 * TIME_RECORD_BYTES,
+            ),
         ];
         for (file, path, len) in files {
             file.set_len(len as u64).map_err(|e| Error::io(path, e))?;
@@ -465,12 +475,13 @@ impl AsRef<[u8]> for MappedRange {
 /// this call's error and never as a fault on a mapped page.
 fn reserve_disk(file: &dyn FsFile, path: &Path, from: u64, to: u64) -> Result<()> {
     let bytes = to - from;
-    file.allocate(from, to).map_err(|err| match err.raw_os_error() {
-        Some(libc::ENOSPC | libc::EDQUOT | libc::EFBIG) => Error::NoSpace {
-            path: path.to_path_buf(),
-            bytes,
-            source: err,
-        },
-        _ => Error::io(path, err),
-    })
+    file.allocate(from, to)
+        .map_err(|err| match err.raw_os_error() {
+            Some(libc::ENOSPC | libc::EDQUOT | libc::EFBIG) => Error::NoSpace {
+                path: path.to_path_buf(),
+                bytes,
+                source: err,
+            },
+            _ => Error::io(path, err),
+        })
 }
