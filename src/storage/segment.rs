@@ -442,9 +442,14 @@ impl Segment {
             ),
         ];
         for (file, path, len) in files {
-            file.set_len(len as u64).map_err(|e| Error::io(path, e))?;
-            if durable {
-                file.sync_data().map_err(|e| Error::io(path, e))?;
+            let io = |e| Error::io(path, e);
+            // Only a file holding more than its kept records changes (a torn record and what
+            // follows it go too); opening an intact log syncs nothing here.
+            if file.len().map_err(io)? > len as u64 {
+                file.set_len(len as u64).map_err(io)?;
+                if durable {
+                    file.sync_data().map_err(io)?;
+                }
             }
         }
         let ts = times
