@@ -6,7 +6,8 @@
 //! - `raft_vote`: the vote, stored durably before `save_vote` returns. Damage refuses the open:
 //!   a node must never forget its vote.
 //! - `raft_committed`: the last committed log id, stored without a sync; it is a hint that lets
-//!   a restart re-apply up to it, and damage makes it absent.
+//!   a restart re-apply up to it, damage makes it absent, and on open it is clamped to the
+//!   log's last entry (a power cut may keep it and lose the unsynced entries it points at).
 
 use std::io;
 use std::path::Path;
@@ -63,7 +64,10 @@ impl LogStore {
         let vote = load_vote(&vote_file)?;
         let log = Log::open(dir, config)?;
         let committed_file = StateFile::new(dir.join(COMMITTED_FILE));
-        let committed = load_committed(&committed_file);
+        // The hint is stored without a sync: a power cut can keep it and lose entries it
+        // points at, so it never reaches past what the log holds.
+        let hint = load_committed(&committed_file).map(|id| codec::entry_id(&id));
+        let committed = log.clamp_to_log(hint)?.map(codec::log_id);
         let reader = LogStoreReader {
             log: log.reader(),
             vote: Arc::new(Mutex::new(vote)),

@@ -195,7 +195,7 @@ fn run_batch(batch: Vec<Queued>) {
         if log.failure().is_some() {
             continue;
         }
-        if let Err(e) = seg.sync_data() {
+        if let Err(e) = seg.sync() {
             tracing::error!(path = %seg.paths.log.display(), error = %e, "fdatasync failed; log stops");
             log.fail(format!("syncing {}: {e}", seg.paths.log.display()));
         }

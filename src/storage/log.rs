@@ -2,13 +2,13 @@
 //! `cut.rs` cuts it at either end; `recovery.rs` rebuilds its state on open; `reader.rs`
 //! serves reads from what it publishes.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::flush::{Flusher, Job};
 use super::format::{ENTRY_HEADER_BYTES, EntryHeader, IndexRecord, TimeRecord};
+use super::fs::{self, DirLock, Fs};
 use super::reader::{LogReader, Shared};
 use super::recovery;
 use super::segment::Segment;
@@ -58,11 +58,12 @@ pub struct Log {
     pub(super) next_offset: KafkaOffset,
     pub(super) log_start_offset: KafkaOffset,
     pub(super) purge_file: StateFile,
+    pub(super) fs: Arc<dyn Fs>,
     write_buf: Vec<u8>,
     /// Set when a write failed half way: the in-memory view may be ahead of the files.
-    broken: Option<String>,
-    /// Holds the advisory lock on the directory for the life of the log.
-    _lock: File,
+    pub(super) broken: Option<String>,
+    /// Holds the lock on the directory for the life of the log.
+    _lock: DirLock,
 }
 
 impl std::fmt::Debug for Log {
@@ -79,16 +80,21 @@ impl std::fmt::Debug for Log {
 impl Log {
     /// Opens (or creates) the log in `dir`, validating only the tail of its last segment.
     pub fn open(dir: impl AsRef<Path>, config: LogConfig) -> Result<Log> {
+        Self::open_on(fs::real(), dir.as_ref(), config)
+    }
+
+    /// Opens the log in `dir` of the file system `fs`.
+    pub(super) fn open_on(fs: Arc<dyn Fs>, dir: &Path, config: LogConfig) -> Result<Log> {
         assert!(
             (LogConfig::MIN_SEGMENT_BYTES..=LogConfig::MAX_SEGMENT_BYTES)
                 .contains(&config.segment_bytes),
             "segment_bytes out of range"
         );
-        let dir = dir.as_ref().to_path_buf();
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        let lock = recovery::lock_dir(&dir)?;
-        let purge_file = StateFile::new(dir.join(recovery::PURGE_FILE));
-        let state = recovery::recover(&dir, &config, &purge_file)?;
+        let dir = dir.to_path_buf();
+        fs.create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let lock = recovery::lock_dir(&*fs, &dir)?;
+        let purge_file = StateFile::on(Arc::clone(&fs), dir.join(recovery::PURGE_FILE));
+        let state = recovery::recover(&fs, &dir, &config, &purge_file)?;
         let flusher = Flusher::start().map_err(|e| Error::io(&dir, e))?;
         let log = Log {
             shared: Arc::new(Shared::default()),
@@ -101,6 +107,7 @@ impl Log {
             next_offset: state.next_offset,
             log_start_offset: state.log_start_offset,
             purge_file,
+            fs,
             write_buf: Vec::new(),
             broken: None,
             _lock: lock,
@@ -216,7 +223,11 @@ impl Log {
             let frame_len = (ENTRY_HEADER_BYTES + entry.payload_len()) as u64;
             let position = batch_start + self.write_buf.len() as u64;
             let room = self.active().map_or(0, |s| s.capacity());
-            if self.active().is_none() || position + frame_len > room {
+            // An empty segment takes only the entry its name says (an empty log may start over
+            // at another index).
+            let misnamed =
+                position == 0 && self.active().is_some_and(|s| s.base_index != entry.index);
+            if self.active().is_none() || position + frame_len > room || misnamed {
                 self.write_pending(batch_start, &mut pending_index)?;
                 self.roll(entry.index)?;
                 batch_start = 0;
@@ -346,7 +357,7 @@ impl Log {
         seg.publish(at + self.write_buf.len() as u64);
         self.write_buf.clear();
         for rec in index.drain(..) {
-            seg.push_index(rec)?;
+            seg.push_index(rec);
             let max = seg.max_timestamp();
             if max != i64::MIN
                 && seg
@@ -357,27 +368,46 @@ impl Log {
                 seg.push_time(TimeRecord {
                     max_timestamp: max,
                     base_offset: rec.base_offset,
-                })?;
+                });
             }
         }
         Ok(())
     }
 
-    /// Starts a new segment whose first entry will be `base_index`, then seals the active one
-    /// (on the flusher, after its pending syncs). A new segment that finds no disk leaves the
-    /// active one as it was.
+    /// Seals the active segment and starts a new one whose first entry will be `base_index`.
+    /// The seal (on the flusher, after the pending syncs) is durable before the new segment
+    /// exists: a crash never leaves a later segment behind an unfinished one, so open can treat
+    /// any damage before the last segment as damage.
+    /// A new segment that finds no disk leaves the old one sealed and last: the next append
+    /// rolls again.
     fn roll(&mut self, base_index: LogIndex) -> Result<()> {
+        if let Some(old) = self.active().cloned() {
+            if old.readable_len() == 0 {
+                // Only an empty log starts anew elsewhere; an empty segment after another one
+                // starts where that one ends, and every entry fits an empty segment.
+                assert!(
+                    self.segments.len() == 1,
+                    "rolled away from an empty segment that follows another"
+                );
+                self.segments.pop();
+                old.paths.remove_all(&*self.fs)?;
+                sync_dir(&*self.fs, &self.dir)?;
+            } else {
+                self.flusher.submit(Job::Seal(old));
+                self.flusher
+                    .drain()
+                    .map_err(|e| Error::Failed(e.to_string()))?;
+            }
+        }
         let seg = Segment::create(
+            &*self.fs,
             &self.dir,
             base_index,
             self.next_offset,
             self.config.segment_bytes,
             self.config.preallocate_step_bytes,
         )?;
-        sync_dir(&self.dir)?;
-        if let Some(old) = self.active() {
-            self.flusher.submit(Job::Seal(Arc::clone(old)));
-        }
+        sync_dir(&*self.fs, &self.dir)?;
         self.segments.push(Arc::new(seg));
         Ok(())
     }

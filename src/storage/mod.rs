@@ -11,8 +11,13 @@ mod cut;
 mod files;
 mod flush;
 mod format;
+mod fs;
+#[cfg(test)]
+mod fs_sim;
 mod index;
 mod log;
+#[cfg(test)]
+mod power_loss;
 mod reader;
 mod recovery;
 mod retention;
@@ -20,6 +25,7 @@ mod scan;
 mod segment;
 mod space;
 mod state_file;
+mod validate;
 
 pub use flush::configure_flush_threads;
 pub use format::MAX_ENTRY_PAYLOAD_BYTES;

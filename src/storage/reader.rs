@@ -3,7 +3,7 @@
 //! `log.rs` is the single writer that publishes what readers may see.
 
 use std::ops::{Bound, RangeBounds};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering, fence};
 use std::sync::{Arc, RwLock};
 
 use super::format::{ENTRY_HEADER_BYTES, EntryHeader};
@@ -23,6 +23,8 @@ pub(super) struct Shared {
     pub end_index: AtomicU64,
     pub log_start_offset: AtomicI64,
     pub next_offset: AtomicI64,
+    /// Odd while `truncate_after` cuts the log, bumped once as it starts and once as it ends.
+    pub cuts: AtomicU64,
 }
 
 impl Shared {
@@ -52,20 +54,42 @@ impl LogReader {
     }
 
     /// The present entries within `range`, in order.
+    ///
+    /// A read that overlaps a cut of the log (`truncate_after`) may look at the segment list,
+    /// lengths and end from before and after it: what it then finds out of place is read again
+    /// once the cut is done, never reported as damage. The bytes it returns never change.
     pub fn entries(&self, range: impl RangeBounds<LogIndex>) -> Result<Vec<StoredEntry>> {
-        let (first, end) = self.index_bounds();
-        let lo = match range.start_bound() {
-            Bound::Included(&i) => i.0,
-            Bound::Excluded(&i) => i.0.saturating_add(1),
+        let raw = |b: Bound<&LogIndex>| b.map(|i| i.0);
+        let range = (raw(range.start_bound()), raw(range.end_bound()));
+        loop {
+            let cuts = self.shared.cuts.load(Ordering::SeqCst);
+            let result = self.entries_once(range);
+            fence(Ordering::Acquire);
+            match result {
+                Err(Error::Corrupt { .. })
+                    if cuts % 2 == 1 || self.shared.cuts.load(Ordering::SeqCst) != cuts =>
+                {
+                    std::thread::yield_now();
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn entries_once(&self, range: (Bound<u64>, Bound<u64>)) -> Result<Vec<StoredEntry>> {
+        let (LogIndex(first), LogIndex(end)) = self.index_bounds();
+        let lo = match range.0 {
+            Bound::Included(i) => i,
+            Bound::Excluded(i) => i.saturating_add(1),
             Bound::Unbounded => 0,
         }
-        .max(first.0);
-        let hi = match range.end_bound() {
-            Bound::Included(&i) => i.0.saturating_add(1),
-            Bound::Excluded(&i) => i.0,
+        .max(first);
+        let hi = match range.1 {
+            Bound::Included(i) => i.saturating_add(1),
+            Bound::Excluded(i) => i,
             Bound::Unbounded => u64::MAX,
         }
-        .min(end.0);
+        .min(end);
         let mut out = Vec::new();
         if lo >= hi {
             return Ok(out);

@@ -1,32 +1,50 @@
 //! Opening a log: find the segments, validate only what a crash can have left unfinished, and
 //! rebuild the writer's state. `log.rs` takes the result.
 //!
-//! | what is found                                   | what it means                    | action          |
-//! |-------------------------------------------------|----------------------------------|-----------------|
-//! | last segment: valid entries, then zeroes        | clean tail                       | keep            |
-//! | last segment: valid entries, then a bad entry   | torn write (crash mid-append)    | cut, zero, warn |
-//! | last segment: no valid entry at all             | crash right after a roll         | delete file     |
-//! | older segment: valid entries up to its length   | sealed                           | keep            |
-//! | older segment: valid entries, then zeroes       | crash before its seal ran        | seal now        |
-//! | older segment: a bad entry before its end       | damage to data once synced       | refuse: error   |
-//! | segment not following the previous one         | a file is missing or foreign     | refuse: error   |
-//! | segment wholly at or below the purge point      | crash during purge               | delete file     |
-//! | unreadable purge-point file                     | damage                           | refuse: error   |
+//! What a crash can leave follows from the order the writer keeps: a segment is sealed (synced
+//! whole) before the next one is created; entries are acknowledged only once synced; an index
+//! record reaches its file only once its entry is synced; a cut (`cut.rs`) creates the segment
+//! that starts at the cut before it removes anything, and never rewrites an older segment. Bytes
+//! an unsynced write puts on disk land where zeroes were (fresh or durably cut disk), a 512-byte
+//! sector at a time, in any order.
+//!
+//! | what is found                                       | what it means                  | action           |
+//! |-----------------------------------------------------|--------------------------------|------------------|
+//! | last segment: valid entries, then zeroes            | clean tail                     | keep             |
+//! | last segment: valid entries, then an entry with an  | torn write (power cut          | cut, warn        |
+//! |   all-zero sector or running past the file's end    |   mid-append)                  |                  |
+//! | last segment: valid entries, then a whole entry     | damage to data once synced     | refuse: error    |
+//! |   that does not check out, or one an index record   |                                |                  |
+//! |   on disk vouches for                               |                                |                  |
+//! | last segment: anything past the valid entries       | unsynced leftovers             | cut the file     |
+//! | last segment: no valid entry, a segment before it   | crash right after a roll or a  | keep it empty    |
+//! |   that reaches its base                             |   cut                          |                  |
+//! | last segment: no valid entry, nothing it bounds     | crash right after a roll       | delete file      |
+//! | older segment: entries up to the next one's base    | sealed (a cut one has a dead   | keep, shrink the |
+//! |                                                     |   tail past it)                |   file to it     |
+//! | older segment: no entry at all (zeroes)             | a cut that did not finish      | delete the later |
+//! |                                                     |                                |   segments       |
+//! | older segment: a bad entry before the next's base   | damage to data once synced     | refuse: error    |
+//! | older segment: entries end before the next's base   | a file is missing or foreign   | refuse: error    |
+//! | segment wholly at or below the purge point          | crash during purge             | delete file      |
+//! | unreadable purge-point file                         | damage                         | refuse: error    |
+//! | `*.log.new` file                                    | crash while creating a segment | delete file      |
 //!
 //! Only the bytes after the last index record that checks out are read in each segment, so
-//! opening a large log costs its index files plus a few KiB per segment.
+//! opening a large log costs its index files plus a few KiB per segment. The last segment's
+//! valid part is synced before the log is used: what a crashed process left in the page cache
+//! becomes durable before anyone relies on it.
 
-use std::fs::{self, File, OpenOptions};
-use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::files::SegmentPaths;
-use super::format::{ENTRY_HEADER_BYTES, EntryHeader, IndexRecord};
-use super::index;
-use super::log::LogConfig;
-use super::segment::{Frame, Segment};
+use super::files::{NEW_SEGMENT_SUFFIX, SegmentPaths, open, remove_if_present};
+use super::format::{ENTRY_HEADER_BYTES, EntryHeader};
+use super::fs::{DirLock, Fs, OpenMode};
+use super::log::{Log, LogConfig};
+use super::segment::Segment;
 use super::state_file::{StateFile, sync_dir};
+use super::validate::{scan_last, scan_older};
 use super::{EntryId, Error, Result};
 use crate::types::{KafkaOffset, LogIndex, Term};
 
@@ -73,23 +91,15 @@ pub(super) struct Recovered {
     pub log_start_offset: KafkaOffset,
 }
 
-/// Takes an exclusive advisory lock on the directory so two logs never write one directory.
-pub(super) fn lock_dir(dir: &Path) -> Result<File> {
-    let path = dir.join(".lock");
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| Error::io(&path, e))?;
-    // SAFETY: plain syscall on an open descriptor.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc != 0 {
-        return Err(Error::Locked {
+/// Takes an exclusive lock on the directory so two logs never write one directory.
+pub(super) fn lock_dir(fs: &dyn Fs, dir: &Path) -> Result<DirLock> {
+    match fs.lock_dir(dir) {
+        Ok(Some(lock)) => Ok(lock),
+        Ok(None) => Err(Error::Locked {
             path: dir.to_path_buf(),
-        });
+        }),
+        Err(e) => Err(Error::io(dir.join(".lock"), e)),
     }
-    Ok(file)
 }
 
 /// File name of the purge point, beside the segments.
@@ -108,18 +118,109 @@ pub(super) fn load_purge_point(purge_file: &StateFile) -> Result<Option<PurgePoi
     }
 }
 
-pub(super) fn recover(dir: &Path, config: &LogConfig, purge_file: &StateFile) -> Result<Recovered> {
+/// What the first bytes of a segment file hold.
+enum Head {
+    /// Zeroes, or nothing: no entry was ever made durable in it.
+    Empty,
+    Entry(EntryHeader),
+    Bad,
+}
+
+pub(super) fn recover(
+    fs: &Arc<dyn Fs>,
+    dir: &Path,
+    config: &LogConfig,
+    purge_file: &StateFile,
+) -> Result<Recovered> {
     let purged = load_purge_point(purge_file)?;
-    let mut bases = list_segments(dir)?;
+    for name in fs.list(dir).map_err(|e| Error::io(dir, e))? {
+        if name.ends_with(NEW_SEGMENT_SUFFIX) {
+            remove_if_present(&**fs, &dir.join(name))?;
+        }
+    }
+    let mut bases = list_segments(&**fs, dir)?;
+    let mut heads = bases
+        .iter()
+        .map(|&base| read_head(&**fs, dir, base))
+        .collect::<Result<Vec<_>>>()?;
+    // An empty segment before the last is one a cut created before it could remove the
+    // segments after it: those are gone.
+    let before_last = heads.len().saturating_sub(1);
+    if let Some(at) = heads[..before_last]
+        .iter()
+        .position(|h| matches!(h, Head::Empty))
+    {
+        for &base in bases[at + 1..].iter().rev() {
+            tracing::warn!(%base, "removing a segment a cut had not finished removing");
+            SegmentPaths::new(dir, base).remove_all(&**fs)?;
+        }
+        sync_dir(&**fs, dir)?;
+        bases.truncate(at + 1);
+        heads.truncate(at + 1);
+    }
+
     let mut segments: Vec<Arc<Segment>> = Vec::new();
     let mut last: Option<EntryHeader> = None;
-    let count = bases.len();
-    for (i, base) in bases.drain(..).enumerate() {
-        let is_last = i + 1 == count;
-        let Some(seg) = open_segment(dir, base, is_last, config)? else {
+    for (i, (&base, head)) in bases.iter().zip(&heads).enumerate() {
+        let next = bases
+            .get(i + 1)
+            .map(|&b| (b, matches!(heads[i + 1], Head::Empty)));
+        let paths = SegmentPaths::new(dir, base);
+        let base_offset = match head {
+            Head::Entry(h) => h.base_offset,
+            Head::Bad if next.is_some() => {
+                return Err(Error::Corrupt {
+                    path: paths.log,
+                    position: 0,
+                    reason: "first entry unreadable".into(),
+                });
+            }
+            Head::Empty | Head::Bad => last
+                .map(|h| h.end_offset())
+                .or(purged.map(|p| p.log_start_offset))
+                .unwrap_or(KafkaOffset(0)),
+        };
+        // The last segment may take appends: map it whole; older ones are mapped as long as
+        // they are.
+        let capacity = if next.is_none() {
+            config.segment_bytes
+        } else {
+            0
+        };
+        let seg = match Segment::open(
+            &**fs,
+            dir,
+            base,
+            base_offset,
+            capacity,
+            config.preallocate_step_bytes,
+        ) {
+            Ok(seg) => seg,
+            // A file of no bytes at all: nothing in it was ever durable.
+            Err(Error::Corrupt { .. }) if matches!(head, Head::Empty) => {
+                remove_empty_last(&**fs, dir, &paths)?;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        seg.load_indexes()?;
+        let tail = match next {
+            Some((next_base, next_empty)) => {
+                scan_older(&seg, config, next_base, next_empty && i + 2 == bases.len())?
+            }
+            None => scan_last(&seg, config)?,
+        };
+        let Some(tail) = tail else {
+            // Only the last segment can come out empty. It is kept when it bounds the one
+            // before (a roll or a cut made it), else it holds nothing anyone needs.
+            if last.is_some_and(|h| h.index.next() >= base) {
+                segments.push(Arc::new(seg));
+            } else {
+                drop(seg);
+                remove_empty_last(&**fs, dir, &paths)?;
+            }
             continue;
         };
-        let tail = scan_tail(&seg, config, is_last)?;
         if let Some(expected) = last.map(|h| h.index.next())
             && expected != base
         {
@@ -129,12 +230,12 @@ pub(super) fn recover(dir: &Path, config: &LogConfig, purge_file: &StateFile) ->
                 reason: format!("segment starts at log index {base}, expected {expected}"),
             });
         }
-        last = tail.or(last);
+        last = Some(tail);
         segments.push(Arc::new(seg));
     }
 
     if let Some(p) = purged {
-        drop_purged_segments(dir, &mut segments, p.last.index)?;
+        drop_purged_segments(&**fs, dir, &mut segments, p.last.index)?;
         if let Some(first) = segments.first()
             && first.base_index > p.last.index.next()
         {
@@ -169,197 +270,78 @@ pub(super) fn recover(dir: &Path, config: &LogConfig, purge_file: &StateFile) ->
     })
 }
 
+fn remove_empty_last(fs: &dyn Fs, dir: &Path, paths: &SegmentPaths) -> Result<()> {
+    tracing::warn!(path = %paths.log.display(), "removing a last segment without a valid entry");
+    paths.remove_all(fs)?;
+    sync_dir(fs, dir)
+}
+
 /// Base log indexes of the segment files in `dir`, ascending.
-pub(super) fn list_segments(dir: &Path) -> Result<Vec<LogIndex>> {
-    let mut bases = Vec::new();
-    for item in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
-        let item = item.map_err(|e| Error::io(dir, e))?;
-        if let Some(base) = item
-            .file_name()
-            .to_str()
-            .and_then(SegmentPaths::parse_base_index)
-        {
-            bases.push(base);
-        }
-    }
+pub(super) fn list_segments(fs: &dyn Fs, dir: &Path) -> Result<Vec<LogIndex>> {
+    let mut bases: Vec<LogIndex> = fs
+        .list(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .iter()
+        .filter_map(|name| SegmentPaths::parse_base_index(name))
+        .collect();
     bases.sort_unstable();
     Ok(bases)
 }
 
-/// Opens one segment file; `None` (after deleting it) for a last segment with no valid entry.
-fn open_segment(
-    dir: &Path,
-    base: LogIndex,
-    is_last: bool,
-    config: &LogConfig,
-) -> Result<Option<Segment>> {
-    let paths = SegmentPaths::new(dir, base);
-    let file = File::open(&paths.log).map_err(|e| Error::io(&paths.log, e))?;
-    let mut head = [0u8; ENTRY_HEADER_BYTES];
-    let first = std::os::unix::fs::FileExt::read_exact_at(&file, &mut head, 0)
-        .ok()
-        .and_then(|()| EntryHeader::decode(&head))
-        .filter(|h| h.index == base);
-    let Some(first) = first else {
-        if is_last {
-            tracing::warn!(path = %paths.log.display(), "removing a last segment without a valid entry");
-            paths.remove_all()?;
-            sync_dir(dir)?;
-            return Ok(None);
+fn read_head(fs: &dyn Fs, dir: &Path, base: LogIndex) -> Result<Head> {
+    let path = SegmentPaths::new(dir, base).log;
+    let file = open(fs, &path, OpenMode::Existing)?;
+    let len = file.len().map_err(|e| Error::io(&path, e))?;
+    let mut head = vec![0u8; len.min(ENTRY_HEADER_BYTES as u64) as usize];
+    file.read_exact_at(&mut head, 0)
+        .map_err(|e| Error::io(&path, e))?;
+    Ok(if head.iter().all(|&b| b == 0) {
+        Head::Empty
+    } else {
+        match EntryHeader::decode(&head) {
+            Some(h) if h.index == base => Head::Entry(h),
+            _ => Head::Bad,
         }
-        return Err(Error::Corrupt {
-            path: paths.log.clone(),
-            position: 0,
-            reason: "first entry unreadable".into(),
-        });
-    };
-    drop(file);
-    // The last segment may take appends: map it whole; older ones are mapped as long as they are.
-    let capacity = if is_last { config.segment_bytes } else { 0 };
-    let seg = Segment::open(
-        dir,
-        base,
-        first.base_offset,
-        capacity,
-        config.preallocate_step_bytes,
-    )?;
-    seg.load_indexes()?;
-    Ok(Some(seg))
-}
-
-/// Validates the segment from its last trustworthy index record to its end, cuts or refuses
-/// as the table in the module doc says, rebuilds the index records of the scanned part, and
-/// publishes the valid length. Returns the header of the last entry.
-fn scan_tail(seg: &Segment, config: &LogConfig, is_last: bool) -> Result<Option<EntryHeader>> {
-    let file_len = seg.file_len()?;
-    // Nobody reads the segment yet: expose the whole file to the validating scan.
-    seg.publish(file_len);
-    let start = trusted_start(seg, file_len);
-    let mut pos = start.map_or(0, |r| u64::from(r.position));
-    let mut found: Vec<(u64, EntryHeader)> = Vec::new();
-    let outcome = loop {
-        match seg.frame_at(pos, file_len) {
-            Frame::Valid(h) => {
-                let expected = found
-                    .last()
-                    .map_or(start.map_or(seg.base_index, |r| r.index), |(_, l)| {
-                        l.index.next()
-                    });
-                if h.index != expected {
-                    break Frame::Invalid("log index out of sequence");
-                }
-                found.push((pos, h));
-                pos += h.frame_len();
-            }
-            other => break other,
-        }
-    };
-    match outcome {
-        Frame::End if pos == file_len => seg.mark_sealed(),
-        Frame::End if !is_last => {
-            tracing::warn!(path = %seg.paths.log.display(), len = pos, "sealing a segment left unsealed by a crash");
-        }
-        Frame::End => {}
-        Frame::Invalid(reason) if is_last => {
-            tracing::warn!(path = %seg.paths.log.display(), position = pos, reason, "cutting a torn tail");
-            zero_garbage(seg, pos, file_len)?;
-        }
-        Frame::Invalid(reason) => {
-            return Err(Error::Corrupt {
-                path: seg.paths.log.clone(),
-                position: pos,
-                reason: reason.to_string(),
-            });
-        }
-        Frame::Valid(_) => unreachable!("the scan loop consumes valid frames"),
-    }
-    seg.publish(pos);
-    let Some(&(_, last)) = found.last() else {
-        return Err(Error::Corrupt {
-            path: seg.paths.log.clone(),
-            position: pos,
-            reason: "segment holds no valid entry".into(),
-        });
-    };
-
-    // Rebuild the index records of the scanned part; drop any that point past the valid data.
-    seg.truncate_indexes(
-        start.map_or(0, |r| u64::from(r.position) + 1),
-        last.end_offset(),
-    )?;
-    for &(at, h) in &found {
-        if index::due(&seg.index_read(), at, config.index_interval_bytes) {
-            seg.push_index(IndexRecord {
-                index: h.index,
-                base_offset: h.base_offset,
-                position: at as u32,
-            })?;
-        }
-        if h.offset_count > 0 {
-            seg.note_timestamp(h.max_timestamp);
-        }
-    }
-    if outcome == Frame::End && pos < file_len && !is_last {
-        seg.seal().map_err(|e| Error::io(&seg.paths.log, e))?;
-    }
-    if is_last && !seg.is_sealed() {
-        // A segment preallocated whole by an older version gives back what it does not use.
-        seg.release_beyond(pos)?;
-    }
-    Ok(Some(last))
-}
-
-/// The last index record whose entry is really there: older records are trusted as they were
-/// written before everything they point to was sealed or synced.
-fn trusted_start(seg: &Segment, file_len: u64) -> Option<IndexRecord> {
-    let records = seg.index_read().clone();
-    records.into_iter().rev().find(|r| {
-        matches!(seg.frame_at(u64::from(r.position), file_len),
-            Frame::Valid(h) if h.index == r.index && h.base_offset == r.base_offset)
     })
 }
 
-/// Zeroes the garbage of a torn tail so it cannot later pass for entries. A torn write covers
-/// at most what was not yet synced, so the garbage ends at the first all-zero block.
-fn zero_garbage(seg: &Segment, from: u64, file_len: u64) -> Result<()> {
-    const BLOCK: u64 = 4096;
-    let mut end = from;
-    while end < file_len {
-        let block_end = ((end / BLOCK) + 1) * BLOCK;
-        let block_end = block_end.min(file_len);
-        if end > from && seg.frame_at(end, file_len) == Frame::End && is_zero(seg, end, block_end) {
-            break;
-        }
-        end = block_end;
-    }
-    seg.zero_range(from, end)?;
-    seg.sync_data().map_err(|e| Error::io(&seg.paths.log, e))
-}
-
-fn is_zero(seg: &Segment, from: u64, to: u64) -> bool {
-    let mut pos = from;
-    while pos < to {
-        let n = (to - pos).min(ENTRY_HEADER_BYTES as u64);
-        if seg.frame_at(pos, pos + n) != Frame::End {
-            return false;
-        }
-        pos += n;
-    }
-    true
-}
-
 fn drop_purged_segments(
+    fs: &dyn Fs,
     dir: &Path,
     segments: &mut Vec<Arc<Segment>>,
     purged: LogIndex,
 ) -> Result<()> {
     let mut removed = false;
     while segments.len() > 1 && segments[1].base_index <= purged.next() {
-        segments.remove(0).paths.remove_all()?;
+        segments.remove(0).paths.remove_all(fs)?;
         removed = true;
     }
     if removed {
-        sync_dir(dir)?;
+        sync_dir(fs, dir)?;
     }
     Ok(())
+}
+
+impl Log {
+    /// A position in the log remembered beside it without a sync (the Raft committed hint),
+    /// checked against what the log holds after a crash: a crash can keep the hint and lose
+    /// the unsynced entries it points at. A hint past the last entry falls back to the last
+    /// entry (everything present up to the hint was there when it was written, and cuts never
+    /// remove entries at or below it); one whose entry has another term is dropped.
+    pub fn clamp_to_log(&self, hint: Option<EntryId>) -> Result<Option<EntryId>> {
+        let Some(hint) = hint else {
+            return Ok(None);
+        };
+        let last = self.last_entry();
+        if last.is_none_or(|l| hint.index > l.index) {
+            return Ok(last);
+        }
+        if self.last_purged().is_some_and(|p| hint.index <= p.index) {
+            return Ok(Some(hint));
+        }
+        Ok(match self.reader().entry_at(hint.index)? {
+            Some(e) if e.term == hint.term => Some(hint),
+            _ => None,
+        })
+    }
 }

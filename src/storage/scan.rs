@@ -17,6 +17,7 @@ use bytes::Bytes;
 
 use super::files::SegmentPaths;
 use super::format::{ENTRY_HEADER_BYTES, EntryHeader};
+use super::fs;
 use super::recovery;
 use super::state_file::StateFile;
 use super::{EntryId, Error, Result, StoredEntry};
@@ -58,7 +59,7 @@ pub struct TornTail {
 pub fn scan(dir: &Path, mut visit: impl FnMut(StoredEntry) -> Result<()>) -> Result<ScanSummary> {
     let purge_file = StateFile::new(dir.join(recovery::PURGE_FILE));
     let purged = recovery::load_purge_point(&purge_file)?;
-    let bases = recovery::list_segments(dir)?;
+    let bases = recovery::list_segments(&*fs::real(), dir)?;
     let mut summary = ScanSummary {
         segments: bases.len(),
         purged: purged.map(|p| p.last),
@@ -72,11 +73,16 @@ pub fn scan(dir: &Path, mut visit: impl FnMut(StoredEntry) -> Result<()>) -> Res
     let mut prev: Option<EntryHeader> = None;
     let mut first_base_offset = None;
     for (i, &base) in bases.iter().enumerate() {
-        let is_last = i + 1 == bases.len();
+        let next_base = bases.get(i + 1).copied();
+        let is_last = next_base.is_none();
         let path = SegmentPaths::new(dir, base).log;
         let mut walk = SegmentWalk::open(&path)?;
         let mut expected = base;
+        let mut walked = 0;
         loop {
+            if next_base.is_some_and(|next| expected >= next) {
+                break; // the dead tail of a cut: the next segment takes over
+            }
             let header = match walk.next_frame()? {
                 Step::Entry(header) => header,
                 Step::End => break,
@@ -101,6 +107,7 @@ pub fn scan(dir: &Path, mut visit: impl FnMut(StoredEntry) -> Result<()>) -> Res
             }
             expected = expected.next();
             prev = Some(header);
+            walked += 1;
             if skip_through.is_some_and(|s| header.index <= s) {
                 continue;
             }
@@ -117,6 +124,10 @@ pub fn scan(dir: &Path, mut visit: impl FnMut(StoredEntry) -> Result<()>) -> Res
                 max_timestamp: header.max_timestamp,
                 payload: Bytes::copy_from_slice(walk.payload()),
             })?;
+        }
+        if walked == 0 && !is_last {
+            // An empty segment before the last: a cut that had not removed the later ones.
+            break;
         }
     }
     summary.next_offset = prev

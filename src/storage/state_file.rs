@@ -2,10 +2,11 @@
 //! atomically. A state file that exists but does not check out is an error, never "absent":
 //! a node must not forget its vote.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Write};
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use super::fs::{self, Fs, OpenMode};
 use super::{Error, Result};
 
 /// `| magic "RKST" | version u8 | len u32 | crc32c u32 | payload |`, little-endian.
@@ -19,11 +20,16 @@ const MAX_PAYLOAD_BYTES: usize = 16 << 20;
 #[derive(Debug, Clone)]
 pub struct StateFile {
     path: PathBuf,
+    fs: Arc<dyn Fs>,
 }
 
 impl StateFile {
     pub fn new(path: PathBuf) -> Self {
-        StateFile { path }
+        Self::on(fs::real(), path)
+    }
+
+    pub(super) fn on(fs: Arc<dyn Fs>, path: PathBuf) -> Self {
+        StateFile { path, fs }
     }
 
     pub fn path(&self) -> &Path {
@@ -32,11 +38,21 @@ impl StateFile {
 
     /// The stored payload; `None` if the file was never written.
     pub fn load(&self) -> Result<Option<Vec<u8>>> {
-        let bytes = match fs::read(&self.path) {
-            Ok(bytes) => bytes,
+        let io = |e| Error::io(&self.path, e);
+        let file = match self.fs.open(&self.path, OpenMode::Existing) {
+            Ok(file) => file,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io(&self.path, e)),
+            Err(e) => return Err(io(e)),
         };
+        let len = file.len().map_err(io)?;
+        if len > (HEADER_BYTES + MAX_PAYLOAD_BYTES) as u64 {
+            return Err(Error::CorruptState {
+                path: self.path.clone(),
+                reason: format!("{len} bytes"),
+            });
+        }
+        let mut bytes = vec![0; len as usize];
+        file.read_exact_at(&mut bytes, 0).map_err(io)?;
         self.decode(&bytes).map(Some)
     }
 
@@ -91,34 +107,34 @@ impl StateFile {
         bytes.extend_from_slice(payload);
 
         let tmp = self.path.with_extension("tmp");
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
+        let file = self
+            .fs
+            .open(&tmp, OpenMode::Truncate)
             .map_err(|e| Error::io(&tmp, e))?;
-        file.write_all(&bytes).map_err(|e| Error::io(&tmp, e))?;
+        file.write_all_at(&bytes, 0)
+            .map_err(|e| Error::io(&tmp, e))?;
         if durable {
             file.sync_data().map_err(|e| Error::io(&tmp, e))?;
         }
-        fs::rename(&tmp, &self.path).map_err(|e| Error::io(&self.path, e))?;
+        self.fs
+            .rename(&tmp, &self.path)
+            .map_err(|e| Error::io(&self.path, e))?;
         if durable {
-            sync_dir(self.path.parent().unwrap_or(Path::new(".")))?;
+            sync_dir(&*self.fs, self.path.parent().unwrap_or(Path::new(".")))?;
         }
         Ok(())
     }
 }
 
 /// Makes creations, renames and deletions in `dir` durable.
-pub(super) fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(dir, e))
+pub(super) fn sync_dir(fs: &dyn Fs, dir: &Path) -> Result<()> {
+    fs.sync_dir(dir).map_err(|e| Error::io(dir, e))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn absent_then_round_trip() {
