@@ -1,6 +1,7 @@
-//! A full disk shows up as a clear error when a segment is created, with nothing half
-//! written, and the log takes appends again once there is room. The disk is "full" through RLIMIT_FSIZE, which makes preallocation past the limit
-//! fail (EFBIG) the way ENOSPC would; it is process-wide, hence this test has a binary of its own.
+//! A full disk shows up as a clear error when disk is reserved, with nothing half written, and
+//! the log takes appends again once there is room. The disk is "full" through RLIMIT_FSIZE,
+//! which makes a reservation past the limit fail (EFBIG) the way ENOSPC would; it is
+//! process-wide, hence this test has a binary of its own.
 
 use bytes::Bytes;
 use raftka::storage::{AppendEntry, Error, Log, LogConfig};
@@ -19,22 +20,14 @@ fn blank(index: u64, len: usize) -> AppendEntry {
 #[test]
 fn preallocation_failure_is_a_clear_error_leaves_nothing_behind_and_appends_resume() {
     let dir = tempfile::tempdir().unwrap();
-    let small = LogConfig {
-        segment_bytes: 16 * 1024,
-        index_interval_bytes: 4096,
-        ..LogConfig::DEFAULT
-    };
-    let mut log = Log::open(dir.path(), small).unwrap();
-    log.append((1..=10).map(|i| blank(i, 1000))).unwrap();
-    log.sync().unwrap();
-    drop(log);
-    // Reopened with larger segments: the current one (16 KiB) still fits under the limit below,
-    // the next one (1 MiB) does not.
     let config = LogConfig {
         segment_bytes: 1024 * 1024,
-        ..small
+        preallocate_step_bytes: 16 * 1024,
+        index_interval_bytes: 4096,
     };
     let mut log = Log::open(dir.path(), config).unwrap();
+    log.append((1..=10).map(|i| blank(i, 1000))).unwrap();
+    log.sync().unwrap();
 
     // SAFETY: setting a signal disposition and a resource limit; no memory is shared.
     unsafe {
@@ -45,11 +38,11 @@ fn preallocation_failure_is_a_clear_error_leaves_nothing_behind_and_appends_resu
         };
         assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &limit), 0);
     }
-    // The first segment is full after ~15 entries of 1 KiB: the roll within this batch fails,
-    // and the entries before it are in.
+    // The segment reserves 16 KiB at a time: past 64 KiB (about 60 entries of 1 KiB) the next
+    // reservation fails within this batch, and the entries before it are in.
     let err = log
-        .append((11..=40u64).map(|i| blank(i, 1000)))
-        .expect_err("a roll past the limit fails");
+        .append((11..=100u64).map(|i| blank(i, 1000)))
+        .expect_err("a reservation past the limit fails");
     // SAFETY: as above.
     unsafe {
         let limit = libc::rlimit {
@@ -66,17 +59,17 @@ fn preallocation_failure_is_a_clear_error_leaves_nothing_behind_and_appends_resu
         .filter_map(|e| e.ok())
         .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
         .collect();
-    assert_eq!(logs.len(), 1, "the failed segment left no file");
+    assert_eq!(logs.len(), 1, "a failed reservation leaves no file behind");
     let last = log.last_entry().unwrap().index;
     assert!(
-        last > LogIndex(11) && last < LogIndex(40),
-        "the entries before the failed roll are in, the rest not: last {last}"
+        last > LogIndex(11) && last < LogIndex(100),
+        "the entries before the failed reservation are in, the rest not: last {last}"
     );
     let entries = log.reader().entries(..).unwrap();
     assert_eq!(entries.last().unwrap().index, last);
 
     // With room again, the same log takes the rest: a full disk did not break it.
-    log.append((last.0 + 1..=40).map(|i| blank(i, 1000)))
+    log.append((last.0 + 1..=100).map(|i| blank(i, 1000)))
         .expect("appends resume once there is room");
     log.sync().unwrap();
     drop(log);
@@ -84,7 +77,7 @@ fn preallocation_failure_is_a_clear_error_leaves_nothing_behind_and_appends_resu
     // Every entry is intact after reopening.
     let log = Log::open(dir.path(), config).unwrap();
     let entries = log.reader().entries(..).unwrap();
-    assert_eq!(entries.len(), 40);
-    assert_eq!(entries.last().unwrap().index, LogIndex(40));
+    assert_eq!(entries.len(), 100);
+    assert_eq!(entries.last().unwrap().index, LogIndex(100));
     assert!(entries.iter().all(|e| e.payload.len() == 1000));
 }
