@@ -135,6 +135,9 @@ impl RaftNode {
             // Snapshots are metadata only; installing one is a small file write.
             install_snapshot_timeout: timing.election_timeout_max_ms,
             enable_pre_vote: Some(options.transport.is_some()),
+            // A group of this node alone has nobody to heartbeat and nobody to wait for: it
+            // elects itself once ([`RaftNode::initialize`]) and never needs a timer after.
+            enable_tick: spec.members.len() > 1,
             ..super::partition_raft_config(&spec.name)
         }
         .validate()
@@ -194,6 +197,10 @@ impl RaftNode {
             }
         }
         if spec.members.len() == 1 {
+            // Without ticks nothing campaigns on its own; a leader of before restores itself.
+            if !raft.is_leader() {
+                raft.trigger().elect(false).await.map_err(RaftFailure::new)?;
+            }
             raft.wait(Some(SELF_ELECTION_WAIT))
                 .state(openraft::ServerState::Leader, "single member leads")
                 .await
