@@ -1,15 +1,16 @@
 //! `idle`: what partitions cost when nothing is written to them. Starts its own brokers (one
 //! node, or three with `--nodes 3`), measures them with no topic (the same-run baseline),
 //! creates N partitions, measures them idle (CPU from `/proc/<pid>/stat` over a window,
-//! threads, RSS), then `kill -9`s every node, starts them again and times until every
-//! partition is led again.
+//! threads, RSS); with three nodes, `kill -9`s node 1 and times, per partition it led, until
+//! a survivor's Metadata names a new leader; then `kill -9`s every node, starts them again and
+//! times until every partition is led again.
 
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
-use crate::cluster::loadavg;
+use crate::cluster::{loadavg, percentile};
 use crate::ensure_topic;
 use crate::nodes::{NodeOpts, Nodes, ProcStats, metadata_client};
 
@@ -119,6 +120,61 @@ fn wait_all_led(
     Ok(from.elapsed())
 }
 
+/// `kill -9` of node 1: for each partition it led, the time until a survivor's Metadata names
+/// another leader; then node 1 starts again.
+fn failover(nodes: &mut Nodes, want: usize, within: Duration) -> anyhow::Result<()> {
+    let client = metadata_client(&nodes.bootstrap_except(Some(1)))?;
+    let m = client.fetch_metadata(None, Duration::from_secs(10))?;
+    let mut waiting: std::collections::HashSet<(String, i32)> = m
+        .topics()
+        .iter()
+        .filter(|t| t.name().starts_with("idle-"))
+        .flat_map(|t| {
+            t.partitions()
+                .iter()
+                .filter(|p| p.leader() == 1)
+                .map(|p| (t.name().to_string(), p.id()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let led = waiting.len();
+    let killed = nodes.kill9(1)?;
+    let mut times = Vec::new();
+    while !waiting.is_empty() && killed.elapsed() < within {
+        if let Ok(m) = client.fetch_metadata(None, Duration::from_secs(5)) {
+            let at = killed.elapsed().as_secs_f64() * 1000.0;
+            for t in m.topics() {
+                for p in t.partitions() {
+                    if p.leader() >= 1
+                        && p.leader() != 1
+                        && waiting.remove(&(t.name().to_string(), p.id()))
+                    {
+                        times.push(at);
+                    }
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "  kill -9 of node 1 (led {led} of {want}): new leader in Metadata for {} of them; p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms ({})",
+        times.len(),
+        percentile(&times, 0.5),
+        percentile(&times, 0.99),
+        times.last().copied().unwrap_or(f64::NAN),
+        loadavg()
+    );
+    nodes.spawn(1)?;
+    nodes.wait_ready(1)?;
+    anyhow::ensure!(
+        waiting.is_empty(),
+        "{} partitions without a new leader",
+        waiting.len()
+    );
+    Ok(())
+}
+
 pub fn idle(args: IdleArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         args.node_count == 1 || args.node_count == 3,
@@ -166,6 +222,10 @@ pub fn idle(args: IdleArgs) -> anyhow::Result<()> {
     );
     std::thread::sleep(Duration::from_secs(args.settle_secs));
     print_sample(&format!("{want} idle partitions"), &sample(&nodes, window)?);
+
+    if args.node_count == 3 {
+        failover(&mut nodes, want, within)?;
+    }
 
     if !args.no_restart {
         let ids: Vec<u64> = nodes.nodes.iter().map(|n| n.id).collect();
