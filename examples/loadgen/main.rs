@@ -18,10 +18,12 @@
 //! target/release/examples/loadgen catch-up --mb 300    # a restarted follower catches up
 //! target/release/examples/loadgen commit-bench         # sync OffsetCommit vs acks=all produce
 //! target/release/examples/loadgen rebalance-bench      # a group forms, gains and loses a member
+//! target/release/examples/loadgen idle --partitions 1000  # what idle partitions cost
 //! ```
 
 mod cluster;
 mod groups;
+mod idle;
 mod nodes;
 
 use std::io::{Read, Write};
@@ -108,6 +110,8 @@ enum Mode {
     CommitBench(groups::CommitArgs),
     /// Starts brokers; times a subscribed group forming, gaining and losing a member.
     RebalanceBench(groups::RebalanceArgs),
+    /// Starts brokers with many idle partitions: idle CPU, threads, RSS, time to all led.
+    Idle(idle::IdleArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -166,6 +170,7 @@ fn main() -> anyhow::Result<()> {
         Mode::CatchUp(args) => cluster::catch_up(args),
         Mode::CommitBench(args) => groups::commit_bench(args),
         Mode::RebalanceBench(args) => groups::rebalance_bench(args),
+        Mode::Idle(args) => idle::idle(args),
     }
 }
 

@@ -313,6 +313,12 @@ impl Nodes {
         Ok(at)
     }
 
+    /// Process figures of node `id` from `/proc`, if it runs.
+    pub fn proc_stats(&self, id: u64) -> Option<ProcStats> {
+        let pid = self.node(id).child.as_ref()?.id();
+        ProcStats::read(pid)
+    }
+
     /// CPU seconds (user + system) all running nodes have used so far.
     pub fn cpu_seconds(&self) -> f64 {
         // SAFETY: sysconf has no preconditions.
@@ -374,6 +380,41 @@ impl Nodes {
             .find_map(|t| t.strip_prefix("next_offset="))
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| anyhow::anyhow!("no next_offset in {header:?}"))
+    }
+}
+
+/// One process's CPU time, threads and resident memory, from `/proc/<pid>/{stat,status}`.
+#[derive(Debug, Clone, Copy)]
+pub struct ProcStats {
+    pub cpu_seconds: f64,
+    pub threads: u64,
+    pub rss_mib: f64,
+}
+
+impl ProcStats {
+    pub fn read(pid: u32) -> Option<ProcStats> {
+        // SAFETY: sysconf has no preconditions.
+        let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Fields after the `(comm)`: state is field 3, utime 14, stime 15.
+        let rest = stat.rsplit_once(')')?.1;
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let cpu = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let field = |name: &str| -> Option<u64> {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        };
+        Some(ProcStats {
+            cpu_seconds: cpu / ticks,
+            threads: field("Threads:")?,
+            rss_mib: field("VmRSS:")? as f64 / 1024.0,
+        })
     }
 }
 
