@@ -355,13 +355,8 @@ impl RaftNode {
                 .as_ref()
                 .and_then(|h| h.get(&voter).cloned().flatten())
                 .is_some_and(|at| now.saturating_duration_since(*at) <= lag)
-                // A quiet leader hears no heartbeat answers: node liveness stands in for them.
-                || ((self.quiesce.is_quiet_leader()
-                    || self.quiesce.leader_woke_within(self.quorum_lease))
-                    && self
-                        .transport
-                        .as_ref()
-                        .is_some_and(|t| t.peer_alive(voter)));
+                || self.quiesce.is_quiet_leader()
+                || self.quiesce.leader_woke_within(self.quorum_lease);
             if answered && matched.is_some_and(|index| index >= reference) {
                 in_sync.push(voter);
             }
