@@ -26,7 +26,6 @@ mod node;
 mod node_error;
 mod offsets;
 mod progress;
-mod quiesce;
 mod snapshot;
 mod state_machine;
 mod timing;

@@ -19,7 +19,6 @@ use super::codec;
 use super::network::NoPeers;
 use super::node_error::{RaftFailure, RaftNodeError, StartError, WriteError};
 use super::progress::LeaderProgress;
-use super::quiesce::Quiesce;
 use super::state_machine::StateMachine;
 use super::timing::RaftTiming;
 use super::transport::{Registration, Transport};
@@ -76,8 +75,6 @@ pub struct RaftNode {
     progress: Mutex<LeaderProgress>,
     /// How long a leader may go without a quorum's acknowledgement and still say it leads.
     quorum_lease: Duration,
-    /// Whether the group's timers are stopped while idle (`quiesce.rs`).
-    quiesce: Arc<Quiesce>,
 }
 
 /// How far behind the leader's log a voter may be when leadership is handed to it.
@@ -154,11 +151,10 @@ impl RaftNode {
             }
         }
         .map_err(|e| fail(RaftFailure::new(e)))?;
-        let quiesce = Arc::new(Quiesce::new(spec.members.len() == 1));
         let registration = options
             .transport
             .as_ref()
-            .map(|t| t.register(&spec.name, raft.clone(), Arc::clone(&quiesce)));
+            .map(|t| t.register(&spec.name, raft.clone()));
         if let Err(e) = Self::initialize(&raft, &spec).await {
             // Stop the group's tasks, so a later start on the same files is the only one.
             drop(registration);
@@ -178,7 +174,6 @@ impl RaftNode {
             registration: Mutex::new(registration),
             progress: Mutex::new(LeaderProgress::default()),
             quorum_lease: Duration::from_millis(timing.election_timeout_max_ms),
-            quiesce,
         })
     }
 
@@ -204,10 +199,7 @@ impl RaftNode {
         if spec.members.len() == 1 {
             // Without ticks nothing campaigns on its own; a leader of before restores itself.
             if !raft.is_leader() {
-                raft.trigger()
-                    .elect(false)
-                    .await
-                    .map_err(RaftFailure::new)?;
+                raft.trigger().elect(false).await.map_err(RaftFailure::new)?;
             }
             raft.wait(Some(SELF_ELECTION_WAIT))
                 .state(openraft::ServerState::Leader, "single member leads")
@@ -219,13 +211,6 @@ impl RaftNode {
 
     /// Proposes one batch; returns once it is committed and applied.
     pub async fn write(&self, batch: RecordBatch) -> Result<Applied, WriteError> {
-        if self.quiesce.wake(&self.raft) {
-            // Heartbeat now rather than at the next tick: openraft refuses writes until it does.
-            let _ = self.raft.trigger().heartbeat().await;
-        }
-        if self.quiesce.leader_woke_within(self.quorum_lease) {
-            self.wait_quorum_ack(None).await;
-        }
         match self.raft.client_write(Request::Records(batch)).await {
             Ok(resp) => Ok(resp.data),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
@@ -235,33 +220,6 @@ impl RaftNode {
             }
             Err(e) => Err(WriteError::Stopped(RaftFailure::new(e))),
         }
-    }
-
-    /// Waits (at most a lease) until a quorum has answered this leader within its lease: a
-    /// leader that was quiet has let its lease run out, and openraft takes no write until a
-    /// heartbeat round renews it. Leader leases stay Raft's; quiet costs the first write one
-    /// round trip.
-    /// With `since`, waits for a quorum's answer sent after it instead.
-    async fn wait_quorum_ack(&self, since: Option<InstantOf<TypeConfig>>) {
-        let lease = self.quorum_lease;
-        let me = self.node_id;
-        let _ = self
-            .raft
-            .wait(Some(lease))
-            .metrics(
-                move |m| {
-                    m.current_leader != Some(me)
-                        || m.last_quorum_acked.as_ref().is_some_and(|at| match since {
-                            Some(since) => **at >= since,
-                            None => {
-                                InstantOf::<TypeConfig>::now().saturating_duration_since(**at)
-                                    < lease
-                            }
-                        })
-                },
-                "a quorum answered",
-            )
-            .await;
     }
 
     /// Proposes one batch here if this replica leads, else has the leader it knows propose it
@@ -304,11 +262,7 @@ impl RaftNode {
     pub fn leadership(&self) -> Leadership {
         let metrics = self.raft.metrics();
         let m = metrics.borrow_watched();
-        // A quiet leader hears nobody by design; it stays quiet only while every member's
-        // node is alive and caught up (`quiesce.rs`).
         let cut_off = m.current_leader == Some(self.node_id)
-            && !self.quiesce.is_quiet_leader()
-            && !self.quiesce.leader_woke_within(self.quorum_lease)
             && m.membership_config.voter_ids().nth(1).is_some()
             && m.last_quorum_acked.as_ref().is_some_and(|at| {
                 InstantOf::<TypeConfig>::now().saturating_duration_since(**at) > self.quorum_lease
@@ -354,14 +308,7 @@ impl RaftNode {
                 .heartbeat
                 .as_ref()
                 .and_then(|h| h.get(&voter).cloned().flatten())
-                .is_some_and(|at| now.saturating_duration_since(*at) <= lag)
-                // A quiet leader hears no heartbeat answers: node liveness stands in for them.
-                || ((self.quiesce.is_quiet_leader()
-                    || self.quiesce.leader_woke_within(self.quorum_lease))
-                    && self
-                        .transport
-                        .as_ref()
-                        .is_some_and(|t| t.peer_alive(voter)));
+                .is_some_and(|at| now.saturating_duration_since(*at) <= lag);
             if answered && matched.is_some_and(|index| index >= reference) {
                 in_sync.push(voter);
             }
@@ -388,20 +335,12 @@ impl RaftNode {
         if !ready {
             return Ok(false);
         }
-        if self.quiesce.wake(&self.raft) {
-            let _ = self.raft.trigger().heartbeat().await;
-        }
         self.raft
             .trigger()
             .transfer_leader(to)
             .await
             .map_err(RaftFailure::new)?;
         Ok(true)
-    }
-
-    /// Whether this replica's timers are stopped because the group is idle and caught up.
-    pub fn is_quiet(&self) -> bool {
-        self.quiesce.is_quiet()
     }
 
     pub fn reader(&self) -> &LogStoreReader {
@@ -471,14 +410,6 @@ impl RaftNode {
     /// Stops serving the group on the transport (peers see it as unreachable), then stops Raft
     /// (an append waiting for disk space gives up first).
     pub async fn shutdown(&self) {
-        // Quiet followers would wait for node liveness, which stays up while this node runs:
-        // a leader's last heartbeat round wakes them, so they elect once this replica is gone.
-        self.quiesce.wake(&self.raft);
-        if self.raft.is_leader() && !self.quiesce.is_solo() {
-            let since = InstantOf::<TypeConfig>::now();
-            let _ = self.raft.trigger().heartbeat().await;
-            self.wait_quorum_ack(Some(since)).await;
-        }
         self.stopping
             .store(true, std::sync::atomic::Ordering::Release);
         drop(

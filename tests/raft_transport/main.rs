@@ -108,67 +108,6 @@ async fn failover_and_catch_up_after_restarts() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn idle_groups_quiesce_and_fail_over_on_node_liveness() {
-    init_logs();
-    let mut cluster = Cluster::start(&[], DEFAULT_MAX_FRAME_BYTES).await;
-    cluster.wait_connected().await;
-    let mut groups = BTreeMap::new();
-    for node in 1..=3 {
-        groups.insert(node, cluster.start_group(node, "quiet-0").await);
-    }
-    let mut hw = write(&groups, 0, 50, 0).await;
-
-    tracing::info!("idle and caught up: every replica stops its timers");
-    wait_until("every replica quiet", || {
-        groups.values().all(|g| g.is_quiet())
-    })
-    .await;
-    let before = groups[&leader(&groups).await].leadership();
-
-    tracing::info!("quiet followers do not campaign while the leader's node lives");
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    for (id, g) in &groups {
-        assert_eq!(g.leadership(), before, "node {id}");
-        assert!(g.is_quiet(), "node {id} woke with nothing to do");
-    }
-
-    tracing::info!("a write wakes the group; it is taken and the group quiets again");
-    hw = write(&groups, 50, 60, 0).await.max(hw);
-    assert_identical(&groups, hw, 60).await;
-    wait_until("quiet again", || groups.values().all(|g| g.is_quiet())).await;
-
-    tracing::info!("the quiet leader's node drops off: node liveness wakes the followers");
-    let old = leader(&groups).await;
-    cluster.transports[&old].shutdown();
-    let stopped = groups.remove(&old).expect("leader group");
-    let new = leader(&groups).await;
-    assert_ne!(new, old);
-    hw = write(&groups, 60, 100, 0).await.max(hw);
-    assert_identical(&groups, hw, 100).await;
-    stopped.shutdown().await;
-    drop(stopped);
-
-    tracing::info!("quiet again on two nodes; stopping the leader's group alone still fails over");
-    wait_until("two quiet", || groups.values().all(|g| g.is_quiet())).await;
-    cluster.restart_transport(old).await;
-    cluster.wait_connected().await;
-    groups.insert(old, cluster.start_group(old, "quiet-0").await);
-    assert_identical(&groups, hw, 100).await;
-    wait_until("three quiet", || groups.values().all(|g| g.is_quiet())).await;
-    let current = leader(&groups).await;
-    let stopped = groups.remove(&current).expect("leader group");
-    stopped.shutdown().await;
-    drop(stopped);
-    let next = leader(&groups).await;
-    assert_ne!(next, current);
-    hw = write(&groups, 100, 120, 0).await.max(hw);
-    assert_identical(&groups, hw, 120).await;
-    for g in groups.values() {
-        g.shutdown().await;
-    }
-}
-
 /// Sends a hello as `node` of `cluster` to `target` at `addr`; returns the answer frame's kind
 /// and body, and whether the connection was closed after it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use raftka::raft::Transport;
-use raftka::raft::transport::{DEFAULT_MAX_FRAME_BYTES, PROTOCOL_VERSION};
+use raftka::raft::transport::DEFAULT_MAX_FRAME_BYTES;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -15,7 +15,7 @@ use crate::common::{WAIT, init_logs};
 
 async fn raw_hello(addr: &str, cluster: &str, node: u64, target: u64) -> (u8, Vec<u8>, bool) {
     let mut body = Vec::new();
-    body.extend_from_slice(&PROTOCOL_VERSION.to_be_bytes());
+    body.extend_from_slice(&1u16.to_be_bytes());
     body.extend_from_slice(&node.to_be_bytes());
     body.extend_from_slice(&target.to_be_bytes());
     body.extend_from_slice(&(cluster.len() as u16).to_be_bytes());

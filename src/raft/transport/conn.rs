@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::IoSlice;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Shared;
 use super::dispatch::Dispatcher;
-use super::frame::{self, Frame, PING, RESPONSE};
+use super::frame::{self, Frame, RESPONSE};
 use crate::raft::types::NodeId;
 
 /// Frames gathered into one vectored write at most.
@@ -51,10 +51,6 @@ pub struct Connection {
     pending: Mutex<HashMap<u64, oneshot::Sender<Response>>>,
     next_request: AtomicU64,
     closed: CancellationToken,
-    /// When a frame last arrived, in ms since the transport started ([`Shared::now_ms`]).
-    last_heard: AtomicU64,
-    /// Whether the peer was heard within the peer timeout at the last check.
-    alive: AtomicBool,
 }
 
 impl std::fmt::Debug for Connection {
@@ -109,16 +105,8 @@ impl Connection {
             pending: Mutex::new(HashMap::new()),
             next_request: AtomicU64::new(1),
             closed: shared.shutdown.child_token(),
-            last_heard: AtomicU64::new(shared.now_ms()),
-            alive: AtomicBool::new(true),
         });
-        tokio::spawn(write_loop(
-            Arc::clone(&conn),
-            write,
-            queue,
-            answer_queue,
-            Arc::clone(shared),
-        ));
+        tokio::spawn(write_loop(Arc::clone(&conn), write, queue, answer_queue));
         tokio::spawn(read_loop(
             Arc::clone(&conn),
             read,
@@ -134,32 +122,6 @@ impl Connection {
 
     pub fn is_closed(&self) -> bool {
         self.closed.is_cancelled()
-    }
-
-    /// Open, and the peer was heard within the peer timeout at the last check.
-    pub fn is_alive(&self) -> bool {
-        !self.is_closed() && self.alive.load(Ordering::Acquire)
-    }
-
-    /// Every ping interval: notes whether the peer went silent (or spoke again) and tells the
-    /// transport's liveness watchers when that changed.
-    fn check_alive(&self, shared: &Shared) {
-        let silent = shared
-            .now_ms()
-            .saturating_sub(self.last_heard.load(Ordering::Acquire));
-        let alive = silent <= shared.config.peer_timeout.as_millis() as u64;
-        if self.alive.swap(alive, Ordering::AcqRel) != alive {
-            if alive {
-                tracing::info!(peer = self.peer, "raft peer heard again");
-            } else {
-                tracing::warn!(
-                    peer = self.peer,
-                    silent_ms = silent,
-                    "raft peer silent: suspected down"
-                );
-            }
-            shared.liveness_changed();
-        }
     }
 
     pub async fn closed(&self) {
@@ -242,11 +204,7 @@ async fn read_loop(
             _ = conn.closed.cancelled() => break Ok(()),
             next = frame::read_frame(&mut read, &mut buf, max) => next,
         };
-        if matches!(next, Ok(Some(_))) {
-            conn.last_heard.store(shared.now_ms(), Ordering::Release);
-        }
         match next {
-            Ok(Some(frame)) if frame.kind == PING => {}
             Ok(Some(frame)) if frame.kind == RESPONSE => conn.deliver(frame),
             Ok(Some(frame)) => {
                 if let Err(e) = dispatcher.dispatch(frame).await {
@@ -270,20 +228,12 @@ async fn write_loop(
     mut write: OwnedWriteHalf,
     mut queue: mpsc::Receiver<Vec<Bytes>>,
     mut answers: mpsc::UnboundedReceiver<Bytes>,
-    shared: Arc<Shared>,
 ) {
     let mut chunks: VecDeque<Bytes> = VecDeque::new();
-    let mut pings = tokio::time::interval(shared.config.ping_interval);
-    pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let ping = frame::encode(PING, 0, "", &[]).ok();
     loop {
         tokio::select! {
             biased;
             _ = conn.closed.cancelled() => break,
-            _ = pings.tick() => {
-                conn.check_alive(&shared);
-                chunks.extend(ping.clone());
-            }
             Some(answer) = answers.recv() => chunks.push_back(answer),
             first = queue.recv() => match first {
                 Some(first) => chunks.extend(first),

@@ -20,10 +20,9 @@ use super::Shared;
 use super::append::{self, AppendRequest};
 use super::conn::Connection;
 use super::frame::{
-    self, APPEND, FORWARD_WRITE, Frame, FrameError, PRE_VOTE, QUIESCE, SNAPSHOT,
-    STATUS_GROUP_STOPPED, STATUS_OK, STATUS_RESET, STATUS_UNKNOWN_GROUP, TRANSFER_LEADER, VOTE,
+    self, APPEND, FORWARD_WRITE, Frame, FrameError, PRE_VOTE, SNAPSHOT, STATUS_GROUP_STOPPED,
+    STATUS_OK, STATUS_RESET, STATUS_UNKNOWN_GROUP, TRANSFER_LEADER, VOTE,
 };
-use crate::raft::quiesce::{Quiesce, QuiesceRequest};
 use crate::raft::snapshot::{Snapshot, SnapshotData};
 use crate::raft::types::{Raft, SnapshotMeta, TypeConfig, Vote};
 
@@ -92,23 +91,6 @@ impl Dispatcher {
         let group =
             std::str::from_utf8(&frame.group).map_err(|_| FrameError::Utf8("group name"))?;
         let id = frame.request_id;
-        if frame.kind == QUIESCE {
-            let req: QuiesceRequest = json(&frame.body, "quiesce")?;
-            let quiesced = self
-                .shared
-                .group(group)
-                .is_some_and(|g| g.quiesce.follow_quietly(&g.raft, &req));
-            answer_json(&self.conn, id, &quiesced);
-            return Ok(());
-        }
-        // A transfer, snapshot or forwarded write means the group is busy again: its timers run
-        // until it quiesces anew. (AppendEntries wake it once Raft has taken them; votes are
-        // answered without timers.)
-        if matches!(frame.kind, TRANSFER_LEADER | SNAPSHOT | FORWARD_WRITE)
-            && let Some(g) = self.shared.group(group)
-        {
-            let _ = g.quiesce.wake(&g.raft);
-        }
         let rpc = match frame.kind {
             APPEND => {
                 let req = append::decode(&frame.body)?;
@@ -124,11 +106,10 @@ impl Dispatcher {
                 return Err(FrameError::Invalid(format!("unexpected frame kind {other}")).into());
             }
         };
-        let Some(served) = self.shared.group(group) else {
+        let Some((raft, _)) = self.shared.group(group) else {
             answer(&self.conn, id, STATUS_UNKNOWN_GROUP, group.as_bytes());
             return Ok(());
         };
-        let raft = served.raft;
         tokio::spawn(serve(raft, rpc, Arc::clone(&self.conn), id));
         Ok(())
     }
@@ -139,17 +120,15 @@ impl Dispatcher {
             let tx = match self.pipelines.get(group) {
                 Some(tx) if !tx.is_closed() => tx.clone(),
                 _ => {
-                    let Some(served) = self.shared.group(group) else {
+                    let Some((raft, serial)) = self.shared.group(group) else {
                         self.pipelines.remove(group);
                         answer(&self.conn, id, STATUS_UNKNOWN_GROUP, group.as_bytes());
                         return;
                     };
-                    let (raft, serial) = (served.raft, served.serial);
                     let (tx, rx) = mpsc::channel(PIPELINE_DEPTH);
                     let pipeline = Pipeline {
                         raft,
                         serial,
-                        quiesce: served.quiesce,
                         group: group.to_string(),
                         conn: Arc::clone(&self.conn),
                         shared: Arc::clone(&self.shared),
@@ -233,7 +212,6 @@ impl Session {
 struct Pipeline {
     raft: Raft,
     serial: u64,
-    quiesce: Arc<Quiesce>,
     group: String,
     conn: Arc<Connection>,
     shared: Arc<Shared>,
@@ -291,9 +269,6 @@ impl Pipeline {
                         Err(e) => AppendEntriesResponse::from(Err(e)),
                     };
                     answer_json(&self.conn, id, &resp);
-                    // Raft has taken the leader's message (its lease renewed), so a quiet
-                    // follower's timers can run again without campaigning at once.
-                    let _ = self.quiesce.wake(&self.raft);
                     if rejected {
                         self.reset(session.take());
                     }

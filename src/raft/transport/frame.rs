@@ -35,12 +35,6 @@ pub const SNAPSHOT: u8 = 19;
 pub const TRANSFER_LEADER: u8 = 20;
 /// A record batch for the group's leader to propose (`forward.rs`).
 pub const FORWARD_WRITE: u8 = 21;
-/// Node liveness: sent on every connection every ping interval, never answered; any frame
-/// received counts as hearing from the peer (`liveness.rs`).
-pub const PING: u8 = 22;
-/// A leader asks a caught-up follower to stop its election timer (`raft/quiesce.rs`); the
-/// answer's JSON is whether it did.
-pub const QUIESCE: u8 = 23;
 pub const RESPONSE: u8 = 32;
 
 /// The request was handled; the payload is the answer's JSON.
@@ -70,8 +64,7 @@ pub fn status_name(status: u8) -> &'static str {
     }
 }
 
-/// 2: node liveness pings and group quiescence.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 1;
 /// Bytes of the header after the length field: kind, request id, group length.
 pub const FRAME_MIN_LEN: u32 = 1 + 8 + 2;
 pub const LEN_BYTES: usize = 4;

@@ -39,7 +39,6 @@ pub use frame::{MAX_GROUP_BYTES, PROTOCOL_VERSION};
 pub use network::TransportNetwork;
 
 use self::conn::Connection;
-use super::quiesce::{Quiesce, QuiesceRequest};
 use super::types::{NodeId, Raft};
 use crate::config::Config;
 
@@ -72,17 +71,6 @@ pub struct TransportConfig {
     /// often misses; restarting replication then costs far more than waiting. Heartbeats and
     /// votes keep openraft's timeouts, so failure detection is unaffected.
     pub min_append_timeout: Duration,
-    /// Node liveness: every connection carries a ping each way this often, one message per
-    /// node pair whatever the number of groups.
-    pub ping_interval: Duration,
-    /// A peer not heard from for this long counts as down (its link stays open); groups it
-    /// leads wake up and elect ([`crate::raft::quiesce`]).
-    pub peer_timeout: Duration,
-    /// An idle group's leader quiesces once nothing was written for this long.
-    pub quiesce_after: Duration,
-    /// Followers of quiesced groups whose leader's node went down start campaigning spread
-    /// over this span, so thousands of groups do not all campaign at once.
-    pub wake_spread: Duration,
 }
 
 impl TransportConfig {
@@ -99,10 +87,6 @@ impl TransportConfig {
             reconnect_backoff_max: Duration::from_secs(1),
             max_queued_frames: 1024,
             min_append_timeout: Duration::from_secs(1),
-            ping_interval: Duration::from_millis(50),
-            peer_timeout: Duration::from_millis(200),
-            quiesce_after: Duration::from_secs(1),
-            wake_spread: Duration::from_millis(300),
         }
     }
 
@@ -123,12 +107,6 @@ impl TransportConfig {
         let mut out = TransportConfig::new(config.node_id, &config.cluster_id, members);
         out.max_frame_bytes =
             DEFAULT_MAX_FRAME_BYTES.max(config.message_max_bytes.saturating_add(FRAME_SLACK_BYTES));
-        // Pings keep the heartbeat's pace and a silent peer is down after an election timeout,
-        // so a quiesced group notices a dead leader about as soon as an active one does.
-        let timing = super::RaftTiming::from_cluster(c);
-        out.ping_interval = Duration::from_millis(timing.heartbeat_ms.max(1));
-        out.peer_timeout = Duration::from_millis(timing.election_timeout_min_ms.max(1));
-        out.wake_spread = Duration::from_millis(timing.election_timeout_max_ms);
         out
     }
 }
@@ -158,10 +136,7 @@ pub struct Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         let mut groups = self.shared.groups_mut();
-        if groups
-            .get(&self.name)
-            .is_some_and(|g| g.serial == self.serial)
-        {
+        if groups.get(&self.name).is_some_and(|g| g.1 == self.serial) {
             groups.remove(&self.name);
         }
     }
@@ -191,11 +166,8 @@ impl Transport {
             groups: RwLock::new(HashMap::new()),
             links: Mutex::new(HashMap::new()),
             serial: AtomicU64::new(1),
-            epoch: std::time::Instant::now(),
-            liveness: tokio::sync::watch::Sender::new(0),
         });
         tokio::spawn(server::accept_loop(listener, Arc::clone(&shared)));
-        tokio::spawn(crate::raft::quiesce::run(Arc::clone(&shared)));
         for (&peer, addr) in &shared.config.members {
             if peer > shared.config.node_id {
                 tokio::spawn(peer::dial_loop(peer, addr.clone(), Arc::clone(&shared)));
@@ -215,11 +187,6 @@ impl Transport {
 
     pub fn config(&self) -> &TransportConfig {
         &self.shared.config
-    }
-
-    /// Whether the link to `peer` is open and the peer was heard within the peer timeout.
-    pub fn peer_alive(&self, peer: NodeId) -> bool {
-        self.shared.peer_alive(peer)
     }
 
     /// Peers with an established connection right now, ascending.
@@ -242,14 +209,12 @@ impl Transport {
 
     /// Serves requests for group `name` with `raft` until the registration is dropped. A
     /// second registration of the same name replaces the first.
-    pub fn register(&self, name: &str, raft: Raft, quiesce: Arc<Quiesce>) -> Registration {
+    pub fn register(&self, name: &str, raft: Raft) -> Registration {
         let serial = self.shared.next_serial();
-        let served = Served {
-            raft,
-            serial,
-            quiesce,
-        };
-        let old = self.shared.groups_mut().insert(name.to_string(), served);
+        let old = self
+            .shared
+            .groups_mut()
+            .insert(name.to_string(), (raft, serial));
         if old.is_some() {
             tracing::warn!(
                 group = name,
@@ -279,96 +244,19 @@ pub(crate) struct Shared {
     config: TransportConfig,
     local_addr: SocketAddr,
     shutdown: CancellationToken,
-    /// Groups served here: name -> (raft, registration serial, quiescence state).
-    groups: RwLock<HashMap<String, Served>>,
+    /// Groups served here: name -> (raft, registration serial).
+    groups: RwLock<HashMap<String, (Raft, u64)>>,
     /// The live connection to each peer.
     links: Mutex<HashMap<NodeId, Arc<Connection>>>,
     serial: AtomicU64,
-    /// Origin of [`Shared::now_ms`].
-    epoch: std::time::Instant,
-    /// Bumped whenever a peer connects, disconnects, goes silent or is heard again.
-    liveness: tokio::sync::watch::Sender<u64>,
-}
-
-/// A group served here.
-#[derive(Clone)]
-pub(crate) struct Served {
-    pub raft: Raft,
-    pub serial: u64,
-    pub quiesce: Arc<Quiesce>,
 }
 
 impl Shared {
-    pub(crate) fn config(&self) -> &TransportConfig {
-        &self.config
-    }
-
-    pub(crate) fn liveness_watch(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.liveness.subscribe()
-    }
-
-    pub(crate) async fn cancelled(&self) {
-        self.shutdown.cancelled().await;
-    }
-
-    /// Asks `peer`'s replica of `group` to quiesce; `false` on any refusal or failure.
-    pub(crate) async fn ask_quiesce(
-        &self,
-        peer: NodeId,
-        group: &str,
-        req: &QuiesceRequest,
-    ) -> bool {
-        let Some(conn) = self.link(peer) else {
-            return false;
-        };
-        let Ok(body) = serde_json::to_vec(req) else {
-            return false;
-        };
-        let answer = tokio::time::timeout(self.config.peer_timeout, async {
-            let mut call = conn
-                .request(frame::QUIESCE, group, vec![body.into()])
-                .await
-                .ok()?;
-            call.response().await.ok()
-        })
-        .await;
-        match answer {
-            Ok(Some(resp)) if resp.status == frame::STATUS_OK => {
-                serde_json::from_slice::<bool>(&resp.payload).unwrap_or(false)
-            }
-            _ => false,
-        }
-    }
-
-    /// Milliseconds since the transport started.
-    fn now_ms(&self) -> u64 {
-        self.epoch.elapsed().as_millis() as u64
-    }
-
-    fn liveness_changed(&self) {
-        self.liveness.send_modify(|g| *g = g.wrapping_add(1));
-    }
-
-    /// Whether the link to `peer` is open and the peer was heard lately.
-    pub(crate) fn peer_alive(&self, peer: NodeId) -> bool {
-        self.links().get(&peer).is_some_and(|c| c.is_alive())
-    }
-
-    /// Every group served here.
-    pub(crate) fn served(&self) -> Vec<(String, Served)> {
-        self.groups
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(|(name, s)| (name.clone(), s.clone()))
-            .collect()
-    }
-
     fn next_serial(&self) -> u64 {
         self.serial.fetch_add(1, Ordering::Relaxed)
     }
 
-    fn groups_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Served>> {
+    fn groups_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, (Raft, u64)>> {
         self.groups.write().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -376,8 +264,8 @@ impl Shared {
         self.links.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The group registered as `name`.
-    fn group(&self, name: &str) -> Option<Served> {
+    /// The group registered as `name` and its registration serial.
+    fn group(&self, name: &str) -> Option<(Raft, u64)> {
         self.groups
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -390,7 +278,7 @@ impl Shared {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(name)
-            .is_some_and(|g| g.serial == serial)
+            .is_some_and(|g| g.1 == serial)
     }
 
     /// The open connection to `peer`, if any.
@@ -407,7 +295,6 @@ impl Shared {
         if let Some(old) = self.links().insert(conn.peer, Arc::clone(conn)) {
             old.close();
         }
-        self.liveness_changed();
     }
 
     /// Drops `conn` from the table unless a newer connection replaced it already.
@@ -418,8 +305,6 @@ impl Shared {
             .is_some_and(|c| c.serial == conn.serial)
         {
             links.remove(&conn.peer);
-            drop(links);
-            self.liveness_changed();
         }
     }
 }
