@@ -199,7 +199,10 @@ impl RaftNode {
         if spec.members.len() == 1 {
             // Without ticks nothing campaigns on its own; a leader of before restores itself.
             if !raft.is_leader() {
-                raft.trigger().elect(false).await.map_err(RaftFailure::new)?;
+                raft.trigger()
+                    .elect(false)
+                    .await
+                    .map_err(RaftFailure::new)?;
             }
             raft.wait(Some(SELF_ELECTION_WAIT))
                 .state(openraft::ServerState::Leader, "single member leads")
