@@ -79,7 +79,7 @@ impl Broker {
         let bound: Vec<SocketAddr> = server.local_addrs();
         let advertised = context::advertised(&config, &bound);
         let topic_defaults = topic_defaults(&config);
-        let options = group_options(&config).await?;
+        let options = raft_options(&config).await?;
 
         let metadata_replica = Replica::start(
             &partition_dir(&config.data_dir, METADATA_TOPIC, 0, None),
@@ -295,7 +295,7 @@ fn clustered(config: &Config) -> bool {
 
 /// A single node runs every group alone ([`crate::raft::NoPeers`], openraft's timing); a
 /// cluster node starts the Raft transport on `cluster.raft_address` and uses the cluster timing.
-async fn group_options(config: &Config) -> anyhow::Result<RaftNodeOptions> {
+async fn raft_options(config: &Config) -> anyhow::Result<RaftNodeOptions> {
     if !clustered(config) {
         return Ok(RaftNodeOptions::default());
     }

@@ -79,7 +79,7 @@ pub struct Config {
     /// `leader.imbalance.check.interval.seconds`: how often leaders look for partitions to hand
     /// back to their preferred replica.
     pub leader_imbalance_check_interval_secs: u64,
-    /// `offsets.topic.num.partitions`: partitions of `__consumer_offsets`, each a Raft group;
+    /// `offsets.topic.num.partitions`: partitions of `__consumer_offsets`, each a Raft instance;
     /// a group's coordinator is the leader of one of them.
     pub offsets_topic_num_partitions: u32,
     /// `offsets.topic.segment.bytes`: segment size of `__consumer_offsets` partitions (small:

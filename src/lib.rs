@@ -1,9 +1,9 @@
-//! raftka: a Kafka-wire-compatible message broker. Every partition is a Raft group (openraft), and
+//! raftka: a Kafka-wire-compatible message broker. Every partition is a Raft instance (openraft), and
 //! its Raft log is the partition's mmap'd segment files.
 //!
 //! ```text
 //!  Kafka client ──TCP──▶ kafka (frontend) ──▶ broker (routing) ──▶ partition replica
-//!    (rdkafka, kcat)     frames, bounds,        metadata, groups     openraft group over
+//!    (rdkafka, kcat)     frames, bounds,        metadata, groups     openraft instance over
 //!                        versions, errors                            segment files (storage)
 //! ```
 //!

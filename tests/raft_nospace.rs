@@ -1,4 +1,4 @@
-//! A Raft group whose disk fills up stalls and goes on, instead of failing for good: the log
+//! A Raft instance whose disk fills up stalls and goes on, instead of failing for good: the log
 //! store waits for space and appends the rest (openraft would stop the group on a failed
 //! append). The disk is "full" through RLIMIT_FSIZE, which makes reserving the next step of a
 //! segment fail (EFBIG) the way ENOSPC would; it is process-wide, hence a test binary of its own.

@@ -164,7 +164,7 @@ impl Reconciler {
                     members: self.voters(replicas),
                     preferred_leader: replicas.first().copied(),
                     config: config.clone(),
-                    options: self.partitions.group_options().clone(),
+                    options: self.partitions.raft_options().clone(),
                 };
                 match self.partitions.start(spec).await {
                     Ok(replica) => {

@@ -1,5 +1,5 @@
 //! The cluster view: brokers, topics, replica assignments, topic settings. Replicated through
-//! the metadata Raft group, whose leader is the controller. `admin/` changes topics for the
+//! the metadata Raft instance, whose leader is the controller. `admin/` changes topics for the
 //! admin APIs; `routing.rs` finds the replica and the leader a partition request goes to.
 
 pub mod admin;

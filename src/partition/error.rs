@@ -1,5 +1,5 @@
 //! Why a partition could not do what was asked; `kafka/error_map.rs` picks the Kafka code.
-//! Failures from below keep their source: the log's, the Raft group's, the file system's.
+//! Failures from below keep their source: the log's, the Raft instance's, the file system's.
 
 use std::fmt;
 use std::path::PathBuf;

@@ -1,4 +1,4 @@
-//! A partition replica: one Raft group plus its Kafka view (offsets, high watermark, reads,
+//! A partition replica: one Raft instance plus its Kafka view (offsets, high watermark, reads,
 //! appends). Kafka words above this module, Raft words below it.
 //! `registry.rs` keeps the replicas this broker hosts.
 
@@ -10,5 +10,5 @@ mod replica;
 
 pub use config::EffectiveConfig;
 pub use error::{Error, Shared, StopReason, StorageError};
-pub use registry::{Partitions, group_name, partition_dir};
+pub use registry::{Partitions, partition_dir, raft_name};
 pub use replica::{Appended, FetchData, PartitionLeader, Replica, ReplicaSpec};

@@ -25,12 +25,12 @@ pub fn partition_dir(
     partition: i32,
     topic_id: Option<Uuid>,
 ) -> PathBuf {
-    data_dir.join(group_name(topic, partition, topic_id))
+    data_dir.join(raft_name(topic, partition, topic_id))
 }
 
-/// The directory name, which is also the Raft group's name on the transport: a message for an
+/// The directory name, which is also the Raft instance's name on the transport: a message for an
 /// earlier incarnation of the partition names a group no broker serves any more.
-pub fn group_name(topic: &str, partition: i32, topic_id: Option<Uuid>) -> String {
+pub fn raft_name(topic: &str, partition: i32, topic_id: Option<Uuid>) -> String {
     match topic_id {
         Some(id) => incarnation_name(topic, partition, id),
         None => format!("{topic}-{partition}"),
@@ -90,7 +90,7 @@ impl Partitions {
     }
 
     /// Transport and timing every replica started here runs with.
-    pub fn group_options(&self) -> &RaftNodeOptions {
+    pub fn raft_options(&self) -> &RaftNodeOptions {
         &self.options
     }
 

@@ -89,7 +89,7 @@ impl Replica {
             node_id: spec.node_id,
             members: spec.members,
             log,
-            name: super::group_name(&spec.topic, spec.partition, spec.topic_id),
+            name: super::raft_name(&spec.topic, spec.partition, spec.topic_id),
             preferred_leader: spec.preferred_leader,
         };
         let raft = RaftNode::start_with(dir, node_spec, spec.options)
@@ -436,7 +436,7 @@ impl Replica {
     }
 }
 
-/// A write the Raft group refused. A leader on another node that did not answer is, for the
+/// A write the Raft instance refused. A leader on another node that did not answer is, for the
 /// caller, no known leader: it looks again and retries.
 fn write_error(err: WriteError) -> Error {
     match err {

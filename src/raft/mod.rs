@@ -1,4 +1,4 @@
-//! A partition's Raft group on top of its segment log: the only module that imports openraft.
+//! A partition's Raft instance on top of its segment log: the only module that imports openraft.
 //! `storage/` holds the bytes; this module maps Raft entries, votes and snapshots onto them.
 //!
 //! ```text
@@ -78,7 +78,7 @@ impl From<Error> for std::io::Error {
     }
 }
 
-/// Everything one partition replica needs to start its Raft group.
+/// Everything one partition replica needs to start its Raft instance.
 pub struct PartitionStorage {
     pub log_store: LogStore,
     pub state_machine: StateMachine,

@@ -95,13 +95,13 @@ const SNAPSHOT_WAIT: Duration = Duration::from_secs(30);
 const SELF_ELECTION_WAIT: Duration = Duration::from_secs(10);
 
 impl RaftNode {
-    /// Opens the replica's storage in `dir` and starts its Raft group of this node alone (no
+    /// Opens the replica's storage in `dir` and starts its Raft instance of this node alone (no
     /// network); a group of one is its own leader when this returns.
     pub async fn start(dir: &Path, spec: RaftNodeSpec) -> Result<RaftNode, StartError> {
         Self::start_with(dir, spec, RaftNodeOptions::default()).await
     }
 
-    /// Opens the replica's storage in `dir` and starts its Raft group with `options`.
+    /// Opens the replica's storage in `dir` and starts its Raft instance with `options`.
     ///
     /// Initialization happens once cluster-wide: a replica whose Raft state is empty (no log,
     /// no vote) initializes the group with `spec.members` only if it is the preferred leader

@@ -1,4 +1,4 @@
-//! Why a partition's Raft group would not start, refused a write or failed to trim its log.
+//! Why a partition's Raft instance would not start, refused a write or failed to trim its log.
 //! Each failure keeps its source; openraft's are wrapped in [`RaftFailure`] so no openraft type
 //! leaves `raft/`. `node.rs` returns them.
 
@@ -12,7 +12,7 @@ use super::types::NodeId;
 pub enum StartError {
     #[error(transparent)]
     Open(#[from] super::Error),
-    #[error("raft group {name} failed to start: {source}")]
+    #[error("raft instance {name} failed to start: {source}")]
     Raft {
         name: String,
         #[source]
@@ -44,7 +44,7 @@ impl Eq for RaftFailure {}
 pub enum WriteError {
     #[error("this replica is not the leader (leader: {leader:?})")]
     NotLeader { leader: Option<NodeId> },
-    #[error("raft group stopped: {0}")]
+    #[error("raft instance stopped: {0}")]
     Stopped(#[source] RaftFailure),
     /// A write handed to the leader on another node got no answer from it.
     #[error("node {node}: {source}")]

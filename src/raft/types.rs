@@ -12,7 +12,7 @@ use crate::record::RecordBatch;
 use crate::types::KafkaOffset;
 
 openraft::declare_raft_types!(
-    /// Type configuration of one partition's Raft group.
+    /// Type configuration of one partition's Raft instance.
     pub TypeConfig:
         D = Request,
         R = Applied,

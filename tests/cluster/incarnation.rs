@@ -1,5 +1,5 @@
 //! A topic deleted and created again while one of its replicas' nodes is down: that node must
-//! never bring the old incarnation's log back. Its directory and Raft group name carry the topic
+//! never bring the old incarnation's log back. Its directory and Raft instance name carry the topic
 //! id, so the old log is neither opened as the new topic's nor heard by the new group, and it is
 //! deleted once the node learns of the change from the metadata log.
 

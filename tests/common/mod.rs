@@ -1,7 +1,7 @@
 //! What every test target shares: the one bound on waits, test logs, names no earlier run used,
 //! free ports, and a client call bounded in time. `process.rs` runs the `raftka` binary (one
 //! broker on a free port in a temp dir, or a process the cluster harness configures);
-//! `wire.rs` speaks raw Kafka frames; `raft.rs` runs a single-member Raft group in process.
+//! `wire.rs` speaks raw Kafka frames; `raft.rs` runs a single-member Raft instance in process.
 //!
 //! Each target includes this module: `mod common;` from a file in `tests/`,
 //! `#[path = "../common/mod.rs"] mod common;` from a directory in `tests/`, and

@@ -1,5 +1,5 @@
 //! Produce v3-v11: each partition's batches are checked (framing, magic, CRC, size) and then
-//! appended through its Raft group; acks=-1 and acks=1 answer once the batches are committed
+//! appended through its Raft instance; acks=-1 and acks=1 answer once the batches are committed
 //! (on a Raft log the leader's own durable append is part of every commit), acks=0 answers
 //! nothing. Every partition's outcome is independent of the others.
 

@@ -1,4 +1,4 @@
-//! The serving side of a connection: each request from the peer goes to the Raft group it
+//! The serving side of a connection: each request from the peer goes to the Raft instance it
 //! names. AppendEntries of one group run through one `raft.stream_append` pipeline per
 //! connection, so they reach Raft in the order they were sent and many are in flight at once;
 //! votes, snapshots, leader transfers and forwarded writes each run in a task of their own.

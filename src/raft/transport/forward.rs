@@ -25,7 +25,7 @@ use crate::raft::types::{Applied, NodeId, Raft, Request};
 use crate::raft::{ForwardError, WriteError};
 use crate::record::RecordBatch;
 
-/// Answers one forwarded write with what the local Raft group made of it.
+/// Answers one forwarded write with what the local Raft instance made of it.
 pub(super) async fn serve(raft: Raft, body: Bytes, conn: Arc<Connection>, id: u64) {
     let reply = |status: u8, payload: &[u8]| match frame::response(id, status, payload) {
         Ok(frame) => {

@@ -10,7 +10,7 @@
 //! `len` counts the bytes after itself (`11 + group_len + body`) and is checked against
 //! `FRAME_MIN_LEN..=max_frame_bytes` before anything is allocated. `request_id` is chosen by the
 //! side that sends a request (each side counts its own) and echoed by the [`RESPONSE`] to it.
-//! `group` names the Raft group (`"<topic>-<partition>.<topic id>"`, `"__cluster_metadata-0"`);
+//! `group` names the Raft instance (`"<topic>-<partition>.<topic id>"`, `"__cluster_metadata-0"`);
 //! handshake frames carry an empty group and request id 0.
 //!
 //! Handshake (the dialer speaks first; nothing else may precede it):

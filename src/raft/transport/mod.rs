@@ -1,5 +1,5 @@
 //! The Raft transport: one TCP connection per pair of cluster nodes carries the RPCs of every
-//! Raft group, both ways, pipelined. This file holds the handle, its settings and the tables it
+//! Raft instance, both ways, pipelined. This file holds the handle, its settings and the tables it
 //! shares with its tasks (groups served here, live connections).
 //!
 //! ```text
@@ -218,7 +218,7 @@ impl Transport {
         if old.is_some() {
             tracing::warn!(
                 group = name,
-                "raft group registered twice; the newer one serves"
+                "raft instance registered twice; the newer one serves"
             );
         }
         Registration {
