@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication, TopicResult};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::error::{KafkaResult, RDKafkaErrorCode};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::producer::Producer;
 use tracing::info;
 
@@ -25,8 +25,8 @@ const NEW: usize = 500;
 
 /// Runs an admin request on `topic` until it is done, at most [`WAIT`] twice: librdkafka
 /// sends it to the controller its metadata names, which may be the node just stopped until the
-/// others elect another; a timeout there is retried, and `done_before` (what a retry gets when
-/// an earlier attempt went through after all) counts as done.
+/// others elect another; a timeout or lost connection there is retried, and `done_before`
+/// (what a retry gets when an earlier attempt went through after all) counts as done.
 fn until_done(
     topic: &str,
     what: &str,
@@ -38,6 +38,9 @@ fn until_done(
     loop {
         let outcome = match request() {
             Ok(results) => results.into_iter().next().expect("one topic's result"),
+            // A request-level failure (such as the controller's connection timing out)
+            // comes as `AdminOp`, whose code `rdkafka_error_code` does not give.
+            Err(KafkaError::AdminOp(code)) => Err((topic.to_string(), code)),
             Err(e) => Err((
                 topic.to_string(),
                 e.rdkafka_error_code().unwrap_or(RDKafkaErrorCode::Fail),
@@ -46,10 +49,14 @@ fn until_done(
         match outcome {
             Ok(_) => return,
             Err((_, code)) if retried && code == done_before => return,
-            Err((_, RDKafkaErrorCode::OperationTimedOut | RDKafkaErrorCode::RequestTimedOut))
-                if Instant::now() < deadline =>
-            {
-                info!(topic, what, "timed out; again");
+            Err((
+                _,
+                code @ (RDKafkaErrorCode::OperationTimedOut
+                | RDKafkaErrorCode::RequestTimedOut
+                | RDKafkaErrorCode::BrokerTransportFailure
+                | RDKafkaErrorCode::NotController),
+            )) if Instant::now() < deadline => {
+                info!(topic, what, ?code, "failed on the way; again");
                 retried = true;
             }
             Err((_, code)) => panic!("{what} {topic}: {code:?}"),
