@@ -32,6 +32,7 @@ mod groups_clients;
 mod groups_raw;
 mod harness;
 mod hostile;
+mod idempotence;
 mod kcat;
 mod leader_epoch;
 mod limits;

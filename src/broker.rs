@@ -25,7 +25,8 @@ use crate::kafka::context::{self, BrokerContext, Services};
 use crate::metadata::admin::{Admin, AdminSettings};
 use crate::metadata::leadership::{self, LeadershipSettings};
 use crate::metadata::{
-    BrokerInfo, Command, METADATA_TOPIC, MetadataStore, ProposeError, TopicDefaults, topic_config,
+    BrokerInfo, Command, METADATA_TOPIC, MetadataStore, ProducerIds, ProposeError, TopicDefaults,
+    topic_config,
 };
 use crate::partition::{Partitions, Replica, ReplicaSpec, partition_dir};
 use crate::raft::{RaftNodeOptions, RaftTiming, Transport, TransportConfig};
@@ -132,6 +133,7 @@ impl Broker {
                 config.offsets_topic_num_partitions,
                 Membership::new(membership_settings(&config)),
             )),
+            producer_ids: Arc::new(ProducerIds::new(Arc::clone(&metadata), config.node_id)),
             partitions,
             metadata,
             admin,

@@ -8,8 +8,9 @@
 //! ```
 //!
 //! Dependencies point one way: `main → broker → kafka → {group, metadata} → internal_log →
-//! partition → raft → storage → config`, with `record` (Kafka's batch format) below partition
-//! and `types` (offsets, indexes, epochs, ids) below everything. Only `kafka` and `record` import
+//! partition → raft → storage → config`, with `record` (Kafka's batch format) and `producer`
+//! (idempotent producers' state, which the state machine keeps) below partition and raft, and
+//! `types` (offsets, indexes, epochs, ids) below everything. Only `kafka` and `record` import
 //! `kafka_protocol`; only `raft` imports `openraft`; `tests/layering.rs` checks every module.
 //!
 //! Layout: [`config`] (settings and limits), [`kafka`] (the wire protocol frontend), [`broker`] (the
@@ -18,6 +19,7 @@
 //! partition and applied on every replica), [`partition`] (a replica's Kafka view: offsets, high
 //! watermark, reads and appends), [`raft`] (openraft over the log; the TCP transport),
 //! [`record`] (the RecordBatch v2 format: checked views, records, internal records),
+//! [`producer`] (each partition's idempotent producers: epochs, sequences, duplicates),
 //! [`storage`] (the segment log of opaque entries), [`types`] (the shared newtypes).
 //!
 //! The produce path: the frontend checks each batch (`record::split_checked`: framing, magic,
@@ -34,6 +36,7 @@ pub mod internal_log;
 pub mod kafka;
 pub mod metadata;
 pub mod partition;
+pub mod producer;
 pub mod raft;
 pub mod record;
 pub mod storage;

@@ -33,6 +33,20 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "producer",
+        &[
+            "storage",
+            "raft",
+            "partition",
+            "kafka",
+            "group",
+            "metadata",
+            "internal_log",
+            "broker",
+            "config",
+        ],
+    ),
+    (
         "raft",
         &["kafka", "partition", "group", "metadata", "broker"],
     ),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::config::{Config, Listener};
 use crate::group::Groups;
 use crate::metadata::admin::Admin;
-use crate::metadata::{LeaderRecord, MetadataStore, TopicMeta, routing};
+use crate::metadata::{LeaderRecord, MetadataStore, ProducerIds, TopicMeta, routing};
 use crate::partition::{self, Partitions, Replica};
 
 /// What the broker runs that handlers reach through the context.
@@ -21,6 +21,8 @@ pub struct Services {
     pub admin: Arc<Admin>,
     /// Consumer groups coordinated here and their committed offsets.
     pub groups: Arc<Groups>,
+    /// Hands out ids to idempotent producers.
+    pub producer_ids: Arc<ProducerIds>,
 }
 
 #[derive(Debug)]

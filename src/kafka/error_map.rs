@@ -12,6 +12,7 @@ use crate::group::offsets::OffsetsError;
 use crate::metadata::admin::AdminError;
 use crate::metadata::{MetadataError, ProposeError};
 use crate::partition;
+use crate::producer::SequenceError;
 
 /// The code of an answer without an error.
 pub(crate) const NONE: i16 = 0;
@@ -79,6 +80,17 @@ fn partition_error(err: &partition::Error) -> ResponseError {
         // Kafka's answer for a replica whose log directory cannot take writes; clients retry
         // it (after a metadata refresh), so their writes resume once space is back.
         E::DiskFull { .. } => ResponseError::KafkaStorageError,
+        E::Sequence(e) => sequence_error(e),
+    }
+}
+
+/// What an idempotent producer sees for a batch out of its sequence (Kafka's answers for a
+/// Produce; a fenced epoch is INVALID_PRODUCER_EPOCH there, not PRODUCER_FENCED, since KIP-588).
+fn sequence_error(err: &SequenceError) -> ResponseError {
+    match err {
+        SequenceError::InvalidEpoch { .. } => ResponseError::InvalidProducerEpoch,
+        SequenceError::OutOfOrder { .. } => ResponseError::OutOfOrderSequenceNumber,
+        SequenceError::NoSequence { .. } => ResponseError::InvalidRecord,
     }
 }
 
@@ -159,6 +171,7 @@ fn metadata_error(err: &MetadataError) -> ResponseError {
         | E::TooFewBrokers { .. }
         | E::NotAReplica { .. } => ResponseError::InvalidReplicationFactor,
         E::InvalidConfig(_) => ResponseError::InvalidConfig,
+        E::ProducerIdsExhausted => ResponseError::UnknownServerError,
     }
 }
 
@@ -171,6 +184,10 @@ fn propose_error(err: &ProposeError) -> ResponseError {
         ProposeError::Partition(e) => partition_error(e),
         ProposeError::Timeout(_) => ResponseError::RequestTimedOut,
     }
+}
+
+pub(crate) fn propose_code(err: &ProposeError) -> i16 {
+    propose_error(err).code()
 }
 
 pub(crate) fn metadata_code(err: &MetadataError) -> i16 {

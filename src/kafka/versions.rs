@@ -7,9 +7,10 @@ use kafka_protocol::messages::{
     AlterConfigsRequest, ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest,
     DeleteGroupsRequest, DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest,
     DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest, HeartbeatRequest,
-    IncrementalAlterConfigsRequest, JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest,
-    ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetDeleteRequest,
-    OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest, SyncGroupRequest,
+    IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest,
+    ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
+    OffsetDeleteRequest, OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest,
+    SyncGroupRequest,
 };
 use kafka_protocol::protocol::Decodable;
 
@@ -110,6 +111,14 @@ pub(crate) static APIS: &[Api] = &[
         schemas::FIND_COORDINATOR_REQUEST,
         FindCoordinatorRequest,
         handlers::find_coordinator::handle
+    ),
+    api!(
+        InitProducerId,
+        0,
+        5,
+        schemas::INIT_PRODUCER_ID_REQUEST,
+        InitProducerIdRequest,
+        handlers::init_producer_id::handle
     ),
     api!(
         OffsetCommit,

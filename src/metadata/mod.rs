@@ -4,13 +4,16 @@
 
 pub mod admin;
 pub mod leadership;
+pub mod producer_ids;
 pub mod routing;
 pub mod state;
 pub mod store;
 pub mod topic_config;
 
+pub use producer_ids::ProducerIds;
 pub use state::{
-    BrokerInfo, Command, LeaderRecord, MetadataError, MetadataState, NodeId, TopicMeta,
+    BrokerInfo, Command, LeaderRecord, MetadataError, MetadataState, NodeId, ProducerIdBlock,
+    TopicMeta,
 };
 pub use store::{METADATA_TOPIC, MetadataStore, MetadataView, ProposeError};
 pub use topic_config::{ConfigSource, DescribedConfig, TopicDefaults};

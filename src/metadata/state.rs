@@ -82,6 +82,19 @@ pub enum Command {
         partition: i32,
         record: LeaderRecord,
     },
+    /// Hands `broker` the next `count` producer ids (Kafka's AllocateProducerIds): the log
+    /// orders every allocation, so no id is ever handed out twice cluster-wide.
+    AllocateProducerIds {
+        broker: NodeId,
+        count: u32,
+    },
+}
+
+/// Producer ids a broker may hand to idempotent producers: `first..first + count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProducerIdBlock {
+    pub first: i64,
+    pub count: u32,
 }
 
 /// Why a command was refused. Every broker refuses it identically.
@@ -117,6 +130,8 @@ pub enum MetadataError {
     },
     #[error(transparent)]
     InvalidConfig(#[from] ConfigError),
+    #[error("no producer ids are left")]
+    ProducerIdsExhausted,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,6 +142,12 @@ pub struct MetadataState {
     /// dropped (a broker whose metadata lags never mistakes a new topic for a deleted one).
     #[serde(default)]
     pub deleted_topic_ids: BTreeSet<Uuid>,
+    /// The first producer id not yet handed out.
+    #[serde(default)]
+    pub next_producer_id: i64,
+    /// The block each broker was handed last.
+    #[serde(default)]
+    pub producer_id_blocks: BTreeMap<NodeId, ProducerIdBlock>,
 }
 
 impl MetadataState {
@@ -251,6 +272,19 @@ impl MetadataState {
                 if record.epoch >= held {
                     topic.leaders.insert(*partition, record.clone());
                 }
+            }
+            Command::AllocateProducerIds { broker, count } => {
+                let first = self.next_producer_id;
+                self.next_producer_id = first
+                    .checked_add(i64::from(*count))
+                    .ok_or(MetadataError::ProducerIdsExhausted)?;
+                self.producer_id_blocks.insert(
+                    *broker,
+                    ProducerIdBlock {
+                        first,
+                        count: *count,
+                    },
+                );
             }
         }
         Ok(())

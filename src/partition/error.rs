@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::producer::SequenceError;
 use crate::raft::{self, NodeId};
 use crate::record::BatchError;
 use crate::storage;
@@ -38,6 +39,9 @@ pub enum Error {
         "{free_bytes} bytes free on the log directory's disk, below the {floor_bytes} kept free"
     )]
     DiskFull { free_bytes: u64, floor_bytes: u64 },
+    /// An idempotent producer's batch out of sequence or from a fenced epoch.
+    #[error(transparent)]
+    Sequence(#[from] SequenceError),
     #[error("the partition's storage failed: {0}")]
     Storage(#[source] StorageError),
     #[error("the partition is stopping: {0}")]

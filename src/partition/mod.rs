@@ -7,6 +7,7 @@ mod error;
 pub mod leftovers;
 mod registry;
 mod replica;
+mod sequencer;
 
 pub use config::EffectiveConfig;
 pub use error::{Error, Shared, StopReason, StorageError};

@@ -10,7 +10,9 @@ use bytes::Bytes;
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use super::sequencer::Sequencer;
 use super::{EffectiveConfig, Error, StorageError};
+use crate::producer::ProducerBatch;
 use crate::raft::{Applied, NodeId, RaftNode, RaftNodeOptions, RaftNodeSpec, WriteError};
 use crate::record::RecordBatch;
 use crate::storage::{DiskSpace, LogConfig, RetentionPolicy};
@@ -72,6 +74,8 @@ pub struct Replica {
     config: RwLock<EffectiveConfig>,
     /// Free space of the logs' file system; appends from clients stop below its floor.
     space: Option<Arc<DiskSpace>>,
+    /// Checks and orders idempotent producers' batches while this replica leads.
+    sequencer: Sequencer,
 }
 
 impl Replica {
@@ -104,6 +108,7 @@ impl Replica {
             raft,
             config: RwLock::new(spec.config),
             space: None,
+            sequencer: Sequencer::default(),
         })
     }
 
@@ -214,6 +219,13 @@ impl Replica {
             return Err(Error::BatchTooLarge { bytes, max });
         }
         self.ensure_leader()?;
+        if let Some(producer) = ProducerBatch::of(&batch) {
+            let base_offset = self.sequencer.append(&self.raft, batch, producer).await?;
+            return Ok(Appended {
+                base_offset,
+                log_start_offset: self.log_start_offset(),
+            });
+        }
         let applied = self.raft.write(batch).await.map_err(write_error)?;
         self.appended(applied)
     }
@@ -438,7 +450,7 @@ impl Replica {
 
 /// A write the Raft instance refused. A leader on another node that did not answer is, for the
 /// caller, no known leader: it looks again and retries.
-fn write_error(err: WriteError) -> Error {
+pub(super) fn write_error(err: WriteError) -> Error {
     match err {
         WriteError::NotLeader { leader } => Error::NotLeader { leader },
         WriteError::Unreachable { .. } => Error::NotLeader { leader: None },

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::types::{LogId, StoredMembership};
+use crate::producer::ProducerTable;
 use crate::storage::{LogReader, StateFile};
 use crate::types::{KafkaOffset, LogIndex};
 
@@ -33,6 +34,9 @@ pub struct Checkpoint {
     /// The membership in effect at the snapshot current when this was written, then every
     /// membership entry applied after it up to `last_applied`.
     pub memberships: Vec<StoredMembership>,
+    /// The idempotent producers' table at `last_applied`.
+    #[serde(default)]
+    pub producers: ProducerTable,
 }
 
 #[derive(Debug)]

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use openraft::BasicNode;
 use openraft::Instant as _;
 use openraft::errors::{ClientWriteError, InitializeError, RaftError};
-use openraft::type_config::alias::InstantOf;
+use openraft::impls::ProgressResponder;
+use openraft::raft::ClientWriteResult;
+use openraft::type_config::alias::{InstantOf, OneshotReceiverOf};
 use openraft::type_config::async_runtime::WatchReceiver;
 use tokio::sync::watch;
 
@@ -19,7 +21,7 @@ use super::codec;
 use super::network::NoPeers;
 use super::node_error::{RaftFailure, RaftNodeError, StartError, WriteError};
 use super::progress::LeaderProgress;
-use super::state_machine::StateMachine;
+use super::state_machine::{SharedProducers, StateMachine};
 use super::timing::RaftTiming;
 use super::transport::{Registration, Transport};
 use super::types::{Applied, NodeId, Raft, Request, TypeConfig};
@@ -27,6 +29,30 @@ use super::{LogStoreReader, PartitionStorage};
 use crate::record::RecordBatch;
 use crate::storage::{LogConfig, RetentionPolicy};
 use crate::types::{KafkaOffset, Term};
+
+/// A write queued by [`RaftNode::submit`].
+pub struct Submitted(OneshotReceiverOf<TypeConfig, ClientWriteResult<TypeConfig>>);
+
+impl Submitted {
+    /// Waits until the batch is committed and applied, or refused.
+    pub async fn outcome(self) -> Result<Applied, WriteError> {
+        match self.0.await {
+            Ok(Ok(resp)) => Ok(resp.data),
+            Ok(Err(e)) => Err(refused_write(e)),
+            // The responder was dropped: the Raft instance stopped.
+            Err(e) => Err(WriteError::Stopped(RaftFailure::new(e))),
+        }
+    }
+}
+
+fn refused_write(err: ClientWriteError<TypeConfig>) -> WriteError {
+    match err {
+        ClientWriteError::ForwardToLeader(f) => WriteError::NotLeader {
+            leader: f.leader_id,
+        },
+        e => WriteError::Stopped(RaftFailure::new(e)),
+    }
+}
 
 /// Where and as whom a group runs.
 #[derive(Debug, Clone)]
@@ -64,6 +90,8 @@ pub struct RaftNode {
     raft: Raft,
     reader: LogStoreReader,
     high_watermark: watch::Receiver<KafkaOffset>,
+    /// The state machine's idempotent producers, for the leader's checks.
+    producers: SharedProducers,
     stopping: Arc<std::sync::atomic::AtomicBool>,
     name: String,
     node_id: NodeId,
@@ -127,6 +155,7 @@ impl RaftNode {
             high_watermark,
             stopping,
         } = super::open(dir, spec.log)?;
+        let producers = state_machine.producers();
         let timing = options.timing;
         let config = openraft::Config {
             heartbeat_interval: timing.heartbeat_ms,
@@ -167,6 +196,7 @@ impl RaftNode {
             raft,
             reader,
             high_watermark,
+            producers,
             stopping,
             name: spec.name,
             node_id: spec.node_id,
@@ -216,13 +246,61 @@ impl RaftNode {
     pub async fn write(&self, batch: RecordBatch) -> Result<Applied, WriteError> {
         match self.raft.client_write(Request::Records(batch)).await {
             Ok(resp) => Ok(resp.data),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                Err(WriteError::NotLeader {
-                    leader: f.leader_id,
-                })
-            }
+            Err(RaftError::APIError(e)) => Err(refused_write(e)),
             Err(e) => Err(WriteError::Stopped(RaftFailure::new(e))),
         }
+    }
+
+    /// The term in which this node leads, once its state machine has applied an entry of that
+    /// term (the leader's first entry): from then on the applied state covers every entry of
+    /// earlier terms that will ever commit, and what this leader appends in the term comes after.
+    /// Waits at most `within` for that; `NotLeader` if this node does not lead by then.
+    pub async fn leading_term_applied(&self, within: Duration) -> Result<Term, WriteError> {
+        let node_id = self.node_id;
+        let caught_up = self
+            .raft
+            .wait(Some(within))
+            .metrics(
+                |m| {
+                    m.current_leader != Some(node_id)
+                        || m.last_applied
+                            .is_some_and(|a| a.leader_id.term == m.current_term)
+                },
+                "leader applied its own term",
+            )
+            .await;
+        let not_leader = || WriteError::NotLeader {
+            leader: self.leadership().leader.filter(|l| *l != node_id),
+        };
+        let metrics = caught_up.map_err(|_| not_leader())?;
+        match metrics.last_applied {
+            Some(applied)
+                if metrics.current_leader == Some(node_id)
+                    && applied.leader_id.term == metrics.current_term =>
+            {
+                Ok(Term(metrics.current_term))
+            }
+            _ => Err(not_leader()),
+        }
+    }
+
+    /// The idempotent producers' table as of last applied.
+    pub fn producers(&self) -> &SharedProducers {
+        &self.producers
+    }
+
+    /// Proposes one batch if this node still leads in `term`, and returns once it is queued
+    /// (so batches submitted one after the other take log positions in that order), with what
+    /// gives its outcome.
+    pub async fn submit(&self, batch: RecordBatch, term: Term) -> Result<Submitted, WriteError> {
+        let (responder, outcome) = ProgressResponder::complete_only();
+        self.raft
+            .write(Request::Records(batch))
+            .with_leader(term.0)
+            .responder(responder)
+            .await
+            .map_err(|e| WriteError::Stopped(RaftFailure::new(e)))?;
+        Ok(Submitted(outcome))
     }
 
     /// Proposes one batch here if this replica leads, else has the leader it knows propose it

@@ -12,14 +12,14 @@ use serde::{Deserialize, Serialize};
 use super::Error;
 use super::offsets::SnapshotPoint;
 use super::types::{SnapshotMeta, TypeConfig};
+use crate::producer::ProducerTable;
 use crate::storage::StateFile;
 use crate::types::{KafkaOffset, LogIndex};
 
 pub const SNAPSHOT_FILE: &str = "raft_snapshot";
 
 /// The state a snapshot carries beyond openraft's metadata (its last log id and the membership
-/// in effect there). New fields (producer state: each producer's epoch and last sequences as
-/// of the boundary) must get `#[serde(default)]` so older files still load.
+/// in effect there). New fields must get `#[serde(default)]` so older files still load.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SnapshotData {
     /// The offset the first record after the snapshot takes: the high watermark it implies.
@@ -27,6 +27,10 @@ pub struct SnapshotData {
     /// The log start offset a replica has once it installed the snapshot: `next_offset` for a
     /// snapshot at the retention boundary; a forced build records the builder's own.
     pub log_start_offset: KafkaOffset,
+    /// The idempotent producers' table as of last applied when the snapshot was taken, which
+    /// may be past its last entry (recording those entries again changes nothing).
+    #[serde(default)]
+    pub producers: ProducerTable,
 }
 
 pub type Snapshot = openraft::type_config::alias::SnapshotOf<TypeConfig, SnapshotData>;

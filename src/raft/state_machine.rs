@@ -36,7 +36,7 @@
 //!   behind (`checkpoint.rs`).
 
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures::{Stream, TryStreamExt};
 use openraft::storage::{EntryResponder, RaftStateMachine};
@@ -47,8 +47,33 @@ use super::checkpoint::{Checkpoint, CheckpointFile};
 use super::offsets::OffsetCounter;
 use super::snapshot::{Snapshot, SnapshotBuilder, SnapshotData, SnapshotStore};
 use super::types::{Applied, Entry, LogId, Request, SnapshotMeta, StoredMembership, TypeConfig};
+use crate::producer::{ProducerBatch, ProducerTable};
 use crate::storage::LogReader;
 use crate::types::{KafkaOffset, LogIndex};
+
+/// Kafka's default `producer.id.expiration.ms`: a producer idle for a day is forgotten.
+const PRODUCER_EXPIRATION_MS: i64 = 86_400_000;
+
+/// The idempotent producers' table as of last applied, shared with the leader's checks
+/// (`partition::Replica`), which read it under the lock.
+#[derive(Debug, Clone, Default)]
+pub struct SharedProducers(Arc<Mutex<ProducerTable>>);
+
+impl SharedProducers {
+    pub fn lock(&self) -> MutexGuard<'_, ProducerTable> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn replace(&self, table: ProducerTable) {
+        *self.lock() = table;
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
 
 pub struct StateMachine {
     last_applied: Option<LogId>,
@@ -59,6 +84,8 @@ pub struct StateMachine {
     /// The offset the next record entry takes; also the high watermark once published.
     offsets: OffsetCounter,
     high_watermark: watch::Sender<KafkaOffset>,
+    /// Each idempotent producer's epoch and last batches, as of last applied.
+    producers: SharedProducers,
     log: LogReader,
     snapshots: Arc<SnapshotStore>,
     /// The snapshot at the retention boundary, built at openraft's next build request.
@@ -76,13 +103,19 @@ impl StateMachine {
     ) -> StateMachine {
         let snapshot = snapshots.current();
         let snapshot_last = snapshot.as_ref().and_then(|s| s.meta.last_log_id);
-        let (mut last_applied, mut memberships, mut next_offset) = match snapshot {
+        let (mut last_applied, mut memberships, mut next_offset, mut producers) = match snapshot {
             Some(s) => (
                 s.meta.last_log_id,
                 vec![s.meta.last_membership],
                 s.snapshot.next_offset,
+                s.snapshot.producers,
             ),
-            None => (None, vec![StoredMembership::default()], KafkaOffset(0)),
+            None => (
+                None,
+                vec![StoredMembership::default()],
+                KafkaOffset(0),
+                ProducerTable::default(),
+            ),
         };
         if let Some(c) = checkpoint
             .load(&log)
@@ -90,6 +123,7 @@ impl StateMachine {
         {
             last_applied = Some(c.last_applied);
             next_offset = c.next_offset;
+            producers = c.producers;
             // The checkpoint's list starts at a snapshot no newer than the stored one.
             memberships.extend(
                 c.memberships
@@ -103,6 +137,7 @@ impl StateMachine {
             memberships,
             offsets: OffsetCounter::starting_at(next_offset),
             high_watermark,
+            producers: SharedProducers(Arc::new(Mutex::new(producers))),
             log,
             snapshots,
             prepared: None,
@@ -114,6 +149,11 @@ impl StateMachine {
     /// `changed()` to long-poll.
     pub fn high_watermark(&self) -> watch::Receiver<KafkaOffset> {
         self.high_watermark.subscribe()
+    }
+
+    /// The idempotent producers' table, as of last applied.
+    pub fn producers(&self) -> SharedProducers {
+        self.producers.clone()
     }
 
     /// Prepares the snapshot at `boundary`, an applied entry still in the log (the last entry
@@ -154,6 +194,9 @@ impl StateMachine {
             snapshot: SnapshotData {
                 next_offset: entry.end_offset(),
                 log_start_offset: entry.end_offset(),
+                // As of last applied, ahead of the boundary: the entries between them are
+                // counted already, and recording them again changes nothing.
+                producers: self.producers.lock().clone(),
             },
         });
         Ok(true)
@@ -211,6 +254,12 @@ impl StateMachine {
                     batch.base_offset(),
                     base
                 );
+                if let Some(producer) = ProducerBatch::of(batch) {
+                    let last = base.plus(batch.offset_count() - 1);
+                    self.producers
+                        .lock()
+                        .record(&producer, base, last, now_ms());
+                }
                 self.high_watermark.send_replace(self.offsets.next());
                 Some(base)
             }
@@ -239,6 +288,7 @@ impl StateMachine {
             snapshot: SnapshotData {
                 next_offset: self.offsets.next(),
                 log_start_offset: self.log.log_start_offset(),
+                producers: self.producers.lock().clone(),
             },
         }
     }
@@ -282,10 +332,16 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         {
             let current = self.snapshots.current().and_then(|s| s.meta.last_log_id);
             self.forget_memberships_before(current);
+            let producers = {
+                let mut table = self.producers.lock();
+                table.expire(now_ms(), PRODUCER_EXPIRATION_MS);
+                table.clone()
+            };
             let checkpoint = Checkpoint {
                 last_applied,
                 next_offset: self.offsets.next(),
                 memberships: self.memberships.clone(),
+                producers,
             };
             self.checkpoint.store(&checkpoint).await?;
         }
@@ -326,6 +382,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.last_applied = snapshot.meta.last_log_id;
         self.memberships = vec![snapshot.meta.last_membership];
         self.offsets = OffsetCounter::starting_at(snapshot.snapshot.next_offset);
+        self.producers.replace(snapshot.snapshot.producers.clone());
         self.prepared = None;
         self.high_watermark.send_replace(self.offsets.next());
         Ok(())

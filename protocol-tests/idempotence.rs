@@ -1,0 +1,259 @@
+//! Idempotent producers (KIP-98): InitProducerId hands out ids, and each partition checks every
+//! batch's producer epoch and sequence. Raw frames for each answer Kafka gives (a duplicate
+//! answered with its original offset, a gap, a fenced epoch, a new epoch, an unknown producer),
+//! the same after a `kill -9`, and librdkafka's idempotent producer end to end.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::TcpStream;
+
+use bytes::Bytes;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{
+    ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProduceRequest, ProduceResponse,
+    TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+use rdkafka::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::topic_partition_list::Offset;
+use tracing::info;
+
+use crate::clients::{assign, consume, consumer, create_topic, future_producer};
+use crate::common::wire::{call, connect};
+use crate::common::{WAIT, block_on, init_logs, unique_name};
+use crate::harness::Target;
+
+const NONE: i16 = 0;
+const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
+const INVALID_PRODUCER_EPOCH: i16 = 47;
+const INVALID_RECORD: i16 = 87;
+
+/// Records per batch in the raw tests.
+const RECORDS: i32 = 10;
+
+/// A producer as the raw tests drive it.
+#[derive(Clone, Copy)]
+struct Producer {
+    id: i64,
+    epoch: i16,
+}
+
+fn init_producer_id(conn: &mut TcpStream, version: i16) -> Producer {
+    let request = InitProducerIdRequest::default()
+        .with_transactional_id(None)
+        .with_transaction_timeout_ms(60_000)
+        .with_producer_id((-1).into())
+        .with_producer_epoch(-1);
+    let response: InitProducerIdResponse = call(conn, ApiKey::InitProducerId, version, &request);
+    assert_eq!(response.error_code, NONE, "{response:?}");
+    assert_eq!(response.producer_epoch, 0, "{response:?}");
+    Producer {
+        id: response.producer_id.0,
+        epoch: response.producer_epoch,
+    }
+}
+
+/// One batch of [`RECORDS`] records of `producer`, sequences from `first_sequence`.
+fn batch(producer: Producer, first_sequence: i32) -> Bytes {
+    let records: Vec<Record> = (0..RECORDS)
+        .map(|i| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: producer.id,
+            producer_epoch: producer.epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: i64::from(i),
+            sequence: first_sequence.wrapping_add(i),
+            timestamp: 1_700_000_000_000 + i64::from(i),
+            key: None,
+            value: Some(Bytes::from(format!("seq-{}", first_sequence + i))),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut out = bytes::BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut out, &records, &options).expect("encode");
+    out.freeze()
+}
+
+/// Produces `records` (acks=all) to partition 0 of `topic`: the error code and base offset.
+fn produce(conn: &mut TcpStream, topic: &str, records: Bytes) -> (i16, i64) {
+    let request = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(WAIT.as_millis() as i32)
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_partition_data(vec![
+                    PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(records)),
+                ]),
+        ]);
+    let response: ProduceResponse = call(conn, ApiKey::Produce, 9, &request);
+    let answer = &response.responses[0].partition_responses[0];
+    (answer.error_code, answer.base_offset)
+}
+
+#[test]
+fn producer_ids_are_unique_and_start_at_epoch_zero() {
+    init_logs();
+    let target = Target::any();
+    let mut conn = connect(target.addr);
+    let mut seen = HashSet::new();
+    for version in 0..=5 {
+        for _ in 0..3 {
+            let producer = init_producer_id(&mut conn, version);
+            assert!(producer.id >= 0);
+            assert!(
+                seen.insert(producer.id),
+                "id {} handed out twice",
+                producer.id
+            );
+        }
+    }
+}
+
+#[test]
+fn sequences_are_checked_as_kafka_checks_them() {
+    init_logs();
+    let target = Target::any();
+    let mut conn = connect(target.addr);
+    let topic = unique_name("idempotent");
+    create_topic(&target, &topic, 1, &[]);
+    let producer = init_producer_id(&mut conn, 4);
+
+    info!("a first batch, then its retry: the original offset, nothing appended");
+    assert_eq!(produce(&mut conn, &topic, batch(producer, 0)), (NONE, 0));
+    assert_eq!(produce(&mut conn, &topic, batch(producer, 0)), (NONE, 0));
+    assert_eq!(produce(&mut conn, &topic, batch(producer, 10)), (NONE, 10));
+    assert_eq!(produce(&mut conn, &topic, batch(producer, 0)), (NONE, 0));
+    assert_eq!(produce(&mut conn, &topic, batch(producer, 10)), (NONE, 10));
+
+    info!("a gap in the sequence");
+    let (code, _) = produce(&mut conn, &topic, batch(producer, 30));
+    assert_eq!(code, OUT_OF_ORDER_SEQUENCE_NUMBER);
+    assert_eq!(produce(&mut conn, &topic, batch(producer, 20)), (NONE, 20));
+
+    info!("a bumped epoch starts at sequence 0; the old epoch is fenced");
+    let bumped = Producer {
+        epoch: producer.epoch + 1,
+        ..producer
+    };
+    let (code, _) = produce(&mut conn, &topic, batch(bumped, 30));
+    assert_eq!(
+        code, OUT_OF_ORDER_SEQUENCE_NUMBER,
+        "a new epoch at sequence 30"
+    );
+    assert_eq!(produce(&mut conn, &topic, batch(bumped, 0)), (NONE, 30));
+    let (code, _) = produce(&mut conn, &topic, batch(producer, 30));
+    assert_eq!(code, INVALID_PRODUCER_EPOCH);
+
+    info!("a producer this partition has no state of may start anywhere (KIP-360)");
+    let unknown = init_producer_id(&mut conn, 4);
+    assert_eq!(produce(&mut conn, &topic, batch(unknown, 500)), (NONE, 40));
+    assert_eq!(produce(&mut conn, &topic, batch(unknown, 500)), (NONE, 40));
+
+    info!("a producer id with a negative sequence is not a valid batch");
+    let other = init_producer_id(&mut conn, 4);
+    let (code, _) = produce(&mut conn, &topic, batch(other, -5));
+    assert_eq!(code, INVALID_RECORD);
+
+    info!("a batch without a producer id is never deduplicated");
+    let anonymous = Producer { id: -1, epoch: -1 };
+    assert_eq!(produce(&mut conn, &topic, batch(anonymous, -1)), (NONE, 50));
+    assert_eq!(produce(&mut conn, &topic, batch(anonymous, -1)), (NONE, 60));
+}
+
+#[test]
+#[ignore = "needs a broker of its own: kill -9 and restart"]
+fn producer_state_survives_a_kill() {
+    init_logs();
+    let mut target = Target::own(&[]);
+    let topic = unique_name("idempotent-restart");
+    create_topic(&target, &topic, 1, &[]);
+    let mut conn = connect(target.addr);
+    let producer = init_producer_id(&mut conn, 4);
+    for i in 0..3 {
+        assert_eq!(
+            produce(&mut conn, &topic, batch(producer, i * RECORDS)),
+            (NONE, i64::from(i * RECORDS))
+        );
+    }
+    target.kill9_and_restart();
+    let mut conn = connect(target.addr);
+    info!("after the restart a retry of the last batch gets its offset, not a copy");
+    assert_eq!(
+        produce(&mut conn, &topic, batch(producer, 2 * RECORDS)),
+        (NONE, 20)
+    );
+    let (code, _) = produce(&mut conn, &topic, batch(producer, 5 * RECORDS));
+    assert_eq!(code, OUT_OF_ORDER_SEQUENCE_NUMBER);
+    assert_eq!(
+        produce(&mut conn, &topic, batch(producer, 3 * RECORDS)),
+        (NONE, 30)
+    );
+    let fresh = init_producer_id(&mut conn, 4);
+    assert_ne!(fresh.id, producer.id, "a restarted broker reuses no id");
+}
+
+#[test]
+fn librdkafka_idempotent_producer_writes_each_message_once() {
+    init_logs();
+    const MESSAGES: usize = 5_000;
+    const PARTITIONS: i32 = 3;
+    let target = Target::any();
+    let topic = unique_name("idempotent-rdkafka");
+    create_topic(&target, &topic, PARTITIONS, &[]);
+    let producer: FutureProducer = future_producer(
+        &target,
+        &[
+            ("enable.idempotence", "true"),
+            ("linger.ms", "5"),
+            ("batch.num.messages", "100"),
+        ],
+    );
+    let values: Vec<String> = (0..MESSAGES).map(|i| i.to_string()).collect();
+    let deliveries: Vec<_> = values
+        .iter()
+        .enumerate()
+        .map(|(i, value)| {
+            let record = FutureRecord::<str, str>::to(&topic)
+                .payload(value)
+                .partition(i as i32 % PARTITIONS);
+            producer.send_result(record).expect("queue a message")
+        })
+        .collect();
+    for delivery in deliveries {
+        match block_on(WAIT * 2, delivery) {
+            Ok(Ok(_)) => {}
+            Ok(Err((e, _))) => panic!("delivery failed: {e}"),
+            Err(_) => panic!("delivery report dropped"),
+        }
+    }
+
+    let reader = consumer(&target, &[]);
+    let from_start: Vec<(i32, Offset)> = (0..PARTITIONS).map(|p| (p, Offset::Beginning)).collect();
+    assign(&reader, &topic, &from_start);
+    let messages = consume(&reader, MESSAGES, WAIT * 2);
+    let mut offsets: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
+    let mut ids = HashSet::new();
+    for m in &messages {
+        offsets.entry(m.partition()).or_default().push(m.offset());
+        let id = std::str::from_utf8(m.payload().expect("a value")).expect("utf-8");
+        assert!(ids.insert(id.to_string()), "message {id} twice");
+    }
+    assert_eq!(ids.len(), MESSAGES);
+    for (partition, offsets) in offsets {
+        let expected: Vec<i64> = (0..offsets.len() as i64).collect();
+        assert_eq!(offsets, expected, "offsets of partition {partition}");
+    }
+}
