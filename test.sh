@@ -19,9 +19,42 @@ command -v make >/dev/null 2>&1 || missing+=(make)
 # The disk-full test gives the broker a small tmpfs of its own in a private mount namespace.
 command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
 [ -e /usr/include/zlib.h ] || missing+=(zlib1g-dev)
+# The other-language client tests (tests/clients.rs) run kafka-python and aiokafka from a venv,
+# kafkajs under node, and the Apache Kafka Java client from a jar that Maven builds.
+command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-venv)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+command -v javac >/dev/null 2>&1 || missing+=(default-jdk-headless)
+command -v mvn >/dev/null 2>&1 || missing+=(maven)
+apt_updated=no
+apt_install() {
+  [ "$apt_updated" = yes ] || as_root apt-get update
+  apt_updated=yes
+  as_root apt-get install -y "$@"
+}
 if [ "${#missing[@]}" -gt 0 ]; then
-  as_root apt-get update
-  as_root apt-get install -y "${missing[@]}"
+  apt_install "${missing[@]}"
+fi
+
+# Each client is installed again only when what pins it changed: a copy of the pin file marks
+# an install that finished.
+clients=tests/clients
+venv=target/clients-venv
+if ! cmp -s "$clients/python/requirements.txt" "$venv/requirements.txt"; then
+  # Debian's python3 makes a venv only with python3-venv.
+  python3 -m venv --clear "$venv" || { apt_install python3-venv && python3 -m venv --clear "$venv"; }
+  "$venv/bin/pip" install -q --disable-pip-version-check -r "$clients/python/requirements.txt"
+  cp "$clients/python/requirements.txt" "$venv/requirements.txt"
+fi
+node_modules="$clients/node/node_modules"
+if ! cmp -s "$clients/node/package-lock.json" "$node_modules/.installed-package-lock.json"; then
+  (cd "$clients/node" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$clients/node/package-lock.json" "$node_modules/.installed-package-lock.json"
+fi
+# Maven works offline once its first run has downloaded the client and the plugins.
+jar=target/clients-java/client-check.jar
+if [ ! -e "$jar" ] || [ -n "$(find "$clients/java/pom.xml" "$clients/java/src" -newer "$jar")" ]; then
+  (cd "$clients/java" && { mvn -q -B -o package 2>/dev/null || mvn -q -B package; })
 fi
 
 cargo build --release --all-targets

@@ -11,7 +11,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::WAIT;
-use common::process::Raftka;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -47,14 +46,7 @@ fn partition_dirs(data: &Path) -> usize {
 fn many_topics_on_the_embedded_default_take_disk_as_their_data_does() {
     common::init_logs();
     let home = tempfile::tempdir().expect("temp dir");
-    let addr = SocketAddr::from(([127, 0, 0, 1], common::free_port()));
-    let mut broker = Raftka::new(
-        vec!["--listeners".into(), format!("PLAINTEXT://{addr}").into()],
-        home.path().join("broker.log"),
-    )
-    .in_dir(home.path().to_path_buf());
-    broker.start();
-    broker.wait_answering(addr).expect("the broker answers");
+    let (mut broker, addr) = common::process::start_with_defaults(home.path());
 
     tracing::info!("phase: 40 topics of 1-6 partitions, created the way clients do");
     let bootstrap = addr.to_string();

@@ -1,12 +1,12 @@
 //! The `raftka` binary as a child process: started with no `RAFTKA_*` variable leaking in, its
 //! log in a file, waited for (bounded) until it answers, killed when dropped. [`Broker`] is one
 //! node on a free port in a temp dir; the cluster harness configures its three nodes itself and
-//! runs each as a [`Raftka`].
+//! runs each as a [`Raftka`]; [`start_with_defaults`] runs it as a new user would.
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -178,6 +178,24 @@ impl Raftka {
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(30)..].join("\n")
     }
+}
+
+/// The binary as a new user starts it, with no settings but a free port of 127.0.0.1 (instead
+/// of 9092, which another broker may hold): data under `./data` of `home`, its log in
+/// `home/broker.log`. Waits until it answers; tries another port if something took the first.
+pub fn start_with_defaults(home: &Path) -> (Raftka, SocketAddr) {
+    let mut last_error = String::new();
+    for _ in 0..5 {
+        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let args = vec!["--listeners".into(), format!("PLAINTEXT://{addr}").into()];
+        let mut process = Raftka::new(args, home.join("broker.log")).in_dir(home.to_path_buf());
+        process.start();
+        match process.wait_answering(addr) {
+            Ok(()) => return (process, addr),
+            Err(e) => last_error = e,
+        }
+    }
+    panic!("broker did not start with its defaults: {last_error}");
 }
 
 /// Segment size of test brokers: above `message.max.bytes` + 64 KiB, far below the default, so
