@@ -7,10 +7,11 @@ use std::collections::{BTreeMap, HashSet};
 use std::net::TcpStream;
 
 use bytes::Bytes;
+use kafka_protocol::messages::describe_producers_request::TopicRequest;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProduceRequest, ProduceResponse,
-    TopicName,
+    ApiKey, DescribeProducersRequest, DescribeProducersResponse, InitProducerIdRequest,
+    InitProducerIdResponse, ProduceRequest, ProduceResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{
@@ -27,6 +28,7 @@ use crate::common::{WAIT, block_on, init_logs, unique_name};
 use crate::harness::Target;
 
 const NONE: i16 = 0;
+const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
 const INVALID_PRODUCER_EPOCH: i16 = 47;
 const INVALID_RECORD: i16 = 87;
@@ -166,6 +168,31 @@ fn sequences_are_checked_as_kafka_checks_them() {
     let other = init_producer_id(&mut conn, 4);
     let (code, _) = produce(&mut conn, &topic, batch(other, -5));
     assert_eq!(code, INVALID_RECORD);
+
+    info!("DescribeProducers lists each producer with its epoch and last sequence");
+    let request = DescribeProducersRequest::default().with_topics(vec![
+        TopicRequest::default()
+            .with_name(TopicName(StrBytes::from_string(topic.clone())))
+            .with_partition_indexes(vec![0, 7]),
+    ]);
+    let response: DescribeProducersResponse =
+        call(&mut conn, ApiKey::DescribeProducers, 0, &request);
+    let partitions = &response.topics[0].partitions;
+    assert_eq!(partitions[0].error_code, NONE, "{response:?}");
+    let mut described: Vec<(i64, i32, i32)> = partitions[0]
+        .active_producers
+        .iter()
+        .map(|p| (p.producer_id.0, p.producer_epoch, p.last_sequence))
+        .collect();
+    described.sort_unstable();
+    assert_eq!(
+        described,
+        vec![
+            (producer.id, 1, RECORDS - 1),
+            (unknown.id, 0, 500 + RECORDS - 1)
+        ]
+    );
+    assert_eq!(partitions[1].error_code, UNKNOWN_TOPIC_OR_PARTITION);
 
     info!("a batch without a producer id is never deduplicated");
     let anonymous = Producer { id: -1, epoch: -1 };

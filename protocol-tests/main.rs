@@ -27,6 +27,7 @@ mod clients;
 mod common;
 mod connection;
 mod coordinator;
+mod delete_records;
 mod fetch_limits;
 mod groups_clients;
 mod groups_raw;

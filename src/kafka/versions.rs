@@ -5,12 +5,12 @@
 use bytes::Bytes;
 use kafka_protocol::messages::{
     AlterConfigsRequest, ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest,
-    DeleteGroupsRequest, DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest,
-    DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest, HeartbeatRequest,
-    IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest,
-    ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
-    OffsetDeleteRequest, OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest,
-    SyncGroupRequest,
+    DeleteGroupsRequest, DeleteRecordsRequest, DeleteTopicsRequest, DescribeClusterRequest,
+    DescribeConfigsRequest, DescribeGroupsRequest, DescribeProducersRequest, FetchRequest,
+    FindCoordinatorRequest, HeartbeatRequest, IncrementalAlterConfigsRequest,
+    InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest,
+    ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetDeleteRequest,
+    OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest, SyncGroupRequest,
 };
 use kafka_protocol::protocol::Decodable;
 
@@ -119,6 +119,22 @@ pub(crate) static APIS: &[Api] = &[
         schemas::INIT_PRODUCER_ID_REQUEST,
         InitProducerIdRequest,
         handlers::init_producer_id::handle
+    ),
+    api!(
+        DeleteRecords,
+        0,
+        2,
+        schemas::DELETE_RECORDS_REQUEST,
+        DeleteRecordsRequest,
+        handlers::delete_records::handle
+    ),
+    api!(
+        DescribeProducers,
+        0,
+        0,
+        schemas::DESCRIBE_PRODUCERS_REQUEST,
+        DescribeProducersRequest,
+        handlers::describe_producers::handle
     ),
     api!(
         OffsetCommit,

@@ -12,4 +12,4 @@ mod sequencer;
 pub use config::EffectiveConfig;
 pub use error::{Error, Shared, StopReason, StorageError};
 pub use registry::{Partitions, partition_dir, raft_name};
-pub use replica::{Appended, FetchData, PartitionLeader, Replica, ReplicaSpec};
+pub use replica::{Appended, FetchData, PartitionLeader, ProducerSummary, Replica, ReplicaSpec};

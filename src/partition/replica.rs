@@ -54,6 +54,16 @@ pub struct Appended {
     pub log_start_offset: KafkaOffset,
 }
 
+/// One idempotent producer as DescribeProducers reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerSummary {
+    pub producer_id: i64,
+    pub epoch: i16,
+    /// `-1` when no batch of the current epoch is kept.
+    pub last_sequence: i32,
+    pub last_applied_ms: i64,
+}
+
 /// Record batches read from an offset, with the bounds a Fetch response reports.
 #[derive(Debug, Clone, Default)]
 pub struct FetchData {
@@ -194,8 +204,42 @@ impl Replica {
         self.raft.reader().log().next_offset()
     }
 
+    /// The first offset served: where retention left the log, or higher where DeleteRecords
+    /// moved it (whole segments below it go at the next retention pass).
     pub fn log_start_offset(&self) -> KafkaOffset {
-        self.raft.reader().log().log_start_offset()
+        self.raft
+            .reader()
+            .log()
+            .log_start_offset()
+            .max(self.raft.deleted_below())
+    }
+
+    /// DeleteRecords on the leader: moves the log start offset up to `offset` (`-1`: the high
+    /// watermark) through Raft, so every replica serves nothing below it; returns the log start
+    /// offset then. An offset above the high watermark is out of range, as in Kafka.
+    pub async fn delete_records(&self, offset: i64) -> Result<KafkaOffset, Error> {
+        const HIGH_WATERMARK: i64 = -1;
+        self.ensure_leader()?;
+        let high_watermark = self.high_watermark();
+        let target = match offset {
+            HIGH_WATERMARK => high_watermark,
+            o if (0..=high_watermark.0).contains(&o) => KafkaOffset(o),
+            o => {
+                return Err(Error::OffsetOutOfRange {
+                    offset: KafkaOffset(o),
+                    log_start_offset: self.log_start_offset(),
+                    log_end_offset: self.log_end_offset(),
+                    high_watermark,
+                });
+            }
+        };
+        if target > self.log_start_offset() {
+            self.raft
+                .move_log_start(target)
+                .await
+                .map_err(write_error)?;
+        }
+        Ok(self.log_start_offset())
     }
 
     /// Appends one RecordBatch (its CRC already checked) and returns once it is committed.
@@ -352,6 +396,22 @@ impl Replica {
         }
     }
 
+    /// The idempotent producers this partition has state of, on the leader (DescribeProducers):
+    /// id, epoch, last sequence written, when its last batch was applied.
+    pub fn producers(&self) -> Result<Vec<ProducerSummary>, Error> {
+        self.ensure_leader()?;
+        let table = self.raft.producers().lock();
+        Ok(table
+            .iter()
+            .map(|(producer_id, entry)| ProducerSummary {
+                producer_id,
+                epoch: entry.epoch,
+                last_sequence: entry.batches.back().map_or(-1, |b| b.last_sequence),
+                last_applied_ms: entry.last_applied_ms,
+            })
+            .collect())
+    }
+
     /// Earliest and latest offsets, for ListOffsets.
     pub fn offset_bounds(&self) -> Result<(KafkaOffset, KafkaOffset), Error> {
         self.ensure_leader()?;
@@ -416,10 +476,12 @@ impl Replica {
     /// start offset once they are gone.
     pub async fn apply_retention(&self, now_ms: i64) -> Result<Option<KafkaOffset>, Error> {
         let config = self.config();
+        let deleted_below = self.raft.deleted_below();
         let policy = RetentionPolicy {
             retention_ms: config.retention_ms,
             retention_bytes: config.retention_bytes,
-            below_offset: None,
+            below_offset: (deleted_below > self.raft.reader().log().log_start_offset())
+                .then_some(deleted_below),
         };
         if policy == RetentionPolicy::default() {
             return Ok(None);

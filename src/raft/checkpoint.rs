@@ -37,6 +37,9 @@ pub struct Checkpoint {
     /// The idempotent producers' table at `last_applied`.
     #[serde(default)]
     pub producers: ProducerTable,
+    /// The log start offset DeleteRecords set, at `last_applied`.
+    #[serde(default)]
+    pub deleted_below: KafkaOffset,
 }
 
 #[derive(Debug)]

@@ -12,12 +12,25 @@ use super::offsets::OffsetCounter;
 use super::types::{Entry, LogId, Request};
 use crate::record::RecordBatch;
 use crate::storage::{AppendEntry, EntryId, RecordsMeta, StoredEntry};
-use crate::types::{LeaderEpoch, LogIndex, Term};
+use crate::types::{KafkaOffset, LeaderEpoch, LogIndex, Term};
 
 /// Storage `kind` tags of Raft entries. Never renumber: they are on disk.
 pub const KIND_BLANK: u8 = 1;
 pub const KIND_MEMBERSHIP: u8 = 2;
 pub const KIND_RECORDS: u8 = 3;
+pub const KIND_LOG_START: u8 = 4;
+
+/// The payload of a [`KIND_LOG_START`] entry: the new log start offset, 8 bytes big-endian.
+pub fn log_start_payload(offset: KafkaOffset) -> Bytes {
+    Bytes::copy_from_slice(&offset.0.to_be_bytes())
+}
+
+/// The offset a [`KIND_LOG_START`] payload holds; `None` unless it is 8 bytes of a
+/// non-negative offset.
+pub fn parse_log_start(payload: &[u8]) -> Option<KafkaOffset> {
+    let bytes: [u8; 8] = payload.try_into().ok()?;
+    Some(KafkaOffset(i64::from_be_bytes(bytes))).filter(|o| o.0 >= 0)
+}
 
 pub fn log_id(id: EntryId) -> LogId {
     LogId::new_term_index(id.term.0, id.index.0)
@@ -51,6 +64,11 @@ pub fn to_storage(entry: Entry, offsets: &mut OffsetCounter) -> io::Result<Appen
             let stamped = batch.stamped(base_offset, LeaderEpoch::from(term));
             (KIND_RECORDS, Some(meta), stamped)
         }
+        EntryPayload::Normal(Request::MoveLogStart(offset)) => (
+            KIND_LOG_START,
+            None,
+            [log_start_payload(offset), Bytes::new()],
+        ),
     };
     Ok(AppendEntry {
         index,
@@ -96,6 +114,11 @@ pub fn from_storage(stored: StoredEntry) -> io::Result<Entry> {
             }
             EntryPayload::Normal(Request::Records(batch))
         }
+        KIND_LOG_START => {
+            let offset = parse_log_start(&stored.payload)
+                .ok_or_else(|| bad("log start entry without an offset".into()))?;
+            EntryPayload::Normal(Request::MoveLogStart(offset))
+        }
         other => return Err(bad(format!("unknown entry kind {other}"))),
     };
     Ok(Entry::new(id, payload))
@@ -108,7 +131,6 @@ mod tests {
     use openraft::Membership;
 
     use super::*;
-    use crate::types::KafkaOffset;
 
     #[test]
     fn membership_round_trips() {

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::codec::{self, KIND_BLANK, KIND_MEMBERSHIP, KIND_RECORDS};
+use super::codec::{self, KIND_BLANK, KIND_LOG_START, KIND_MEMBERSHIP, KIND_RECORDS};
 use super::log_store::{COMMITTED_FILE, load_committed};
 use crate::record::RecordBatch;
 use crate::storage::{self, StateFile, StoredEntry};
@@ -91,6 +91,7 @@ fn kind_name(kind: u8) -> &'static str {
         KIND_BLANK => "blank",
         KIND_MEMBERSHIP => "membership",
         KIND_RECORDS => "records",
+        KIND_LOG_START => "log-start",
         _ => "unknown",
     }
 }

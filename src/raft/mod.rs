@@ -43,7 +43,7 @@ pub use network::NoPeers;
 pub use node::{Leadership, RaftNode, RaftNodeOptions, RaftNodeSpec, Submitted};
 pub use node_error::{ForwardError, RaftFailure, RaftNodeError, StartError, WriteError};
 pub use snapshot::{SNAPSHOT_FILE, Snapshot, SnapshotData};
-pub use state_machine::{SharedProducers, StateMachine};
+pub use state_machine::{DeletedBelow, SharedProducers, StateMachine};
 pub use timing::RaftTiming;
 pub use transport::{Transport, TransportConfig};
 pub use types::{Applied, Entry, LogId, NodeId, Raft, Request, TypeConfig, Vote};

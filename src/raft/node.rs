@@ -21,7 +21,7 @@ use super::codec;
 use super::network::NoPeers;
 use super::node_error::{RaftFailure, RaftNodeError, StartError, WriteError};
 use super::progress::LeaderProgress;
-use super::state_machine::{SharedProducers, StateMachine};
+use super::state_machine::{DeletedBelow, SharedProducers, StateMachine};
 use super::timing::RaftTiming;
 use super::transport::{Registration, Transport};
 use super::types::{Applied, NodeId, Raft, Request, TypeConfig};
@@ -92,6 +92,8 @@ pub struct RaftNode {
     high_watermark: watch::Receiver<KafkaOffset>,
     /// The state machine's idempotent producers, for the leader's checks.
     producers: SharedProducers,
+    /// The state machine's log start offset set by DeleteRecords.
+    deleted_below: DeletedBelow,
     stopping: Arc<std::sync::atomic::AtomicBool>,
     name: String,
     node_id: NodeId,
@@ -156,6 +158,7 @@ impl RaftNode {
             stopping,
         } = super::open(dir, spec.log)?;
         let producers = state_machine.producers();
+        let deleted_below = state_machine.deleted_below();
         let timing = options.timing;
         let config = openraft::Config {
             heartbeat_interval: timing.heartbeat_ms,
@@ -197,6 +200,7 @@ impl RaftNode {
             reader,
             high_watermark,
             producers,
+            deleted_below,
             stopping,
             name: spec.name,
             node_id: spec.node_id,
@@ -287,6 +291,21 @@ impl RaftNode {
     /// The idempotent producers' table as of last applied.
     pub fn producers(&self) -> &SharedProducers {
         &self.producers
+    }
+
+    /// The log start offset DeleteRecords set, as of last applied (0 if never).
+    pub fn deleted_below(&self) -> KafkaOffset {
+        self.deleted_below.get()
+    }
+
+    /// Proposes moving the log start offset up to `offset`; returns once it is committed and
+    /// applied here.
+    pub async fn move_log_start(&self, offset: KafkaOffset) -> Result<Applied, WriteError> {
+        match self.raft.client_write(Request::MoveLogStart(offset)).await {
+            Ok(resp) => Ok(resp.data),
+            Err(RaftError::APIError(e)) => Err(refused_write(e)),
+            Err(e) => Err(WriteError::Stopped(RaftFailure::new(e))),
+        }
     }
 
     /// Proposes one batch if this node still leads in `term`, and returns once it is queued

@@ -31,6 +31,9 @@ pub struct SnapshotData {
     /// may be past its last entry (recording those entries again changes nothing).
     #[serde(default)]
     pub producers: ProducerTable,
+    /// The log start offset DeleteRecords set, as of the same moment as `producers`.
+    #[serde(default)]
+    pub deleted_below: KafkaOffset,
 }
 
 pub type Snapshot = openraft::type_config::alias::SnapshotOf<TypeConfig, SnapshotData>;

@@ -36,6 +36,7 @@
 //!   behind (`checkpoint.rs`).
 
 use std::io;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures::{Stream, TryStreamExt};
@@ -69,6 +70,25 @@ impl SharedProducers {
     }
 }
 
+/// The log start offset DeleteRecords set, as of last applied (0 until then), shared with the
+/// replica's readers: no record below it is served, whatever segments are still on disk.
+#[derive(Debug, Clone, Default)]
+pub struct DeletedBelow(Arc<AtomicI64>);
+
+impl DeletedBelow {
+    pub fn get(&self) -> KafkaOffset {
+        KafkaOffset(self.0.load(Ordering::Acquire))
+    }
+
+    fn raise_to(&self, offset: KafkaOffset) {
+        self.0.fetch_max(offset.0, Ordering::AcqRel);
+    }
+
+    fn set(&self, offset: KafkaOffset) {
+        self.0.store(offset.0, Ordering::Release);
+    }
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -86,6 +106,8 @@ pub struct StateMachine {
     high_watermark: watch::Sender<KafkaOffset>,
     /// Each idempotent producer's epoch and last batches, as of last applied.
     producers: SharedProducers,
+    /// The log start offset DeleteRecords moved to.
+    deleted_below: DeletedBelow,
     log: LogReader,
     snapshots: Arc<SnapshotStore>,
     /// The snapshot at the retention boundary, built at openraft's next build request.
@@ -103,20 +125,23 @@ impl StateMachine {
     ) -> StateMachine {
         let snapshot = snapshots.current();
         let snapshot_last = snapshot.as_ref().and_then(|s| s.meta.last_log_id);
-        let (mut last_applied, mut memberships, mut next_offset, mut producers) = match snapshot {
-            Some(s) => (
-                s.meta.last_log_id,
-                vec![s.meta.last_membership],
-                s.snapshot.next_offset,
-                s.snapshot.producers,
-            ),
-            None => (
-                None,
-                vec![StoredMembership::default()],
-                KafkaOffset(0),
-                ProducerTable::default(),
-            ),
-        };
+        let (mut last_applied, mut memberships, mut next_offset, mut producers, mut deleted_below) =
+            match snapshot {
+                Some(s) => (
+                    s.meta.last_log_id,
+                    vec![s.meta.last_membership],
+                    s.snapshot.next_offset,
+                    s.snapshot.producers,
+                    s.snapshot.deleted_below,
+                ),
+                None => (
+                    None,
+                    vec![StoredMembership::default()],
+                    KafkaOffset(0),
+                    ProducerTable::default(),
+                    KafkaOffset(0),
+                ),
+            };
         if let Some(c) = checkpoint
             .load(&log)
             .filter(|c| Some(c.last_applied) > snapshot_last)
@@ -124,6 +149,7 @@ impl StateMachine {
             last_applied = Some(c.last_applied);
             next_offset = c.next_offset;
             producers = c.producers;
+            deleted_below = deleted_below.max(c.deleted_below);
             // The checkpoint's list starts at a snapshot no newer than the stored one.
             memberships.extend(
                 c.memberships
@@ -138,6 +164,7 @@ impl StateMachine {
             offsets: OffsetCounter::starting_at(next_offset),
             high_watermark,
             producers: SharedProducers(Arc::new(Mutex::new(producers))),
+            deleted_below: DeletedBelow(Arc::new(AtomicI64::new(deleted_below.0))),
             log,
             snapshots,
             prepared: None,
@@ -154,6 +181,11 @@ impl StateMachine {
     /// The idempotent producers' table, as of last applied.
     pub fn producers(&self) -> SharedProducers {
         self.producers.clone()
+    }
+
+    /// The log start offset DeleteRecords set, as of last applied.
+    pub fn deleted_below(&self) -> DeletedBelow {
+        self.deleted_below.clone()
     }
 
     /// Prepares the snapshot at `boundary`, an applied entry still in the log (the last entry
@@ -197,6 +229,7 @@ impl StateMachine {
                 // As of last applied, ahead of the boundary: the entries between them are
                 // counted already, and recording them again changes nothing.
                 producers: self.producers.lock().clone(),
+                deleted_below: self.deleted_below.get(),
             },
         });
         Ok(true)
@@ -263,6 +296,13 @@ impl StateMachine {
                 self.high_watermark.send_replace(self.offsets.next());
                 Some(base)
             }
+            EntryPayload::Normal(Request::MoveLogStart(offset)) => {
+                // Never past the records applied so far: the leader checked against its high
+                // watermark, and every replica applies the same prefix before this entry.
+                self.deleted_below
+                    .raise_to((*offset).min(self.offsets.next()));
+                None
+            }
         };
         assert!(
             self.last_applied
@@ -289,6 +329,7 @@ impl StateMachine {
                 next_offset: self.offsets.next(),
                 log_start_offset: self.log.log_start_offset(),
                 producers: self.producers.lock().clone(),
+                deleted_below: self.deleted_below.get(),
             },
         }
     }
@@ -342,6 +383,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 next_offset: self.offsets.next(),
                 memberships: self.memberships.clone(),
                 producers,
+                deleted_below: self.deleted_below.get(),
             };
             self.checkpoint.store(&checkpoint).await?;
         }
@@ -383,6 +425,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.memberships = vec![snapshot.meta.last_membership];
         self.offsets = OffsetCounter::starting_at(snapshot.snapshot.next_offset);
         self.producers.replace(snapshot.snapshot.producers.clone());
+        self.deleted_below.set(snapshot.snapshot.deleted_below);
         self.prepared = None;
         self.high_watermark.send_replace(self.offsets.next());
         Ok(())

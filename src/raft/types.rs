@@ -35,6 +35,9 @@ pub type Raft = openraft::Raft<TypeConfig, super::state_machine::StateMachine>;
 pub enum Request {
     /// One Kafka RecordBatch, appended raw; the log assigns its offsets.
     Records(RecordBatch),
+    /// Moves the partition's log start offset up to this offset (Kafka's DeleteRecords): no
+    /// record below it is served any more, and whole segments below it may go.
+    MoveLogStart(KafkaOffset),
 }
 
 impl fmt::Display for Request {
@@ -46,6 +49,7 @@ impl fmt::Display for Request {
                 batch.offset_count(),
                 batch.bytes().len()
             ),
+            Request::MoveLogStart(offset) => write!(f, "move-log-start({offset})"),
         }
     }
 }

@@ -38,8 +38,8 @@ pub(crate) use groups::{
 };
 #[cfg_attr(not(test), allow(unused_imports))]
 pub(crate) use produce_fetch::{
-    FETCH_REQUEST, INIT_PRODUCER_ID_REQUEST, LIST_OFFSETS_REQUEST, OFFSET_FOR_LEADER_EPOCH_REQUEST,
-    PRODUCE_REQUEST,
+    DELETE_RECORDS_REQUEST, DESCRIBE_PRODUCERS_REQUEST, FETCH_REQUEST, INIT_PRODUCER_ID_REQUEST,
+    LIST_OFFSETS_REQUEST, OFFSET_FOR_LEADER_EPOCH_REQUEST, PRODUCE_REQUEST,
 };
 
 use super::schema::{Field, MessageSchema, Struct, Ty, range, since};

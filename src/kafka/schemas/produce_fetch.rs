@@ -5,8 +5,10 @@
 use std::mem::size_of;
 
 use kafka_protocol::messages::{
-    FetchRequest, InitProducerIdRequest, ListOffsetsRequest, OffsetForLeaderEpochRequest,
-    ProduceRequest, fetch_request as fetch, list_offsets_request as list_offsets,
+    DeleteRecordsRequest, DescribeProducersRequest, FetchRequest, InitProducerIdRequest,
+    ListOffsetsRequest, OffsetForLeaderEpochRequest, ProduceRequest,
+    delete_records_request as delete_records, describe_producers_request as describe_producers,
+    fetch_request as fetch, list_offsets_request as list_offsets,
     offset_for_leader_epoch_request as epoch, produce_request as produce,
 };
 
@@ -234,4 +236,68 @@ pub(crate) static INIT_PRODUCER_ID_REQUEST: MessageSchema = MessageSchema {
             Field::new("producer_epoch", Ty::Int16, since(3)),
         ],
     },
+};
+
+/// DescribeProducersRequest v0 (KIP-664).
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) static DESCRIBE_PRODUCERS_REQUEST: MessageSchema = MessageSchema {
+    flexible: since(0),
+    body: Struct {
+        name: "DescribeProducersRequest",
+        decoded_bytes: size_of::<DescribeProducersRequest>(),
+        fields: &[Field::new(
+            "topics",
+            Ty::Array(&Ty::Struct(&DESCRIBE_PRODUCERS_TOPIC)),
+            since(0),
+        )],
+    },
+};
+
+static DESCRIBE_PRODUCERS_TOPIC: Struct = Struct {
+    name: "TopicRequest",
+    decoded_bytes: size_of::<describe_producers::TopicRequest>(),
+    fields: &[
+        Field::new("name", Ty::String, since(0)),
+        Field::new("partition_indexes", Ty::Array(&Ty::Int32), since(0)),
+    ],
+};
+
+/// DeleteRecordsRequest v0-v2.
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) static DELETE_RECORDS_REQUEST: MessageSchema = MessageSchema {
+    flexible: since(2),
+    body: Struct {
+        name: "DeleteRecordsRequest",
+        decoded_bytes: size_of::<DeleteRecordsRequest>(),
+        fields: &[
+            Field::new(
+                "topics",
+                Ty::Array(&Ty::Struct(&DELETE_RECORDS_TOPIC)),
+                since(0),
+            ),
+            Field::new("timeout_ms", Ty::Int32, since(0)),
+        ],
+    },
+};
+
+static DELETE_RECORDS_TOPIC: Struct = Struct {
+    name: "DeleteRecordsTopic",
+    decoded_bytes: size_of::<delete_records::DeleteRecordsTopic>(),
+    fields: &[
+        Field::new("name", Ty::String, since(0)),
+        Field::new(
+            "partitions",
+            Ty::Array(&Ty::Struct(&DELETE_RECORDS_PARTITION)),
+            since(0),
+        ),
+    ],
+};
+
+static DELETE_RECORDS_PARTITION: Struct = Struct {
+    name: "DeleteRecordsPartition",
+    decoded_bytes: size_of::<delete_records::DeleteRecordsPartition>(),
+    fields: &[
+        Field::new("partition_index", Ty::Int32, since(0)),
+        Field::new("offset", Ty::Int64, since(0)),
+    ],
 };

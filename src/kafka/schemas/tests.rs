@@ -64,6 +64,12 @@ static CATALOGUE: &[Entry] = &[
         INIT_PRODUCER_ID_REQUEST,
         InitProducerIdRequest
     ),
+    entry!(
+        DescribeProducers,
+        DESCRIBE_PRODUCERS_REQUEST,
+        DescribeProducersRequest
+    ),
+    entry!(DeleteRecords, DELETE_RECORDS_REQUEST, DeleteRecordsRequest),
     entry!(CreateTopics, CREATE_TOPICS_REQUEST, CreateTopicsRequest),
     entry!(DeleteTopics, DELETE_TOPICS_REQUEST, DeleteTopicsRequest),
     entry!(

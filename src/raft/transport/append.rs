@@ -17,7 +17,9 @@ use openraft::raft::AppendEntriesRequest;
 use serde::{Deserialize, Serialize};
 
 use super::frame::{FrameError, Reader};
-use crate::raft::codec::{KIND_BLANK, KIND_MEMBERSHIP, KIND_RECORDS};
+use crate::raft::codec::{
+    KIND_BLANK, KIND_LOG_START, KIND_MEMBERSHIP, KIND_RECORDS, log_start_payload, parse_log_start,
+};
 use crate::raft::types::{Entry, LogId, Request, TypeConfig, Vote};
 use crate::record::RecordBatch;
 
@@ -77,6 +79,9 @@ fn encode_entry(entry: Entry, heads: &mut BytesMut) -> Result<Encoded, FrameErro
         }
         EntryPayload::Normal(Request::Records(batch)) => {
             (KIND_RECORDS, Vec::new(), Some(batch.into_bytes()))
+        }
+        EntryPayload::Normal(Request::MoveLogStart(offset)) => {
+            (KIND_LOG_START, log_start_payload(offset).to_vec(), None)
         }
     };
     let payload_len = records.as_ref().map_or(inline.len(), Bytes::len);
@@ -207,6 +212,11 @@ pub fn decode(body: &Bytes) -> Result<AppendRequest, FrameError> {
             KIND_RECORDS => EntryPayload::Normal(Request::Records(
                 RecordBatch::new(payload)
                     .map_err(|e| FrameError::Invalid(format!("entry {log_id}: {e}")))?,
+            )),
+            KIND_LOG_START => EntryPayload::Normal(Request::MoveLogStart(
+                parse_log_start(&payload).ok_or_else(|| {
+                    FrameError::Invalid(format!("entry {log_id}: log start without an offset"))
+                })?,
             )),
             other => {
                 return Err(FrameError::Invalid(format!(

@@ -71,6 +71,8 @@ pub(crate) fn sample_with(key: ApiKey, v: i16, f: Fill) -> BytesMut {
             produce_fetch::offset_for_leader_epoch(v, f).encode(&mut buf, v)
         }
         ApiKey::InitProducerId => produce_fetch::init_producer_id(v, f).encode(&mut buf, v),
+        ApiKey::DescribeProducers => produce_fetch::describe_producers(v, f).encode(&mut buf, v),
+        ApiKey::DeleteRecords => produce_fetch::delete_records(v, f).encode(&mut buf, v),
         ApiKey::CreateTopics => admin::create_topics(v, f).encode(&mut buf, v),
         ApiKey::DeleteTopics => admin::delete_topics(v, f).encode(&mut buf, v),
         ApiKey::CreatePartitions => admin::create_partitions(v, f).encode(&mut buf, v),

@@ -134,3 +134,38 @@ pub(super) fn init_producer_id(v: i16, f: Fill) -> InitProducerIdRequest {
         .with_producer_epoch(if v >= 3 { 2 } else { -1 })
         .with_unknown_tagged_fields(f.tags(v >= 2))
 }
+
+pub(super) fn describe_producers(_v: i16, f: Fill) -> DescribeProducersRequest {
+    use describe_producers_request::TopicRequest;
+    let t = f.tags(true);
+    let topic = |name| {
+        TopicRequest::default()
+            .with_name(s(name))
+            .with_partition_indexes(vec![0, 3])
+            .with_unknown_tagged_fields(t.clone())
+    };
+    DescribeProducersRequest::default()
+        .with_topics(vec![topic("a"), topic("bb")])
+        .with_unknown_tagged_fields(t.clone())
+}
+
+pub(super) fn delete_records(v: i16, f: Fill) -> DeleteRecordsRequest {
+    use delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
+    let t = f.tags(v >= 2);
+    let partition = |index, offset| {
+        DeleteRecordsPartition::default()
+            .with_partition_index(index)
+            .with_offset(offset)
+            .with_unknown_tagged_fields(t.clone())
+    };
+    let topic = |name| {
+        DeleteRecordsTopic::default()
+            .with_name(s(name))
+            .with_partitions(vec![partition(0, 17), partition(1, -1)])
+            .with_unknown_tagged_fields(t.clone())
+    };
+    DeleteRecordsRequest::default()
+        .with_topics(vec![topic("a"), topic("bb")])
+        .with_timeout_ms(30_000)
+        .with_unknown_tagged_fields(t.clone())
+}
