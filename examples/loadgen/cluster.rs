@@ -144,6 +144,8 @@ fn run_side(
         linger_ms: args.linger_ms,
         rate: 0,
         compression: "none".into(),
+        idempotence: false,
+        client_settings: Vec::new(),
     };
     let (cpu0, wall0) = (nodes.cpu_seconds(), Instant::now());
     let max = produce(&nodes.bootstrap(), &topic, &spec)?;
@@ -729,6 +731,8 @@ pub fn catch_up(args: CatchUpArgs) -> anyhow::Result<()> {
             linger_ms: 5,
             rate: 0,
             compression: "none".into(),
+            idempotence: false,
+            client_settings: Vec::new(),
         };
         let two = produce(&survivors, topic, &spec)?;
         println!(

@@ -82,6 +82,16 @@ enum Mode {
         /// librdkafka compression.codec (none, gzip, snappy, lz4, zstd).
         #[arg(long, default_value = "none")]
         compression: String,
+        /// The idempotent producer (`enable.idempotence`): off, on, or both, which alternates
+        /// off and on runs (`--rounds` of each) against the same broker and compares them.
+        #[arg(long, value_enum, default_value_t = Idempotence::Off)]
+        idempotence: Idempotence,
+        /// Runs of each kind with `--idempotence both`.
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
+        /// Any librdkafka producer setting, `KEY=VALUE`; repeatable.
+        #[arg(long = "client-set")]
+        client_set: Vec<String>,
     },
     /// Read messages from the beginning of every partition.
     Consume {
@@ -114,6 +124,13 @@ enum Mode {
     Idle(idle::IdleArgs),
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Idempotence {
+    Off,
+    On,
+    Both,
+}
+
 fn main() -> anyhow::Result<()> {
     // RUST_LOG=info (with e.g. `--client-set debug=metadata,broker`) shows librdkafka's log.
     if std::env::var_os("RUST_LOG").is_some() {
@@ -134,6 +151,9 @@ fn main() -> anyhow::Result<()> {
             linger_ms,
             rate,
             compression,
+            idempotence,
+            rounds,
+            client_set,
         } => {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(ensure_topic(
@@ -149,7 +169,19 @@ fn main() -> anyhow::Result<()> {
                 linger_ms,
                 rate,
                 compression,
+                idempotence: idempotence == Idempotence::On,
+                client_settings: client_set
+                    .iter()
+                    .map(|kv| {
+                        kv.split_once('=')
+                            .map(|(k, v)| (k.to_string(), v.to_string()))
+                            .ok_or_else(|| anyhow::anyhow!("--client-set {kv}: expected KEY=VALUE"))
+                    })
+                    .collect::<anyhow::Result<_>>()?,
             };
+            if idempotence == Idempotence::Both {
+                return compare_idempotence(&bootstrap, &topic, spec, rounds);
+            }
             produce(&bootstrap, &topic, &spec)?.print(&spec);
             Ok(())
         }
@@ -201,6 +233,56 @@ pub struct ProduceSpec {
     pub linger_ms: u64,
     pub rate: u64,
     pub compression: String,
+    /// `enable.idempotence`.
+    pub idempotence: bool,
+    /// Further librdkafka settings.
+    pub client_settings: Vec<(String, String)>,
+}
+
+/// Alternates runs without and with idempotence against the same broker, so both see the same
+/// machine; prints each run, the medians and their ratios.
+fn compare_idempotence(
+    bootstrap: &str,
+    topic: &str,
+    spec: ProduceSpec,
+    rounds: u32,
+) -> anyhow::Result<()> {
+    let mut runs: [Vec<ProduceStats>; 2] = [Vec::new(), Vec::new()];
+    for round in 0..rounds {
+        for idempotence in [false, true] {
+            let spec = ProduceSpec {
+                idempotence,
+                compression: spec.compression.clone(),
+                acks: spec.acks.clone(),
+                client_settings: spec.client_settings.clone(),
+                ..spec
+            };
+            let stats = produce(bootstrap, topic, &spec)?;
+            println!(
+                "round {round} idempotence={idempotence:5}: {:>8.0} msg/s  {}",
+                stats.msgs_per_s,
+                stats.latency()
+            );
+            runs[usize::from(idempotence)].push(stats);
+        }
+    }
+    let median = |runs: &[ProduceStats], of: fn(&ProduceStats) -> f64| {
+        let mut values: Vec<f64> = runs.iter().map(of).collect();
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    let [off, on] = &runs;
+    let (off_rate, on_rate) = (median(off, |s| s.msgs_per_s), median(on, |s| s.msgs_per_s));
+    let (off_p99, on_p99) = (median(off, |s| s.p99_ms), median(on, |s| s.p99_ms));
+    println!(
+        "median: off {off_rate:.0} msg/s p99 {off_p99:.2} ms; on {on_rate:.0} msg/s p99 {on_p99:.2} ms"
+    );
+    println!(
+        "idempotence on/off: throughput {:.1}%, p99 {:.1}%",
+        100.0 * on_rate / off_rate,
+        100.0 * on_p99 / off_p99
+    );
+    Ok(())
 }
 
 /// Notes each acknowledgement's latency on librdkafka's delivery callback, the moment it
@@ -239,9 +321,14 @@ fn produce(bootstrap: &str, topic: &str, spec: &ProduceSpec) -> anyhow::Result<P
         done: AtomicU64::new(0),
         failed: AtomicU64::new(0),
     };
-    let producer: ThreadedProducer<LatencyContext> = ClientConfig::new()
+    let mut config = ClientConfig::new();
+    for (key, value) in &spec.client_settings {
+        config.set(key, value);
+    }
+    let producer: ThreadedProducer<LatencyContext> = config
         .set("bootstrap.servers", bootstrap)
         .set("acks", &spec.acks)
+        .set("enable.idempotence", spec.idempotence.to_string())
         .set("linger.ms", spec.linger_ms.to_string())
         .set("compression.codec", &spec.compression)
         .set("queue.buffering.max.messages", "1000000")
