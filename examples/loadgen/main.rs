@@ -315,6 +315,33 @@ impl ProducerContext for LatencyContext {
     }
 }
 
+/// Sends one message and waits for it, then forgets it: the timed run starts with the client
+/// connected, its metadata known and (with idempotence) its producer id granted. librdkafka asks
+/// for the id only once a broker connection is up, retrying every 500 ms until then, which would
+/// otherwise count against the idempotent runs alone.
+fn warm_up(
+    producer: &ThreadedProducer<LatencyContext>,
+    topic: &str,
+    value: &[u8],
+) -> anyhow::Result<()> {
+    let record: BaseRecord<'_, [u8], [u8], Box<Instant>> =
+        BaseRecord::with_opaque_to(topic, Box::new(Instant::now())).payload(value);
+    producer.send(record).map_err(|(e, _)| e)?;
+    producer.flush(Duration::from_secs(60))?;
+    let context = producer.context();
+    anyhow::ensure!(
+        context.failed.swap(0, Ordering::AcqRel) == 0,
+        "the warm-up message failed"
+    );
+    context.done.store(0, Ordering::Release);
+    context
+        .latency
+        .lock()
+        .map_err(|_| anyhow::anyhow!("latency histogram poisoned"))?
+        .reset();
+    Ok(())
+}
+
 fn produce(bootstrap: &str, topic: &str, spec: &ProduceSpec) -> anyhow::Result<ProduceStats> {
     let context = LatencyContext {
         latency: Mutex::new(Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?),
@@ -336,6 +363,7 @@ fn produce(bootstrap: &str, topic: &str, spec: &ProduceSpec) -> anyhow::Result<P
         .set("message.timeout.ms", "120000")
         .create_with_context(context)?;
     let value: Vec<u8> = (0..spec.size).map(|i| (i % 251) as u8).collect();
+    warm_up(&producer, topic, &value)?;
     let start = Instant::now();
     for i in 0..spec.messages {
         if spec.rate > 0 {
