@@ -30,8 +30,7 @@ pub(crate) async fn handle(
     let broker = &ctx.broker;
     let acks = request.acks;
     let deadline = Instant::now() + Duration::from_millis(request.timeout_ms.max(0) as u64);
-    let mut responses = Vec::with_capacity(request.topic_data.len());
-    for topic in request.topic_data {
+    for topic in &request.topic_data {
         let name = topic.name.0.to_string();
         // The offsets topic is never created by a produce: FindCoordinator makes it, with its
         // own settings.
@@ -46,18 +45,23 @@ pub(crate) async fn handle(
         if !known && let Err(e) = broker.services.admin.auto_create(&name).await {
             tracing::info!(topic = %name, error = %e, "auto-creation on produce failed");
         }
+    }
+    // Every partition's append starts on the first poll, in request order, before any of them
+    // is awaited: a later request on the connection never overtakes this one on a partition
+    // (an idempotent producer's batches must reach the log in the order it sent them).
+    let responses = join_all(request.topic_data.into_iter().map(|topic| async move {
+        let name = topic.name.0.to_string();
         let partitions =
             join_all(topic.partition_data.into_iter().map(|data| {
                 produce_partition(broker, &name, acks, data, deadline, ctx.api_version)
             }))
             .await;
-        responses.push(
-            TopicProduceResponse::default()
-                .with_name(topic.name)
-                .with_topic_id(topic.topic_id)
-                .with_partition_responses(partitions),
-        );
-    }
+        TopicProduceResponse::default()
+            .with_name(topic.name)
+            .with_topic_id(topic.topic_id)
+            .with_partition_responses(partitions)
+    }))
+    .await;
     if acks == 0 {
         return None;
     }
