@@ -7,7 +7,8 @@
 //! (a follower restarted after missing writes), `isolation.rs` (the leader cut off by
 //! `proxy.rs`), `pause.rs` (a follower SIGSTOPped), `retention.rs` (a follower behind a purged
 //! log restored through a snapshot), `incarnation.rs` (a topic recreated while a replica was
-//! down); `faults.rs` compares replica dumps.
+//! down), `idempotence.rs` (an idempotent producer through leader kills and a cut-off
+//! follower); `faults.rs` compares replica dumps.
 //! `harness.rs` starts and kills the processes.
 
 mod admin;
@@ -17,6 +18,7 @@ mod common;
 mod faults;
 mod groups;
 mod harness;
+mod idempotence;
 mod incarnation;
 mod isolation;
 mod leadership;
