@@ -18,12 +18,13 @@ use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 use rdkafka::Message;
+use rdkafka::consumer::Consumer;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::topic_partition_list::Offset;
 use tracing::info;
 
 use crate::clients::{assign, consume, consumer, create_topic, future_producer};
-use crate::common::wire::{call, connect};
+use crate::common::wire::{call, connect, receive, send};
 use crate::common::{WAIT, block_on, init_logs, unique_name};
 use crate::harness::Target;
 
@@ -88,7 +89,14 @@ fn batch(producer: Producer, first_sequence: i32) -> Bytes {
 
 /// Produces `records` (acks=all) to partition 0 of `topic`: the error code and base offset.
 fn produce(conn: &mut TcpStream, topic: &str, records: Bytes) -> (i16, i64) {
-    let request = ProduceRequest::default()
+    let response: ProduceResponse =
+        call(conn, ApiKey::Produce, 9, &produce_request(topic, records));
+    let answer = &response.responses[0].partition_responses[0];
+    (answer.error_code, answer.base_offset)
+}
+
+fn produce_request(topic: &str, records: Bytes) -> ProduceRequest {
+    ProduceRequest::default()
         .with_acks(-1)
         .with_timeout_ms(WAIT.as_millis() as i32)
         .with_topic_data(vec![
@@ -99,10 +107,7 @@ fn produce(conn: &mut TcpStream, topic: &str, records: Bytes) -> (i16, i64) {
                         .with_index(0)
                         .with_records(Some(records)),
                 ]),
-        ]);
-    let response: ProduceResponse = call(conn, ApiKey::Produce, 9, &request);
-    let answer = &response.responses[0].partition_responses[0];
-    (answer.error_code, answer.base_offset)
+        ])
 }
 
 #[test]
@@ -198,6 +203,37 @@ fn sequences_are_checked_as_kafka_checks_them() {
     let anonymous = Producer { id: -1, epoch: -1 };
     assert_eq!(produce(&mut conn, &topic, batch(anonymous, -1)), (NONE, 50));
     assert_eq!(produce(&mut conn, &topic, batch(anonymous, -1)), (NONE, 60));
+}
+
+#[test]
+fn retries_pipelined_behind_their_original_get_its_offset() {
+    init_logs();
+    let target = Target::any();
+    let mut conn = connect(target.addr);
+    let topic = unique_name("idempotent-pipelined");
+    create_topic(&target, &topic, 1, &[]);
+    let producer = init_producer_id(&mut conn, 4);
+    // Each batch twice in a row, all sent before any answer is read: a repeat finds its
+    // original in flight or just applied, and must be answered with its offset either way.
+    let sequences = [0, 0, 10, 10, 20, 20, 20];
+    for (i, first) in sequences.iter().enumerate() {
+        let request = produce_request(&topic, batch(producer, *first));
+        send(&mut conn, ApiKey::Produce, 9, i as i32, &request);
+    }
+    for (i, first) in sequences.iter().enumerate() {
+        let response: ProduceResponse = receive(&mut conn, ApiKey::Produce, 9, i as i32);
+        let answer = &response.responses[0].partition_responses[0];
+        assert_eq!(
+            (answer.error_code, answer.base_offset),
+            (NONE, i64::from(*first)),
+            "request {i}"
+        );
+    }
+    let reader = consumer(&target, &[]);
+    let (_, high) = reader
+        .fetch_watermarks(&topic, 0, WAIT)
+        .expect("watermarks");
+    assert_eq!(high, 30, "three batches of ten in the log");
 }
 
 #[test]

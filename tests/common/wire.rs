@@ -45,10 +45,22 @@ pub fn call<Req: Encodable, Resp: Decodable + HeaderVersion>(
     version: i16,
     request: &Req,
 ) -> Resp {
+    send(s, key, version, 11, request);
+    receive(s, key, version, 11)
+}
+
+/// Sends `request` at `version` without waiting for its answer (requests may be pipelined).
+pub fn send<Req: Encodable>(
+    s: &mut TcpStream,
+    key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    request: &Req,
+) {
     let header = RequestHeader::default()
         .with_request_api_key(key as i16)
         .with_request_api_version(version)
-        .with_correlation_id(11)
+        .with_correlation_id(correlation_id)
         .with_client_id(Some(StrBytes::from_static_str("admin-raw")));
     let mut buf = BytesMut::new();
     header
@@ -56,9 +68,18 @@ pub fn call<Req: Encodable, Resp: Decodable + HeaderVersion>(
         .expect("encode header");
     request.encode(&mut buf, version).expect("encode request");
     s.write_all(&framed(&buf)).expect("send");
+}
+
+/// Reads and decodes the next answer, which must be the one to `correlation_id`.
+pub fn receive<Resp: Decodable + HeaderVersion>(
+    s: &mut TcpStream,
+    key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+) -> Resp {
     let mut frame = read_frame(s).expect("answer");
     let h = ResponseHeader::decode(&mut frame, Resp::header_version(version)).expect("header");
-    assert_eq!(h.correlation_id, 11);
+    assert_eq!(h.correlation_id, correlation_id);
     let response = Resp::decode(&mut frame, version).expect("decode answer");
     assert_eq!(frame.remaining(), 0, "{key:?} v{version}: bytes left");
     response
