@@ -89,10 +89,33 @@ fn batch(producer: Producer, first_sequence: i32) -> Bytes {
 
 /// Produces `records` (acks=all) to partition 0 of `topic`: the error code and base offset.
 fn produce(conn: &mut TcpStream, topic: &str, records: Bytes) -> (i16, i64) {
-    let response: ProduceResponse =
-        call(conn, ApiKey::Produce, 9, &produce_request(topic, records));
+    produce_acks(conn, topic, records, -1)
+}
+
+fn produce_acks(conn: &mut TcpStream, topic: &str, records: Bytes, acks: i16) -> (i16, i64) {
+    let request = produce_request(topic, records).with_acks(acks);
+    let response: ProduceResponse = call(conn, ApiKey::Produce, 9, &request);
     let answer = &response.responses[0].partition_responses[0];
     (answer.error_code, answer.base_offset)
+}
+
+/// The producers DescribeProducers lists for partition 0 of `topic`: id, epoch, last sequence.
+fn describe_producers(conn: &mut TcpStream, topic: &str) -> Vec<(i64, i32, i32)> {
+    let request = DescribeProducersRequest::default().with_topics(vec![
+        TopicRequest::default()
+            .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+            .with_partition_indexes(vec![0]),
+    ]);
+    let response: DescribeProducersResponse = call(conn, ApiKey::DescribeProducers, 0, &request);
+    let partition = &response.topics[0].partitions[0];
+    assert_eq!(partition.error_code, NONE, "{response:?}");
+    let mut producers: Vec<(i64, i32, i32)> = partition
+        .active_producers
+        .iter()
+        .map(|p| (p.producer_id.0, p.producer_epoch, p.last_sequence))
+        .collect();
+    producers.sort_unstable();
+    producers
 }
 
 fn produce_request(topic: &str, records: Bytes) -> ProduceRequest {
@@ -175,34 +198,84 @@ fn sequences_are_checked_as_kafka_checks_them() {
     assert_eq!(code, INVALID_RECORD);
 
     info!("DescribeProducers lists each producer with its epoch and last sequence");
-    let request = DescribeProducersRequest::default().with_topics(vec![
-        TopicRequest::default()
-            .with_name(TopicName(StrBytes::from_string(topic.clone())))
-            .with_partition_indexes(vec![0, 7]),
-    ]);
-    let response: DescribeProducersResponse =
-        call(&mut conn, ApiKey::DescribeProducers, 0, &request);
-    let partitions = &response.topics[0].partitions;
-    assert_eq!(partitions[0].error_code, NONE, "{response:?}");
-    let mut described: Vec<(i64, i32, i32)> = partitions[0]
-        .active_producers
-        .iter()
-        .map(|p| (p.producer_id.0, p.producer_epoch, p.last_sequence))
-        .collect();
-    described.sort_unstable();
     assert_eq!(
-        described,
+        describe_producers(&mut conn, &topic),
         vec![
             (producer.id, 1, RECORDS - 1),
             (unknown.id, 0, 500 + RECORDS - 1)
         ]
     );
-    assert_eq!(partitions[1].error_code, UNKNOWN_TOPIC_OR_PARTITION);
+    let request = DescribeProducersRequest::default().with_topics(vec![
+        TopicRequest::default()
+            .with_name(TopicName(StrBytes::from_string(topic.clone())))
+            .with_partition_indexes(vec![7]),
+    ]);
+    let response: DescribeProducersResponse =
+        call(&mut conn, ApiKey::DescribeProducers, 0, &request);
+    assert_eq!(
+        response.topics[0].partitions[0].error_code,
+        UNKNOWN_TOPIC_OR_PARTITION
+    );
 
     info!("a batch without a producer id is never deduplicated");
     let anonymous = Producer { id: -1, epoch: -1 };
     assert_eq!(produce(&mut conn, &topic, batch(anonymous, -1)), (NONE, 50));
     assert_eq!(produce(&mut conn, &topic, batch(anonymous, -1)), (NONE, 60));
+}
+
+#[test]
+fn acks_one_and_zero_deduplicate_too() {
+    init_logs();
+    let target = Target::any();
+    let mut conn = connect(target.addr);
+    let topic = unique_name("idempotent-acks");
+    create_topic(&target, &topic, 1, &[]);
+    let producer = init_producer_id(&mut conn, 4);
+    info!("acks=1: a retry gets the original offset");
+    assert_eq!(
+        produce_acks(&mut conn, &topic, batch(producer, 0), 1),
+        (NONE, 0)
+    );
+    assert_eq!(
+        produce_acks(&mut conn, &topic, batch(producer, 0), 1),
+        (NONE, 0)
+    );
+    info!("acks=0: no answers, and the retries are not appended either");
+    for first in [10, 10, 20, 10, 20] {
+        let request = produce_request(&topic, batch(producer, first)).with_acks(0);
+        send(&mut conn, ApiKey::Produce, 9, first, &request);
+    }
+    assert_eq!(produce(&mut conn, &topic, batch(producer, 30)), (NONE, 30));
+    assert_eq!(
+        describe_producers(&mut conn, &topic),
+        vec![(producer.id, 0, 30 + RECORDS - 1)]
+    );
+}
+
+#[test]
+#[ignore = "needs a broker of its own: producer.id.expiration.ms of a second"]
+fn idle_producers_expire() {
+    init_logs();
+    let target = Target::own(&[
+        ("producer.id.expiration.ms", "1000"),
+        ("producer.id.expiration.check.interval.ms", "100"),
+    ]);
+    let mut conn = connect(target.addr);
+    let topic = unique_name("idempotent-expiry");
+    create_topic(&target, &topic, 1, &[]);
+    let producer = init_producer_id(&mut conn, 4);
+    assert_eq!(produce(&mut conn, &topic, batch(producer, 0)), (NONE, 0));
+    assert_eq!(
+        describe_producers(&mut conn, &topic),
+        vec![(producer.id, 0, RECORDS - 1)]
+    );
+    let deadline = std::time::Instant::now() + WAIT;
+    while !describe_producers(&mut conn, &topic).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "never expired");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    info!("forgotten: its next batch may start anywhere");
+    assert_eq!(produce(&mut conn, &topic, batch(producer, 700)), (NONE, 10));
 }
 
 #[test]

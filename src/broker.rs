@@ -47,6 +47,8 @@ pub struct Broker {
     offsets_expiry: JoinHandle<()>,
     /// Snapshots `__consumer_offsets` partitions and deletes what the snapshots cover.
     offsets_compaction: JoinHandle<()>,
+    /// Forgets idempotent producers idle for `producer.id.expiration.ms`.
+    producer_expiry: JoinHandle<()>,
     /// The Raft transport of a multi-node cluster; `None` for a single node.
     transport: Option<Transport>,
 }
@@ -161,6 +163,7 @@ impl Broker {
             Arc::downgrade(&context.services.groups),
             Duration::from_millis(context.config.retention_check_interval_ms),
         ));
+        let producer_expiry = tokio::spawn(producer_expiry_loop(Arc::clone(&context)));
         Ok(Broker {
             server,
             context,
@@ -171,6 +174,7 @@ impl Broker {
             group_sweep,
             offsets_expiry,
             offsets_compaction,
+            producer_expiry,
             transport,
         })
     }
@@ -189,6 +193,7 @@ impl Broker {
         self.group_sweep.abort();
         self.offsets_expiry.abort();
         self.offsets_compaction.abort();
+        self.producer_expiry.abort();
         let services = &self.context.services;
         services.partitions.shutdown_all().await;
         services.metadata.shutdown().await;
@@ -239,6 +244,25 @@ async fn retention_loop(context: Arc<BrokerContext>) {
                     "retention failed"
                 ),
             }
+        }
+    }
+}
+
+/// Every `producer.id.expiration.check.interval.ms`, each hosted partition forgets the
+/// idempotent producers that wrote nothing for `producer.id.expiration.ms` (Kafka's rule; each
+/// replica by its own clock, as in Kafka).
+async fn producer_expiry_loop(context: Arc<BrokerContext>) {
+    let every = Duration::from_millis(context.config.producer_id_expiration_check_interval_ms);
+    let expiration_ms = context.config.producer_id_expiration_ms as i64;
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        for replica in context.services.partitions.all() {
+            replica.expire_producers(now_ms, expiration_ms);
         }
     }
 }

@@ -228,6 +228,18 @@ const ROWS: &[Row] = &[
         |c| c.offsets_retention_check_interval_ms.to_string(),
     ),
     (
+        "producer.id.expiration.ms",
+        SettingType::Int,
+        "how long a partition keeps the state of an idempotent producer that wrote nothing",
+        |c| c.producer_id_expiration_ms.to_string(),
+    ),
+    (
+        "producer.id.expiration.check.interval.ms",
+        SettingType::Int,
+        "how often partitions look for expired idempotent producers",
+        |c| c.producer_id_expiration_check_interval_ms.to_string(),
+    ),
+    (
         "group.initial.rebalance.delay.ms",
         SettingType::Int,
         "how long the first rebalance of an empty group waits for more members",

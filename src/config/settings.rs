@@ -42,6 +42,8 @@ pub const KEYS: &[&str] = &[
     "group.initial.rebalance.delay.ms",
     "group.min.session.timeout.ms",
     "group.max.session.timeout.ms",
+    "producer.id.expiration.ms",
+    "producer.id.expiration.check.interval.ms",
     "log.level",
     "cluster.enabled",
     "cluster.node_id",
@@ -115,6 +117,10 @@ pub(super) struct Settings {
     offsets_retention_minutes: Option<u64>,
     #[serde(rename = "offsets.retention.check.interval.ms")]
     offsets_retention_check_interval_ms: Option<u64>,
+    #[serde(rename = "producer.id.expiration.ms")]
+    producer_id_expiration_ms: Option<u64>,
+    #[serde(rename = "producer.id.expiration.check.interval.ms")]
+    producer_id_expiration_check_interval_ms: Option<u64>,
     #[serde(rename = "group.initial.rebalance.delay.ms")]
     group_initial_rebalance_delay_ms: Option<u64>,
     #[serde(rename = "group.min.session.timeout.ms")]
@@ -251,6 +257,14 @@ impl Settings {
         set(
             &mut config.group_initial_rebalance_delay_ms,
             self.group_initial_rebalance_delay_ms,
+        );
+        set(
+            &mut config.producer_id_expiration_ms,
+            self.producer_id_expiration_ms,
+        );
+        set(
+            &mut config.producer_id_expiration_check_interval_ms,
+            self.producer_id_expiration_check_interval_ms,
         );
         set(
             &mut config.group_min_session_timeout_ms,

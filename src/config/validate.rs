@@ -18,6 +18,7 @@ impl Config {
         self.validate_topics()?;
         self.validate_offsets()?;
         self.validate_groups()?;
+        self.validate_producer_ids()?;
         self.validate_replication()?;
         self.validate_connections()?;
         self.validate_logging()?;
@@ -184,6 +185,25 @@ impl Config {
             self.offsets_retention_check_interval_ms,
             "ms",
         )
+    }
+
+    /// `producer.id.*`: Kafka's int ranges, at least 1 ms.
+    fn validate_producer_ids(&self) -> Result<(), ConfigError> {
+        for (key, value) in [
+            ("producer.id.expiration.ms", self.producer_id_expiration_ms),
+            (
+                "producer.id.expiration.check.interval.ms",
+                self.producer_id_expiration_check_interval_ms,
+            ),
+        ] {
+            check(
+                (1..=i32::MAX as u64).contains(&value),
+                key,
+                value,
+                "1 ..= 2147483647",
+            )?;
+        }
+        Ok(())
     }
 
     /// `group.*`: rebalance delay and the session timeouts members may ask for.

@@ -412,6 +412,12 @@ impl Replica {
             .collect())
     }
 
+    /// Forgets the idempotent producers with no batch applied for `expiration_ms` before
+    /// `now_ms` (`producer.id.expiration.ms`).
+    pub fn expire_producers(&self, now_ms: i64, expiration_ms: i64) {
+        self.raft.producers().lock().expire(now_ms, expiration_ms);
+    }
+
     /// Earliest and latest offsets, for ListOffsets.
     pub fn offset_bounds(&self) -> Result<(KafkaOffset, KafkaOffset), Error> {
         self.ensure_leader()?;

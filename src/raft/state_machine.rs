@@ -52,9 +52,6 @@ use crate::producer::{ProducerBatch, ProducerTable};
 use crate::storage::LogReader;
 use crate::types::{KafkaOffset, LogIndex};
 
-/// Kafka's default `producer.id.expiration.ms`: a producer idle for a day is forgotten.
-const PRODUCER_EXPIRATION_MS: i64 = 86_400_000;
-
 /// The idempotent producers' table as of last applied, shared with the leader's checks
 /// (`partition::Replica`), which read it under the lock.
 #[derive(Debug, Clone, Default)]
@@ -373,16 +370,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         {
             let current = self.snapshots.current().and_then(|s| s.meta.last_log_id);
             self.forget_memberships_before(current);
-            let producers = {
-                let mut table = self.producers.lock();
-                table.expire(now_ms(), PRODUCER_EXPIRATION_MS);
-                table.clone()
-            };
             let checkpoint = Checkpoint {
                 last_applied,
                 next_offset: self.offsets.next(),
                 memberships: self.memberships.clone(),
-                producers,
+                producers: self.producers.lock().clone(),
                 deleted_below: self.deleted_below.get(),
             };
             self.checkpoint.store(&checkpoint).await?;
