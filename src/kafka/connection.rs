@@ -188,7 +188,9 @@ fn start(
             correlation_id,
             version,
         }) => {
-            info!(
+            // The normal handshake of clients newer than the served versions (the Java client
+            // opens every connection with one): not worth a line per connection.
+            debug!(
                 version,
                 correlation_id, "ApiVersions version not served; answering v0 UNSUPPORTED_VERSION"
             );
