@@ -6,15 +6,19 @@
 //! `admin.rs`: topic admin through a broker that is not the controller. Faults: `catch_up.rs`
 //! (a follower restarted after missing writes), `isolation.rs` (the leader cut off by
 //! `proxy.rs`), `pause.rs` (a follower SIGSTOPped), `retention.rs` (a follower behind a purged
-//! log restored through a snapshot), `incarnation.rs` (a topic recreated while a replica was
-//! down), `idempotence.rs` (an idempotent producer through leader kills and a cut-off
-//! follower); `faults.rs` compares replica dumps.
-//! `harness.rs` starts and kills the processes.
+//! log restored through a snapshot), `restored_producers.rs` (such a follower, as leader,
+//! deduplicates an idempotent producer whose batches it knows from the snapshot),
+//! `incarnation.rs` (a topic recreated while a replica was down), `idempotence.rs` (an
+//! idempotent producer through leader kills and a cut-off follower), `delete_records.rs` (a
+//! log start offset moved by DeleteRecords outlives the leader that answered); `faults.rs`
+//! compares replica dumps.
+//! `harness.rs` starts and kills the processes; `raw.rs` sends hand-built requests.
 
 mod admin;
 mod catch_up;
 #[path = "../common/mod.rs"]
 mod common;
+mod delete_records;
 mod faults;
 mod groups;
 mod harness;
@@ -24,6 +28,8 @@ mod isolation;
 mod leadership;
 mod pause;
 mod proxy;
+mod raw;
+mod restored_producers;
 mod retention;
 
 use std::collections::{BTreeMap, HashSet};

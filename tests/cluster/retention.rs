@@ -6,7 +6,8 @@
 //! Deterministic retention: `retention.ms` is an hour and the bulk of the records carry
 //! timestamps two hours old, but the last batch before the purge is fresh. So every sealed
 //! segment before the one holding that batch goes at the first retention check, and nothing
-//! after it ever does, whatever is appended later.
+//! after it ever does, whatever is appended later. `restored_producers.rs` and
+//! `delete_records.rs` use the same topic settings and watermark helpers.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -25,18 +26,18 @@ use crate::harness::{Cluster, client_config, consumer, leaders, metadata_until};
 use crate::{Deliveries, id_of, payload, producer};
 
 /// Segments roll every 16 KiB; the broker accepts 1 KiB and up.
-const SEGMENT_BYTES: i64 = 16 << 10;
-const RETENTION_MS: i64 = 3_600_000;
+pub const SEGMENT_BYTES: i64 = 16 << 10;
+pub const RETENTION_MS: i64 = 3_600_000;
 /// Old records: enough to fill many segments.
 const OLD: usize = 3_000;
 
-fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-fn create_topic(bootstrap: &str, topic: &str) {
+pub fn create_topic(bootstrap: &str, topic: &str) {
     let admin: AdminClient<DefaultClientContext> = client_config(bootstrap, &[])
         .create()
         .expect("admin client");
@@ -54,7 +55,7 @@ fn create_topic(bootstrap: &str, topic: &str) {
 
 /// Produces ids `ids` to partition 0 with acks=all, each record stamped `timestamp`, and waits
 /// until every one is acknowledged.
-fn produce(bootstrap: &str, topic: &str, ids: std::ops::Range<usize>, timestamp: i64) {
+pub fn produce(bootstrap: &str, topic: &str, ids: std::ops::Range<usize>, timestamp: i64) {
     let deliveries = Deliveries::default();
     let producer: ThreadedProducer<Deliveries> = producer(bootstrap, &deliveries);
     let count = ids.len();
@@ -77,14 +78,14 @@ fn produce(bootstrap: &str, topic: &str, ids: std::ops::Range<usize>, timestamp:
 }
 
 /// Earliest and latest offsets of partition 0 (ListOffsets through its leader).
-fn watermarks(bootstrap: &str, topic: &str) -> (i64, i64) {
+pub fn watermarks(bootstrap: &str, topic: &str) -> (i64, i64) {
     consumer(bootstrap)
         .fetch_watermarks(topic, 0, Duration::from_secs(5))
         .expect("ListOffsets")
 }
 
 /// Polls the watermarks through `bootstrap` until `ok` holds for them, at most `WAIT`.
-fn watermarks_until(
+pub fn watermarks_until(
     bootstrap: &str,
     topic: &str,
     what: &str,
@@ -139,7 +140,7 @@ fn records(bootstrap: &str, topic: &str, end: i64) -> BTreeMap<i64, usize> {
 }
 
 /// The JSON a partition's state file holds (`raft_snapshot`), if the file exists.
-fn state_json(path: &Path) -> Option<serde_json::Value> {
+pub fn state_json(path: &Path) -> Option<serde_json::Value> {
     let bytes = raftka::storage::StateFile::new(path.to_path_buf())
         .load()
         .expect("readable state file")?;
