@@ -16,6 +16,7 @@
 //! Groups of one node use [`NoPeers`]; groups spanning nodes talk over the node's [`Transport`]
 //! (`transport/`: one TCP connection per node pair carries every group's RPCs).
 
+mod applied_view;
 mod checkpoint;
 mod codec;
 pub mod dump;
@@ -36,6 +37,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+pub use applied_view::{DeletedBelow, SharedProducers};
 pub use checkpoint::APPLIED_FILE;
 pub use log_reader::LogStoreReader;
 pub use log_store::{COMMITTED_FILE, LogStore, VOTE_FILE};
@@ -43,7 +45,7 @@ pub use network::NoPeers;
 pub use node::{Leadership, RaftNode, RaftNodeOptions, RaftNodeSpec, Submitted};
 pub use node_error::{ForwardError, RaftFailure, RaftNodeError, StartError, WriteError};
 pub use snapshot::{SNAPSHOT_FILE, Snapshot, SnapshotData};
-pub use state_machine::{DeletedBelow, SharedProducers, StateMachine};
+pub use state_machine::StateMachine;
 pub use timing::RaftTiming;
 pub use transport::{Transport, TransportConfig};
 pub use types::{Applied, Entry, LogId, NodeId, Raft, Request, TypeConfig, Vote};

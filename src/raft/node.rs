@@ -17,11 +17,12 @@ use openraft::type_config::alias::{InstantOf, OneshotReceiverOf};
 use openraft::type_config::async_runtime::WatchReceiver;
 use tokio::sync::watch;
 
+use super::applied_view::{DeletedBelow, SharedProducers};
 use super::codec;
 use super::network::NoPeers;
 use super::node_error::{RaftFailure, RaftNodeError, StartError, WriteError};
 use super::progress::LeaderProgress;
-use super::state_machine::{DeletedBelow, SharedProducers, StateMachine};
+use super::state_machine::StateMachine;
 use super::timing::RaftTiming;
 use super::transport::{Registration, Transport};
 use super::types::{Applied, NodeId, Raft, Request, TypeConfig};

@@ -36,14 +36,14 @@
 //!   behind (`checkpoint.rs`).
 
 use std::io;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use futures::{Stream, TryStreamExt};
 use openraft::storage::{EntryResponder, RaftStateMachine};
 use openraft::{EntryPayload, OptionalSend};
 use tokio::sync::watch;
 
+use super::applied_view::{DeletedBelow, SharedProducers};
 use super::checkpoint::{Checkpoint, CheckpointFile};
 use super::offsets::OffsetCounter;
 use super::snapshot::{Snapshot, SnapshotBuilder, SnapshotData, SnapshotStore};
@@ -51,40 +51,6 @@ use super::types::{Applied, Entry, LogId, Request, SnapshotMeta, StoredMembershi
 use crate::producer::{ProducerBatch, ProducerTable};
 use crate::storage::LogReader;
 use crate::types::{KafkaOffset, LogIndex};
-
-/// The idempotent producers' table as of last applied, shared with the leader's checks
-/// (`partition::Replica`), which read it under the lock.
-#[derive(Debug, Clone, Default)]
-pub struct SharedProducers(Arc<Mutex<ProducerTable>>);
-
-impl SharedProducers {
-    pub fn lock(&self) -> MutexGuard<'_, ProducerTable> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn replace(&self, table: ProducerTable) {
-        *self.lock() = table;
-    }
-}
-
-/// The log start offset DeleteRecords set, as of last applied (0 until then), shared with the
-/// replica's readers: no record below it is served, whatever segments are still on disk.
-#[derive(Debug, Clone, Default)]
-pub struct DeletedBelow(Arc<AtomicI64>);
-
-impl DeletedBelow {
-    pub fn get(&self) -> KafkaOffset {
-        KafkaOffset(self.0.load(Ordering::Acquire))
-    }
-
-    fn raise_to(&self, offset: KafkaOffset) {
-        self.0.fetch_max(offset.0, Ordering::AcqRel);
-    }
-
-    fn set(&self, offset: KafkaOffset) {
-        self.0.store(offset.0, Ordering::Release);
-    }
-}
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -160,8 +126,8 @@ impl StateMachine {
             memberships,
             offsets: OffsetCounter::starting_at(next_offset),
             high_watermark,
-            producers: SharedProducers(Arc::new(Mutex::new(producers))),
-            deleted_below: DeletedBelow(Arc::new(AtomicI64::new(deleted_below.0))),
+            producers: SharedProducers::new(producers),
+            deleted_below: DeletedBelow::new(deleted_below),
             log,
             snapshots,
             prepared: None,
