@@ -47,7 +47,7 @@ pub struct Config {
     /// disk use follows data instead of whole segments.
     pub preallocate_step_bytes: u64,
     /// `log.flush.threads`: threads that make appended data durable, shared by all partitions;
-    /// 0 is one per core.
+    /// 0 is four per core, at most 64.
     pub flush_threads: u32,
     /// `log.dir.min.free.bytes`: free space kept on the logs' file system; below it clients'
     /// writes and new partitions are refused. `None` (-1): the smaller of 1 GiB and 5%.

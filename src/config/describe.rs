@@ -116,7 +116,7 @@ const ROWS: &[Row] = &[
     (
         "log.flush.threads",
         SettingType::Int,
-        "threads that make appended data durable, shared by all partitions (0: one per core)",
+        "threads that make appended data durable, shared by all partitions (0: four per core)",
         |c| c.flush_threads.to_string(),
     ),
     (

@@ -134,7 +134,7 @@ impl Config {
             self.flush_threads <= 256,
             "log.flush.threads",
             self.flush_threads,
-            "0 (one per core) ..= 256",
+            "0 (four per core) ..= 256",
         )?;
         check_at_least_one(
             "log.retention.check.interval.ms",
