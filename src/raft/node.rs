@@ -262,29 +262,34 @@ impl RaftNode {
     /// Waits at most `within` for that; `NotLeader` if this node does not lead by then.
     pub async fn leading_term_applied(&self, within: Duration) -> Result<Term, WriteError> {
         let node_id = self.node_id;
-        let caught_up = self
-            .raft
-            .wait(Some(within))
-            .metrics(
-                |m| {
-                    m.current_leader != Some(node_id)
-                        || m.last_applied
-                            .is_some_and(|a| a.leader_id.term == m.current_term)
-                },
-                "leader applied its own term",
-            )
-            .await;
+        // Whether this node leads with its own term applied (`Some(term)`), leads without it
+        // yet (`None`), or does not lead (`Err`).
+        let state = |m: &openraft::RaftMetrics<TypeConfig>| -> Result<Option<Term>, ()> {
+            if m.current_leader != Some(node_id) {
+                return Err(());
+            }
+            Ok(m.last_applied
+                .filter(|a| a.leader_id.term == m.current_term)
+                .map(|_| Term(m.current_term)))
+        };
         let not_leader = || WriteError::NotLeader {
             leader: self.leadership().leader.filter(|l| *l != node_id),
         };
-        let metrics = caught_up.map_err(|_| not_leader())?;
-        match metrics.last_applied {
-            Some(applied)
-                if metrics.current_leader == Some(node_id)
-                    && applied.leader_id.term == metrics.current_term =>
-            {
-                Ok(Term(metrics.current_term))
-            }
+        // The usual case, read in place: a leader that has long applied its own term.
+        if let Ok(Some(term)) = state(&self.raft.metrics().borrow_watched()) {
+            return Ok(term);
+        }
+        let metrics = self
+            .raft
+            .wait(Some(within))
+            .metrics(
+                |m| !matches!(state(m), Ok(None)),
+                "leader applied its own term",
+            )
+            .await
+            .map_err(|_| not_leader())?;
+        match state(&metrics) {
+            Ok(Some(term)) => Ok(term),
             _ => Err(not_leader()),
         }
     }
