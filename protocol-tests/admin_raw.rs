@@ -52,7 +52,7 @@ fn describe(
     call(conn, ApiKey::DescribeConfigs, version, &request)
 }
 
-fn incremental(
+pub fn incremental(
     conn: &mut TcpStream,
     topic: &str,
     ops: &[(&str, i8, Option<&str>)],

@@ -1,6 +1,7 @@
 //! Requests that ask for too much get Kafka's error codes and the broker stays up: partition
-//! counts in the billions (which once aborted the process allocating their assignment), and
-//! Fetch responses bounded by the broker's `fetch.max.bytes` whatever `max_bytes` says.
+//! counts in the billions (which once aborted the process allocating their assignment), Fetch
+//! responses bounded by the broker's `fetch.max.bytes` whatever `max_bytes` says, and a topic's
+//! `max.message.bytes` kept within what replication carries.
 
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
@@ -9,7 +10,7 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use tracing::info;
 
-use crate::admin_raw::create_topic;
+use crate::admin_raw::{create_topic, incremental};
 use crate::clients::produce_one_record;
 use crate::common::wire::{call, connect};
 use crate::common::{init_logs, unique_name};
@@ -105,4 +106,49 @@ fn fetch_responses_stop_at_the_brokers_fetch_max_bytes() {
             "max_bytes {max_bytes}: {bytes} bytes, over fetch.max.bytes"
         );
     }
+}
+
+/// A topic's `max.message.bytes` above what replication carries to followers (64 MiB with the
+/// defaults) would let the leader accept a batch no follower can ever receive: refused at
+/// CreateTopics and at IncrementalAlterConfigs, with the limit itself accepted.
+#[test]
+fn max_message_bytes_beyond_replication_is_refused() {
+    const INVALID_CONFIG: i16 = 40;
+    const LIMIT: i64 = 64 << 20;
+    init_logs();
+    let target = Target::any();
+    let mut conn = connect(target.addr);
+    let create = |conn: &mut std::net::TcpStream, name: &str, max: i64| -> i16 {
+        let request = CreateTopicsRequest::default()
+            .with_topics(vec![
+                CreatableTopic::default()
+                    .with_name(topic_name(name))
+                    .with_num_partitions(1)
+                    .with_replication_factor(1)
+                    .with_configs(vec![
+                        create_topics_request::CreatableTopicConfig::default()
+                            .with_name(StrBytes::from_static_str("max.message.bytes"))
+                            .with_value(Some(StrBytes::from_string(max.to_string()))),
+                    ]),
+            ])
+            .with_timeout_ms(10_000);
+        let response: CreateTopicsResponse = call(conn, ApiKey::CreateTopics, 7, &request);
+        response.topics[0].error_code
+    };
+    assert_eq!(
+        create(&mut conn, &unique_name("too-large"), 100 << 20),
+        INVALID_CONFIG
+    );
+    let name = unique_name("largest");
+    assert_eq!(create(&mut conn, &name, LIMIT), 0);
+    let (code, message) = incremental(
+        &mut conn,
+        &name,
+        &[("max.message.bytes", 0, Some(&(LIMIT + 1).to_string()))],
+    );
+    assert_eq!(code, INVALID_CONFIG, "{message:?}");
+    assert!(
+        message.is_some_and(|m| m.contains("max.message.bytes")),
+        "the message names the setting"
+    );
 }

@@ -311,6 +311,9 @@ fn topic_defaults(config: &Config) -> TopicDefaults {
         max_message_bytes: i64::from(config.message_max_bytes),
         index_interval_bytes: i64::from(config.index_interval_bytes),
         preallocate_step_bytes: config.preallocate_step_bytes,
+        largest_replicated_batch_bytes: i64::from(
+            TransportConfig::from_config(config).largest_batch_bytes(),
+        ),
     }
 }
 

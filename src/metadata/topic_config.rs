@@ -17,6 +17,10 @@ pub struct TopicDefaults {
     pub index_interval_bytes: i64,
     /// Broker-wide only (`log.preallocate.step.bytes`); no topic overrides it.
     pub preallocate_step_bytes: u64,
+    /// The largest batch the Raft transport carries to followers: no topic's
+    /// `max.message.bytes` may exceed it, or its followers could never receive such a batch
+    /// and the partition would commit nothing after it.
+    pub largest_replicated_batch_bytes: i64,
 }
 
 impl Default for TopicDefaults {
@@ -28,6 +32,7 @@ impl Default for TopicDefaults {
             max_message_bytes: 1_048_588,
             index_interval_bytes: 4096,
             preallocate_step_bytes: crate::config::DEFAULT_PREALLOCATE_STEP_BYTES,
+            largest_replicated_batch_bytes: 64 << 20,
         }
     }
 }
@@ -284,6 +289,26 @@ pub fn effective(
             .clamp(1, i64::from(u32::MAX)) as u32,
         preallocate_step_bytes: defaults.preallocate_step_bytes,
     }
+}
+
+/// Refuses overrides under which a topic's replicas could not carry its largest batch (see
+/// [`TopicDefaults::largest_replicated_batch_bytes`]).
+pub fn check_replicable(
+    overrides: &BTreeMap<String, String>,
+    defaults: &TopicDefaults,
+) -> Result<(), ConfigError> {
+    let max = effective(overrides, defaults).max_message_bytes as i64;
+    let limit = defaults.largest_replicated_batch_bytes;
+    if max > limit {
+        return Err(ConfigError::Invalid {
+            key: "max.message.bytes".to_string(),
+            value: max.to_string(),
+            expected: format!(
+                "at most {limit}: the largest batch replication carries to the other replicas"
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// The settings of the metadata log itself: it is small and its whole history is the state,

@@ -24,7 +24,10 @@ pub use describe::{ConfigEntry, Synonym};
 pub use error::{AdminError, AssignmentError};
 pub use partitions::NewPartitions;
 
-use super::{Command, MetadataState, MetadataStore, NodeId, TopicDefaults, TopicMeta};
+use super::{
+    Command, MetadataError, MetadataState, MetadataStore, NodeId, TopicDefaults, TopicMeta,
+    topic_config,
+};
 use crate::config::BrokerSetting;
 use crate::partition::{Partitions, Replica};
 
@@ -113,6 +116,7 @@ impl Admin {
         validate_only: bool,
         wait: Duration,
     ) -> Result<Arc<MetadataState>, AdminError> {
+        self.check_replicable(cmd)?;
         if validate_only {
             let mut scratch = (*self.state()).clone();
             scratch.apply(cmd)?;
@@ -129,6 +133,31 @@ impl Admin {
             return Err(AdminError::NotInEffect(wait));
         }
         Ok(after.state)
+    }
+
+    /// Refuses a command that would leave a topic with settings its replicas cannot carry.
+    fn check_replicable(&self, cmd: &Command) -> Result<(), AdminError> {
+        let overrides = match cmd {
+            Command::CreateTopic { configs, .. } | Command::ReplaceTopicConfigs { configs, .. } => {
+                configs.clone()
+            }
+            Command::AlterTopicConfigs { name, set, remove } => {
+                let mut configs = self
+                    .state()
+                    .topics
+                    .get(name)
+                    .map(|t| t.configs.clone())
+                    .unwrap_or_default();
+                for key in remove {
+                    configs.remove(key);
+                }
+                configs.extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
+                configs
+            }
+            _ => return Ok(()),
+        };
+        topic_config::check_replicable(&overrides, &self.defaults)
+            .map_err(|e| AdminError::Refused(MetadataError::InvalidConfig(e)))
     }
 
     /// Waits (until `deadline` at most) for every replica of `topic` hosted here to know a

@@ -74,6 +74,11 @@ pub struct TransportConfig {
 }
 
 impl TransportConfig {
+    /// The largest record batch a frame of this transport carries.
+    pub fn largest_batch_bytes(&self) -> u32 {
+        self.max_frame_bytes - FRAME_SLACK_BYTES
+    }
+
     /// Defaults for everything but identity and membership.
     pub fn new(node_id: NodeId, cluster_id: &str, members: BTreeMap<NodeId, String>) -> Self {
         TransportConfig {
