@@ -1,7 +1,7 @@
 //! Requests that ask for too much get Kafka's error codes and the broker stays up: partition
 //! counts in the billions (which once aborted the process allocating their assignment), Fetch
 //! responses bounded by the broker's `fetch.max.bytes` whatever `max_bytes` says, and a topic's
-//! `max.message.bytes` kept within what replication carries.
+//! `max.message.bytes` kept within what replication carries, and `max.connections.per.ip`.
 
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
@@ -14,7 +14,11 @@ use crate::admin_raw::{create_topic, incremental};
 use crate::clients::produce_one_record;
 use crate::common::wire::{call, connect};
 use crate::common::{init_logs, unique_name};
-use crate::harness::Target;
+use std::io::Write;
+
+use crate::common::WAIT;
+use crate::common::wire::read_frame;
+use crate::harness::{Target, api_versions, api_versions_frame, assert_closed};
 
 const INVALID_PARTITIONS: i16 = 37;
 
@@ -151,4 +155,45 @@ fn max_message_bytes_beyond_replication_is_refused() {
         message.is_some_and(|m| m.contains("max.message.bytes")),
         "the message names the setting"
     );
+}
+
+/// A connection the broker answered ApiVersions on, if it did.
+fn served_connection(target: &Target) -> Option<std::net::TcpStream> {
+    let mut conn = target.connect();
+    conn.write_all(&api_versions_frame(3, 7)).ok()?;
+    read_frame(&mut conn).ok()?;
+    Some(conn)
+}
+
+/// A served connection, waiting (bounded) for a slot the broker has not yet seen freed, such
+/// as the one of the harness's readiness probe.
+fn wait_for_served_connection(target: &Target) -> std::net::TcpStream {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        if let Some(conn) = served_connection(target) {
+            return conn;
+        }
+        assert!(std::time::Instant::now() < deadline, "no slot came free");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// `max.connections.per.ip`: a client address holding its share of connections gets a further
+/// one closed at once, and a new one once it closes one of its own.
+#[test]
+#[ignore = "needs a broker of its own: sets max.connections.per.ip"]
+fn connections_beyond_max_connections_per_ip_are_closed() {
+    init_logs();
+    let target = Target::own(&[("max.connections.per.ip", "2")]);
+    let mut held: Vec<_> = (0..2)
+        .map(|_| wait_for_served_connection(&target))
+        .collect();
+    info!("a third connection from the same address");
+    let mut third = target.connect();
+    assert_closed(&mut third, "the third connection");
+    info!("one of the two closes: a new connection is served once the broker has seen it go");
+    drop(held.pop());
+    wait_for_served_connection(&target);
+    let (correlation_id, _) = api_versions(&mut held[0], 3, 9);
+    assert_eq!(correlation_id, 9, "the connection kept is still served");
 }

@@ -69,6 +69,9 @@ pub struct Config {
     pub connections_max_idle_ms: u64,
     /// `max.connections`: connections accepted at once; more wait in the listen backlog.
     pub max_connections: u32,
+    /// `max.connections.per.ip`: connections one client address may hold at once; a further
+    /// one is closed as soon as it is accepted, as Kafka does.
+    pub max_connections_per_ip: u32,
     /// `connection.max.in.flight.requests`: requests read ahead of their answers on one connection.
     pub max_in_flight_requests: u32,
     /// `replica.lag.time.max.ms`: a follower that has not had all the leader had this long ago,
@@ -213,6 +216,7 @@ impl Default for Config {
             socket_request_max_bytes: 100 * MIB as u32,
             connections_max_idle_ms: 600_000,
             max_connections: 1000,
+            max_connections_per_ip: i32::MAX as u32,
             max_in_flight_requests: 64,
             replica_lag_time_max_ms: 30_000,
             auto_leader_rebalance: true,

@@ -186,6 +186,12 @@ const ROWS: &[Row] = &[
         |c| c.max_connections.to_string(),
     ),
     (
+        "max.connections.per.ip",
+        SettingType::Int,
+        "connections one client address may hold at once",
+        |c| c.max_connections_per_ip.to_string(),
+    ),
+    (
         "replica.lag.time.max.ms",
         SettingType::Long,
         "a follower behind for this long leaves the ISR",

@@ -31,6 +31,7 @@ pub const KEYS: &[&str] = &[
     "socket.request.max.bytes",
     "connections.max.idle.ms",
     "max.connections",
+    "max.connections.per.ip",
     "connection.max.in.flight.requests",
     "replica.lag.time.max.ms",
     "auto.leader.rebalance.enable",
@@ -101,6 +102,8 @@ pub(super) struct Settings {
     connections_max_idle_ms: Option<u64>,
     #[serde(rename = "max.connections")]
     max_connections: Option<u32>,
+    #[serde(rename = "max.connections.per.ip")]
+    max_connections_per_ip: Option<u32>,
     #[serde(rename = "connection.max.in.flight.requests")]
     max_in_flight_requests: Option<u32>,
     #[serde(rename = "replica.lag.time.max.ms")]
@@ -222,6 +225,10 @@ impl Settings {
             self.connections_max_idle_ms,
         );
         set(&mut config.max_connections, self.max_connections);
+        set(
+            &mut config.max_connections_per_ip,
+            self.max_connections_per_ip,
+        );
         set(
             &mut config.max_in_flight_requests,
             self.max_in_flight_requests,

@@ -259,6 +259,12 @@ impl Config {
             "at least 1",
         )?;
         check(
+            (1..=i32::MAX as u32).contains(&self.max_connections_per_ip),
+            "max.connections.per.ip",
+            self.max_connections_per_ip,
+            "1 ..= 2147483647",
+        )?;
+        check(
             (1..=10_000).contains(&self.max_in_flight_requests),
             "connection.max.in.flight.requests",
             self.max_in_flight_requests,

@@ -1,11 +1,13 @@
-//! The Kafka listener: binds every configured listener, accepts up to `max.connections`, one task
-//! per connection, and on shutdown stops accepting and waits for connections to drain.
+//! The Kafka listener: binds every configured listener, accepts up to `max.connections` (and up
+//! to `max.connections.per.ip` from one client address), one task per connection, and on
+//! shutdown stops accepting and waits for connections to drain.
 //! `connection.rs` serves each connection.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -24,6 +26,47 @@ pub struct Server {
     listeners: Vec<TcpListener>,
     limits: ConnectionLimits,
     max_connections: usize,
+    max_connections_per_ip: usize,
+}
+
+/// Connections held per client address, across every listener (`max.connections.per.ip`).
+struct PerIp {
+    held: Mutex<HashMap<IpAddr, usize>>,
+    max: usize,
+}
+
+impl PerIp {
+    /// Counts a connection from `ip`, unless that address holds the most it may.
+    fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<IpSlot> {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let count = held.entry(ip).or_default();
+        if *count >= self.max {
+            return None;
+        }
+        *count += 1;
+        Some(IpSlot {
+            per_ip: Arc::clone(self),
+            ip,
+        })
+    }
+}
+
+/// One counted connection of an address; dropping it frees the slot.
+struct IpSlot {
+    per_ip: Arc<PerIp>,
+    ip: IpAddr,
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut held = self.per_ip.held.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = held.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                held.remove(&self.ip);
+            }
+        }
+    }
 }
 
 impl Server {
@@ -46,11 +89,11 @@ impl Server {
             max_in_flight_bytes: 2 * max_frame_bytes as usize,
             idle: Duration::from_millis(config.connections_max_idle_ms),
         };
-        let max_connections = config.max_connections as usize;
         Ok(Server {
             listeners,
             limits,
-            max_connections,
+            max_connections: config.max_connections as usize,
+            max_connections_per_ip: config.max_connections_per_ip as usize,
         })
     }
 
@@ -66,6 +109,10 @@ impl Server {
     pub async fn run(self, context: Arc<BrokerContext>, shutdown: impl Future<Output = ()>) {
         let (stop_tx, stop_rx) = watch::channel(false);
         let permits = Arc::new(Semaphore::new(self.max_connections));
+        let per_ip = Arc::new(PerIp {
+            held: Mutex::default(),
+            max: self.max_connections_per_ip,
+        });
         let next_conn = Arc::new(AtomicU64::new(1));
         let mut accept_loops = JoinSet::new();
         for (listener, advertised) in self.listeners.into_iter().zip(context.advertised.clone()) {
@@ -75,6 +122,7 @@ impl Server {
                 context.clone(),
                 self.limits,
                 permits.clone(),
+                per_ip.clone(),
                 next_conn.clone(),
                 stop_rx.clone(),
             ));
@@ -92,6 +140,7 @@ async fn accept_loop(
     context: Arc<BrokerContext>,
     limits: ConnectionLimits,
     permits: Arc<Semaphore>,
+    per_ip: Arc<PerIp>,
     next_conn: Arc<AtomicU64>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -110,11 +159,17 @@ async fn accept_loop(
             accepted = listener.accept() => accepted,
         };
         match accepted {
-            Ok((stream, _)) => {
+            Ok((stream, peer)) => {
+                let Some(slot) = per_ip.admit(peer.ip()) else {
+                    info!(%peer, "closing a connection over max.connections.per.ip");
+                    drop(stream);
+                    continue;
+                };
                 let conn = next_conn.fetch_add(1, Ordering::Relaxed);
                 let (context, stop) = (context.clone(), stop.clone());
                 connections.spawn(async move {
                     connection::serve(stream, conn, context, limits, stop).await;
+                    drop(slot);
                     drop(permit);
                 });
             }
