@@ -3,45 +3,22 @@
 //! there), it holds across a `kill -9`, and whole segments below it leave the disk at the next
 //! retention pass. Offsets past the high watermark and internal topics are refused.
 
-use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use kafka_protocol::messages::delete_records_request::{
-    DeleteRecordsPartition, DeleteRecordsTopic,
-};
-use kafka_protocol::messages::{ApiKey, DeleteRecordsRequest, DeleteRecordsResponse, TopicName};
-use kafka_protocol::protocol::StrBytes;
 use rdkafka::Message;
 use rdkafka::consumer::Consumer;
 use rdkafka::topic_partition_list::Offset;
 use tracing::info;
 
 use crate::clients::{assign, consume, consumer, create_topic, produce_one_record};
-use crate::common::wire::{call, connect};
+use crate::common::raw::delete_records;
+use crate::common::wire::connect;
 use crate::common::{WAIT, init_logs, partition_dir, unique_name};
 use crate::harness::Target;
 
 const OFFSET_OUT_OF_RANGE: i16 = 1;
 const INVALID_TOPIC_EXCEPTION: i16 = 17;
-
-/// DeleteRecords of `topic`-0 below `offset`: the error code and the low watermark.
-fn delete_records(conn: &mut TcpStream, topic: &str, offset: i64) -> (i16, i64) {
-    let request = DeleteRecordsRequest::default()
-        .with_topics(vec![
-            DeleteRecordsTopic::default()
-                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
-                .with_partitions(vec![
-                    DeleteRecordsPartition::default()
-                        .with_partition_index(0)
-                        .with_offset(offset),
-                ]),
-        ])
-        .with_timeout_ms(WAIT.as_millis() as i32);
-    let response: DeleteRecordsResponse = call(conn, ApiKey::DeleteRecords, 2, &request);
-    let answer = &response.topics[0].partitions[0];
-    (answer.error_code, answer.low_watermark)
-}
 
 fn watermarks(target: &Target, topic: &str) -> (i64, i64) {
     consumer(target, &[])

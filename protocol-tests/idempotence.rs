@@ -8,15 +8,10 @@ use std::net::TcpStream;
 
 use bytes::Bytes;
 use kafka_protocol::messages::describe_producers_request::TopicRequest;
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, DescribeProducersRequest, DescribeProducersResponse, InitProducerIdRequest,
-    InitProducerIdResponse, ProduceRequest, ProduceResponse, TopicName,
+    ApiKey, DescribeProducersRequest, DescribeProducersResponse, ProduceResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 use rdkafka::Message;
 use rdkafka::consumer::Consumer;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -24,79 +19,25 @@ use rdkafka::topic_partition_list::Offset;
 use tracing::info;
 
 use crate::clients::{assign, consume, consumer, create_topic, future_producer};
+use crate::common::raw::{
+    self, NONE, OUT_OF_ORDER_SEQUENCE_NUMBER, Producer, init_producer_id, produce, produce_acks,
+    produce_request,
+};
 use crate::common::wire::{call, connect, receive, send};
 use crate::common::{WAIT, block_on, init_logs, unique_name};
 use crate::harness::Target;
 
-const NONE: i16 = 0;
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
 const INVALID_PRODUCER_EPOCH: i16 = 47;
 const INVALID_RECORD: i16 = 87;
 
 /// Records per batch in the raw tests.
 const RECORDS: i32 = 10;
 
-/// A producer as the raw tests drive it.
-#[derive(Clone, Copy)]
-struct Producer {
-    id: i64,
-    epoch: i16,
-}
-
-fn init_producer_id(conn: &mut TcpStream, version: i16) -> Producer {
-    let request = InitProducerIdRequest::default()
-        .with_transactional_id(None)
-        .with_transaction_timeout_ms(60_000)
-        .with_producer_id((-1).into())
-        .with_producer_epoch(-1);
-    let response: InitProducerIdResponse = call(conn, ApiKey::InitProducerId, version, &request);
-    assert_eq!(response.error_code, NONE, "{response:?}");
-    assert_eq!(response.producer_epoch, 0, "{response:?}");
-    Producer {
-        id: response.producer_id.0,
-        epoch: response.producer_epoch,
-    }
-}
-
 /// One batch of [`RECORDS`] records of `producer`, sequences from `first_sequence`.
 fn batch(producer: Producer, first_sequence: i32) -> Bytes {
-    let records: Vec<Record> = (0..RECORDS)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: producer.id,
-            producer_epoch: producer.epoch,
-            timestamp_type: TimestampType::Creation,
-            offset: i64::from(i),
-            sequence: first_sequence.wrapping_add(i),
-            timestamp: 1_700_000_000_000 + i64::from(i),
-            key: None,
-            value: Some(Bytes::from(format!("seq-{}", first_sequence + i))),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut out = bytes::BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut out, &records, &options).expect("encode");
-    out.freeze()
-}
-
-/// Produces `records` (acks=all) to partition 0 of `topic`: the error code and base offset.
-fn produce(conn: &mut TcpStream, topic: &str, records: Bytes) -> (i16, i64) {
-    produce_acks(conn, topic, records, -1)
-}
-
-fn produce_acks(conn: &mut TcpStream, topic: &str, records: Bytes, acks: i16) -> (i16, i64) {
-    let request = produce_request(topic, records).with_acks(acks);
-    let response: ProduceResponse = call(conn, ApiKey::Produce, 9, &request);
-    let answer = &response.responses[0].partition_responses[0];
-    (answer.error_code, answer.base_offset)
+    let values = (0..RECORDS).map(|i| Bytes::from(format!("seq-{}", first_sequence + i)));
+    raw::batch(producer, first_sequence, values, 1_700_000_000_000)
 }
 
 /// The producers DescribeProducers lists for partition 0 of `topic`: id, epoch, last sequence.
@@ -116,21 +57,6 @@ fn describe_producers(conn: &mut TcpStream, topic: &str) -> Vec<(i64, i32, i32)>
         .collect();
     producers.sort_unstable();
     producers
-}
-
-fn produce_request(topic: &str, records: Bytes) -> ProduceRequest {
-    ProduceRequest::default()
-        .with_acks(-1)
-        .with_timeout_ms(WAIT.as_millis() as i32)
-        .with_topic_data(vec![
-            TopicProduceData::default()
-                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
-                .with_partition_data(vec![
-                    PartitionProduceData::default()
-                        .with_index(0)
-                        .with_records(Some(records)),
-                ]),
-        ])
 }
 
 #[test]

@@ -1,63 +1,13 @@
-//! Raw requests for the tests that choose what no client lets them choose: an idempotent
-//! producer's id, epoch and sequences, each batch's size and timestamps, and the exact moment
-//! of a retry (InitProducerId, Produce of hand-built batches, DeleteRecords).
-
-use std::net::TcpStream;
+//! The shared raw requests (`common/raw.rs`), with batches of this suite's payloads.
 
 use bytes::Bytes;
-use kafka_protocol::messages::delete_records_request::{
-    DeleteRecordsPartition, DeleteRecordsTopic,
+
+pub use crate::common::raw::{
+    NONE, OUT_OF_ORDER_SEQUENCE_NUMBER, Producer, delete_records, init_producer_id, produce,
 };
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{
-    ApiKey, DeleteRecordsRequest, DeleteRecordsResponse, InitProducerIdRequest,
-    InitProducerIdResponse, ProduceRequest, ProduceResponse, TopicName,
-};
-use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
-
-use crate::common::WAIT;
-use crate::common::wire::call;
-
-pub const NONE: i16 = 0;
-pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
-
-/// A producer as the raw tests drive it.
-#[derive(Debug, Clone, Copy)]
-pub struct Producer {
-    pub id: i64,
-    pub epoch: i16,
-}
-
-impl Producer {
-    /// No producer id: a batch of it is never deduplicated.
-    pub const ANONYMOUS: Producer = Producer { id: -1, epoch: -1 };
-}
-
-fn name(topic: &str) -> TopicName {
-    TopicName(StrBytes::from_string(topic.to_string()))
-}
-
-/// A new idempotent producer (InitProducerId v4), at epoch 0.
-pub fn init_producer_id(conn: &mut TcpStream) -> Producer {
-    let request = InitProducerIdRequest::default()
-        .with_transactional_id(None)
-        .with_transaction_timeout_ms(60_000)
-        .with_producer_id((-1).into())
-        .with_producer_epoch(-1);
-    let response: InitProducerIdResponse = call(conn, ApiKey::InitProducerId, 4, &request);
-    assert_eq!(response.error_code, NONE, "{response:?}");
-    Producer {
-        id: response.producer_id.0,
-        epoch: response.producer_epoch,
-    }
-}
 
 /// One batch of `producer` holding a record for each of `ids` (value: `payload(id)`, then
-/// `pad` bytes), every record stamped `timestamp`; sequences from `first_sequence` (-1 for an
-/// anonymous producer).
+/// `pad` bytes), every record stamped `timestamp`; sequences from `first_sequence`.
 pub fn batch(
     producer: Producer,
     first_sequence: i32,
@@ -65,73 +15,6 @@ pub fn batch(
     timestamp: i64,
     pad: usize,
 ) -> Bytes {
-    let records: Vec<Record> = ids
-        .enumerate()
-        .map(|(i, id)| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: producer.id,
-            producer_epoch: producer.epoch,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            // Consecutive from `first_sequence` even without a producer (-1, 0, 1, ...):
-            // the encoder starts a new batch wherever they are not.
-            sequence: first_sequence.wrapping_add(i as i32),
-            timestamp,
-            key: None,
-            value: Some(Bytes::from(format!(
-                "{}-{}",
-                crate::payload(id),
-                "r".repeat(pad)
-            ))),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut out = bytes::BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut out, &records, &options).expect("encode");
-    out.freeze()
-}
-
-/// Produces `records` (acks=all) to partition 0 of `topic`: the error code and base offset.
-pub fn produce(conn: &mut TcpStream, topic: &str, records: Bytes) -> (i16, i64) {
-    let request = ProduceRequest::default()
-        .with_acks(-1)
-        // Answered before the connection's read timeout.
-        .with_timeout_ms((WAIT / 2).as_millis() as i32)
-        .with_topic_data(vec![
-            TopicProduceData::default()
-                .with_name(name(topic))
-                .with_partition_data(vec![
-                    PartitionProduceData::default()
-                        .with_index(0)
-                        .with_records(Some(records)),
-                ]),
-        ]);
-    let response: ProduceResponse = call(conn, ApiKey::Produce, 9, &request);
-    let answer = &response.responses[0].partition_responses[0];
-    (answer.error_code, answer.base_offset)
-}
-
-/// DeleteRecords v2 of `topic`-0 below `offset`: the error code and the low watermark.
-pub fn delete_records(conn: &mut TcpStream, topic: &str, offset: i64) -> (i16, i64) {
-    let request = DeleteRecordsRequest::default()
-        .with_topics(vec![
-            DeleteRecordsTopic::default()
-                .with_name(name(topic))
-                .with_partitions(vec![
-                    DeleteRecordsPartition::default()
-                        .with_partition_index(0)
-                        .with_offset(offset),
-                ]),
-        ])
-        .with_timeout_ms((WAIT / 2).as_millis() as i32);
-    let response: DeleteRecordsResponse = call(conn, ApiKey::DeleteRecords, 2, &request);
-    let answer = &response.topics[0].partitions[0];
-    (answer.error_code, answer.low_watermark)
+    let values = ids.map(|id| Bytes::from(format!("{}-{}", crate::payload(id), "r".repeat(pad))));
+    crate::common::raw::batch(producer, first_sequence, values, timestamp)
 }

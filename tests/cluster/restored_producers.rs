@@ -45,7 +45,7 @@ fn follower_restored_from_a_snapshot_deduplicates_the_producer() {
     info!("stop a follower; an idempotent producer writes old batches, then a fresh last one");
     cluster.node(follower).kill9();
     let mut conn = connect(cluster.addr(leader));
-    let producer = init_producer_id(&mut conn);
+    let producer = init_producer_id(&mut conn, 4);
     let old = now_ms() - 2 * RETENTION_MS;
     for b in 0..OLD_BATCHES {
         let first = b * RECORDS;

@@ -1,7 +1,7 @@
 //! What every test target shares: the one bound on waits, test logs, names no earlier run used,
 //! free ports, and a client call bounded in time. `process.rs` runs the `raftka` binary (one
 //! broker on a free port in a temp dir, or a process the cluster harness configures);
-//! `wire.rs` speaks raw Kafka frames; `raft.rs` runs a single-member Raft instance in process.
+//! `wire.rs` speaks raw Kafka frames, `raw.rs` builds the requests no client lets a test shape; `raft.rs` runs a single-member Raft instance in process.
 //!
 //! Each target includes this module: `mod common;` from a file in `tests/`,
 //! `#[path = "../common/mod.rs"] mod common;` from a directory in `tests/`, and
@@ -12,6 +12,7 @@
 
 pub mod process;
 pub mod raft;
+pub mod raw;
 pub mod wire;
 
 use std::future::Future;
