@@ -74,9 +74,6 @@ pub struct ProducerEntry {
     pub epoch: i16,
     /// Oldest first, at most [`KEPT_BATCHES`], all of `epoch`.
     pub batches: VecDeque<KeptBatch>,
-    /// The last offset of the newest batch applied: a batch at or below it is already counted
-    /// (a table taken from a snapshot may be ahead of the entries applied after it).
-    pub last_offset: KafkaOffset,
     /// When this replica applied the newest batch (ms since the epoch), for
     /// `producer.id.expiration.ms`: the broker's clock, not the client's timestamps.
     pub last_applied_ms: i64,
@@ -88,9 +85,17 @@ impl ProducerEntry {
         ProducerEntry {
             epoch,
             batches: VecDeque::new(),
-            last_offset: KafkaOffset(-1),
             last_applied_ms: 0,
         }
+    }
+
+    /// The last offset of the newest batch applied: a batch at or below it is already counted
+    /// (a table taken from a snapshot may be ahead of the entries applied after it).
+    pub fn last_offset(&self) -> Option<KafkaOffset> {
+        self.batches
+            .back()
+            .and_then(|b| b.offsets)
+            .map(|(_, last)| last)
     }
 
     /// Adds a batch of `epoch` (a newer epoch starts afresh), keeping the newest ones.
@@ -211,10 +216,10 @@ impl ProducerTable {
         self.producers.iter().map(|(id, entry)| (*id, entry))
     }
 
-    /// Records a batch applied at `now_ms` at `first_offset..=last_offset`. Every replica records the same
-    /// batches in the same order, so every replica holds the same table. A batch the table
-    /// already counts (at or below the producer's last offset) changes nothing, nor does one of
-    /// an epoch older than the producer's (the leader refused such batches).
+    /// Records a batch applied at `now_ms` at `first_offset..=last_offset`. Every replica
+    /// records the same batches in the same order, so every replica holds the same table. A
+    /// batch the table already counts (at or below the producer's last offset) changes nothing,
+    /// nor does one of an epoch older than the producer's (the leader refused such batches).
     pub fn record(
         &mut self,
         batch: &ProducerBatch,
@@ -226,7 +231,8 @@ impl ProducerTable {
             .producers
             .entry(batch.producer_id)
             .or_insert_with(|| ProducerEntry::new(batch.epoch));
-        if first_offset <= entry.last_offset || batch.epoch < entry.epoch {
+        if entry.last_offset().is_some_and(|last| first_offset <= last) || batch.epoch < entry.epoch
+        {
             return;
         }
         entry.push(
@@ -237,7 +243,6 @@ impl ProducerTable {
                 offsets: Some((first_offset, last_offset)),
             },
         );
-        entry.last_offset = last_offset;
         entry.last_applied_ms = now_ms;
     }
 
