@@ -1,10 +1,12 @@
 //! Kafka's RecordBatch v2 format, the one module that knows its bytes: the header layout and a
 //! checked view of its fields (`batch.rs`), the checks a client's batches pass before they are
-//! appended (`split.rs`), record iteration with decompression (`records.rs`), and raftka's own
-//! internal records (`internal.rs`). It imports nothing of the broker's other modules; storage
+//! appended (`split.rs`), record iteration with decompression (`records.rs`), dropping records
+//! from a batch for compaction (`compact.rs`), and raftka's own internal records
+//! (`internal.rs`). It imports nothing of the broker's other modules; storage
 //! never imports it (a stored entry is opaque bytes with position metadata handed down).
 
 mod batch;
+mod compact;
 mod internal;
 mod records;
 mod split;
@@ -54,7 +56,7 @@ pub(crate) mod tests {
     }
 
     /// A batch of `n` records as a client encodes it, compressed with `codec`.
-    fn encoded(n: usize, codec: Codec) -> Bytes {
+    pub(crate) fn encoded(n: usize, codec: Codec) -> Bytes {
         let mut buf = BytesMut::new();
         let options = RecordEncodeOptions {
             version: 2,

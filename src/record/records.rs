@@ -1,6 +1,8 @@
 //! The records inside a batch: decompressed with the batch's codec, then read one by one.
 //! Keys, values and header values of an uncompressed batch are zero-copy slices of it.
 
+use std::ops::Range;
+
 use bytes::{Buf, Bytes};
 use kafka_protocol::compression::{self, Decompressor};
 
@@ -26,6 +28,15 @@ impl RecordBatch {
     /// The records of this batch, decompressed. Counts are checked against the bytes before
     /// anything is allocated for them.
     pub fn records(&self) -> Result<Vec<Record>, BatchError> {
+        let (_, records) = self.records_with_spans()?;
+        Ok(records.into_iter().map(|(record, _)| record).collect())
+    }
+
+    /// The decompressed body and each record with the byte range it takes in that body
+    /// (length prefix included), so a record can be copied out without encoding it again.
+    pub(super) fn records_with_spans(
+        &self,
+    ) -> Result<(Bytes, Vec<(Record, Range<usize>)>), BatchError> {
         let body = self.decompressed_body()?;
         let count = usize::try_from(self.record_count())
             .map_err(|_| BatchError::Records("negative record count".into()))?;
@@ -37,21 +48,23 @@ impl RecordBatch {
         let mut cursor = Cursor { body: &body, at: 0 };
         let mut records = Vec::with_capacity(count);
         for _ in 0..count {
+            let start = cursor.at;
             let length = cursor
                 .length()?
                 .ok_or_else(|| BatchError::Records("null record length".into()))?;
             let end = cursor.at + length;
-            records.push(self.read_record(&mut cursor)?);
+            let record = self.read_record(&mut cursor)?;
             if cursor.at != end {
                 return Err(BatchError::Records(
                     "record length does not match its fields".into(),
                 ));
             }
+            records.push((record, start..end));
         }
         if cursor.at != body.len() {
             return Err(BatchError::Records("bytes after the last record".into()));
         }
-        Ok(records)
+        Ok((body, records))
     }
 
     fn read_record(&self, cursor: &mut Cursor<'_>) -> Result<Record, BatchError> {
@@ -84,7 +97,7 @@ impl RecordBatch {
     }
 
     /// The bytes after the header, decompressed when the batch is compressed.
-    fn decompressed_body(&self) -> Result<Bytes, BatchError> {
+    pub(super) fn decompressed_body(&self) -> Result<Bytes, BatchError> {
         let mut body = self.bytes().slice(BATCH_HEADER_BYTES..);
         let whole = |buf: &mut Bytes| Ok(buf.copy_to_bytes(buf.remaining()));
         let result = match self.compression() {

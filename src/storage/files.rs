@@ -18,6 +18,9 @@ pub(super) struct SegmentPaths {
 
 /// Suffix of a segment file being created; such a file holds nothing yet and is removed on open.
 pub(super) const NEW_SEGMENT_SUFFIX: &str = ".log.new";
+/// Suffix of a compacted copy of a segment being prepared (`rewrite.rs`); the original is still
+/// in place, so open removes such a file.
+pub(super) const CLEANED_SEGMENT_SUFFIX: &str = ".log.cleaned";
 
 impl SegmentPaths {
     pub fn new(dir: &Path, base_index: LogIndex) -> Self {
@@ -33,6 +36,13 @@ impl SegmentPaths {
     pub fn new_log(&self) -> PathBuf {
         let mut name = self.log.clone().into_os_string();
         name.push(".new");
+        PathBuf::from(name)
+    }
+
+    /// Where a rewritten copy of the segment is prepared before it takes the original's name.
+    pub fn cleaned_log(&self) -> PathBuf {
+        let mut name = self.log.clone().into_os_string();
+        name.push(".cleaned");
         PathBuf::from(name)
     }
 

@@ -297,7 +297,7 @@ fn extend_with_payloads<T>(
     }
 }
 
-fn stored(h: &EntryHeader, payload: bytes::Bytes) -> StoredEntry {
+pub(super) fn stored(h: &EntryHeader, payload: bytes::Bytes) -> StoredEntry {
     StoredEntry {
         index: h.index,
         term: h.term,

@@ -29,6 +29,7 @@
 //! | segment wholly at or below the purge point          | crash during purge             | delete file      |
 //! | unreadable purge-point file                         | damage                         | refuse: error    |
 //! | `*.log.new` file                                    | crash while creating a segment | delete file      |
+//! | `*.log.cleaned` file                                | crash while compacting one     | delete file      |
 //!
 //! Only the bytes after the last index record that checks out are read in each segment, so
 //! opening a large log costs its index files plus a few KiB per segment. The last segment's
@@ -38,7 +39,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::files::{NEW_SEGMENT_SUFFIX, SegmentPaths, open, remove_if_present};
+use super::files::{
+    CLEANED_SEGMENT_SUFFIX, NEW_SEGMENT_SUFFIX, SegmentPaths, open, remove_if_present,
+};
 use super::format::{ENTRY_HEADER_BYTES, EntryHeader};
 use super::fs::{DirLock, Fs, OpenMode};
 use super::log::{Log, LogConfig};
@@ -134,7 +137,7 @@ pub(super) fn recover(
 ) -> Result<Recovered> {
     let purged = load_purge_point(purge_file)?;
     for name in fs.list(dir).map_err(|e| Error::io(dir, e))? {
-        if name.ends_with(NEW_SEGMENT_SUFFIX) {
+        if name.ends_with(NEW_SEGMENT_SUFFIX) || name.ends_with(CLEANED_SEGMENT_SUFFIX) {
             remove_if_present(&**fs, &dir.join(name))?;
         }
     }
