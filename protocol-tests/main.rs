@@ -25,6 +25,7 @@ mod api_versions;
 mod clients;
 #[path = "../tests/common/mod.rs"]
 mod common;
+mod compaction;
 mod connection;
 mod coordinator;
 mod delete_records;

@@ -49,6 +49,7 @@ pub struct Broker {
     offsets_compaction: JoinHandle<()>,
     /// Forgets idempotent producers idle for `producer.id.expiration.ms`.
     producer_expiry: JoinHandle<()>,
+    cleaner: JoinHandle<()>,
     /// The Raft transport of a multi-node cluster; `None` for a single node.
     transport: Option<Transport>,
 }
@@ -164,6 +165,7 @@ impl Broker {
             Duration::from_millis(context.config.retention_check_interval_ms),
         ));
         let producer_expiry = tokio::spawn(producer_expiry_loop(Arc::clone(&context)));
+        let cleaner = tokio::spawn(cleaner_loop(Arc::clone(&context)));
         Ok(Broker {
             server,
             context,
@@ -175,6 +177,7 @@ impl Broker {
             offsets_expiry,
             offsets_compaction,
             producer_expiry,
+            cleaner,
             transport,
         })
     }
@@ -194,6 +197,7 @@ impl Broker {
         self.offsets_expiry.abort();
         self.offsets_compaction.abort();
         self.producer_expiry.abort();
+        self.cleaner.abort();
         let services = &self.context.services;
         services.partitions.shutdown_all().await;
         services.metadata.shutdown().await;
@@ -215,37 +219,98 @@ async fn watch_space(space: Arc<DiskSpace>) {
     }
 }
 
-/// Every `log.retention.check.interval.ms`, lets each hosted partition delete the whole
-/// segments its retention settings let go.
-async fn retention_loop(context: Arc<BrokerContext>) {
-    let every = Duration::from_millis(context.config.retention_check_interval_ms);
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+/// Runs `pass` with the wall clock (ms since the epoch) every `period`, the first time one
+/// period after start; a pass that overruns delays the next.
+async fn periodic<F, Fut>(period: Duration, mut pass: F)
+where
+    F: FnMut(i64) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
+        pass(now_ms).await;
+    }
+}
+
+/// Every `log.retention.check.interval.ms`, lets each hosted partition delete the whole
+/// segments its retention settings let go.
+async fn retention_loop(context: Arc<BrokerContext>) {
+    let every = Duration::from_millis(context.config.retention_check_interval_ms);
+    periodic(every, |now_ms| {
         // Compaction, not time or size, decides what `__consumer_offsets` lets go.
-        let replicas = context.services.partitions.all().into_iter();
-        for replica in replicas.filter(|r| r.topic != OFFSETS_TOPIC) {
-            match replica.apply_retention(now_ms).await {
-                Ok(Some(log_start)) => tracing::info!(
-                    topic = %replica.topic,
-                    partition = replica.partition,
-                    %log_start,
-                    "retention: purging whole segments"
-                ),
-                Ok(None) => {}
-                Err(e) => tracing::warn!(
-                    topic = %replica.topic,
-                    partition = replica.partition,
-                    error = %e,
-                    "retention failed"
-                ),
+        let replicas = context.services.partitions.all();
+        async move {
+            for replica in replicas.iter().filter(|r| r.topic != OFFSETS_TOPIC) {
+                match replica.apply_retention(now_ms).await {
+                    Ok(Some(log_start)) => tracing::info!(
+                        topic = %replica.topic,
+                        partition = replica.partition,
+                        %log_start,
+                        "retention: purging whole segments"
+                    ),
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(
+                        topic = %replica.topic,
+                        partition = replica.partition,
+                        error = %e,
+                        "retention failed"
+                    ),
+                }
             }
         }
-    }
+    })
+    .await
+}
+
+/// Every `log.cleaner.backoff.ms`, each hosted partition rolls an active segment older than
+/// its `segment.ms`, and each compacted one runs a compaction pass when one is due (with
+/// `log.cleaner.enable`). One partition at a time: a pass is disk-bound.
+async fn cleaner_loop(context: Arc<BrokerContext>) {
+    let config = &context.config;
+    let every = Duration::from_millis(config.log_cleaner_backoff_ms);
+    let key_map_bytes =
+        usize::try_from(config.log_cleaner_dedupe_buffer_size).unwrap_or(usize::MAX);
+    let enabled = config.log_cleaner_enable;
+    periodic(every, |now_ms| {
+        // `__consumer_offsets` is compacted by its group coordinator.
+        let replicas = context.services.partitions.all();
+        async move {
+            for replica in replicas.iter().filter(|r| r.topic != OFFSETS_TOPIC) {
+                let upkeep = async {
+                    replica.roll_if_older(now_ms).await?;
+                    if enabled {
+                        return replica.apply_compaction(now_ms, key_map_bytes).await;
+                    }
+                    Ok(None)
+                };
+                match upkeep.await {
+                    Ok(Some(done)) => tracing::info!(
+                        topic = %replica.topic,
+                        partition = replica.partition,
+                        segments = done.segments_rewritten,
+                        records_removed = done.records_removed,
+                        bytes_before = done.bytes_before,
+                        bytes_after = done.bytes_after,
+                        cleaned_to = %done.cleaned_to,
+                        "compaction pass"
+                    ),
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(
+                        topic = %replica.topic,
+                        partition = replica.partition,
+                        error = %e,
+                        "log upkeep failed"
+                    ),
+                }
+            }
+        }
+    })
+    .await
 }
 
 /// Every `producer.id.expiration.check.interval.ms`, each hosted partition forgets the
@@ -254,17 +319,13 @@ async fn retention_loop(context: Arc<BrokerContext>) {
 async fn producer_expiry_loop(context: Arc<BrokerContext>) {
     let every = Duration::from_millis(context.config.producer_id_expiration_check_interval_ms);
     let expiration_ms = context.config.producer_id_expiration_ms as i64;
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticks.tick().await;
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
+    periodic(every, |now_ms| {
         for replica in context.services.partitions.all() {
             replica.expire_producers(now_ms, expiration_ms);
         }
-    }
+        std::future::ready(())
+    })
+    .await
 }
 
 /// The group coordinator's `group.*` settings.

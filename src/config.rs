@@ -106,6 +106,12 @@ pub struct Config {
     pub producer_id_expiration_ms: u64,
     /// `producer.id.expiration.check.interval.ms`: how often partitions look for such producers.
     pub producer_id_expiration_check_interval_ms: u64,
+    /// `log.cleaner.enable`: compacted topics are compacted (off, they only grow).
+    pub log_cleaner_enable: bool,
+    /// `log.cleaner.backoff.ms`: how often each compacted partition looks for work.
+    pub log_cleaner_backoff_ms: u64,
+    /// `log.cleaner.dedupe.buffer.size`: memory one compaction pass may use for its key map.
+    pub log_cleaner_dedupe_buffer_size: u64,
     /// `log.level`: tracing filter used when `RUST_LOG` is not set.
     pub log_level: String,
     /// The seed's `cluster` section: Raft membership and timing.
@@ -230,6 +236,9 @@ impl Default for Config {
             group_max_session_timeout_ms: 1_800_000,
             producer_id_expiration_ms: 86_400_000,
             producer_id_expiration_check_interval_ms: 600_000,
+            log_cleaner_enable: true,
+            log_cleaner_backoff_ms: 15_000,
+            log_cleaner_dedupe_buffer_size: 128 * MIB,
             log_level: "info".to_string(),
             cluster: ClusterConfig::default(),
         }

@@ -246,6 +246,24 @@ const ROWS: &[Row] = &[
         |c| c.producer_id_expiration_check_interval_ms.to_string(),
     ),
     (
+        "log.cleaner.enable",
+        SettingType::Boolean,
+        "whether compacted topics are compacted",
+        |c| c.log_cleaner_enable.to_string(),
+    ),
+    (
+        "log.cleaner.backoff.ms",
+        SettingType::Long,
+        "how often each compacted partition looks for compaction work",
+        |c| c.log_cleaner_backoff_ms.to_string(),
+    ),
+    (
+        "log.cleaner.dedupe.buffer.size",
+        SettingType::Long,
+        "memory one compaction pass may use for its key map",
+        |c| c.log_cleaner_dedupe_buffer_size.to_string(),
+    ),
+    (
         "group.initial.rebalance.delay.ms",
         SettingType::Int,
         "how long the first rebalance of an empty group waits for more members",

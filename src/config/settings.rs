@@ -45,6 +45,9 @@ pub const KEYS: &[&str] = &[
     "group.max.session.timeout.ms",
     "producer.id.expiration.ms",
     "producer.id.expiration.check.interval.ms",
+    "log.cleaner.enable",
+    "log.cleaner.backoff.ms",
+    "log.cleaner.dedupe.buffer.size",
     "log.level",
     "cluster.enabled",
     "cluster.node_id",
@@ -124,6 +127,12 @@ pub(super) struct Settings {
     producer_id_expiration_ms: Option<u64>,
     #[serde(rename = "producer.id.expiration.check.interval.ms")]
     producer_id_expiration_check_interval_ms: Option<u64>,
+    #[serde(rename = "log.cleaner.enable")]
+    log_cleaner_enable: Option<bool>,
+    #[serde(rename = "log.cleaner.backoff.ms")]
+    log_cleaner_backoff_ms: Option<u64>,
+    #[serde(rename = "log.cleaner.dedupe.buffer.size")]
+    log_cleaner_dedupe_buffer_size: Option<u64>,
     #[serde(rename = "group.initial.rebalance.delay.ms")]
     group_initial_rebalance_delay_ms: Option<u64>,
     #[serde(rename = "group.min.session.timeout.ms")]
@@ -272,6 +281,15 @@ impl Settings {
         set(
             &mut config.producer_id_expiration_check_interval_ms,
             self.producer_id_expiration_check_interval_ms,
+        );
+        set(&mut config.log_cleaner_enable, self.log_cleaner_enable);
+        set(
+            &mut config.log_cleaner_backoff_ms,
+            self.log_cleaner_backoff_ms,
+        );
+        set(
+            &mut config.log_cleaner_dedupe_buffer_size,
+            self.log_cleaner_dedupe_buffer_size,
         );
         set(
             &mut config.group_min_session_timeout_ms,

@@ -19,6 +19,7 @@ impl Config {
         self.validate_offsets()?;
         self.validate_groups()?;
         self.validate_producer_ids()?;
+        self.validate_cleaner()?;
         self.validate_replication()?;
         self.validate_connections()?;
         self.validate_logging()?;
@@ -204,6 +205,22 @@ impl Config {
             )?;
         }
         Ok(())
+    }
+
+    /// `log.cleaner.*`: a backoff of at least 1 ms, a key map of at least 1 MiB.
+    fn validate_cleaner(&self) -> Result<(), ConfigError> {
+        check(
+            (1..=i64::MAX as u64).contains(&self.log_cleaner_backoff_ms),
+            "log.cleaner.backoff.ms",
+            self.log_cleaner_backoff_ms,
+            "1 ..= 9223372036854775807",
+        )?;
+        check(
+            (1 << 20..=i64::MAX as u64).contains(&self.log_cleaner_dedupe_buffer_size),
+            "log.cleaner.dedupe.buffer.size",
+            self.log_cleaner_dedupe_buffer_size,
+            "1048576 ..= 9223372036854775807",
+        )
     }
 
     /// `group.*`: rebalance delay and the session timeouts members may ask for.

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::config::SettingType;
-use crate::partition::EffectiveConfig;
+use crate::partition::{CleanupPolicy, EffectiveConfig};
 
 /// Broker-wide defaults a topic inherits unless it overrides them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,8 +71,18 @@ pub const TOPIC_CONFIGS: &[ConfigKey] = &[
     ConfigKey {
         name: "cleanup.policy",
         broker_name: "log.cleanup.policy",
-        doc: "delete: whole segments go when retention says so (compaction is not supported)",
-        kind: Kind::OneOf(&["delete"]),
+        doc: "delete: whole segments go when retention says so; compact: the newest record of each key stays",
+        kind: Kind::OneOf(&["delete", "compact", "compact,delete"]),
+    },
+    ConfigKey {
+        name: "segment.ms",
+        broker_name: "log.roll.ms",
+        doc: "age at which the active segment is rolled",
+        kind: Kind::Long {
+            min: 1,
+            max: i64::MAX,
+            unlimited: false,
+        },
     },
     ConfigKey {
         name: "retention.ms",
@@ -210,6 +220,7 @@ pub fn default_value(name: &str, defaults: &TopicDefaults) -> Option<String> {
         "max.message.bytes" => defaults.max_message_bytes.to_string(),
         "index.interval.bytes" => defaults.index_interval_bytes.to_string(),
         "message.timestamp.type" => "CreateTime".to_string(),
+        "segment.ms" => "604800000".to_string(),
         _ => return None,
     })
 }
@@ -288,6 +299,22 @@ pub fn effective(
         index_interval_bytes: long("index.interval.bytes", defaults.index_interval_bytes)
             .clamp(1, i64::from(u32::MAX)) as u32,
         preallocate_step_bytes: defaults.preallocate_step_bytes,
+        cleanup_policy: match overrides.get("cleanup.policy").map(String::as_str) {
+            Some("compact") => CleanupPolicy {
+                delete: false,
+                compact: true,
+            },
+            Some("compact,delete") => CleanupPolicy {
+                delete: true,
+                compact: true,
+            },
+            _ => CleanupPolicy::default(),
+        },
+        delete_retention_ms: 86_400_000,
+        min_compaction_lag_ms: 0,
+        max_compaction_lag_ms: i64::MAX,
+        min_cleanable_dirty_ratio: 0.5,
+        segment_ms: long("segment.ms", 604_800_000),
     }
 }
 
@@ -345,10 +372,6 @@ mod tests {
             err.contains("segment.bytes") && err.contains("integer"),
             "{err}"
         );
-        let err = validate("cleanup.policy", "compact")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("delete"), "{err}");
         let err = validate("flush.ms", "1").unwrap_err().to_string();
         assert!(
             err.contains("flush.ms") && err.contains("retention.ms"),

@@ -13,7 +13,10 @@ use uuid::Uuid;
 use super::sequencer::Sequencer;
 use super::{EffectiveConfig, Error, StorageError};
 use crate::producer::ProducerBatch;
-use crate::raft::{Applied, NodeId, RaftNode, RaftNodeOptions, RaftNodeSpec, WriteError};
+use crate::raft::{
+    Applied, Compacted, CompactionPolicy, NodeId, RaftNode, RaftNodeOptions, RaftNodeSpec,
+    WriteError,
+};
 use crate::record::RecordBatch;
 use crate::storage::{DiskSpace, LogConfig, RetentionPolicy};
 use crate::types::{KafkaOffset, LeaderEpoch, Term};
@@ -483,9 +486,12 @@ impl Replica {
     pub async fn apply_retention(&self, now_ms: i64) -> Result<Option<KafkaOffset>, Error> {
         let config = self.config();
         let deleted_below = self.raft.deleted_below();
+        // Time and size retention belong to the `delete` policy; a compacted-only topic keeps
+        // its segments (DeleteRecords still moves its start).
+        let delete = config.cleanup_policy.delete;
         let policy = RetentionPolicy {
-            retention_ms: config.retention_ms,
-            retention_bytes: config.retention_bytes,
+            retention_ms: config.retention_ms.filter(|_| delete),
+            retention_bytes: config.retention_bytes.filter(|_| delete),
             below_offset: (deleted_below > self.raft.reader().log().log_start_offset())
                 .then_some(deleted_below),
         };
@@ -494,6 +500,39 @@ impl Replica {
         }
         self.raft
             .apply_retention(&policy, now_ms)
+            .await
+            .map_err(Error::storage)
+    }
+
+    /// Seals the active segment once it is `segment.ms` old, so retention and compaction can
+    /// reach it.
+    pub async fn roll_if_older(&self, now_ms: i64) -> Result<bool, Error> {
+        self.raft
+            .roll_if_older(self.config().segment_ms, now_ms)
+            .await
+            .map_err(Error::storage)
+    }
+
+    /// On a compacted topic, runs a compaction pass if one is due; the key map may use
+    /// `key_map_bytes`.
+    pub async fn apply_compaction(
+        &self,
+        now_ms: i64,
+        key_map_bytes: usize,
+    ) -> Result<Option<Compacted>, Error> {
+        let config = self.config();
+        if !config.cleanup_policy.compact {
+            return Ok(None);
+        }
+        let policy = CompactionPolicy {
+            delete_retention_ms: config.delete_retention_ms,
+            min_compaction_lag_ms: config.min_compaction_lag_ms,
+            max_compaction_lag_ms: config.max_compaction_lag_ms,
+            min_cleanable_dirty_ratio: config.min_cleanable_dirty_ratio,
+            key_map_bytes,
+        };
+        self.raft
+            .compact(&policy, now_ms)
             .await
             .map_err(Error::storage)
     }

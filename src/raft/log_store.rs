@@ -23,7 +23,9 @@ use super::codec;
 use super::log_reader::LogStoreReader;
 use super::offsets::{OffsetCounter, SnapshotPoint};
 use super::types::{LogId, TypeConfig, Vote};
-use crate::storage::{AppendEntry, Log, LogConfig, StateFile};
+use crate::storage::{
+    self, AppendEntry, Log, LogConfig, PreparedRewrite, SegmentRewriter, StateFile,
+};
 use crate::types::LogIndex;
 
 pub const VOTE_FILE: &str = "raft_vote";
@@ -89,6 +91,13 @@ impl LogStore {
         Arc::clone(&self.stopping)
     }
 
+    /// The log's own upkeep (time rolls, compaction), done beside openraft's writes.
+    pub fn maintenance(&self) -> LogMaintenance {
+        LogMaintenance {
+            log: Arc::clone(&self.log),
+        }
+    }
+
     /// A read handle; also what Fetch reads records through.
     pub fn reader(&self) -> LogStoreReader {
         self.reader.clone()
@@ -106,6 +115,30 @@ impl LogStore {
     {
         let log = Arc::clone(&self.log);
         blocking(move || op(&mut lock(&log))).await
+    }
+}
+
+/// Upkeep of a partition's log that openraft knows nothing of: it changes how entries are
+/// stored, never which entries there are. Each call takes the writer's lock briefly and blocks
+/// on disk: call it off the async runtime.
+#[derive(Clone)]
+pub struct LogMaintenance {
+    log: Arc<Mutex<Log>>,
+}
+
+impl LogMaintenance {
+    /// Seals the active segment once it is `max_age_ms` old (`segment.ms`).
+    pub fn roll_if_older(&self, max_age_ms: i64, now_ms: i64) -> storage::Result<bool> {
+        lock(&self.log).roll_if_older(max_age_ms, now_ms)
+    }
+
+    pub fn rewriter(&self) -> SegmentRewriter {
+        lock(&self.log).rewriter()
+    }
+
+    /// Puts a compacted copy of a segment in its place; `false` if the segment went meanwhile.
+    pub fn install(&self, rewrite: PreparedRewrite) -> storage::Result<bool> {
+        lock(&self.log).install_rewrite(rewrite)
     }
 }
 
@@ -154,7 +187,7 @@ fn lock(log: &Mutex<Log>) -> MutexGuard<'_, Log> {
     log.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-async fn blocking<T, F>(op: F) -> io::Result<T>
+pub(super) async fn blocking<T, F>(op: F) -> io::Result<T>
 where
     T: Send + 'static,
     F: FnOnce() -> io::Result<T> + Send + 'static,

@@ -19,6 +19,7 @@
 mod applied_view;
 mod checkpoint;
 mod codec;
+mod compaction;
 pub mod dump;
 mod log_reader;
 mod log_store;
@@ -39,8 +40,9 @@ use std::sync::atomic::AtomicBool;
 
 pub use applied_view::{DeletedBelow, SharedProducers};
 pub use checkpoint::APPLIED_FILE;
+pub use compaction::{Compacted, CompactionPolicy};
 pub use log_reader::LogStoreReader;
-pub use log_store::{COMMITTED_FILE, LogStore, VOTE_FILE};
+pub use log_store::{COMMITTED_FILE, LogMaintenance, LogStore, VOTE_FILE};
 pub use network::NoPeers;
 pub use node::{Leadership, RaftNode, RaftNodeOptions, RaftNodeSpec, Submitted};
 pub use node_error::{ForwardError, RaftFailure, RaftNodeError, StartError, WriteError};
@@ -90,6 +92,8 @@ pub struct PartitionStorage {
     pub high_watermark: watch::Receiver<KafkaOffset>,
     /// Set on stop so an append waiting for disk space gives up.
     pub stopping: Arc<AtomicBool>,
+    /// Time rolls and compaction of the log.
+    pub maintenance: LogMaintenance,
 }
 
 /// Opens (creating if needed) the log, vote, committed hint and snapshot in `dir`. The state
@@ -109,6 +113,7 @@ pub fn open(dir: impl AsRef<Path>, config: LogConfig) -> Result<PartitionStorage
         reader: log_store.reader(),
         high_watermark: state_machine.high_watermark(),
         stopping: log_store.stop_signal(),
+        maintenance: log_store.maintenance(),
         log_store,
         state_machine,
     })

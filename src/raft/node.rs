@@ -19,6 +19,8 @@ use tokio::sync::watch;
 
 use super::applied_view::{DeletedBelow, SharedProducers};
 use super::codec;
+use super::compaction::CleanerCheckpoint;
+use super::log_store::LogMaintenance;
 use super::network::NoPeers;
 use super::node_error::{RaftFailure, RaftNodeError, StartError, WriteError};
 use super::progress::LeaderProgress;
@@ -96,6 +98,9 @@ pub struct RaftNode {
     /// The state machine's log start offset set by DeleteRecords.
     deleted_below: DeletedBelow,
     stopping: Arc<std::sync::atomic::AtomicBool>,
+    /// Time rolls and compaction of the log.
+    maintenance: LogMaintenance,
+    cleaner: Arc<CleanerCheckpoint>,
     name: String,
     node_id: NodeId,
     /// How writes reach the leader from a follower ([`RaftNode::write_via_leader`]).
@@ -157,6 +162,7 @@ impl RaftNode {
             reader,
             high_watermark,
             stopping,
+            maintenance,
         } = super::open(dir, spec.log)?;
         let producers = state_machine.producers();
         let deleted_below = state_machine.deleted_below();
@@ -203,6 +209,8 @@ impl RaftNode {
             producers,
             deleted_below,
             stopping,
+            maintenance,
+            cleaner: Arc::new(CleanerCheckpoint::open(dir)),
             name: spec.name,
             node_id: spec.node_id,
             transport: options.transport,
@@ -447,6 +455,21 @@ impl RaftNode {
             .await
             .map_err(RaftFailure::new)?;
         Ok(true)
+    }
+
+    pub(super) fn maintenance(&self) -> &LogMaintenance {
+        &self.maintenance
+    }
+
+    pub(super) fn cleaner_checkpoint(&self) -> Arc<CleanerCheckpoint> {
+        Arc::clone(&self.cleaner)
+    }
+
+    /// The log index of the last entry the state machine applied.
+    pub(super) fn last_applied_index(&self) -> Option<crate::types::LogIndex> {
+        let metrics = self.raft.metrics();
+        let applied = metrics.borrow_watched().last_applied;
+        applied.map(|l| crate::types::LogIndex(l.index))
     }
 
     pub fn reader(&self) -> &LogStoreReader {

@@ -81,6 +81,8 @@ pub enum RaftNodeError {
     Storage(#[from] crate::storage::Error),
     #[error("snapshot for retention: {0}")]
     Snapshot(#[source] std::io::Error),
+    #[error("log upkeep (roll or compaction): {0}")]
+    Upkeep(#[source] std::io::Error),
     #[error(transparent)]
     Raft(#[from] RaftFailure),
 }

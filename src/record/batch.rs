@@ -44,7 +44,7 @@ pub const MAGIC_V2: i8 = 2;
 /// `producerId` of a batch written without idempotence.
 pub const NO_PRODUCER_ID: i64 = -1;
 
-const COMPRESSION_MASK: i16 = 0x07;
+pub(super) const COMPRESSION_MASK: i16 = 0x07;
 const LOG_APPEND_TIME_FLAG: i16 = 0x08;
 const TRANSACTIONAL_FLAG: i16 = 0x10;
 const CONTROL_FLAG: i16 = 0x20;

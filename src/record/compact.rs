@@ -5,7 +5,9 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::compression::{self, Compressor};
 
-use super::batch::{BATCH_LENGTH_AT, CRC_AT, CRC_COVERS_FROM, LENGTH_PREFIX_BYTES};
+use super::batch::{
+    ATTRIBUTES_AT, BATCH_LENGTH_AT, COMPRESSION_MASK, CRC_AT, CRC_COVERS_FROM, LENGTH_PREFIX_BYTES,
+};
 use super::{BATCH_HEADER_BYTES, BatchError, Compression, Record, RecordBatch};
 
 /// Where the record count sits in the header.
@@ -35,6 +37,12 @@ impl RecordBatch {
         let mut out = BytesMut::with_capacity(BATCH_HEADER_BYTES + records_bytes.len());
         out.put_slice(&self.bytes()[..BATCH_HEADER_BYTES]);
         out.put_slice(&records_bytes);
+        if kept.is_empty() {
+            // An empty batch is never compressed: clients would try to decompress nothing (as
+            // Kafka's cleaner writes it: no codec, the rest of the header kept).
+            let attributes = self.attributes() & !COMPRESSION_MASK;
+            out[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
+        }
         let length = (out.len() - LENGTH_PREFIX_BYTES) as i32;
         out[BATCH_LENGTH_AT..BATCH_LENGTH_AT + 4].copy_from_slice(&length.to_be_bytes());
         out[RECORD_COUNT_AT..RECORD_COUNT_AT + 4]
@@ -45,7 +53,7 @@ impl RecordBatch {
     }
 }
 
-/// `plain` (encoded records) compressed with `codec`. An empty record set stays empty.
+/// `plain` (encoded records) compressed with `codec`; nothing stays nothing.
 fn compress(codec: Compression, plain: Bytes) -> Result<Bytes, BatchError> {
     if plain.is_empty() {
         return Ok(plain);
@@ -106,6 +114,7 @@ mod tests {
         let batch = RecordBatch::new(encoded(4, Codec::Lz4)).unwrap();
         let empty = batch.retain_records(|_| false).unwrap().expect("rewritten");
         assert_eq!(empty.record_count(), 0);
+        assert_eq!(empty.compression(), Compression::None);
         assert_eq!(empty.bytes().len(), BATCH_HEADER_BYTES);
         assert_eq!(empty.offset_count(), 4);
         assert!(empty.crc_matches());

@@ -412,6 +412,24 @@ impl Log {
         Ok(())
     }
 
+    /// Seals the active segment once it has taken entries for `max_age_ms` (Kafka's
+    /// `segment.ms`), so retention and compaction can reach what it holds; the next append
+    /// starts a new one. Returns whether it sealed.
+    pub fn roll_if_older(&mut self, max_age_ms: i64, now_ms: i64) -> Result<bool> {
+        self.check_running()?;
+        let Some(active) = self.active().cloned() else {
+            return Ok(false);
+        };
+        if active.readable_len() == 0 || now_ms.saturating_sub(active.opened_ms()) < max_age_ms {
+            return Ok(false);
+        }
+        self.flusher.submit(Job::Seal(active));
+        self.flusher
+            .drain()
+            .map_err(|e| Error::Failed(e.to_string()))?;
+        Ok(true)
+    }
+
     /// Calls `done` on the flusher thread once everything appended so far is durable.
     pub fn flush(&self, done: impl FnOnce(std::io::Result<()>) + Send + 'static) {
         if let Some(seg) = self.active() {

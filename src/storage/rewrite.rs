@@ -27,7 +27,7 @@ use crate::types::{KafkaOffset, LogIndex};
 /// Bytes written to the copy at a time.
 const WRITE_CHUNK_BYTES: usize = 1 << 20;
 
-/// A sealed segment that is not the newest: what a compaction pass may rewrite.
+/// A sealed segment: what a compaction pass may rewrite.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SealedSegment {
     pub base_index: LogIndex,
@@ -43,20 +43,27 @@ pub struct SealedSegment {
 }
 
 impl LogReader {
-    /// The sealed segments before the newest one, oldest first.
+    /// The sealed segments, oldest first: all but the newest, and the newest too once sealed
+    /// (`segment.ms` sealed it and nothing was appended since).
     pub fn sealed_segments(&self) -> Vec<SealedSegment> {
         let segments = self.shared.segments();
-        let first_index = self.index_bounds().0;
+        let (first_index, end_index) = self.index_bounds();
+        let ends = segments
+            .iter()
+            .skip(1)
+            .map(|next| (next.base_index, next.base_offset))
+            .chain(std::iter::once((end_index, self.next_offset())));
         segments
-            .windows(2)
-            .filter(|pair| pair[0].is_sealed() && pair[1].base_index > first_index)
-            .map(|pair| SealedSegment {
-                base_index: pair[0].base_index,
-                end_index: pair[1].base_index,
-                base_offset: pair[0].base_offset,
-                end_offset: pair[1].base_offset,
-                bytes: pair[0].readable_len(),
-                max_timestamp: pair[0].max_timestamp(),
+            .iter()
+            .zip(ends)
+            .filter(|(seg, (end, _))| seg.is_sealed() && *end > first_index)
+            .map(|(seg, (end_index, end_offset))| SealedSegment {
+                base_index: seg.base_index,
+                end_index,
+                base_offset: seg.base_offset,
+                end_offset,
+                bytes: seg.readable_len(),
+                max_timestamp: seg.max_timestamp(),
             })
             .collect()
     }
@@ -100,8 +107,7 @@ impl Log {
     }
 
     /// Puts a prepared copy in its original's place. `false` (and the copy dropped) when the
-    /// original is no longer a sealed segment of this log before the newest one: retention or
-    /// a cut got to it first.
+    /// original is no longer a segment of this log: retention or a cut got to it first.
     pub fn install_rewrite(&mut self, rewrite: PreparedRewrite) -> Result<bool> {
         self.check_running()?;
         let Some(at) = self
@@ -111,7 +117,9 @@ impl Log {
         else {
             return Ok(false);
         };
-        if at + 1 >= self.segments.len() || !rewrite.original.is_sealed() {
+        // A cut shortened it since (only ever past what the caller may rewrite, but the copy
+        // must never bring cut entries back).
+        if rewrite.original.readable_len() != rewrite.bytes_before {
             return Ok(false);
         }
         let original = &rewrite.original;

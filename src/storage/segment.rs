@@ -64,6 +64,8 @@ pub(super) struct Segment {
     sealed: AtomicBool,
     /// Largest entry timestamp in the segment (i64::MIN when none).
     max_timestamp: AtomicI64,
+    /// When the segment started taking entries (ms since the epoch), for `segment.ms`.
+    opened_ms: AtomicI64,
     index: RwLock<Vec<IndexRecord>>,
     times: RwLock<Vec<TimeRecord>>,
     /// How many index and time records the files hold. A record reaches its file only once
@@ -150,6 +152,7 @@ impl Segment {
             high: AtomicU64::new(0),
             sealed: AtomicBool::new(false),
             max_timestamp: AtomicI64::new(i64::MIN),
+            opened_ms: AtomicI64::new(now_ms()),
             index: RwLock::new(Vec::new()),
             times: RwLock::new(Vec::new()),
             on_disk: Mutex::new((0, 0)),
@@ -266,6 +269,16 @@ impl Segment {
         self.time_file.sync_data()?;
         self.sealed.store(true, Ordering::Release);
         Ok(())
+    }
+
+    /// When the segment started taking entries: its creation, or for a segment found on open,
+    /// its first record's timestamp when it has one (Kafka rolls by that too).
+    pub fn opened_ms(&self) -> i64 {
+        self.opened_ms.load(Ordering::Acquire)
+    }
+
+    pub fn set_opened_ms(&self, ms: i64) {
+        self.opened_ms.store(ms, Ordering::Release);
     }
 
     pub fn mark_sealed(&self) {
@@ -495,4 +508,10 @@ fn reserve_disk(file: &dyn FsFile, path: &Path, from: u64, to: u64) -> Result<()
             },
             _ => Error::io(path, err),
         })
+}
+
+pub(super) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -73,6 +73,11 @@ pub(super) fn scan_older(
 pub(super) fn scan_last(seg: &Segment, config: &LogConfig) -> Result<Option<EntryHeader>> {
     let file_len = seg.file_len()?;
     seg.publish(file_len);
+    if let Frame::Valid(first) = seg.frame_at(0, file_len)
+        && first.offset_count > 0
+    {
+        seg.set_opened_ms(first.max_timestamp);
+    }
     let on_disk = seg.index_read().clone();
     let start = trusted_start(seg, file_len, None);
     let (found, pos, stop) = walk(seg, start, file_len, None);
