@@ -13,6 +13,8 @@ use rdkafka::topic_partition_list::Offset;
 use tracing::info;
 
 use crate::clients::{assign, consume_to_eof, consumer, create_topic, future_producer};
+use crate::common::raw::{Producer, init_producer_id, keyed_batch, produce};
+use crate::common::wire::connect;
 use crate::common::{WAIT, block_on, init_logs, partition_dir, unique_name};
 use crate::harness::Target;
 
@@ -32,7 +34,7 @@ fn read_all(target: &Target, topic: &str) -> BTreeMap<i64, (String, Option<Strin
 }
 
 /// Sends `(key, value)` pairs (`None`: a tombstone) and returns each one's offset.
-fn produce(target: &Target, topic: &str, records: &[(String, Option<String>)]) -> Vec<i64> {
+fn send(target: &Target, topic: &str, records: &[(String, Option<String>)]) -> Vec<i64> {
     let producer = future_producer(
         target,
         &[
@@ -95,11 +97,7 @@ fn wait_for_records(
 #[ignore = "needs a broker of its own: small segments and a quick cleaner"]
 fn ten_thousand_updates_to_a_hundred_keys_compact_to_a_hundred_records_at_their_offsets() {
     init_logs();
-    let mut target = Target::own(&[
-        ("message.max.bytes", "16384"),
-        ("log.segment.bytes", "81920"),
-        ("log.cleaner.backoff.ms", "200"),
-    ]);
+    let mut target = compacting_broker();
     let topic = unique_name("compacted");
     // A quiet segment is rolled after a second, so compaction reaches the newest records too.
     create_topic(
@@ -111,7 +109,7 @@ fn ten_thousand_updates_to_a_hundred_keys_compact_to_a_hundred_records_at_their_
     let updates: Vec<_> = (0..10_000)
         .map(|i| (format!("key-{:03}", i % 100), Some(format!("value-{i}"))))
         .collect();
-    let offsets = produce(&target, &topic, &updates);
+    let offsets = send(&target, &topic, &updates);
     assert_eq!(offsets.last(), Some(&9_999));
     let dir = partition_dir(&target.data_dir().expect("own broker"), &topic, 0)
         .expect("partition directory");
@@ -146,7 +144,7 @@ fn ten_thousand_updates_to_a_hundred_keys_compact_to_a_hundred_records_at_their_
     let later: Vec<_> = (0..1000)
         .map(|i| (format!("key-{:03}", i % 50), Some(format!("later-{i}"))))
         .collect();
-    let later_offsets = produce(&target, &topic, &later);
+    let later_offsets = send(&target, &topic, &later);
     assert_eq!(later_offsets.first(), Some(&10_000));
     let mut expected = newest.clone();
     expected.retain(|_, (key, _)| !later.iter().any(|(k, _)| k == key));
@@ -154,4 +152,74 @@ fn ten_thousand_updates_to_a_hundred_keys_compact_to_a_hundred_records_at_their_
         expected.insert(*offset, (key.clone(), value.clone()));
     }
     wait_for_records(&target, &topic, &expected);
+}
+
+/// The small-segment broker the compaction tests share.
+fn compacting_broker() -> Target {
+    Target::own(&[
+        ("message.max.bytes", "16384"),
+        ("log.segment.bytes", "81920"),
+        ("log.cleaner.backoff.ms", "200"),
+    ])
+}
+
+const NONE: i16 = 0;
+const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
+
+/// Batch `n` of an idempotent producer: ten records, keys `k0`..`k9` (the same in every batch),
+/// sequences from `10 * n`.
+fn update_batch(producer: Producer, n: i32) -> bytes::Bytes {
+    let records = (0..10).map(|k| {
+        let key = bytes::Bytes::from(format!("k{k}"));
+        (Some(key), bytes::Bytes::from(format!("batch-{n}")))
+    });
+    keyed_batch(producer, n * 10, records, 1_700_000_000_000)
+}
+
+#[test]
+#[ignore = "needs a broker of its own: small segments, a quick cleaner, kill -9"]
+fn idempotent_producer_state_survives_compaction_and_a_restart() {
+    init_logs();
+    let mut target = compacting_broker();
+    let topic = unique_name("compacted-idempotent");
+    create_topic(
+        &target,
+        &topic,
+        1,
+        &[("cleanup.policy", "compact"), ("segment.ms", "1000")],
+    );
+    let mut conn = connect(target.addr);
+    let producer = init_producer_id(&mut conn, 4);
+    for n in 0..5 {
+        assert_eq!(
+            produce(&mut conn, &topic, update_batch(producer, n)),
+            (NONE, i64::from(n * 10))
+        );
+    }
+    info!("compaction empties the first four batches");
+    let newest = (40..50)
+        .map(|offset| {
+            (
+                offset,
+                (format!("k{}", offset - 40), Some("batch-4".to_string())),
+            )
+        })
+        .collect();
+    wait_for_records(&target, &topic, &newest);
+
+    target.kill9_and_restart();
+    let mut conn = connect(target.addr);
+    info!("retries of compacted batches get their offsets; sequences go on");
+    for n in [3, 4] {
+        assert_eq!(
+            produce(&mut conn, &topic, update_batch(producer, n)),
+            (NONE, i64::from(n * 10))
+        );
+    }
+    let (code, _) = produce(&mut conn, &topic, update_batch(producer, 7));
+    assert_eq!(code, OUT_OF_ORDER_SEQUENCE_NUMBER);
+    assert_eq!(
+        produce(&mut conn, &topic, update_batch(producer, 5)),
+        (NONE, 50)
+    );
 }

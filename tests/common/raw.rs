@@ -64,10 +64,21 @@ pub fn batch(
     values: impl IntoIterator<Item = Bytes>,
     timestamp: i64,
 ) -> Bytes {
-    let records: Vec<Record> = values
+    let records = values.into_iter().map(|value| (None, value));
+    keyed_batch(producer, first_sequence, records, timestamp)
+}
+
+/// [`batch`] with a key (or none) for each record: `(key, value)` pairs.
+pub fn keyed_batch(
+    producer: Producer,
+    first_sequence: i32,
+    records: impl IntoIterator<Item = (Option<Bytes>, Bytes)>,
+    timestamp: i64,
+) -> Bytes {
+    let records: Vec<Record> = records
         .into_iter()
         .enumerate()
-        .map(|(i, value)| Record {
+        .map(|(i, (key, value))| Record {
             transactional: false,
             control: false,
             delete_horizon: false,
@@ -80,7 +91,7 @@ pub fn batch(
             // the encoder starts a new batch wherever they are not.
             sequence: first_sequence.wrapping_add(i as i32),
             timestamp,
-            key: None,
+            key,
             value: Some(value),
             headers: Default::default(),
         })
