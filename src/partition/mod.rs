@@ -9,7 +9,7 @@ mod registry;
 mod replica;
 mod sequencer;
 
-pub use config::EffectiveConfig;
+pub use config::{CleanupPolicy, EffectiveConfig};
 pub use error::{Error, Shared, StopReason, StorageError};
 pub use registry::{Partitions, partition_dir, raft_name};
 pub use replica::{Appended, FetchData, PartitionLeader, ProducerSummary, Replica, ReplicaSpec};

@@ -14,7 +14,7 @@ use super::sequencer::Sequencer;
 use super::{EffectiveConfig, Error, StorageError};
 use crate::producer::ProducerBatch;
 use crate::raft::{Applied, NodeId, RaftNode, RaftNodeOptions, RaftNodeSpec, WriteError};
-use crate::record::RecordBatch;
+use crate::record::{self, AppendRules, RecordBatch, TimestampType};
 use crate::storage::{DiskSpace, LogConfig, RetentionPolicy};
 use crate::types::{KafkaOffset, LeaderEpoch, Term};
 
@@ -52,6 +52,8 @@ pub struct ReplicaSpec {
 pub struct Appended {
     pub base_offset: KafkaOffset,
     pub log_start_offset: KafkaOffset,
+    /// The time the leader stamped on the batch (a LogAppendTime topic); `None` for CreateTime.
+    pub log_append_time_ms: Option<i64>,
 }
 
 /// One idempotent producer as DescribeProducers reports it.
@@ -242,8 +244,11 @@ impl Replica {
         Ok(self.log_start_offset())
     }
 
-    /// Appends one RecordBatch (its CRC already checked) and returns once it is committed.
-    /// Refused while free disk space is below the floor kept for the broker's own logs.
+    /// Appends one client RecordBatch (its CRC already checked) and returns once it is
+    /// committed. The topic's settings act on it first, on this leader, so every replica
+    /// stores the same bytes: record checks (timestamps, keys), LogAppendTime stamping,
+    /// recompression. Refused while free disk space is below the floor kept for the broker's
+    /// own logs.
     pub async fn append(&self, batch: RecordBatch) -> Result<Appended, Error> {
         if let Some(space) = self.space.as_ref().filter(|s| s.check()) {
             return Err(Error::DiskFull {
@@ -251,23 +256,29 @@ impl Replica {
                 floor_bytes: space.floor_bytes(),
             });
         }
-        self.append_reserved(batch).await
+        let config = self.config();
+        check_size(&batch, &config)?;
+        self.ensure_leader()?;
+        let now_ms = now_ms();
+        let batch = record::prepare(batch, &append_rules(&config), now_ms)?;
+        let mut appended = self.append_reserved(batch).await?;
+        if config.timestamp_type == TimestampType::LogAppendTime {
+            appended.log_append_time_ms = Some(now_ms);
+        }
+        Ok(appended)
     }
 
     /// [`Replica::append`] into the space kept free: for the broker's own internal logs, which
     /// must go on (consumer offsets, metadata) when clients' writes are refused.
     pub async fn append_reserved(&self, batch: RecordBatch) -> Result<Appended, Error> {
-        let max = self.config().max_message_bytes;
-        let bytes = batch.bytes().len();
-        if bytes > max {
-            return Err(Error::BatchTooLarge { bytes, max });
-        }
+        check_size(&batch, &self.config())?;
         self.ensure_leader()?;
         if let Some(producer) = ProducerBatch::of(&batch) {
             let base_offset = self.sequencer.append(&self.raft, batch, producer).await?;
             return Ok(Appended {
                 base_offset,
                 log_start_offset: self.log_start_offset(),
+                log_append_time_ms: None,
             });
         }
         let applied = self.raft.write(batch).await.map_err(write_error)?;
@@ -296,6 +307,7 @@ impl Replica {
         Ok(Appended {
             base_offset,
             log_start_offset: self.log_start_offset(),
+            log_append_time_ms: None,
         })
     }
 
@@ -483,9 +495,12 @@ impl Replica {
     pub async fn apply_retention(&self, now_ms: i64) -> Result<Option<KafkaOffset>, Error> {
         let config = self.config();
         let deleted_below = self.raft.deleted_below();
+        // Retention by time and size is the `delete` cleanup policy (Kafka's rule); a
+        // compact-only topic keeps its segments for compaction.
+        let delete = config.cleanup_policy.delete;
         let policy = RetentionPolicy {
-            retention_ms: config.retention_ms,
-            retention_bytes: config.retention_bytes,
+            retention_ms: config.retention_ms.filter(|_| delete),
+            retention_bytes: config.retention_bytes.filter(|_| delete),
             below_offset: (deleted_below > self.raft.reader().log().log_start_offset())
                 .then_some(deleted_below),
         };
@@ -514,6 +529,34 @@ impl Replica {
     pub async fn shutdown(&self) {
         self.raft.shutdown().await;
     }
+}
+
+/// Refuses a batch larger than the topic's `max.message.bytes`.
+fn check_size(batch: &RecordBatch, config: &EffectiveConfig) -> Result<(), Error> {
+    let max = config.max_message_bytes;
+    let bytes = batch.bytes().len();
+    if bytes > max {
+        return Err(Error::BatchTooLarge { bytes, max });
+    }
+    Ok(())
+}
+
+/// The topic settings that act on a client's batch before it is replicated.
+fn append_rules(config: &EffectiveConfig) -> AppendRules {
+    AppendRules {
+        timestamp_type: config.timestamp_type,
+        compression: config.compression,
+        timestamp_before_max_ms: config.timestamp_before_max_ms,
+        timestamp_after_max_ms: config.timestamp_after_max_ms,
+        keys_required: config.cleanup_policy.compact,
+    }
+}
+
+/// The leader's clock, in Kafka's milliseconds since the epoch.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// A write the Raft instance refused. A leader on another node that did not answer is, for the

@@ -1,5 +1,6 @@
-//! Produce v3-v11: each partition's batches are checked (framing, magic, CRC, size) and then
-//! appended through its Raft instance; acks=-1 and acks=1 answer once the batches are committed
+//! Produce v3-v11: each partition's batches are checked (framing, magic, CRC, size), prepared
+//! under the topic's settings (record checks, LogAppendTime, recompression) and then appended
+//! through its Raft instance; acks=-1 and acks=1 answer once the batches are committed
 //! (on a Raft log the leader's own durable append is part of every commit), acks=0 answers
 //! nothing. Every partition's outcome is independent of the others.
 
@@ -7,7 +8,10 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use kafka_protocol::messages::produce_request::PartitionProduceData;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
+use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use tokio::time::Instant;
 
@@ -21,6 +25,11 @@ use crate::record::{BatchError, split_checked};
 /// The log start offset field exists from v5.
 fn has_log_start_offset(version: i16) -> bool {
     version >= 5
+}
+
+/// The per-record errors and the error message exist from v8.
+fn has_record_errors(version: i16) -> bool {
+    version >= 8
 }
 
 pub(crate) async fn handle(
@@ -114,17 +123,39 @@ async fn produce_partition(
             Ok(appended) => {
                 first.get_or_insert(appended);
             }
+            Err(partition::Error::Rejected(rejected)) => {
+                tracing::debug!(topic, partition = data.index, error = %rejected, "records refused");
+                let code = error_map::partition_code(&partition::Error::Rejected(rejected.clone()));
+                if !has_record_errors(version) {
+                    return fail(code);
+                }
+                let records = rejected.records.iter().map(|e| {
+                    BatchIndexAndErrorMessage::default()
+                        .with_batch_index(e.batch_index)
+                        .with_batch_index_error_message(Some(StrBytes::from_string(
+                            e.message.clone(),
+                        )))
+                });
+                return fail(code)
+                    .with_record_errors(records.collect())
+                    .with_error_message(Some(StrBytes::from_string(rejected.to_string())));
+            }
             Err(e) => {
                 tracing::debug!(topic, partition = data.index, error = %e, "append failed");
                 return fail(error_map::partition_code(&e));
             }
         }
     }
-    match first {
-        Some(appended) if has_log_start_offset(version) => base
+    let stamped = |response: PartitionProduceResponse, appended: partition::Appended| {
+        response
             .with_base_offset(appended.base_offset.0)
-            .with_log_start_offset(appended.log_start_offset.0),
-        Some(appended) => base.with_base_offset(appended.base_offset.0),
+            .with_log_append_time_ms(appended.log_append_time_ms.unwrap_or(-1))
+    };
+    match first {
+        Some(appended) if has_log_start_offset(version) => {
+            stamped(base, appended).with_log_start_offset(appended.log_start_offset.0)
+        }
+        Some(appended) => stamped(base, appended),
         None => fail(error_map::partition_code(&partition::Error::CorruptBatch(
             BatchError::Empty,
         ))),
