@@ -68,8 +68,8 @@ pub fn lookup(name: &str) -> Option<&'static ConfigKey> {
     TOPIC_CONFIGS.iter().find(|k| k.name == name)
 }
 
-/// Checks one setting; returns it normalised.
-pub fn validate(name: &str, value: &str) -> Result<String, ConfigError> {
+/// Checks one value against its key's type and range; returns it normalised.
+fn validate_value(name: &str, value: &str) -> Result<String, ConfigError> {
     let key = lookup(name).ok_or_else(|| ConfigError::Unknown(name.to_string()))?;
     let invalid = |expected: String| ConfigError::Invalid {
         key: name.to_string(),
@@ -138,6 +138,21 @@ pub fn validate(name: &str, value: &str) -> Result<String, ConfigError> {
             }
         }
     }
+}
+
+/// Checks one setting, and what Kafka refuses of it on a broker without tiered storage
+/// (raftka has none: `remote.storage.enable=true` is refused as Kafka refuses it while
+/// `remote.log.storage.system.enable` is off); returns it normalised.
+pub fn validate(name: &str, value: &str) -> Result<String, ConfigError> {
+    let value = validate_value(name, value)?;
+    if name == "remote.storage.enable" && value == "true" {
+        return Err(ConfigError::Invalid {
+            key: name.to_string(),
+            value,
+            expected: "false: this broker has no tiered storage".to_string(),
+        });
+    }
+    Ok(value)
 }
 
 /// Validates a whole set of overrides.
@@ -219,7 +234,11 @@ pub fn describe(
 
 /// The words of a `cleanup.policy` value.
 pub fn cleanup_policy(value: &str) -> CleanupPolicy {
-    let has = |word: &str| value.split(',').any(|w| w.trim().eq_ignore_ascii_case(word));
+    let has = |word: &str| {
+        value
+            .split(',')
+            .any(|w| w.trim().eq_ignore_ascii_case(word))
+    };
     CleanupPolicy {
         delete: has("delete"),
         compact: has("compact"),

@@ -52,7 +52,14 @@ pub struct ReplicaSpec {
 pub struct Appended {
     pub base_offset: KafkaOffset,
     pub log_start_offset: KafkaOffset,
-    /// The time the leader stamped on the batch (a LogAppendTime topic); `None` for CreateTime.
+}
+
+/// A Produce's batches for one partition as the topic's settings make them, ready to append.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub batches: Vec<RecordBatch>,
+    /// The time the leader stamped on the batches (a LogAppendTime topic); `None` for
+    /// CreateTime.
     pub log_append_time_ms: Option<i64>,
 }
 
@@ -244,11 +251,32 @@ impl Replica {
         Ok(self.log_start_offset())
     }
 
-    /// Appends one client RecordBatch (its CRC already checked) and returns once it is
-    /// committed. The topic's settings act on it first, on this leader, so every replica
-    /// stores the same bytes: record checks (timestamps, keys), LogAppendTime stamping,
-    /// recompression. Refused while free disk space is below the floor kept for the broker's
-    /// own logs.
+    /// Applies the topic's settings to a Produce's batches for this partition (their CRCs
+    /// already checked), on this leader, so every replica stores the same bytes: record checks
+    /// (timestamps, keys), LogAppendTime stamping, recompression. All batches pass or none is
+    /// appended, as in Kafka, which validates a partition's records before appending any.
+    pub fn prepare(&self, batches: Vec<RecordBatch>) -> Result<Prepared, Error> {
+        self.ensure_leader()?;
+        let config = self.config();
+        let rules = append_rules(&config);
+        let now_ms = now_ms();
+        let batches = batches
+            .into_iter()
+            .map(|batch| {
+                check_size(&batch, &config)?;
+                Ok(record::prepare(batch, &rules, now_ms)?)
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok(Prepared {
+            batches,
+            log_append_time_ms: (config.timestamp_type == TimestampType::LogAppendTime)
+                .then_some(now_ms),
+        })
+    }
+
+    /// Appends one client RecordBatch (see [`Replica::prepare`]) and returns once it is
+    /// committed. Refused while free disk space is below the floor kept for the broker's own
+    /// logs.
     pub async fn append(&self, batch: RecordBatch) -> Result<Appended, Error> {
         if let Some(space) = self.space.as_ref().filter(|s| s.check()) {
             return Err(Error::DiskFull {
@@ -256,16 +284,7 @@ impl Replica {
                 floor_bytes: space.floor_bytes(),
             });
         }
-        let config = self.config();
-        check_size(&batch, &config)?;
-        self.ensure_leader()?;
-        let now_ms = now_ms();
-        let batch = record::prepare(batch, &append_rules(&config), now_ms)?;
-        let mut appended = self.append_reserved(batch).await?;
-        if config.timestamp_type == TimestampType::LogAppendTime {
-            appended.log_append_time_ms = Some(now_ms);
-        }
-        Ok(appended)
+        self.append_reserved(batch).await
     }
 
     /// [`Replica::append`] into the space kept free: for the broker's own internal logs, which
@@ -278,7 +297,6 @@ impl Replica {
             return Ok(Appended {
                 base_offset,
                 log_start_offset: self.log_start_offset(),
-                log_append_time_ms: None,
             });
         }
         let applied = self.raft.write(batch).await.map_err(write_error)?;
@@ -307,7 +325,6 @@ impl Replica {
         Ok(Appended {
             base_offset,
             log_start_offset: self.log_start_offset(),
-            log_append_time_ms: None,
         })
     }
 

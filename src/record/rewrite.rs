@@ -7,8 +7,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::compression::{self, Compressor};
 
 use super::batch::{
-    ATTRIBUTES_AT, BATCH_LENGTH_AT, COMPRESSION_MASK, CRC_AT, CRC_COVERS_FROM,
-    LENGTH_PREFIX_BYTES, LOG_APPEND_TIME_FLAG, MAX_TIMESTAMP_AT,
+    ATTRIBUTES_AT, BATCH_LENGTH_AT, COMPRESSION_MASK, CRC_AT, CRC_COVERS_FROM, LENGTH_PREFIX_BYTES,
+    LOG_APPEND_TIME_FLAG, MAX_TIMESTAMP_AT,
 };
 use super::{BATCH_HEADER_BYTES, BatchError, Compression, RecordBatch, TimestampType};
 
@@ -119,7 +119,11 @@ pub fn prepare(
 
 /// Kafka's record checks: timestamps within `[now - before, now + after]` for CreateTime, a
 /// key on every record when keys are required. All faulty records are reported.
-fn check_records(batch: &RecordBatch, rules: &AppendRules, now_ms: i64) -> Result<(), PrepareError> {
+fn check_records(
+    batch: &RecordBatch,
+    rules: &AppendRules,
+    now_ms: i64,
+) -> Result<(), PrepareError> {
     let earliest = now_ms.saturating_sub(rules.timestamp_before_max_ms);
     let latest = now_ms.saturating_add(rules.timestamp_after_max_ms);
     let check_timestamps = rules.timestamp_type == TimestampType::CreateTime;
@@ -275,7 +279,11 @@ mod tests {
             assert_eq!(out.max_timestamp(), batch.max_timestamp());
             assert_eq!(
                 (out.producer_id(), out.producer_epoch(), out.base_sequence()),
-                (batch.producer_id(), batch.producer_epoch(), batch.base_sequence())
+                (
+                    batch.producer_id(),
+                    batch.producer_epoch(),
+                    batch.base_sequence()
+                )
             );
             assert_eq!(out.timestamp_type(), TimestampType::CreateTime);
         }
@@ -287,8 +295,7 @@ mod tests {
             keys_required: true,
             ..KEEP
         };
-        let Err(PrepareError::Rejected(rejected)) = prepare(one(client_batch(4)), &rules, 0)
-        else {
+        let Err(PrepareError::Rejected(rejected)) = prepare(one(client_batch(4)), &rules, 0) else {
             panic!("keyless records accepted");
         };
         assert_eq!(rejected.reason, RejectReason::InvalidRecord);

@@ -185,7 +185,11 @@ mod tests {
         assert_eq!(entry("segment.bytes").source, ConfigSource::Default);
         let ratio = entry("min.cleanable.dirty.ratio");
         assert_eq!(ratio.value_type, SettingType::Double);
-        assert_eq!(ratio.synonyms.len(), 1, "Kafka's default of the broker setting");
+        assert_eq!(
+            ratio.synonyms.len(),
+            1,
+            "Kafka's default of the broker setting"
+        );
         assert_eq!(ratio.synonyms[0].name, "log.cleaner.min.cleanable.ratio");
         assert_eq!(ratio.synonyms[0].value, "0.5");
         assert!(entry("remote.storage.enable").synonyms.is_empty());

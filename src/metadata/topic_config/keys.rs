@@ -299,7 +299,8 @@ pub const TOPIC_CONFIGS: &[ConfigKey] = &[
     ConfigKey {
         name: "remote.storage.enable",
         broker_name: None,
-        doc: "no effect: raftka has no tiered storage, every segment stays local",
+        doc: "false only: raftka has no tiered storage (true is refused, as Kafka refuses it \
+              with tiered storage off), every segment stays local",
         value_type: SettingType::Boolean,
         default: "false",
         kind: Kind::Boolean,

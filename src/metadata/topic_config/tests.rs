@@ -23,7 +23,10 @@ fn values_are_checked_and_named_in_errors() {
     let err = refused("cleanup.policy", "shred");
     assert!(err.contains("compact") && err.contains("delete"), "{err}");
     let err = validate("no.such.key", "1").unwrap_err().to_string();
-    assert!(err.contains("no.such.key") && err.contains("retention.ms"), "{err}");
+    assert!(
+        err.contains("no.such.key") && err.contains("retention.ms"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -99,14 +102,19 @@ fn integer_ranges_are_kafkas() {
 fn doubles_booleans_words_and_lists() {
     assert_eq!(validate("min.cleanable.dirty.ratio", "0").unwrap(), "0");
     assert_eq!(validate("min.cleanable.dirty.ratio", "1.0").unwrap(), "1.0");
-    assert_eq!(validate("min.cleanable.dirty.ratio", " 0.25").unwrap(), "0.25");
+    assert_eq!(
+        validate("min.cleanable.dirty.ratio", " 0.25").unwrap(),
+        "0.25"
+    );
     for bad in ["1.01", "-0.1", "half", "NaN", ""] {
         refused("min.cleanable.dirty.ratio", bad);
     }
+    assert_eq!(validate("remote.storage.enable", "FALSE").unwrap(), "false");
+    let err = refused("remote.storage.enable", "true");
+    assert!(err.contains("tiered storage"), "{err}");
     for name in [
         "preallocate",
         "unclean.leader.election.enable",
-        "remote.storage.enable",
         "remote.log.copy.disable",
         "remote.log.delete.on.disable",
     ] {
@@ -139,7 +147,10 @@ fn doubles_booleans_words_and_lists() {
         "delete,compact"
     );
     assert_eq!(validate("cleanup.policy", "compact").unwrap(), "compact");
-    assert_eq!(validate("cleanup.policy", "delete,delete").unwrap(), "delete");
+    assert_eq!(
+        validate("cleanup.policy", "delete,delete").unwrap(),
+        "delete"
+    );
     refused("cleanup.policy", "compact,shred");
     refused("cleanup.policy", "");
     refused("cleanup.policy", "compact,");
@@ -190,7 +201,10 @@ fn every_key_has_a_valid_default_and_overrides_win() {
         ("segment.bytes".to_string(), "4096".to_string()),
         ("cleanup.policy".to_string(), "compact,delete".to_string()),
         ("min.cleanable.dirty.ratio".to_string(), "0.1".to_string()),
-        ("message.timestamp.type".to_string(), "LogAppendTime".to_string()),
+        (
+            "message.timestamp.type".to_string(),
+            "LogAppendTime".to_string(),
+        ),
         ("compression.type".to_string(), "uncompressed".to_string()),
         ("segment.ms".to_string(), "1000".to_string()),
     ]);
@@ -222,7 +236,10 @@ fn value_types_and_synonyms_are_kafkas() {
     assert_eq!(of("min.cleanable.dirty.ratio"), SettingType::Double);
     assert_eq!(of("preallocate"), SettingType::Boolean);
     assert_eq!(of("compression.type"), SettingType::String);
-    assert_eq!(of("leader.replication.throttled.replicas"), SettingType::List);
+    assert_eq!(
+        of("leader.replication.throttled.replicas"),
+        SettingType::List
+    );
     let synonym = |name| lookup(name).expect("key").broker_name;
     for (name, broker) in [
         ("cleanup.policy", "log.cleanup.policy"),
@@ -232,7 +249,10 @@ fn value_types_and_synonyms_are_kafkas() {
         ("segment.jitter.ms", "log.roll.jitter.ms"),
         ("segment.index.bytes", "log.index.size.max.bytes"),
         ("delete.retention.ms", "log.cleaner.delete.retention.ms"),
-        ("min.cleanable.dirty.ratio", "log.cleaner.min.cleanable.ratio"),
+        (
+            "min.cleanable.dirty.ratio",
+            "log.cleaner.min.cleanable.ratio",
+        ),
         ("min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms"),
         ("max.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms"),
         ("file.delete.delay.ms", "log.segment.delete.delay.ms"),
@@ -240,7 +260,10 @@ fn value_types_and_synonyms_are_kafkas() {
         ("flush.ms", "log.flush.interval.ms"),
         ("max.message.bytes", "message.max.bytes"),
         ("local.retention.ms", "log.local.retention.ms"),
-        ("message.timestamp.after.max.ms", "log.message.timestamp.after.max.ms"),
+        (
+            "message.timestamp.after.max.ms",
+            "log.message.timestamp.after.max.ms",
+        ),
     ] {
         assert_eq!(synonym(name), Some(broker), "{name}");
     }
