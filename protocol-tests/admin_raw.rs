@@ -228,7 +228,10 @@ fn alter_configs_error_codes() {
             version,
             "bad values and unknown keys are INVALID_CONFIG naming the key"
         );
-        for (key, value) in [("retention.ms", "soon"), ("flush.messages", "1")] {
+        for (key, value) in [
+            ("retention.ms", "soon"),
+            ("message.downconversion.enable", "true"),
+        ] {
             let (code, msg) = alter(&mut conn, version, 2, &name, &[(key, value)], false);
             assert_eq!(code, ResponseError::InvalidConfig.code(), "{key}={value}");
             assert!(msg.as_deref().is_some_and(|m| m.contains(key)), "{msg:?}");

@@ -48,6 +48,11 @@ impl Target {
         }
     }
 
+    /// A broker the test keeps running itself (one started with its built-in defaults, say).
+    pub fn at(addr: SocketAddr) -> Target {
+        Target { addr, broker: None }
+    }
+
     fn broker(&mut self) -> &mut Broker {
         self.broker
             .as_mut()

@@ -42,3 +42,4 @@ mod offsets;
 mod offsets_cleanup;
 mod produce_consume;
 mod rdkafka_smoke;
+mod topic_configs;

@@ -11,6 +11,9 @@ pub enum SettingType {
     String,
     Int,
     Long,
+    Double,
+    /// A comma-separated list.
+    List,
 }
 
 /// One broker setting.
@@ -127,14 +130,14 @@ const ROWS: &[Row] = &[
     ),
     (
         "log.cleanup.policy",
-        SettingType::String,
-        "delete (compaction is not supported)",
+        SettingType::List,
+        "cleanup.policy of topics that set none: delete, compact, or both",
         |_| "delete".to_string(),
     ),
     (
         "log.message.timestamp.type",
         SettingType::String,
-        "CreateTime (batches are never rewritten)",
+        "message.timestamp.type of topics that set none: CreateTime keeps the producer's timestamps",
         |_| "CreateTime".to_string(),
     ),
     (

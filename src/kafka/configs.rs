@@ -44,6 +44,8 @@ pub(crate) fn type_code(t: SettingType) -> i8 {
         SettingType::String => 2,
         SettingType::Int => 3,
         SettingType::Long => 5,
+        SettingType::Double => 6,
+        SettingType::List => 7,
     }
 }
 
@@ -89,6 +91,8 @@ mod tests {
         assert_eq!(source_code(ConfigSource::Default), 5);
         assert_eq!(type_code(SettingType::Long), 5);
         assert_eq!(type_code(SettingType::Boolean), 1);
+        assert_eq!(type_code(SettingType::Double), 6);
+        assert_eq!(type_code(SettingType::List), 7);
         assert_eq!(resource(2, "t").kind, ResourceKind::Topic);
         assert_eq!(resource(4, "1").kind, ResourceKind::Broker);
         assert_eq!(resource(8, "").kind, ResourceKind::BrokerLogger);

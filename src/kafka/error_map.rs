@@ -13,6 +13,7 @@ use crate::metadata::admin::AdminError;
 use crate::metadata::{MetadataError, ProposeError};
 use crate::partition;
 use crate::producer::SequenceError;
+use crate::record::RejectReason;
 
 /// The code of an answer without an error.
 pub(crate) const NONE: i16 = 0;
@@ -72,6 +73,10 @@ fn partition_error(err: &partition::Error) -> ResponseError {
         E::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
         E::CorruptBatch(_) => ResponseError::CorruptMessage,
         E::BatchTooLarge { .. } => ResponseError::MessageTooLarge,
+        E::Rejected(r) => match r.reason {
+            RejectReason::InvalidTimestamp => ResponseError::InvalidTimestamp,
+            RejectReason::InvalidRecord => ResponseError::InvalidRecord,
+        },
         E::FencedLeaderEpoch { .. } => ResponseError::FencedLeaderEpoch,
         E::UnknownLeaderEpoch { .. } => ResponseError::UnknownLeaderEpoch,
         // Also a replica here that would not open: Kafka's answer for a partition in an

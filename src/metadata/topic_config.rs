@@ -1,11 +1,12 @@
-//! Per-topic settings under their Kafka names: which exist, their broker-wide defaults, how a
-//! value is validated, what a topic's replicas apply. `admin/` serves them to the admin APIs.
-//! `state.rs` stores the overrides a topic has.
+//! Per-topic settings under their Kafka names: how a value is validated, its default, how a
+//! topic is described, what a topic's replicas apply. `keys.rs` beside it lists every key;
+//! `admin/` serves them to the admin APIs; `state.rs` stores the overrides a topic has.
 
 use std::collections::BTreeMap;
 
 use crate::config::SettingType;
 use crate::partition::{CleanupPolicy, EffectiveConfig};
+use crate::record::{Compression, TimestampType};
 
 /// Broker-wide defaults a topic inherits unless it overrides them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,110 +38,10 @@ impl Default for TopicDefaults {
     }
 }
 
-/// One supported topic setting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConfigKey {
-    pub name: &'static str,
-    /// The broker setting that gives the default (Kafka's synonym, e.g. `log.retention.ms`).
-    pub broker_name: &'static str,
-    pub doc: &'static str,
-    kind: Kind,
-}
+mod keys;
 
-impl ConfigKey {
-    /// The type of the setting's value, as DescribeConfigs reports it.
-    pub fn value_type(&self) -> SettingType {
-        match self.kind {
-            Kind::Long { max, .. } if max <= i64::from(i32::MAX) => SettingType::Int,
-            Kind::Long { .. } => SettingType::Long,
-            Kind::OneOf(_) => SettingType::String,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    /// An integer in `[min, max]`; `-1` allowed when `unlimited` (Kafka's "no limit").
-    Long { min: i64, max: i64, unlimited: bool },
-    /// One of a fixed set of words.
-    OneOf(&'static [&'static str]),
-}
-
-/// Every topic setting raftka honours. Others are rejected rather than silently ignored.
-pub const TOPIC_CONFIGS: &[ConfigKey] = &[
-    ConfigKey {
-        name: "cleanup.policy",
-        broker_name: "log.cleanup.policy",
-        doc: "delete: whole segments go when retention says so; compact: the newest record of each key stays",
-        kind: Kind::OneOf(&["delete", "compact", "compact,delete"]),
-    },
-    ConfigKey {
-        name: "segment.ms",
-        broker_name: "log.roll.ms",
-        doc: "age at which the active segment is rolled",
-        kind: Kind::Long {
-            min: 1,
-            max: i64::MAX,
-            unlimited: false,
-        },
-    },
-    ConfigKey {
-        name: "retention.ms",
-        broker_name: "log.retention.ms",
-        doc: "age after which a whole segment is deleted; -1 keeps forever",
-        kind: Kind::Long {
-            min: 0,
-            max: i64::MAX,
-            unlimited: true,
-        },
-    },
-    ConfigKey {
-        name: "retention.bytes",
-        broker_name: "log.retention.bytes",
-        doc: "size above which the oldest segments are deleted; -1 keeps everything",
-        kind: Kind::Long {
-            min: 0,
-            max: i64::MAX,
-            unlimited: true,
-        },
-    },
-    ConfigKey {
-        name: "segment.bytes",
-        broker_name: "log.segment.bytes",
-        doc: "size at which a segment file is rolled",
-        kind: Kind::Long {
-            min: 1024,
-            max: u32::MAX as i64,
-            unlimited: false,
-        },
-    },
-    ConfigKey {
-        name: "max.message.bytes",
-        broker_name: "message.max.bytes",
-        doc: "largest record batch accepted by Produce",
-        kind: Kind::Long {
-            min: 0,
-            max: i32::MAX as i64,
-            unlimited: false,
-        },
-    },
-    ConfigKey {
-        name: "index.interval.bytes",
-        broker_name: "log.index.interval.bytes",
-        doc: "bytes between two entries of the sparse offset index",
-        kind: Kind::Long {
-            min: 0,
-            max: i32::MAX as i64,
-            unlimited: false,
-        },
-    },
-    ConfigKey {
-        name: "message.timestamp.type",
-        broker_name: "log.message.timestamp.type",
-        doc: "CreateTime: timestamps are the producer's (batches are never rewritten)",
-        kind: Kind::OneOf(&["CreateTime"]),
-    },
-];
+use keys::Kind;
+pub use keys::{ConfigKey, TOPIC_CONFIGS};
 
 /// Why a topic setting was refused; the message names the key and what is accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -167,8 +68,8 @@ pub fn lookup(name: &str) -> Option<&'static ConfigKey> {
     TOPIC_CONFIGS.iter().find(|k| k.name == name)
 }
 
-/// Checks one setting; returns it normalised.
-pub fn validate(name: &str, value: &str) -> Result<String, ConfigError> {
+/// Checks one value against its key's type and range; returns it normalised.
+fn validate_value(name: &str, value: &str) -> Result<String, ConfigError> {
     let key = lookup(name).ok_or_else(|| ConfigError::Unknown(name.to_string()))?;
     let invalid = |expected: String| ConfigError::Invalid {
         key: name.to_string(),
@@ -176,28 +77,82 @@ pub fn validate(name: &str, value: &str) -> Result<String, ConfigError> {
         expected,
     };
     match key.kind {
-        Kind::Long {
-            min,
-            max,
-            unlimited,
-        } => {
-            let n: i64 = value
-                .trim()
-                .parse()
-                .map_err(|_| invalid(format!("an integer in [{min}, {max}]")))?;
-            if (unlimited && n == -1) || (min..=max).contains(&n) {
+        Kind::Integer { min, max, also } => {
+            let range = match also {
+                Some(v) => format!("an integer in [{min}, {max}] or {v}"),
+                None => format!("an integer in [{min}, {max}]"),
+            };
+            let n: i64 = value.trim().parse().map_err(|_| invalid(range.clone()))?;
+            if also == Some(n) || (min..=max).contains(&n) {
                 Ok(n.to_string())
             } else {
-                let also = if unlimited { " or -1" } else { "" };
-                Err(invalid(format!("an integer in [{min}, {max}]{also}")))
+                Err(invalid(range))
             }
         }
+        Kind::Double { min, max } => {
+            let expected = || invalid(format!("a number in [{min}, {max}]"));
+            let n: f64 = value.trim().parse().map_err(|_| expected())?;
+            if (min..=max).contains(&n) {
+                Ok(value.trim().to_string())
+            } else {
+                Err(expected())
+            }
+        }
+        Kind::Boolean => match value.trim().to_ascii_lowercase().as_str() {
+            b @ ("true" | "false") => Ok(b.to_string()),
+            _ => Err(invalid("true or false".to_string())),
+        },
         Kind::OneOf(words) => words
             .iter()
             .find(|w| w.eq_ignore_ascii_case(value.trim()))
             .map(|w| w.to_string())
             .ok_or_else(|| invalid(format!("one of {}", words.join(", ")))),
+        Kind::ListOf(words) => {
+            let expected = || invalid(format!("a comma-separated list of {}", words.join(", ")));
+            let mut picked: Vec<&str> = Vec::new();
+            for item in value.split(',') {
+                let word = words
+                    .iter()
+                    .find(|w| w.eq_ignore_ascii_case(item.trim()))
+                    .ok_or_else(expected)?;
+                if !picked.contains(word) {
+                    picked.push(word);
+                }
+            }
+            Ok(picked.join(","))
+        }
+        Kind::ThrottledReplicas => {
+            let items: Vec<&str> = value.split(',').map(str::trim).collect();
+            let number = |n: &str| !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit());
+            let pair = |item: &&str| {
+                item.split_once(':')
+                    .is_some_and(|(p, b)| number(p) && number(b))
+            };
+            match items.as_slice() {
+                [""] => Ok(String::new()),
+                ["*"] => Ok("*".to_string()),
+                _ if items.iter().all(pair) => Ok(items.join(",")),
+                _ => Err(invalid(
+                    "* or a comma-separated list of partition:broker pairs".to_string(),
+                )),
+            }
+        }
     }
+}
+
+/// Checks one setting, and what Kafka refuses of it on a broker without tiered storage
+/// (raftka has none: `remote.storage.enable=true` is refused as Kafka refuses it while
+/// `remote.log.storage.system.enable` is off); returns it normalised.
+pub fn validate(name: &str, value: &str) -> Result<String, ConfigError> {
+    let value = validate_value(name, value)?;
+    if name == "remote.storage.enable" && value == "true" {
+        return Err(ConfigError::Invalid {
+            key: name.to_string(),
+            value,
+            expected: "false: this broker has no tiered storage".to_string(),
+        });
+    }
+    Ok(value)
 }
 
 /// Validates a whole set of overrides.
@@ -210,18 +165,17 @@ pub fn validate_all(
         .collect()
 }
 
-/// The default of a setting, as Kafka reports it.
+/// The default of a setting: the broker's value of its synonym where raftka has that broker
+/// setting, else Kafka's built-in default.
 pub fn default_value(name: &str, defaults: &TopicDefaults) -> Option<String> {
+    let key = lookup(name)?;
     Some(match name {
-        "cleanup.policy" => "delete".to_string(),
         "retention.ms" => defaults.retention_ms.to_string(),
         "retention.bytes" => defaults.retention_bytes.to_string(),
         "segment.bytes" => defaults.segment_bytes.to_string(),
         "max.message.bytes" => defaults.max_message_bytes.to_string(),
         "index.interval.bytes" => defaults.index_interval_bytes.to_string(),
-        "message.timestamp.type" => "CreateTime".to_string(),
-        "segment.ms" => "604800000".to_string(),
-        _ => return None,
+        _ => key.default.to_string(),
     })
 }
 
@@ -244,8 +198,10 @@ pub struct DescribedConfig {
     /// [`ConfigSource::Topic`] or [`ConfigSource::Default`]: the broker's own value of the
     /// synonym is not looked at here.
     pub source: ConfigSource,
-    /// The broker setting that gives the default.
-    pub broker_name: &'static str,
+    /// The broker setting that gives the default, where Kafka has one.
+    pub broker_name: Option<&'static str>,
+    /// The value without the topic's override.
+    pub default: String,
     pub value_type: SettingType,
     pub doc: &'static str,
 }
@@ -258,23 +214,48 @@ pub fn describe(
     TOPIC_CONFIGS
         .iter()
         .map(|key| {
+            let default = default_value(key.name, defaults).unwrap_or_default();
             let (value, source) = match overrides.get(key.name) {
                 Some(v) => (v.clone(), ConfigSource::Topic),
-                None => (
-                    default_value(key.name, defaults).unwrap_or_default(),
-                    ConfigSource::Default,
-                ),
+                None => (default.clone(), ConfigSource::Default),
             };
             DescribedConfig {
                 name: key.name,
                 value,
                 source,
                 broker_name: key.broker_name,
-                value_type: key.value_type(),
+                default,
+                value_type: key.value_type,
                 doc: key.doc,
             }
         })
         .collect()
+}
+
+/// The words of a `cleanup.policy` value.
+pub fn cleanup_policy(value: &str) -> CleanupPolicy {
+    let has = |word: &str| {
+        value
+            .split(',')
+            .any(|w| w.trim().eq_ignore_ascii_case(word))
+    };
+    CleanupPolicy {
+        delete: has("delete"),
+        compact: has("compact"),
+    }
+}
+
+/// The codec a `compression.type` value makes the leader store batches with; `None` keeps
+/// the producer's.
+pub fn target_compression(value: &str) -> Option<Compression> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "uncompressed" => Some(Compression::None),
+        "gzip" => Some(Compression::Gzip),
+        "snappy" => Some(Compression::Snappy),
+        "lz4" => Some(Compression::Lz4),
+        "zstd" => Some(Compression::Zstd),
+        _ => None,
+    }
 }
 
 /// A topic's effective settings: its overrides on top of the broker defaults, as the replicas
@@ -283,38 +264,42 @@ pub fn effective(
     overrides: &BTreeMap<String, String>,
     defaults: &TopicDefaults,
 ) -> EffectiveConfig {
-    let long = |name: &str, default: i64| {
+    let value = |name: &str| {
         overrides
             .get(name)
-            .and_then(|v| v.parse::<i64>().ok())
-            .unwrap_or(default)
+            .cloned()
+            .or_else(|| default_value(name, defaults))
+            .unwrap_or_default()
     };
-    let retention_ms = long("retention.ms", defaults.retention_ms);
-    let retention_bytes = long("retention.bytes", defaults.retention_bytes);
+    // Every value was validated when it was set; a default is valid by construction (tested).
+    let long = |name: &str| value(name).trim().parse::<i64>().unwrap_or(i64::MAX);
+    let retention_ms = long("retention.ms");
+    let retention_bytes = long("retention.bytes");
+    let timestamp_type = if value("message.timestamp.type") == "LogAppendTime" {
+        TimestampType::LogAppendTime
+    } else {
+        TimestampType::CreateTime
+    };
     EffectiveConfig {
         retention_ms: (retention_ms >= 0).then_some(retention_ms),
         retention_bytes: u64::try_from(retention_bytes).ok(),
-        segment_bytes: long("segment.bytes", defaults.segment_bytes).max(1) as u64,
-        max_message_bytes: long("max.message.bytes", defaults.max_message_bytes).max(0) as usize,
-        index_interval_bytes: long("index.interval.bytes", defaults.index_interval_bytes)
-            .clamp(1, i64::from(u32::MAX)) as u32,
+        segment_bytes: long("segment.bytes").max(1) as u64,
+        max_message_bytes: long("max.message.bytes").max(0) as usize,
+        index_interval_bytes: long("index.interval.bytes").clamp(1, i64::from(u32::MAX)) as u32,
         preallocate_step_bytes: defaults.preallocate_step_bytes,
-        cleanup_policy: match overrides.get("cleanup.policy").map(String::as_str) {
-            Some("compact") => CleanupPolicy {
-                delete: false,
-                compact: true,
-            },
-            Some("compact,delete") => CleanupPolicy {
-                delete: true,
-                compact: true,
-            },
-            _ => CleanupPolicy::default(),
-        },
-        delete_retention_ms: 86_400_000,
-        min_compaction_lag_ms: 0,
-        max_compaction_lag_ms: i64::MAX,
-        min_cleanable_dirty_ratio: 0.5,
-        segment_ms: long("segment.ms", 604_800_000),
+        cleanup_policy: cleanup_policy(&value("cleanup.policy")),
+        delete_retention_ms: long("delete.retention.ms"),
+        min_compaction_lag_ms: long("min.compaction.lag.ms"),
+        max_compaction_lag_ms: long("max.compaction.lag.ms"),
+        min_cleanable_dirty_ratio: value("min.cleanable.dirty.ratio")
+            .trim()
+            .parse()
+            .unwrap_or(0.5),
+        segment_ms: long("segment.ms"),
+        timestamp_type,
+        compression: target_compression(&value("compression.type")),
+        timestamp_before_max_ms: long("message.timestamp.before.max.ms"),
+        timestamp_after_max_ms: long("message.timestamp.after.max.ms"),
     }
 }
 
@@ -357,59 +342,4 @@ pub fn metadata_log(defaults: &TopicDefaults) -> EffectiveConfig {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn values_are_checked_and_named_in_errors() {
-        assert_eq!(validate("retention.ms", " 60000 ").unwrap(), "60000");
-        assert_eq!(validate("retention.bytes", "-1").unwrap(), "-1");
-        assert_eq!(validate("cleanup.policy", "DELETE").unwrap(), "delete");
-        let err = validate("retention.ms", "-5").unwrap_err().to_string();
-        assert!(err.contains("retention.ms") && err.contains("-1"), "{err}");
-        let err = validate("segment.bytes", "lots").unwrap_err().to_string();
-        assert!(
-            err.contains("segment.bytes") && err.contains("integer"),
-            "{err}"
-        );
-        let err = validate("flush.ms", "1").unwrap_err().to_string();
-        assert!(
-            err.contains("flush.ms") && err.contains("retention.ms"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn every_key_has_a_default_and_overrides_win() {
-        let defaults = TopicDefaults::default();
-        for key in TOPIC_CONFIGS {
-            let value = default_value(key.name, &defaults).expect("default");
-            assert_eq!(validate(key.name, &value).unwrap(), value);
-        }
-        let overrides = BTreeMap::from([
-            ("retention.ms".to_string(), "-1".to_string()),
-            ("segment.bytes".to_string(), "4096".to_string()),
-        ]);
-        let eff = effective(&overrides, &defaults);
-        assert_eq!(eff.retention_ms, None);
-        assert_eq!(eff.retention_bytes, None);
-        assert_eq!(eff.segment_bytes, 4096);
-        assert_eq!(eff.max_message_bytes, 1_048_588);
-    }
-
-    #[test]
-    fn value_types_follow_the_ranges() {
-        let of = |name| lookup(name).expect("key").value_type();
-        assert_eq!(of("retention.ms"), SettingType::Long);
-        assert_eq!(of("max.message.bytes"), SettingType::Int);
-        assert_eq!(of("cleanup.policy"), SettingType::String);
-        let mut synonyms: Vec<_> = TOPIC_CONFIGS.iter().map(|k| k.broker_name).collect();
-        synonyms.sort_unstable();
-        synonyms.dedup();
-        assert_eq!(
-            synonyms.len(),
-            TOPIC_CONFIGS.len(),
-            "one broker synonym per setting"
-        );
-    }
-}
+mod tests;

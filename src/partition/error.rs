@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::producer::SequenceError;
 use crate::raft::{self, NodeId};
-use crate::record::BatchError;
+use crate::record::{BatchError, PrepareError, RejectedRecords};
 use crate::storage;
 use crate::types::KafkaOffset;
 
@@ -28,6 +28,10 @@ pub enum Error {
     },
     #[error("corrupt record batch: {0}")]
     CorruptBatch(#[from] BatchError),
+    /// Records the topic's settings refuse (timestamps out of bounds, no key on a compacted
+    /// topic), each listed.
+    #[error("records refused: {0}")]
+    Rejected(RejectedRecords),
     #[error("record batch of {bytes} bytes exceeds max.message.bytes {max}")]
     BatchTooLarge { bytes: usize, max: usize },
     #[error("leader epoch {requested} is older than the current {current}")]
@@ -46,6 +50,15 @@ pub enum Error {
     Storage(#[source] StorageError),
     #[error("the partition is stopping: {0}")]
     Stopped(#[source] StopReason),
+}
+
+impl From<PrepareError> for Error {
+    fn from(err: PrepareError) -> Self {
+        match err {
+            PrepareError::Batch(e) => Error::CorruptBatch(e),
+            PrepareError::Rejected(r) => Error::Rejected(r),
+        }
+    }
 }
 
 /// What failed underneath a replica.

@@ -12,4 +12,6 @@ mod sequencer;
 pub use config::{CleanupPolicy, EffectiveConfig};
 pub use error::{Error, Shared, StopReason, StorageError};
 pub use registry::{Partitions, partition_dir, raft_name};
-pub use replica::{Appended, FetchData, PartitionLeader, ProducerSummary, Replica, ReplicaSpec};
+pub use replica::{
+    Appended, FetchData, PartitionLeader, Prepared, ProducerSummary, Replica, ReplicaSpec,
+};

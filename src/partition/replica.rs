@@ -17,7 +17,7 @@ use crate::raft::{
     Applied, Compacted, CompactionPolicy, NodeId, RaftNode, RaftNodeOptions, RaftNodeSpec,
     WriteError,
 };
-use crate::record::RecordBatch;
+use crate::record::{self, AppendRules, RecordBatch, TimestampType};
 use crate::storage::{DiskSpace, LogConfig, RetentionPolicy};
 use crate::types::{KafkaOffset, LeaderEpoch, Term};
 
@@ -55,6 +55,15 @@ pub struct ReplicaSpec {
 pub struct Appended {
     pub base_offset: KafkaOffset,
     pub log_start_offset: KafkaOffset,
+}
+
+/// A Produce's batches for one partition as the topic's settings make them, ready to append.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub batches: Vec<RecordBatch>,
+    /// The time the leader stamped on the batches (a LogAppendTime topic); `None` for
+    /// CreateTime.
+    pub log_append_time_ms: Option<i64>,
 }
 
 /// One idempotent producer as DescribeProducers reports it.
@@ -245,8 +254,32 @@ impl Replica {
         Ok(self.log_start_offset())
     }
 
-    /// Appends one RecordBatch (its CRC already checked) and returns once it is committed.
-    /// Refused while free disk space is below the floor kept for the broker's own logs.
+    /// Applies the topic's settings to a Produce's batches for this partition (their CRCs
+    /// already checked), on this leader, so every replica stores the same bytes: record checks
+    /// (timestamps, keys), LogAppendTime stamping, recompression. All batches pass or none is
+    /// appended, as in Kafka, which validates a partition's records before appending any.
+    pub fn prepare(&self, batches: Vec<RecordBatch>) -> Result<Prepared, Error> {
+        self.ensure_leader()?;
+        let config = self.config();
+        let rules = append_rules(&config);
+        let now_ms = now_ms();
+        let batches = batches
+            .into_iter()
+            .map(|batch| {
+                check_size(&batch, &config)?;
+                Ok(record::prepare(batch, &rules, now_ms)?)
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok(Prepared {
+            batches,
+            log_append_time_ms: (config.timestamp_type == TimestampType::LogAppendTime)
+                .then_some(now_ms),
+        })
+    }
+
+    /// Appends one client RecordBatch (see [`Replica::prepare`]) and returns once it is
+    /// committed. Refused while free disk space is below the floor kept for the broker's own
+    /// logs.
     pub async fn append(&self, batch: RecordBatch) -> Result<Appended, Error> {
         if let Some(space) = self.space.as_ref().filter(|s| s.check()) {
             return Err(Error::DiskFull {
@@ -260,11 +293,7 @@ impl Replica {
     /// [`Replica::append`] into the space kept free: for the broker's own internal logs, which
     /// must go on (consumer offsets, metadata) when clients' writes are refused.
     pub async fn append_reserved(&self, batch: RecordBatch) -> Result<Appended, Error> {
-        let max = self.config().max_message_bytes;
-        let bytes = batch.bytes().len();
-        if bytes > max {
-            return Err(Error::BatchTooLarge { bytes, max });
-        }
+        check_size(&batch, &self.config())?;
         self.ensure_leader()?;
         if let Some(producer) = ProducerBatch::of(&batch) {
             let base_offset = self.sequencer.append(&self.raft, batch, producer).await?;
@@ -486,8 +515,8 @@ impl Replica {
     pub async fn apply_retention(&self, now_ms: i64) -> Result<Option<KafkaOffset>, Error> {
         let config = self.config();
         let deleted_below = self.raft.deleted_below();
-        // Time and size retention belong to the `delete` policy; a compacted-only topic keeps
-        // its segments (DeleteRecords still moves its start).
+        // Retention by time and size is the `delete` cleanup policy (Kafka's rule); a
+        // compact-only topic keeps its segments for compaction.
         let delete = config.cleanup_policy.delete;
         let policy = RetentionPolicy {
             retention_ms: config.retention_ms.filter(|_| delete),
@@ -553,6 +582,34 @@ impl Replica {
     pub async fn shutdown(&self) {
         self.raft.shutdown().await;
     }
+}
+
+/// Refuses a batch larger than the topic's `max.message.bytes`.
+fn check_size(batch: &RecordBatch, config: &EffectiveConfig) -> Result<(), Error> {
+    let max = config.max_message_bytes;
+    let bytes = batch.bytes().len();
+    if bytes > max {
+        return Err(Error::BatchTooLarge { bytes, max });
+    }
+    Ok(())
+}
+
+/// The topic settings that act on a client's batch before it is replicated.
+fn append_rules(config: &EffectiveConfig) -> AppendRules {
+    AppendRules {
+        timestamp_type: config.timestamp_type,
+        compression: config.compression,
+        timestamp_before_max_ms: config.timestamp_before_max_ms,
+        timestamp_after_max_ms: config.timestamp_after_max_ms,
+        keys_required: config.cleanup_policy.compact,
+    }
+}
+
+/// The leader's clock, in Kafka's milliseconds since the epoch.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// A write the Raft instance refused. A leader on another node that did not answer is, for the

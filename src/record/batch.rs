@@ -25,7 +25,7 @@ pub(super) const CRC_AT: usize = 17;
 pub(super) const ATTRIBUTES_AT: usize = 21;
 const LAST_OFFSET_DELTA_AT: usize = 23;
 const BASE_TIMESTAMP_AT: usize = 27;
-const MAX_TIMESTAMP_AT: usize = 35;
+pub(super) const MAX_TIMESTAMP_AT: usize = 35;
 const PRODUCER_ID_AT: usize = 43;
 const PRODUCER_EPOCH_AT: usize = 51;
 const BASE_SEQUENCE_AT: usize = 53;
@@ -45,7 +45,7 @@ pub const MAGIC_V2: i8 = 2;
 pub const NO_PRODUCER_ID: i64 = -1;
 
 pub(super) const COMPRESSION_MASK: i16 = 0x07;
-const LOG_APPEND_TIME_FLAG: i16 = 0x08;
+pub(super) const LOG_APPEND_TIME_FLAG: i16 = 0x08;
 const TRANSACTIONAL_FLAG: i16 = 0x10;
 const CONTROL_FLAG: i16 = 0x20;
 

@@ -1,14 +1,16 @@
 //! Kafka's RecordBatch v2 format, the one module that knows its bytes: the header layout and a
 //! checked view of its fields (`batch.rs`), the checks a client's batches pass before they are
-//! appended (`split.rs`), record iteration with decompression (`records.rs`), dropping records
-//! from a batch for compaction (`compact.rs`), and raftka's own internal records
-//! (`internal.rs`). It imports nothing of the broker's other modules; storage
+//! appended (`split.rs`), what a topic's settings do to a batch before it is replicated
+//! (`rewrite.rs`), record iteration with decompression (`records.rs`), dropping records from a
+//! batch for compaction (`compact.rs`), and raftka's own internal records (`internal.rs`). It
+//! imports nothing of the broker's other modules; storage
 //! never imports it (a stored entry is opaque bytes with position metadata handed down).
 
 mod batch;
 mod compact;
 mod internal;
 mod records;
+mod rewrite;
 mod split;
 mod varint;
 
@@ -18,6 +20,7 @@ pub use batch::{
 };
 pub use internal::{InternalRecord, InternalRecordError, decode_internal, encode_internal};
 pub use records::Record;
+pub use rewrite::{AppendRules, PrepareError, RecordError, RejectReason, RejectedRecords, prepare};
 pub use split::split_checked;
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use kafka_protocol::compression::{self, Decompressor};
 
 use super::batch::BATCH_HEADER_BYTES;
 use super::varint::{get_length, get_varlong, take};
-use super::{BatchError, Compression, RecordBatch};
+use super::{BatchError, Compression, RecordBatch, TimestampType};
 
 /// The fewest bytes one record can take: length, attributes, timestamp delta, offset delta,
 /// key length, value length and header count, one byte each.
@@ -87,9 +87,14 @@ impl RecordBatch {
                 .map_err(|_| BatchError::Records("header key is not UTF-8".into()))?;
             headers.push((key, cursor.nullable_bytes()?));
         }
+        // A LogAppendTime batch's records all read as the time the broker stamped on it.
+        let timestamp = match self.timestamp_type() {
+            TimestampType::CreateTime => self.base_timestamp().saturating_add(timestamp_delta),
+            TimestampType::LogAppendTime => self.max_timestamp(),
+        };
         Ok(Record {
             offset: self.base_offset().0.saturating_add(offset_delta),
-            timestamp: self.base_timestamp().saturating_add(timestamp_delta),
+            timestamp,
             key,
             value,
             headers,

@@ -1,5 +1,6 @@
-//! Produce v3-v11: each partition's batches are checked (framing, magic, CRC, size) and then
-//! appended through its Raft instance; acks=-1 and acks=1 answer once the batches are committed
+//! Produce v3-v11: each partition's batches are checked (framing, magic, CRC, size), prepared
+//! under the topic's settings (record checks, LogAppendTime, recompression) and then appended
+//! through its Raft instance; acks=-1 and acks=1 answer once the batches are committed
 //! (on a Raft log the leader's own durable append is part of every commit), acks=0 answers
 //! nothing. Every partition's outcome is independent of the others.
 
@@ -7,8 +8,11 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use kafka_protocol::messages::produce_request::PartitionProduceData;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::protocol::StrBytes;
 use tokio::time::Instant;
 
 use super::RequestContext;
@@ -21,6 +25,11 @@ use crate::record::{BatchError, split_checked};
 /// The log start offset field exists from v5.
 fn has_log_start_offset(version: i16) -> bool {
     version >= 5
+}
+
+/// The per-record errors and the error message exist from v8.
+fn has_record_errors(version: i16) -> bool {
+    version >= 8
 }
 
 pub(crate) async fn handle(
@@ -102,8 +111,12 @@ async fn produce_partition(
             return fail(error_map::partition_code(&e.into()));
         }
     };
+    let prepared = match replica.prepare(batches) {
+        Ok(prepared) => prepared,
+        Err(e) => return refused(base, &e, topic, data.index, version),
+    };
     // Submitted in order: the first poll of each append hands its batch to Raft.
-    let appends = join_all(batches.into_iter().map(|b| replica.append(b)));
+    let appends = join_all(prepared.batches.into_iter().map(|b| replica.append(b)));
     let results = match tokio::time::timeout_at(deadline, appends).await {
         Ok(results) => results,
         Err(_) => return fail(error_map::refusal_code(Refusal::RequestTimedOut)),
@@ -114,19 +127,53 @@ async fn produce_partition(
             Ok(appended) => {
                 first.get_or_insert(appended);
             }
-            Err(e) => {
-                tracing::debug!(topic, partition = data.index, error = %e, "append failed");
-                return fail(error_map::partition_code(&e));
-            }
+            Err(e) => return refused(base, &e, topic, data.index, version),
         }
     }
-    match first {
-        Some(appended) if has_log_start_offset(version) => base
+    let appended = |response: PartitionProduceResponse, appended: partition::Appended| {
+        response
             .with_base_offset(appended.base_offset.0)
-            .with_log_start_offset(appended.log_start_offset.0),
-        Some(appended) => base.with_base_offset(appended.base_offset.0),
+            .with_log_append_time_ms(prepared.log_append_time_ms.unwrap_or(-1))
+    };
+    match first {
+        Some(first) if has_log_start_offset(version) => {
+            appended(base, first).with_log_start_offset(first.log_start_offset.0)
+        }
+        Some(first) => appended(base, first),
         None => fail(error_map::partition_code(&partition::Error::CorruptBatch(
             BatchError::Empty,
         ))),
+    }
+}
+
+/// The answer for a partition whose batches were refused: the error code and, from v8, the
+/// records at fault with the message.
+fn refused(
+    base: PartitionProduceResponse,
+    err: &partition::Error,
+    topic: &str,
+    partition: i32,
+    version: i16,
+) -> PartitionProduceResponse {
+    let response = base.with_error_code(error_map::partition_code(err));
+    match err {
+        partition::Error::Rejected(rejected) => {
+            tracing::debug!(topic, partition, error = %rejected, "records refused");
+            if !has_record_errors(version) {
+                return response;
+            }
+            let records = rejected.records.iter().map(|e| {
+                BatchIndexAndErrorMessage::default()
+                    .with_batch_index(e.batch_index)
+                    .with_batch_index_error_message(Some(StrBytes::from_string(e.message.clone())))
+            });
+            response
+                .with_record_errors(records.collect())
+                .with_error_message(Some(StrBytes::from_string(rejected.to_string())))
+        }
+        e => {
+            tracing::debug!(topic, partition, error = %e, "append failed");
+            response
+        }
     }
 }

@@ -89,7 +89,9 @@ fn broker_entry(s: &BrokerSetting) -> ConfigEntry {
 
 /// A topic setting: the override if any, else the broker's value of its synonym.
 fn topic_entry(c: DescribedConfig, broker_settings: &[BrokerSetting]) -> ConfigEntry {
-    let broker_setting = broker_settings.iter().find(|s| s.name == c.broker_name);
+    let broker_setting = c
+        .broker_name
+        .and_then(|name| broker_settings.iter().find(|s| s.name == name));
     let mut synonyms = Vec::with_capacity(3);
     if c.source == ConfigSource::Topic {
         synonyms.push(Synonym {
@@ -99,11 +101,20 @@ fn topic_entry(c: DescribedConfig, broker_settings: &[BrokerSetting]) -> ConfigE
         });
     }
     let mut source = c.source;
-    if let Some(s) = broker_setting {
-        synonyms.extend(broker_synonyms(s));
-        if source == ConfigSource::Default {
-            source = broker_source(s);
+    match (broker_setting, c.broker_name) {
+        (Some(s), _) => {
+            synonyms.extend(broker_synonyms(s));
+            if source == ConfigSource::Default {
+                source = broker_source(s);
+            }
         }
+        // A broker setting raftka does not take: Kafka's default stands for it.
+        (None, Some(name)) => synonyms.push(Synonym {
+            name,
+            value: c.default.clone(),
+            source: ConfigSource::Default,
+        }),
+        (None, None) => {}
     }
     ConfigEntry {
         name: c.name,
@@ -172,6 +183,16 @@ mod tests {
         );
         assert_eq!(retention.synonyms[1].name, "log.retention.ms");
         assert_eq!(entry("segment.bytes").source, ConfigSource::Default);
+        let ratio = entry("min.cleanable.dirty.ratio");
+        assert_eq!(ratio.value_type, SettingType::Double);
+        assert_eq!(
+            ratio.synonyms.len(),
+            1,
+            "Kafka's default of the broker setting"
+        );
+        assert_eq!(ratio.synonyms[0].name, "log.cleaner.min.cleanable.ratio");
+        assert_eq!(ratio.synonyms[0].value, "0.5");
+        assert!(entry("remote.storage.enable").synonyms.is_empty());
         let partitions = settings
             .iter()
             .find(|s| s.name == "num.partitions")

@@ -194,7 +194,7 @@ fn partitions_grow_and_configs_alter() {
         BTreeMap::from([("segment.bytes".to_string(), "8192".to_string())])
     );
     assert!(matches!(
-        state.apply(&replace(&[("flush.ms", "1")])),
+        state.apply(&replace(&[("message.downconversion.enable", "true")])),
         Err(MetadataError::InvalidConfig(_))
     ));
     assert_eq!(
