@@ -257,7 +257,8 @@ fn compacted_payload(
             let superseded = keys
                 .newest(key)
                 .is_some_and(|newest| record.offset < newest.0);
-            !superseded && !(record.value.is_none() && expired_tombstone)
+            let expired = record.value.is_none() && expired_tombstone;
+            !(superseded || expired)
         })
         .map_err(|e| bad_entry(entry, e))?;
     Ok(kept.map(|batch| {

@@ -24,6 +24,17 @@ pub struct Record {
     pub headers: Vec<(String, Option<Bytes>)>,
 }
 
+/// What [`RecordBatch::scan_records`] reads of one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct RecordSummary {
+    pub offset: i64,
+    pub timestamp: i64,
+    pub has_key: bool,
+}
+
+/// A record and the bytes it takes in its batch's decompressed body.
+pub(super) type SpannedRecord = (Record, Range<usize>);
+
 impl RecordBatch {
     /// The records of this batch, decompressed. Counts are checked against the bytes before
     /// anything is allocated for them.
@@ -34,9 +45,7 @@ impl RecordBatch {
 
     /// The decompressed body and each record with the byte range it takes in that body
     /// (length prefix included), so a record can be copied out without encoding it again.
-    pub(super) fn records_with_spans(
-        &self,
-    ) -> Result<(Bytes, Vec<(Record, Range<usize>)>), BatchError> {
+    pub(super) fn records_with_spans(&self) -> Result<(Bytes, Vec<SpannedRecord>), BatchError> {
         let body = self.decompressed_body()?;
         let count = usize::try_from(self.record_count())
             .map_err(|_| BatchError::Records("negative record count".into()))?;
@@ -65,6 +74,45 @@ impl RecordBatch {
             return Err(BatchError::Records("bytes after the last record".into()));
         }
         Ok((body, records))
+    }
+
+    /// Walks the records reading only what the append checks need (timestamp, offset, whether
+    /// there is a key) and calls `each` with the record's position in the batch: nothing is
+    /// copied out, and an uncompressed batch is not copied at all.
+    pub(super) fn scan_records(
+        &self,
+        mut each: impl FnMut(usize, RecordSummary),
+    ) -> Result<(), BatchError> {
+        let body = self.decompressed_body()?;
+        let count = usize::try_from(self.record_count())
+            .map_err(|_| BatchError::Records("negative record count".into()))?;
+        if count > body.len() / MIN_RECORD_BYTES || count > self.offset_count() as usize {
+            return Err(BatchError::Records(format!(
+                "record count {count} does not fit the batch"
+            )));
+        }
+        let mut rest: &[u8] = &body;
+        for index in 0..count {
+            let length = get_length(&mut rest)?
+                .ok_or_else(|| BatchError::Records("null record length".into()))?;
+            let mut record = take(&mut rest, length)?;
+            take(&mut record, 1)?; // attributes, unused in v2
+            let timestamp_delta = get_varlong(&mut record)?;
+            let offset_delta = get_varlong(&mut record)?;
+            let has_key = get_length(&mut record)?.is_some();
+            each(
+                index,
+                RecordSummary {
+                    offset: self.base_offset().0.saturating_add(offset_delta),
+                    timestamp: self.base_timestamp().saturating_add(timestamp_delta),
+                    has_key,
+                },
+            );
+        }
+        if !rest.is_empty() {
+            return Err(BatchError::Records("bytes after the last record".into()));
+        }
+        Ok(())
     }
 
     fn read_record(&self, cursor: &mut Cursor<'_>) -> Result<Record, BatchError> {

@@ -129,9 +129,9 @@ fn check_records(
     let check_timestamps = rules.timestamp_type == TimestampType::CreateTime;
     let mut errors = Vec::new();
     let mut timestamp_fault = false;
-    for (index, record) in batch.records()?.iter().enumerate() {
+    batch.scan_records(|index, record| {
         let batch_index = index as i32;
-        if rules.keys_required && record.key.is_none() {
+        if rules.keys_required && !record.has_key {
             errors.push(RecordError {
                 batch_index,
                 message: "Compacted topic cannot accept message without key".to_string(),
@@ -149,7 +149,7 @@ fn check_records(
                 ),
             });
         }
-    }
+    })?;
     if errors.is_empty() {
         return Ok(());
     }
