@@ -223,3 +223,45 @@ fn idempotent_producer_state_survives_compaction_and_a_restart() {
         (NONE, 50)
     );
 }
+
+#[test]
+#[ignore = "needs a broker of its own: small segments and a quick cleaner"]
+fn tombstones_stay_for_delete_retention_ms_and_then_go() {
+    init_logs();
+    let target = compacting_broker();
+    let values: Vec<_> = (0..10)
+        .map(|k| (format!("k{k}"), Some(format!("value-{k}"))))
+        .collect();
+    let tombstones: Vec<_> = (0..5).map(|k| (format!("k{k}"), None)).collect();
+    for (retention, tombstones_kept) in [("86400000", true), ("0", false)] {
+        let topic = unique_name("tombstones");
+        create_topic(
+            &target,
+            &topic,
+            1,
+            &[
+                ("cleanup.policy", "compact"),
+                ("segment.ms", "1000"),
+                ("delete.retention.ms", retention),
+            ],
+        );
+        let value_offsets = send(&target, &topic, &values);
+        let tombstone_offsets = send(&target, &topic, &tombstones);
+        let mut expected: BTreeMap<_, _> = values
+            .iter()
+            .zip(&value_offsets)
+            .skip(5)
+            .map(|(record, offset)| (*offset, record.clone()))
+            .collect();
+        if tombstones_kept {
+            expected.extend(
+                tombstones
+                    .iter()
+                    .zip(&tombstone_offsets)
+                    .map(|(record, offset)| (*offset, record.clone())),
+            );
+        }
+        info!(retention, "older values of deleted keys go");
+        wait_for_records(&target, &topic, &expected);
+    }
+}

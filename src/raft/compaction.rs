@@ -144,7 +144,7 @@ impl Pass {
         let Some(dirty_from) = compactable.iter().position(|s| s.end_offset > first_dirty) else {
             return Ok(None);
         };
-        if !self.due(&compactable, dirty_from) {
+        if !due(&self.policy, self.now_ms, &compactable, dirty_from) {
             return Ok(None);
         }
         let (keys, mapped_to) = self.map_keys(&compactable[dirty_from..])?;
@@ -193,23 +193,6 @@ impl Pass {
             .collect()
     }
 
-    /// Whether the dirty share of the compactable bytes reaches the ratio, or the oldest dirty
-    /// segment waited longer than `max.compaction.lag.ms`.
-    fn due(&self, compactable: &[SealedSegment], dirty_from: usize) -> bool {
-        let total: u64 = compactable.iter().map(|s| s.bytes).sum();
-        let dirty: u64 = compactable[dirty_from..].iter().map(|s| s.bytes).sum();
-        let ratio = if total == 0 {
-            0.0
-        } else {
-            dirty as f64 / total as f64
-        };
-        let overdue = compactable[dirty_from].max_timestamp
-            < self
-                .now_ms
-                .saturating_sub(self.policy.max_compaction_lag_ms);
-        ratio >= self.policy.min_cleanable_dirty_ratio || overdue
-    }
-
     /// Newest offset of each key in `dirty`, segment by segment until the map outgrows its
     /// budget (the segment that crosses it is still mapped whole). Returns the map and the
     /// position in `dirty` of the last segment mapped.
@@ -235,6 +218,26 @@ impl Pass {
         }
         Ok((keys, last))
     }
+}
+
+/// Whether the dirty share of the compactable bytes reaches the ratio, or the oldest dirty
+/// segment waited longer than `max.compaction.lag.ms` (measured by its newest record).
+fn due(
+    policy: &CompactionPolicy,
+    now_ms: i64,
+    compactable: &[SealedSegment],
+    dirty_from: usize,
+) -> bool {
+    let total: u64 = compactable.iter().map(|s| s.bytes).sum();
+    let dirty: u64 = compactable[dirty_from..].iter().map(|s| s.bytes).sum();
+    let ratio = if total == 0 {
+        0.0
+    } else {
+        dirty as f64 / total as f64
+    };
+    let overdue =
+        compactable[dirty_from].max_timestamp < now_ms.saturating_sub(policy.max_compaction_lag_ms);
+    ratio >= policy.min_cleanable_dirty_ratio || overdue
 }
 
 /// The compacted payload of one entry and how many records it lost; `None` to keep it as it
@@ -310,5 +313,62 @@ impl KeyMap {
 
     fn len(&self) -> usize {
         self.0.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segment(bytes: u64, max_timestamp: i64) -> SealedSegment {
+        SealedSegment {
+            base_index: LogIndex(1),
+            end_index: LogIndex(2),
+            base_offset: KafkaOffset(0),
+            end_offset: KafkaOffset(1),
+            bytes,
+            max_timestamp,
+        }
+    }
+
+    #[test]
+    fn a_pass_is_due_at_the_dirty_ratio_or_past_the_maximum_lag() {
+        let policy = CompactionPolicy {
+            delete_retention_ms: 0,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
+            min_cleanable_dirty_ratio: 0.5,
+            key_map_bytes: 1 << 20,
+        };
+        let log = [
+            segment(600, 1_000),
+            segment(300, 2_000),
+            segment(300, 3_000),
+        ];
+        // Dirty: the last two, 600 of 1200 bytes.
+        assert!(due(&policy, 10_000, &log, 1));
+        // Dirty: the last one, 300 of 1200.
+        assert!(!due(&policy, 10_000, &log, 2));
+        let lagging = CompactionPolicy {
+            max_compaction_lag_ms: 5_000,
+            ..policy
+        };
+        assert!(
+            due(&lagging, 10_000, &log, 2),
+            "its newest record is 7 s old"
+        );
+        assert!(!due(&lagging, 7_000, &log, 2));
+    }
+
+    #[test]
+    fn keys_map_to_their_newest_offset() {
+        let mut keys = KeyMap::default();
+        keys.insert(b"a", KafkaOffset(5));
+        keys.insert(b"a", KafkaOffset(3));
+        keys.insert(b"b", KafkaOffset(4));
+        assert_eq!(keys.newest(b"a"), Some(KafkaOffset(5)));
+        assert_eq!(keys.newest(b"b"), Some(KafkaOffset(4)));
+        assert_eq!(keys.newest(b"c"), None);
+        assert_eq!(keys.len(), 2);
     }
 }

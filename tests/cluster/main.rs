@@ -18,6 +18,7 @@ mod admin;
 mod catch_up;
 #[path = "../common/mod.rs"]
 mod common;
+mod compaction;
 mod delete_records;
 mod faults;
 mod groups;
