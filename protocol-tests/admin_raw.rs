@@ -146,9 +146,22 @@ fn incremental_alter_and_describe_with_synonyms() {
         }
     }
 
-    info!("APPEND/SUBTRACT, unknown keys and bad values are INVALID_CONFIG naming the key");
+    info!("APPEND and SUBTRACT edit a list setting");
+    for (op, value, expected) in [(2, "compact", "delete,compact"), (3, "delete", "compact")] {
+        let (code, msg) = incremental(&mut conn, &name, &[("cleanup.policy", op, Some(value))]);
+        assert_eq!(code, 0, "{msg:?}");
+        let resource = DescribeConfigsResource::default()
+            .with_resource_type(2)
+            .with_resource_name(s(&name))
+            .with_configuration_keys(Some(vec![s("cleanup.policy")]));
+        let response = describe(&mut conn, 4, resource);
+        let policy = &response.results[0].configs[0];
+        assert_eq!(policy.value.as_deref(), Some(expected), "{policy:?}");
+    }
+
+    info!("APPEND/SUBTRACT of a non-list, unknown keys and bad values are INVALID_CONFIG");
     for ops in [
-        [("cleanup.policy", 2, Some("delete"))],
+        [("retention.ms", 2, Some("1"))],
         [("retention.ms", 0, Some("later"))],
         [("no.such.setting", 0, Some("1"))],
     ] {

@@ -3,7 +3,6 @@
 //! it keeps never move and a batch left with no record still takes its offsets.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::compression::{self, Compressor};
 
 use super::batch::{
     ATTRIBUTES_AT, BATCH_LENGTH_AT, COMPRESSION_MASK, CRC_AT, CRC_COVERS_FROM, LENGTH_PREFIX_BYTES,
@@ -59,18 +58,8 @@ fn compress(codec: Compression, plain: Bytes) -> Result<Bytes, BatchError> {
         return Ok(plain);
     }
     let mut out = BytesMut::new();
-    let write = |buf: &mut BytesMut| {
-        buf.put_slice(&plain);
-        Ok(())
-    };
-    let result = match codec {
-        Compression::None => return Ok(plain.clone()),
-        Compression::Gzip => compression::Gzip::compress(&mut out, write),
-        Compression::Snappy => compression::Snappy::compress(&mut out, write),
-        Compression::Lz4 => compression::Lz4::compress(&mut out, write),
-        Compression::Zstd => compression::Zstd::compress(&mut out, write),
-    };
-    result.map_err(|e| BatchError::Records(format!("does not compress: {e}")))?;
+    super::rewrite::compress(&mut out, &plain, codec)
+        .map_err(|e| BatchError::Records(format!("does not compress: {e}")))?;
     Ok(out.freeze())
 }
 

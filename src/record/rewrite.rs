@@ -181,7 +181,7 @@ fn recompressed(batch: &RecordBatch, codec: Compression) -> Result<BytesMut, Bat
     Ok(out)
 }
 
-fn compress(out: &mut BytesMut, body: &Bytes, codec: Compression) -> anyhow::Result<()> {
+pub(super) fn compress(out: &mut BytesMut, body: &Bytes, codec: Compression) -> anyhow::Result<()> {
     let write = |buf: &mut BytesMut| {
         buf.put_slice(body);
         Ok(())

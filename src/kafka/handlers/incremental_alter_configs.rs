@@ -44,8 +44,8 @@ fn op(c: &AlterableConfig) -> (String, ConfigOp) {
     let op = match c.config_operation {
         SET => ConfigOp::Set(c.value.as_ref().map(|v| v.to_string())),
         DELETE => ConfigOp::Delete,
-        APPEND => ConfigOp::Append,
-        SUBTRACT => ConfigOp::Subtract,
+        APPEND => ConfigOp::Append(c.value.as_ref().map(|v| v.to_string())),
+        SUBTRACT => ConfigOp::Subtract(c.value.as_ref().map(|v| v.to_string())),
         other => ConfigOp::Unknown(other),
     };
     (c.name.to_string(), op)

@@ -7,7 +7,7 @@ use std::fmt;
 use std::future::Future;
 
 use super::{Admin, AdminError, START_WAIT, repeated};
-use crate::metadata::{Command, state};
+use crate::metadata::{Command, state, topic_config};
 
 /// The kinds of resource a config request names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -51,9 +51,11 @@ pub enum ConfigOp {
     Set(Option<String>),
     /// Back to the default.
     Delete,
-    /// List settings only, of which raftka has none.
-    Append,
-    Subtract,
+    /// List settings only: adds the listed items missing from the current value (the
+    /// topic's, else the default).
+    Append(Option<String>),
+    /// List settings only: removes the listed items from the current value.
+    Subtract(Option<String>),
     /// An operation Kafka does not define (the client's code).
     Unknown(i8),
 }
@@ -94,7 +96,13 @@ impl Admin {
     ) -> Vec<Result<(), AdminError>> {
         alter_each(resources, |resource, ops| {
             self.alter_topic(resource, validate_only, |name| {
-                let (set, remove) = changes(ops)?;
+                let current = |key: &str| {
+                    let state = self.state();
+                    let set = state.topics.get(&name).and_then(|t| t.configs.get(key));
+                    set.cloned()
+                        .or_else(|| topic_config::default_value(key, &self.defaults))
+                };
+                let (set, remove) = changes(ops, current)?;
                 Ok(Command::AlterTopicConfigs { name, set, remove })
             })
         })
@@ -191,9 +199,12 @@ fn overrides(entries: ConfigValues) -> Result<BTreeMap<String, String>, AdminErr
     Ok(overrides)
 }
 
-/// Operations on keys -> keys to set and keys to drop. The metadata state checks the keys and
-/// values themselves.
-fn changes(ops: ConfigOps) -> Result<(BTreeMap<String, String>, Vec<String>), AdminError> {
+/// Operations on keys -> keys to set and keys to drop; APPEND and SUBTRACT edit the list
+/// `current` gives for their key. The metadata state checks the keys and values themselves.
+fn changes(
+    ops: ConfigOps,
+    current: impl Fn(&str) -> Option<String>,
+) -> Result<(BTreeMap<String, String>, Vec<String>), AdminError> {
     let mut seen = HashSet::new();
     let mut set = BTreeMap::new();
     let mut remove = Vec::new();
@@ -207,11 +218,43 @@ fn changes(ops: ConfigOps) -> Result<(BTreeMap<String, String>, Vec<String>), Ad
             }
             ConfigOp::Set(None) => return Err(AdminError::NullSet(name)),
             ConfigOp::Delete => remove.push(name),
-            ConfigOp::Append | ConfigOp::Subtract => return Err(AdminError::NotAList(name)),
+            ConfigOp::Append(ref items) | ConfigOp::Subtract(ref items) => {
+                let is_list = topic_config::lookup(&name)
+                    .is_some_and(|k| k.value_type == crate::config::SettingType::List);
+                if !is_list {
+                    return Err(AdminError::NotAList(name));
+                }
+                let items = items
+                    .clone()
+                    .ok_or_else(|| AdminError::NullSet(name.clone()))?;
+                let was = current(&name).unwrap_or_default();
+                let mut list: Vec<String> = split_list(&was);
+                if matches!(op, ConfigOp::Append(_)) {
+                    for item in split_list(&items) {
+                        if !list.contains(&item) {
+                            list.push(item);
+                        }
+                    }
+                } else {
+                    let gone = split_list(&items);
+                    list.retain(|item| !gone.contains(item));
+                }
+                set.insert(name, list.join(","));
+            }
             ConfigOp::Unknown(op) => return Err(AdminError::UnknownConfigOperation { name, op }),
         }
     }
     Ok((set, remove))
+}
+
+/// The items of a list setting's value.
+fn split_list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 #[cfg(test)]
@@ -219,22 +262,45 @@ mod tests {
     use super::*;
 
     #[test]
+    fn append_and_subtract_edit_the_current_list() {
+        let policy = |ops: Vec<ConfigOp>, current: &str| {
+            let ops = ops
+                .into_iter()
+                .map(|op| ("cleanup.policy".to_string(), op))
+                .collect();
+            let (set, _) = changes(ops, |_| Some(current.to_string())).expect("valid");
+            set["cleanup.policy"].clone()
+        };
+        let append = |v: &str| ConfigOp::Append(Some(v.into()));
+        let subtract = |v: &str| ConfigOp::Subtract(Some(v.into()));
+        assert_eq!(policy(vec![append("compact")], "delete"), "delete,compact");
+        assert_eq!(policy(vec![append("delete")], "delete"), "delete");
+        assert_eq!(
+            policy(vec![subtract("delete")], "compact,delete"),
+            "compact"
+        );
+    }
+
+    #[test]
     fn operations_become_sets_and_removals() {
         let op = |name: &str, op: ConfigOp| (name.to_string(), op);
-        let (set, remove) = changes(vec![
-            op("retention.ms", ConfigOp::Set(Some("100".into()))),
-            op("segment.bytes", ConfigOp::Delete),
-        ])
+        let (set, remove) = changes(
+            vec![
+                op("retention.ms", ConfigOp::Set(Some("100".into()))),
+                op("segment.bytes", ConfigOp::Delete),
+            ],
+            |_| None,
+        )
         .expect("valid");
         assert_eq!(set, BTreeMap::from([("retention.ms".into(), "100".into())]));
         assert_eq!(remove, vec!["segment.bytes".to_string()]);
-        let refused = |ops: ConfigOps| changes(ops).expect_err("refused");
+        let refused = |ops: ConfigOps| changes(ops, |_| None).expect_err("refused");
         assert!(matches!(
-            refused(vec![op("cleanup.policy", ConfigOp::Append)]),
+            refused(vec![op("retention.ms", ConfigOp::Append(Some("1".into())))]),
             AdminError::NotAList(_)
         ));
         assert!(matches!(
-            refused(vec![op("cleanup.policy", ConfigOp::Subtract)]),
+            refused(vec![op("segment.ms", ConfigOp::Subtract(Some("1".into())))]),
             AdminError::NotAList(_)
         ));
         assert!(matches!(
