@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::config::SettingType;
 use crate::partition::{CleanupPolicy, EffectiveConfig};
-use crate::record::{Compression, TimestampType};
+use crate::record::{Compression, CompressionLevels, TimestampType};
 
 /// Broker-wide defaults a topic inherits unless it overrides them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -273,6 +273,7 @@ pub fn effective(
     };
     // Every value was validated when it was set; a default is valid by construction (tested).
     let long = |name: &str| value(name).trim().parse::<i64>().unwrap_or(i64::MAX);
+    let level = |name: &str| long(name).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
     let retention_ms = long("retention.ms");
     let retention_bytes = long("retention.bytes");
     let timestamp_type = if value("message.timestamp.type") == "LogAppendTime" {
@@ -298,6 +299,11 @@ pub fn effective(
         segment_ms: long("segment.ms"),
         timestamp_type,
         compression: target_compression(&value("compression.type")),
+        compression_levels: CompressionLevels {
+            gzip: level("compression.gzip.level"),
+            lz4: level("compression.lz4.level"),
+            zstd: level("compression.zstd.level"),
+        },
         timestamp_before_max_ms: long("message.timestamp.before.max.ms"),
         timestamp_after_max_ms: long("message.timestamp.after.max.ms"),
     }

@@ -1,7 +1,7 @@
 //! The settings a running replica applies, already resolved: the topic's overrides on top of
 //! the broker defaults. `metadata/topic_config.rs` builds them; the broker hands them down.
 
-use crate::record::{Compression, TimestampType};
+use crate::record::{Compression, CompressionLevels, TimestampType};
 
 /// A topic's effective settings, in the units the replica uses.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,6 +34,8 @@ pub struct EffectiveConfig {
     /// `compression.type`: the codec the leader stores batches with; `None` (`producer`)
     /// keeps each batch as sent.
     pub compression: Option<Compression>,
+    /// `compression.gzip.level`, `compression.lz4.level`, `compression.zstd.level`.
+    pub compression_levels: CompressionLevels,
     /// `message.timestamp.before.max.ms`: how far behind the leader's clock a CreateTime
     /// record may be.
     pub timestamp_before_max_ms: i64,

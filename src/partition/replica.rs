@@ -599,6 +599,7 @@ fn append_rules(config: &EffectiveConfig) -> AppendRules {
     AppendRules {
         timestamp_type: config.timestamp_type,
         compression: config.compression,
+        levels: config.compression_levels,
         timestamp_before_max_ms: config.timestamp_before_max_ms,
         timestamp_after_max_ms: config.timestamp_after_max_ms,
         keys_required: config.cleanup_policy.compact,

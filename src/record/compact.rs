@@ -58,7 +58,8 @@ fn compress(codec: Compression, plain: Bytes) -> Result<Bytes, BatchError> {
         return Ok(plain);
     }
     let mut out = BytesMut::new();
-    super::rewrite::compress(&mut out, &plain, codec)
+    // The producer's level is not known: Kafka's default levels.
+    super::rewrite::compress(&mut out, &plain, codec, Default::default())
         .map_err(|e| BatchError::Records(format!("does not compress: {e}")))?;
     Ok(out.freeze())
 }

@@ -20,7 +20,10 @@ pub use batch::{
 };
 pub use internal::{InternalRecord, InternalRecordError, decode_internal, encode_internal};
 pub use records::Record;
-pub use rewrite::{AppendRules, PrepareError, RecordError, RejectReason, RejectedRecords, prepare};
+pub use rewrite::{
+    AppendRules, CompressionLevels, PrepareError, RecordError, RejectReason, RejectedRecords,
+    prepare,
+};
 pub use split::split_checked;
 
 #[cfg(test)]

@@ -24,6 +24,8 @@ pub struct AppendRules {
     pub timestamp_type: TimestampType,
     /// The codec batches are stored with; `None` keeps the producer's.
     pub compression: Option<Compression>,
+    /// The levels that codec compresses at.
+    pub levels: CompressionLevels,
     /// CreateTime records older than this before now are refused.
     pub timestamp_before_max_ms: i64,
     /// CreateTime records newer than this after now are refused.
@@ -104,7 +106,7 @@ pub fn prepare(
         return Ok(batch);
     }
     let mut bytes = match codec {
-        Some(codec) => recompressed(&batch, codec)?,
+        Some(codec) => recompressed(&batch, codec, rules.levels)?,
         None => BytesMut::from(&batch.bytes()[..]),
     };
     if stamp {
@@ -167,11 +169,15 @@ fn check_records(
 
 /// The batch's header with its records compressed with `codec` (the record bytes themselves
 /// are the same in every codec), its length and codec bits updated; the CRC is left to set.
-fn recompressed(batch: &RecordBatch, codec: Compression) -> Result<BytesMut, BatchError> {
+fn recompressed(
+    batch: &RecordBatch,
+    codec: Compression,
+    levels: CompressionLevels,
+) -> Result<BytesMut, BatchError> {
     let body = batch.decompressed_body()?;
     let mut out = BytesMut::with_capacity(BATCH_HEADER_BYTES + body.len());
     out.put_slice(&batch.bytes()[..BATCH_HEADER_BYTES]);
-    compress(&mut out, &body, codec)
+    compress(&mut out, &body, codec, levels)
         .map_err(|e| BatchError::Records(format!("does not compress: {e}")))?;
     let length = i32::try_from(out.len() - LENGTH_PREFIX_BYTES)
         .map_err(|_| BatchError::Records("recompressed batch too large".into()))?;
@@ -181,17 +187,69 @@ fn recompressed(batch: &RecordBatch, codec: Compression) -> Result<BytesMut, Bat
     Ok(out)
 }
 
-pub(super) fn compress(out: &mut BytesMut, body: &Bytes, codec: Compression) -> anyhow::Result<()> {
-    let write = |buf: &mut BytesMut| {
-        buf.put_slice(body);
-        Ok(())
-    };
+pub(super) fn compress(
+    out: &mut BytesMut,
+    body: &Bytes,
+    codec: Compression,
+    levels: CompressionLevels,
+) -> anyhow::Result<()> {
+    use std::io::Write;
     match codec {
-        Compression::None => write(out),
-        Compression::Gzip => compression::Gzip::compress(out, write),
-        Compression::Snappy => compression::Snappy::compress(out, write),
-        Compression::Lz4 => compression::Lz4::compress(out, write),
-        Compression::Zstd => compression::Zstd::compress(out, write),
+        Compression::None => out.put_slice(body),
+        Compression::Gzip => {
+            let level = match levels.gzip {
+                -1 => flate2::Compression::default(),
+                level => flate2::Compression::new(level.clamp(0, 9) as u32),
+            };
+            let mut encoder = flate2::write::GzEncoder::new(out.writer(), level);
+            encoder.write_all(body)?;
+            encoder.finish()?;
+        }
+        Compression::Snappy => {
+            let write = |buf: &mut BytesMut| {
+                buf.put_slice(body);
+                Ok(())
+            };
+            compression::Snappy::compress(out, write)?;
+        }
+        Compression::Lz4 => {
+            // Independent blocks, as Kafka's own LZ4 frames.
+            let mut encoder = lz4::EncoderBuilder::new()
+                .level(levels.lz4.clamp(1, 17) as u32)
+                .block_mode(lz4::BlockMode::Independent)
+                .build(out.writer())?;
+            encoder.write_all(body)?;
+            let (_, done) = encoder.finish();
+            done?;
+        }
+        Compression::Zstd => {
+            zstd::stream::copy_encode(&body[..], out.writer(), levels.zstd)?;
+        }
+    }
+    Ok(())
+}
+
+/// The levels a topic compresses each codec at (`compression.gzip.level`,
+/// `compression.lz4.level`, `compression.zstd.level`); Kafka's defaults otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompressionLevels {
+    /// -1: the codec's default (6).
+    pub gzip: i32,
+    pub lz4: i32,
+    pub zstd: i32,
+}
+
+impl CompressionLevels {
+    pub const KAFKA_DEFAULTS: CompressionLevels = CompressionLevels {
+        gzip: -1,
+        lz4: 9,
+        zstd: 3,
+    };
+}
+
+impl Default for CompressionLevels {
+    fn default() -> Self {
+        CompressionLevels::KAFKA_DEFAULTS
     }
 }
 
@@ -222,6 +280,7 @@ mod tests {
     const KEEP: AppendRules = AppendRules {
         timestamp_type: TimestampType::CreateTime,
         compression: None,
+        levels: CompressionLevels::KAFKA_DEFAULTS,
         timestamp_before_max_ms: i64::MAX,
         timestamp_after_max_ms: i64::MAX,
         keys_required: false,
@@ -286,6 +345,28 @@ mod tests {
                 )
             );
             assert_eq!(out.timestamp_type(), TimestampType::CreateTime);
+        }
+    }
+
+    #[test]
+    fn the_topic_levels_decide_how_hard_each_codec_compresses() {
+        let batch = one(encoded(200, Codec::None));
+        for (to, fast, hard) in [
+            (Compression::Gzip, (1, 9, 3), (9, 9, 3)),
+            (Compression::Lz4, (-1, 1, 3), (-1, 17, 3)),
+            (Compression::Zstd, (-1, 9, 1), (-1, 9, 19)),
+        ] {
+            let size = |(gzip, lz4, zstd)| {
+                let rules = AppendRules {
+                    compression: Some(to),
+                    levels: CompressionLevels { gzip, lz4, zstd },
+                    ..KEEP
+                };
+                let out = one(prepare(batch.clone(), &rules, 0).unwrap().into_bytes());
+                assert_eq!(out.records().unwrap(), batch.records().unwrap());
+                out.bytes().len()
+            };
+            assert!(size(hard) < size(fast), "{to:?}");
         }
     }
 

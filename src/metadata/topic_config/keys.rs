@@ -79,9 +79,8 @@ pub const TOPIC_CONFIGS: &[ConfigKey] = &[
     ConfigKey {
         name: "compression.gzip.level",
         broker_name: Some("compression.gzip.level"),
-        doc: "gzip level when compression.type=gzip makes the broker compress (-1: the codec's \
-              default); accepted and validated, the broker compresses at the codec's default \
-              level",
+        doc: "gzip level the broker compresses at when compression.type=gzip makes it compress \
+              (-1: the codec's default, 6)",
         value_type: SettingType::Int,
         default: "-1",
         kind: Kind::Integer {
@@ -93,8 +92,7 @@ pub const TOPIC_CONFIGS: &[ConfigKey] = &[
     ConfigKey {
         name: "compression.lz4.level",
         broker_name: Some("compression.lz4.level"),
-        doc: "lz4 level when compression.type=lz4 makes the broker compress; accepted and \
-              validated, the broker compresses at the codec's default level",
+        doc: "lz4 level the broker compresses at when compression.type=lz4 makes it compress",
         value_type: SettingType::Int,
         default: "9",
         kind: Kind::Integer {
@@ -116,8 +114,7 @@ pub const TOPIC_CONFIGS: &[ConfigKey] = &[
     ConfigKey {
         name: "compression.zstd.level",
         broker_name: Some("compression.zstd.level"),
-        doc: "zstd level when compression.type=zstd makes the broker compress; accepted and \
-              validated, the broker compresses at the codec's default level",
+        doc: "zstd level the broker compresses at when compression.type=zstd makes it compress",
         value_type: SettingType::Int,
         default: "3",
         kind: Kind::Integer {
