@@ -244,7 +244,7 @@ fn describe_and_alter_configs() {
     let target = Target::any();
     let admin = admin(&target);
     let name = unique_name("admin-configs");
-    create(&admin, &name, 1, &[("segment.bytes", "1048576")]);
+    create(&admin, &name, 1, &[("segment.bytes", "2097152")]);
 
     info!("a topic describes every supported setting with its source");
     let described = describe_topic(&admin, &name);
@@ -261,7 +261,7 @@ fn describe_and_alter_configs() {
             .unwrap_or_else(|| panic!("{key} described: {described:?}"));
         assert!(e.value.is_some() && !e.is_read_only, "{e:?}");
     }
-    assert_eq!(entries["segment.bytes"].value.as_deref(), Some("1048576"));
+    assert_eq!(entries["segment.bytes"].value.as_deref(), Some("2097152"));
     assert_eq!(entries["segment.bytes"].source, ConfigSource::DynamicTopic);
     assert!(!entries["segment.bytes"].is_default);
     assert!(entries["retention.bytes"].is_default);

@@ -114,7 +114,8 @@ fn fetch_responses_stop_at_the_brokers_fetch_max_bytes() {
 
 /// A topic's `max.message.bytes` above what replication carries to followers (64 MiB with the
 /// defaults) would let the leader accept a batch no follower can ever receive: refused at
-/// CreateTopics and at IncrementalAlterConfigs, with the limit itself accepted.
+/// CreateTopics and at IncrementalAlterConfigs, with the limit itself accepted. So is a
+/// `segment.bytes` too small to hold the largest batch.
 #[test]
 fn max_message_bytes_beyond_replication_is_refused() {
     const INVALID_CONFIG: i16 = 40;
@@ -133,6 +134,10 @@ fn max_message_bytes_beyond_replication_is_refused() {
                         create_topics_request::CreatableTopicConfig::default()
                             .with_name(StrBytes::from_static_str("max.message.bytes"))
                             .with_value(Some(StrBytes::from_string(max.to_string()))),
+                        // Room for the largest batch, whatever the broker's segment size.
+                        create_topics_request::CreatableTopicConfig::default()
+                            .with_name(StrBytes::from_static_str("segment.bytes"))
+                            .with_value(Some(StrBytes::from_string((2 * LIMIT).to_string()))),
                     ]),
             ])
             .with_timeout_ms(10_000);
@@ -155,6 +160,22 @@ fn max_message_bytes_beyond_replication_is_refused() {
         message.is_some_and(|m| m.contains("max.message.bytes")),
         "the message names the setting"
     );
+    // A segment holds whole batches: one smaller than the largest batch would wedge the log.
+    let (code, message) = incremental(&mut conn, &name, &[("segment.bytes", 0, Some("1048576"))]);
+    assert_eq!(code, INVALID_CONFIG, "{message:?}");
+    assert!(
+        message.is_some_and(|m| m.contains("segment.bytes")),
+        "the message names the setting"
+    );
+    let (code, message) = incremental(
+        &mut conn,
+        &name,
+        &[
+            ("segment.bytes", 0, Some("1048576")),
+            ("max.message.bytes", 0, Some("1000000")),
+        ],
+    );
+    assert_eq!(code, 0, "{message:?}");
 }
 
 /// A connection the broker answered ApiVersions on, if it did.

@@ -315,7 +315,8 @@ pub fn check_replicable(
     overrides: &BTreeMap<String, String>,
     defaults: &TopicDefaults,
 ) -> Result<(), ConfigError> {
-    let max = effective(overrides, defaults).max_message_bytes as i64;
+    let config = effective(overrides, defaults);
+    let max = config.max_message_bytes as i64;
     let limit = defaults.largest_replicated_batch_bytes;
     if max > limit {
         return Err(ConfigError::Invalid {
@@ -326,8 +327,24 @@ pub fn check_replicable(
             ),
         });
     }
+    // Every batch (never larger than max.message.bytes, also once the broker recompressed or
+    // stamped it) is one entry of one segment, with its entry header.
+    let smallest_segment = max + ENTRY_FRAMING_BYTES;
+    if (config.segment_bytes as i64) < smallest_segment {
+        return Err(ConfigError::Invalid {
+            key: "segment.bytes".to_string(),
+            value: config.segment_bytes.to_string(),
+            expected: format!(
+                "at least max.message.bytes + {ENTRY_FRAMING_BYTES} ({smallest_segment}): a \
+                 segment holds whole batches"
+            ),
+        });
+    }
     Ok(())
 }
+
+/// Room for an entry's header around a batch in a segment (46 bytes, rounded up).
+const ENTRY_FRAMING_BYTES: i64 = 1024;
 
 /// The settings of the metadata log itself: it is small and its whole history is the state,
 /// so it keeps everything.

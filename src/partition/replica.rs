@@ -267,7 +267,10 @@ impl Replica {
             .into_iter()
             .map(|batch| {
                 check_size(&batch, &config)?;
-                Ok(record::prepare(batch, &rules, now_ms)?)
+                let prepared = record::prepare(batch, &rules, now_ms)?;
+                // Recompression may grow a batch: Kafka checks the size again after it.
+                check_size(&prepared, &config)?;
+                Ok(prepared)
             })
             .collect::<Result<Vec<_>, Error>>()?;
         Ok(Prepared {

@@ -46,6 +46,8 @@ pub fn create_topic(bootstrap: &str, topic: &str) {
     let retention = RETENTION_MS.to_string();
     let new = NewTopic::new(topic, 1, TopicReplication::Fixed(3))
         .set("segment.bytes", &segment)
+        // A segment holds whole batches: the largest batch leaves room for the entry header.
+        .set("max.message.bytes", "15360")
         .set("retention.ms", &retention);
     let results = block_on(WAIT, admin.create_topics([&new], &options)).expect("CreateTopics");
     for result in results {
