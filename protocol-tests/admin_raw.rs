@@ -189,7 +189,7 @@ fn incremental_alter_and_describe_with_synonyms() {
 }
 
 /// AlterConfigs of one resource at `version`: its error code and message.
-fn alter(
+pub fn alter(
     conn: &mut TcpStream,
     version: i16,
     resource_type: i8,

@@ -35,6 +35,7 @@ mod groups_raw;
 mod harness;
 mod hostile;
 mod idempotence;
+mod internal_topics;
 mod kcat;
 mod leader_epoch;
 mod limits;

@@ -18,8 +18,7 @@ use crate::partition::{Partitions, Replica};
 use membership::Membership;
 use offsets::{OffsetsPartition, OffsetsTables};
 
-/// The internal topic holding committed offsets.
-pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+pub use crate::metadata::OFFSETS_TOPIC;
 
 /// Why this broker cannot act as the coordinator of a group.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

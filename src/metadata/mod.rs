@@ -17,3 +17,11 @@ pub use state::{
 };
 pub use store::{METADATA_TOPIC, MetadataStore, MetadataView, ProposeError};
 pub use topic_config::{ConfigSource, DescribedConfig, TopicDefaults};
+
+/// The topic consumer groups commit their offsets to; the group coordinator owns it.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// Topics the broker keeps for itself: clients cannot create, delete, grow or reconfigure them.
+pub fn is_internal_topic(name: &str) -> bool {
+    name == OFFSETS_TOPIC || name == METADATA_TOPIC
+}

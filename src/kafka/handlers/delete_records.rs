@@ -15,10 +15,9 @@ use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 use tokio::time::Instant;
 
 use super::RequestContext;
-use crate::group::OFFSETS_TOPIC;
 use crate::kafka::context::BrokerContext;
 use crate::kafka::error_map::{self, Refusal};
-use crate::metadata::METADATA_TOPIC;
+use crate::metadata::is_internal_topic;
 
 pub(crate) async fn handle(
     ctx: RequestContext,
@@ -53,7 +52,7 @@ async fn delete_partition(
     let base = DeleteRecordsPartitionResult::default()
         .with_partition_index(wanted.partition_index)
         .with_low_watermark(-1);
-    if topic == OFFSETS_TOPIC || topic == METADATA_TOPIC {
+    if is_internal_topic(topic) {
         return base.with_error_code(error_map::refusal_code(Refusal::InvalidTopic));
     }
     let replica = match broker.replica(topic, wanted.partition_index) {

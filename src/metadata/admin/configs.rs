@@ -153,6 +153,10 @@ impl Admin {
     /// The topic an alter request may change; broker settings are static.
     fn alterable_topic(&self, resource: &ConfigResource) -> Result<String, AdminError> {
         match self.resource(resource)? {
+            // The broker's `offsets.topic.*` settings decide an internal topic's.
+            Resource::Topic(name) if crate::metadata::is_internal_topic(&name) => {
+                Err(AdminError::InternalTopic(name))
+            }
             Resource::Topic(name) => Ok(name),
             Resource::Broker => Err(AdminError::StaticBrokerConfigs),
         }

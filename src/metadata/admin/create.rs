@@ -56,6 +56,9 @@ impl Admin {
             let name = topic.name.clone();
             let result = if repeated.contains(&name) {
                 Err(AdminError::DuplicateTopic(name.clone()))
+            } else if crate::metadata::is_internal_topic(&name) {
+                // The broker creates its internal topics itself, with its own settings.
+                Err(AdminError::InternalTopic(name.clone()))
             } else {
                 match spec(topic) {
                     Ok(spec) => self.create(spec, validate_only).await,
@@ -76,7 +79,10 @@ impl Admin {
     /// Creates `name` with the broker defaults if auto-creation is on and the name is valid;
     /// `Ok(None)` when it is not created that way.
     pub async fn auto_create(&self, name: &str) -> Result<Option<TopicMeta>, AdminError> {
-        if !self.settings.auto_create_topics || state::validate_topic_name(name).is_err() {
+        if !self.settings.auto_create_topics
+            || state::validate_topic_name(name).is_err()
+            || crate::metadata::is_internal_topic(name)
+        {
             return Ok(None);
         }
         let spec = TopicSpec {

@@ -63,6 +63,13 @@ impl Admin {
                 .ok_or(AdminError::UnknownTopicId(*id)),
             TopicRef::Malformed => Err(AdminError::MalformedTopicRef),
         };
+        let found = found.and_then(|topic| {
+            if crate::metadata::is_internal_topic(&topic.name) {
+                Err(AdminError::InternalTopic(topic.name.clone()))
+            } else {
+                Ok(topic)
+            }
+        });
         let topic = match found {
             Ok(topic) => topic.clone(),
             Err(e) => {

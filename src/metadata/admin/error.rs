@@ -42,7 +42,9 @@ pub enum AdminError {
          --override, and restart"
     )]
     StaticBrokerConfigs,
-    #[error("{0} is internal")]
+    #[error(
+        "{0} is an internal topic: the broker creates and configures it, clients cannot create, delete, grow or reconfigure it"
+    )]
     InternalTopic(String),
     #[error("unknown topic '{0}'")]
     UnknownTopic(String),

@@ -34,6 +34,9 @@ impl Admin {
         for topic in &topics {
             let outcome = if repeated.contains(&topic.name) {
                 Err(AdminError::DuplicateTopic(topic.name.clone()))
+            } else if crate::metadata::is_internal_topic(&topic.name) {
+                // Groups are found in `__consumer_offsets` by hash mod its partition count.
+                Err(AdminError::InternalTopic(topic.name.clone()))
             } else {
                 self.grow(topic, validate_only, wait).await
             };
