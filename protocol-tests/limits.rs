@@ -218,3 +218,45 @@ fn connections_beyond_max_connections_per_ip_are_closed() {
     let (correlation_id, _) = api_versions(&mut held[0], 3, 9);
     assert_eq!(correlation_id, 9, "the connection kept is still served");
 }
+
+/// Batches Kafka's log validator refuses are refused the same way (INVALID_RECORD, not
+/// CORRUPT_MESSAGE): one record claiming 2^31 offsets, a record count that does not match its
+/// offsets, a base offset other than 0, a control batch. None of them takes an offset.
+#[test]
+fn batches_the_kafka_validator_refuses_take_no_offsets() {
+    const INVALID_RECORD: i16 = 87;
+    init_logs();
+    let target = Target::any();
+    let topic = unique_name("validator");
+    let mut conn = connect(target.addr);
+    create_topic(&mut conn, &topic);
+    let good = crate::common::raw::batch(
+        crate::common::raw::Producer::ANONYMOUS,
+        -1,
+        [bytes::Bytes::from_static(b"one")],
+        1_700_000_000_000,
+    );
+    // `good` with `bytes` at `at` and its CRC (over attributes to the end) set again.
+    let patched = |at: usize, bytes: &[u8]| {
+        let mut out = good.to_vec();
+        out[at..at + bytes.len()].copy_from_slice(bytes);
+        let crc = crc32c::crc32c(&out[21..]);
+        out[17..21].copy_from_slice(&crc.to_be_bytes());
+        bytes::Bytes::from(out)
+    };
+    for (what, batch) in [
+        ("2^31 offsets", patched(23, &i32::MAX.to_be_bytes())),
+        ("record count", patched(57, &5i32.to_be_bytes())),
+        ("base offset", patched(0, &9i64.to_be_bytes())),
+        ("control batch", patched(22, &[good[22] | 0x20])),
+    ] {
+        let (code, _) = crate::common::raw::produce(&mut conn, &topic, batch);
+        assert_eq!(code, INVALID_RECORD, "{what}");
+    }
+    assert_eq!(
+        crate::common::raw::produce(&mut conn, &topic, good.clone()),
+        (0, 0),
+        "the next good batch takes offset 0"
+    );
+    target.assert_serving();
+}

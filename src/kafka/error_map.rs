@@ -13,7 +13,7 @@ use crate::metadata::admin::AdminError;
 use crate::metadata::{MetadataError, ProposeError};
 use crate::partition;
 use crate::producer::SequenceError;
-use crate::record::RejectReason;
+use crate::record::{BatchError, RejectReason};
 
 /// The code of an answer without an error.
 pub(crate) const NONE: i16 = 0;
@@ -71,6 +71,7 @@ fn partition_error(err: &partition::Error) -> ResponseError {
         E::NotLeader { .. } | E::Stopped(_) => ResponseError::NotLeaderOrFollower,
         E::UnknownPartition => ResponseError::UnknownTopicOrPartition,
         E::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+        E::CorruptBatch(BatchError::Invalid(_)) => ResponseError::InvalidRecord,
         E::CorruptBatch(_) => ResponseError::CorruptMessage,
         E::BatchTooLarge { .. } => ResponseError::MessageTooLarge,
         E::Rejected(r) => match r.reason {
@@ -257,7 +258,6 @@ pub(crate) fn admin_code(err: &AdminError) -> i16 {
 mod tests {
     use super::*;
     use crate::metadata::admin::AssignmentError;
-    use crate::record::BatchError;
     use crate::types::KafkaOffset;
 
     #[test]

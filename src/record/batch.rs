@@ -87,6 +87,10 @@ pub enum BatchError {
     Checksum,
     #[error("record batch records do not decode: {0}")]
     Records(String),
+    /// Well formed, but refused as Kafka's log validator refuses it (INVALID_RECORD, not
+    /// CORRUPT_MESSAGE).
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// Exactly one RecordBatch v2 whose header checked out (length, magic, last offset delta,

@@ -41,10 +41,36 @@ pub fn split_checked(records: &Bytes) -> Result<Vec<RecordBatch>, BatchError> {
                 batch.record_count()
             )));
         }
+        check_as_kafka(&batch)?;
         batches.push(batch);
         at += total;
     }
     Ok(batches)
+}
+
+/// What Kafka's log validator refuses of a client's batch before looking at its records: a
+/// base offset other than 0, a record count other than `lastOffsetDelta + 1` (so a small batch
+/// cannot take billions of offsets), a control batch (only the broker writes those).
+fn check_as_kafka(batch: &RecordBatch) -> Result<(), BatchError> {
+    let refuse = |reason: String| Err(BatchError::Invalid(reason));
+    if batch.base_offset().0 != 0 {
+        return refuse(format!(
+            "the base offset of a produced batch must be 0, not {}",
+            batch.base_offset()
+        ));
+    }
+    let count = i64::from(batch.record_count());
+    let offsets = i64::from(batch.last_offset_delta()) + 1;
+    if count != offsets {
+        return refuse(format!(
+            "record count {count} does not match the {offsets} offsets the batch spans \
+             (lastOffsetDelta + 1)"
+        ));
+    }
+    if batch.is_control() {
+        return refuse("clients may not write control records".to_string());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -79,5 +105,26 @@ mod tests {
         let mut old = good.to_vec();
         old[MAGIC_AT] = 1;
         assert_eq!(split_checked(&Bytes::from(old)), Err(BatchError::Magic(1)));
+    }
+
+    /// `good` with `bytes` written at `at` and its CRC set again.
+    fn patched(good: &Bytes, at: usize, bytes: &[u8]) -> Bytes {
+        let mut out = good.to_vec();
+        out[at..at + bytes.len()].copy_from_slice(bytes);
+        let crc = crc32c::crc32c(&out[21..]);
+        out[17..21].copy_from_slice(&crc.to_be_bytes());
+        Bytes::from(out)
+    }
+
+    #[test]
+    fn batches_kafka_refuses_are_invalid_not_corrupt() {
+        let good = client_batch(2);
+        let invalid = |bytes: Bytes| matches!(split_checked(&bytes), Err(BatchError::Invalid(_)));
+        // lastOffsetDelta 2^31 - 1 for two records: billions of offsets.
+        assert!(invalid(patched(&good, 23, &i32::MAX.to_be_bytes())));
+        assert!(invalid(patched(&good, 57, &3i32.to_be_bytes())));
+        assert!(invalid(patched(&good, 0, &7i64.to_be_bytes())));
+        // The control flag in the attributes.
+        assert!(invalid(patched(&good, 22, &[good[22] | 0x20])));
     }
 }

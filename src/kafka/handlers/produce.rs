@@ -108,7 +108,7 @@ async fn produce_partition(
         Ok(batches) => batches,
         Err(e) => {
             tracing::info!(topic, partition = data.index, error = %e, "refusing records");
-            return fail(error_map::partition_code(&e.into()));
+            return refused(base, &e.into(), topic, data.index, version);
         }
     };
     let prepared = match replica.prepare(batches) {
@@ -170,6 +170,11 @@ fn refused(
             response
                 .with_record_errors(records.collect())
                 .with_error_message(Some(StrBytes::from_string(rejected.to_string())))
+        }
+        partition::Error::CorruptBatch(e @ BatchError::Invalid(_))
+            if has_record_errors(version) =>
+        {
+            response.with_error_message(Some(StrBytes::from_string(e.to_string())))
         }
         e => {
             tracing::debug!(topic, partition, error = %e, "append failed");
