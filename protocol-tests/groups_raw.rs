@@ -443,3 +443,23 @@ fn old_join_versions_work_without_member_id_required() {
         assert_eq!(left.error_code, NONE);
     }
 }
+
+#[test]
+#[ignore = "needs a broker of its own: sets group.max.size"]
+fn a_full_group_refuses_a_new_member_with_group_max_size_reached() {
+    const GROUP_MAX_SIZE_REACHED: i16 = 81;
+    init_logs();
+    let target = Target::own(&[
+        ("offsets.topic.num.partitions", "1"),
+        ("group.max.size", "2"),
+    ]);
+    let group = unique_name("raw-full-group");
+    let mut conn = target.connect();
+    find_coordinator(&mut conn, &group, &target);
+    let first = member_id(&mut conn, &group);
+    let second = member_id(&mut conn, &group);
+    assert_ne!(first, second);
+    let third = join(&mut conn, &group, "");
+    assert_eq!(third.error_code, GROUP_MAX_SIZE_REACHED, "{third:?}");
+    target.assert_serving();
+}

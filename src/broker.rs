@@ -334,6 +334,7 @@ fn membership_settings(config: &Config) -> MembershipSettings {
         initial_rebalance_delay: Duration::from_millis(config.group_initial_rebalance_delay_ms),
         min_session_timeout: Duration::from_millis(config.group_min_session_timeout_ms),
         max_session_timeout: Duration::from_millis(config.group_max_session_timeout_ms),
+        max_size: config.group_max_size as usize,
     }
 }
 

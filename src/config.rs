@@ -101,6 +101,8 @@ pub struct Config {
     pub group_min_session_timeout_ms: u64,
     /// `group.max.session.timeout.ms`: the longest session timeout a member may ask for.
     pub group_max_session_timeout_ms: u64,
+    /// `group.max.size`: members one consumer group may have.
+    pub group_max_size: u64,
     /// `producer.id.expiration.ms`: a partition forgets an idempotent producer that wrote
     /// nothing for this long (its next batch may then start at any sequence).
     pub producer_id_expiration_ms: u64,
@@ -234,6 +236,7 @@ impl Default for Config {
             group_initial_rebalance_delay_ms: 3000,
             group_min_session_timeout_ms: 6000,
             group_max_session_timeout_ms: 1_800_000,
+            group_max_size: i32::MAX as u64,
             producer_id_expiration_ms: 86_400_000,
             producer_id_expiration_check_interval_ms: 600_000,
             log_cleaner_enable: true,

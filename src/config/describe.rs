@@ -267,6 +267,12 @@ const ROWS: &[Row] = &[
         |c| c.log_cleaner_dedupe_buffer_size.to_string(),
     ),
     (
+        "group.max.size",
+        SettingType::Int,
+        "members one consumer group may have; a further one gets GROUP_MAX_SIZE_REACHED",
+        |c| c.group_max_size.to_string(),
+    ),
+    (
         "group.initial.rebalance.delay.ms",
         SettingType::Int,
         "how long the first rebalance of an empty group waits for more members",

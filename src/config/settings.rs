@@ -43,6 +43,7 @@ pub const KEYS: &[&str] = &[
     "group.initial.rebalance.delay.ms",
     "group.min.session.timeout.ms",
     "group.max.session.timeout.ms",
+    "group.max.size",
     "producer.id.expiration.ms",
     "producer.id.expiration.check.interval.ms",
     "log.cleaner.enable",
@@ -135,6 +136,8 @@ pub(super) struct Settings {
     log_cleaner_dedupe_buffer_size: Option<u64>,
     #[serde(rename = "group.initial.rebalance.delay.ms")]
     group_initial_rebalance_delay_ms: Option<u64>,
+    #[serde(rename = "group.max.size")]
+    group_max_size: Option<u64>,
     #[serde(rename = "group.min.session.timeout.ms")]
     group_min_session_timeout_ms: Option<u64>,
     #[serde(rename = "group.max.session.timeout.ms")]
@@ -295,6 +298,7 @@ impl Settings {
             &mut config.group_min_session_timeout_ms,
             self.group_min_session_timeout_ms,
         );
+        set(&mut config.group_max_size, self.group_max_size);
         set(
             &mut config.group_max_session_timeout_ms,
             self.group_max_session_timeout_ms,

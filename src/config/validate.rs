@@ -223,8 +223,14 @@ impl Config {
         )
     }
 
-    /// `group.*`: rebalance delay and the session timeouts members may ask for.
+    /// `group.*`: rebalance delay, the session timeouts members may ask for, the group size.
     fn validate_groups(&self) -> Result<(), ConfigError> {
+        check(
+            (1..=i32::MAX as u64).contains(&self.group_max_size),
+            "group.max.size",
+            self.group_max_size,
+            "1 ..= 2147483647",
+        )?;
         check(
             self.group_initial_rebalance_delay_ms <= i32::MAX as u64,
             "group.initial.rebalance.delay.ms",

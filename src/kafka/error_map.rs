@@ -137,6 +137,7 @@ pub(crate) fn group_error(err: &GroupError) -> ResponseError {
         E::MemberIdRequired => ResponseError::MemberIdRequired,
         E::FencedInstanceId => ResponseError::FencedInstanceId,
         E::NonEmptyGroup => ResponseError::NonEmptyGroup,
+        E::GroupMaxSizeReached => ResponseError::GroupMaxSizeReached,
         E::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
         E::NotCoordinator => ResponseError::NotCoordinator,
     }

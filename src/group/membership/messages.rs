@@ -27,6 +27,8 @@ pub enum GroupError {
     FencedInstanceId,
     #[error("the group has members")]
     NonEmptyGroup,
+    #[error("the group has group.max.size members already")]
+    GroupMaxSizeReached,
     /// The group was removed while the request was being served; the client looks again.
     #[error("the group is not available here right now")]
     CoordinatorNotAvailable,

@@ -35,7 +35,7 @@ pub use messages::{
     MemberDescription, SyncRequest, SyncResponse,
 };
 use registry::{Cell, Registry, drive};
-use state::{Group, Timing};
+use state::{Group, GroupSettings};
 pub use state::{GroupState, Protocol};
 
 /// The coordinator epoch a request was checked against: the leader epoch of the group's
@@ -51,6 +51,8 @@ pub struct MembershipSettings {
     pub min_session_timeout: Duration,
     /// `group.max.session.timeout.ms`.
     pub max_session_timeout: Duration,
+    /// `group.max.size`.
+    pub max_size: usize,
 }
 
 impl Default for MembershipSettings {
@@ -59,6 +61,7 @@ impl Default for MembershipSettings {
             initial_rebalance_delay: Duration::from_millis(3000),
             min_session_timeout: Duration::from_millis(6000),
             max_session_timeout: Duration::from_millis(1_800_000),
+            max_size: i32::MAX as usize,
         }
     }
 }
@@ -130,8 +133,9 @@ impl Membership {
         {
             return Arc::clone(cell);
         }
-        let timing = Timing {
+        let timing = GroupSettings {
             initial_rebalance_delay: self.settings.initial_rebalance_delay,
+            max_size: self.settings.max_size,
         };
         let cell = Arc::new(Cell::new(epoch, Group::new(group_id.to_string(), timing)));
         if let Some(old) = groups.insert(group_id.to_string(), Arc::clone(&cell)) {

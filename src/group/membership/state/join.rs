@@ -112,6 +112,15 @@ impl Group {
             ));
             return;
         }
+        let known_instance = req
+            .group_instance_id
+            .as_ref()
+            .is_some_and(|instance| self.static_members.contains_key(instance));
+        // A static member coming back takes its own place; anyone else needs a free one.
+        if !known_instance && self.members.len() + self.pending.len() >= self.timing.max_size {
+            let _ = tx.send(JoinResponse::error(GroupError::GroupMaxSizeReached, ""));
+            return;
+        }
         let new_id = member_id(req.group_instance_id.as_deref().unwrap_or(&req.client_id));
         match req.group_instance_id.clone() {
             Some(instance) => match self.static_members.get(&instance).cloned() {

@@ -60,11 +60,13 @@ pub struct Protocol {
     pub metadata: Bytes,
 }
 
-/// Timing settings of the group coordinator.
+/// The group coordinator's settings each group applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timing {
+pub struct GroupSettings {
     /// `group.initial.rebalance.delay.ms`.
     pub initial_rebalance_delay: Duration,
+    /// `group.max.size`: members (joined or holding a member id to join with) at most.
+    pub max_size: usize,
 }
 
 /// Kafka's `InitialDelayedJoin`: the first rebalance of an empty group waits
@@ -79,7 +81,7 @@ struct InitialDelay {
 #[derive(Debug)]
 pub struct Group {
     id: String,
-    timing: Timing,
+    timing: GroupSettings,
     state: GroupState,
     generation: i32,
     protocol_type: Option<String>,
@@ -105,7 +107,7 @@ pub struct Group {
 }
 
 impl Group {
-    pub fn new(id: String, timing: Timing) -> Group {
+    pub fn new(id: String, timing: GroupSettings) -> Group {
         Group {
             id,
             timing,

@@ -240,3 +240,25 @@ async fn bad_joins_are_refused_and_leave_nothing_behind() {
     settle().await;
     assert!(m.is_empty(), "the group with nothing in it is forgotten");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_full_group_refuses_newcomers_but_not_a_returning_static_member() {
+    let m = Arc::new(Membership::new(MembershipSettings {
+        initial_rebalance_delay: Duration::ZERO,
+        max_size: 2,
+        ..MembershipSettings::default()
+    }));
+    let static_join = |id: &str| JoinRequest {
+        group_instance_id: Some("instance-1".to_string()),
+        ..request(id)
+    };
+    let joined = m.join(EPOCH, GROUP, static_join("")).await;
+    assert_eq!(joined.error, None);
+    let _waiting = member_id(&m).await;
+    info!("two members (one joined, one holding its id): a third is refused");
+    let third = m.join(EPOCH, GROUP, request("")).await;
+    assert_eq!(third.error, Some(GroupError::GroupMaxSizeReached));
+    info!("the static member coming back with an empty member id takes its own place");
+    let again = m.join(EPOCH, GROUP, static_join("")).await;
+    assert_ne!(again.error, Some(GroupError::GroupMaxSizeReached));
+}
