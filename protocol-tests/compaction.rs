@@ -265,3 +265,32 @@ fn tombstones_stay_for_delete_retention_ms_and_then_go() {
         wait_for_records(&target, &topic, &expected);
     }
 }
+
+/// The binary as `cargo run --release` starts it (1 GiB segments, a cleaner pass every
+/// 15 s): a topic that asks only for compaction and a quick roll is compacted by the first
+/// passes, its newest segment too.
+#[test]
+#[ignore = "needs a broker of its own: the binary with its defaults"]
+fn compaction_works_with_the_binary_defaults() {
+    init_logs();
+    crate::topic_configs::on_the_default_binary(|target| {
+        let topic = unique_name("compacted-defaults");
+        create_topic(
+            target,
+            &topic,
+            1,
+            &[("cleanup.policy", "compact"), ("segment.ms", "1000")],
+        );
+        let updates: Vec<_> = (0..1000)
+            .map(|i| (format!("key-{}", i % 10), Some(format!("value-{i}"))))
+            .collect();
+        let offsets = send(target, &topic, &updates);
+        let newest = updates
+            .iter()
+            .zip(&offsets)
+            .skip(990)
+            .map(|(record, offset)| (*offset, record.clone()))
+            .collect();
+        wait_for_records(target, &topic, &newest);
+    });
+}

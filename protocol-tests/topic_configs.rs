@@ -177,7 +177,7 @@ fn assert_described(conn: &mut TcpStream, topic: &str, altered: bool) {
 
 /// Runs `f` against a raftka process started the way a new user starts it: no settings but
 /// its listener.
-fn on_the_default_binary(f: impl FnOnce(&Target)) {
+pub fn on_the_default_binary(f: impl FnOnce(&Target)) {
     let home = tempfile::tempdir().expect("temp dir");
     let (_broker, addr) = process::start_with_defaults(home.path());
     f(&Target::at(addr));
