@@ -1,5 +1,7 @@
 #![no_main]
 
+// Each binary runs one of the targets.
+#[allow(dead_code)]
 #[path = "../../tests/fuzz/targets.rs"]
 mod targets;
 

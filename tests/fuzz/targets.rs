@@ -16,9 +16,12 @@ pub fn request_frame(data: &[u8]) {
 }
 
 /// The records of a Produce partition: split and checked as Produce does, then read, filtered
-/// as compaction filters, and prepared under the strictest topic rules.
+/// as compaction filters, and prepared under the strictest topic rules. Each batch's CRC is set
+/// first, so mutations reach past the checksum into the records.
 pub fn produce_records(data: &[u8]) {
-    let Ok(batches) = split_checked(&Bytes::copy_from_slice(data)) else {
+    let mut data = data.to_vec();
+    with_checksums(&mut data);
+    let Ok(batches) = split_checked(&Bytes::from(data)) else {
         return;
     };
     let rules = AppendRules {
@@ -33,6 +36,26 @@ pub fn produce_records(data: &[u8]) {
         let _ = batch.records();
         let _ = batch.retain_records(|r| r.offset % 2 == 0);
         let _ = prepare(batch, &rules, 1_700_000_000_000);
+    }
+}
+
+/// Sets the CRC-32C of every batch the length fields frame in `data`.
+fn with_checksums(data: &mut [u8]) {
+    const CRC_AT: usize = 17;
+    const ATTRIBUTES_AT: usize = 21;
+    let mut at = 0;
+    while data.len() - at > ATTRIBUTES_AT {
+        let length = i32::from_be_bytes([data[at + 8], data[at + 9], data[at + 10], data[at + 11]]);
+        let Some(end) = usize::try_from(length)
+            .ok()
+            .and_then(|l| (at + 12).checked_add(l))
+            .filter(|end| *end <= data.len() && *end >= at + ATTRIBUTES_AT)
+        else {
+            return;
+        };
+        let crc = crc32c::crc32c(&data[at + ATTRIBUTES_AT..end]);
+        data[at + CRC_AT..at + ATTRIBUTES_AT].copy_from_slice(&crc.to_be_bytes());
+        at = end;
     }
 }
 
