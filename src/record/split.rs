@@ -50,7 +50,8 @@ pub fn split_checked(records: &Bytes) -> Result<Vec<RecordBatch>, BatchError> {
 
 /// What Kafka's log validator refuses of a client's batch before looking at its records: a
 /// base offset other than 0, a record count other than `lastOffsetDelta + 1` (so a small batch
-/// cannot take billions of offsets), a control batch (only the broker writes those).
+/// cannot take billions of offsets), a control batch (only the broker writes those), a producer
+/// id with a negative sequence.
 fn check_as_kafka(batch: &RecordBatch) -> Result<(), BatchError> {
     let refuse = |reason: String| Err(BatchError::Invalid(reason));
     if batch.base_offset().0 != 0 {
@@ -69,6 +70,13 @@ fn check_as_kafka(batch: &RecordBatch) -> Result<(), BatchError> {
     }
     if batch.is_control() {
         return refuse("clients may not write control records".to_string());
+    }
+    if batch.producer_id() >= 0 && batch.base_sequence() < 0 {
+        return refuse(format!(
+            "invalid sequence {} in a batch of producer {}",
+            batch.base_sequence(),
+            batch.producer_id()
+        ));
     }
     Ok(())
 }
@@ -126,5 +134,9 @@ mod tests {
         assert!(invalid(patched(&good, 0, &7i64.to_be_bytes())));
         // The control flag in the attributes.
         assert!(invalid(patched(&good, 22, &[good[22] | 0x20])));
+        // A producer id (here 4) with sequence -1.
+        let with_producer = patched(&good, 43, &4i64.to_be_bytes());
+        assert!(!invalid(patched(&with_producer, 53, &0i32.to_be_bytes())));
+        assert!(invalid(patched(&with_producer, 53, &(-1i32).to_be_bytes())));
     }
 }
