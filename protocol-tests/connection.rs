@@ -96,3 +96,30 @@ fn sigterm_stops_the_broker_cleanly() {
     assert_eq!(target.wait_exit(Duration::from_secs(10)), Some(0));
     assert!(std::net::TcpStream::connect_timeout(&target.addr, Duration::from_secs(1)).is_err());
 }
+
+/// `queued.max.request.bytes` at 1 byte: every request fills the shared budget, so the
+/// connections take turns; all of them, pipelining 50 requests each, are still answered, in
+/// order, and the broker goes on serving.
+#[test]
+#[ignore = "needs a broker of its own: sets queued.max.request.bytes"]
+fn connections_take_turns_within_the_shared_request_budget() {
+    init_logs();
+    let target = Target::own(&[("queued.max.request.bytes", "1")]);
+    let mut conns: Vec<_> = (0..20).map(|_| target.connect()).collect();
+    for (c, s) in conns.iter_mut().enumerate() {
+        let mut batch = Vec::new();
+        for i in 0..50 {
+            batch.extend_from_slice(&api_versions_frame(3, (c * 100 + i) as i32));
+        }
+        s.write_all(&batch).expect("send batch");
+    }
+    for (c, s) in conns.iter_mut().enumerate() {
+        for i in 0..50 {
+            let frame = read_frame(s).expect("answer");
+            let (correlation, response) = decode_api_versions(frame, 3);
+            assert_eq!(correlation, (c * 100 + i) as i32);
+            assert_eq!(response.error_code, 0);
+        }
+    }
+    target.assert_serving();
+}

@@ -74,6 +74,9 @@ pub struct Config {
     pub max_connections_per_ip: u32,
     /// `connection.max.in.flight.requests`: requests read ahead of their answers on one connection.
     pub max_in_flight_requests: u32,
+    /// `queued.max.request.bytes`: request bytes all connections together hold in memory before
+    /// they stop reading more; -1 (Kafka's default) for no such bound.
+    pub queued_max_request_bytes: i64,
     /// `replica.lag.time.max.ms`: a follower that has not had all the leader had this long ago,
     /// or has not answered for this long, leaves the ISR.
     pub replica_lag_time_max_ms: u64,
@@ -226,6 +229,7 @@ impl Default for Config {
             max_connections: 1000,
             max_connections_per_ip: i32::MAX as u32,
             max_in_flight_requests: 64,
+            queued_max_request_bytes: -1,
             replica_lag_time_max_ms: 30_000,
             auto_leader_rebalance: true,
             leader_imbalance_check_interval_secs: 10,

@@ -195,6 +195,12 @@ const ROWS: &[Row] = &[
         |c| c.max_connections_per_ip.to_string(),
     ),
     (
+        "queued.max.request.bytes",
+        SettingType::Long,
+        "request bytes all connections together hold before they stop reading more; -1: no bound",
+        |c| c.queued_max_request_bytes.to_string(),
+    ),
+    (
         "replica.lag.time.max.ms",
         SettingType::Long,
         "a follower behind for this long leaves the ISR",

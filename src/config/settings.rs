@@ -33,6 +33,7 @@ pub const KEYS: &[&str] = &[
     "max.connections",
     "max.connections.per.ip",
     "connection.max.in.flight.requests",
+    "queued.max.request.bytes",
     "replica.lag.time.max.ms",
     "auto.leader.rebalance.enable",
     "leader.imbalance.check.interval.seconds",
@@ -108,6 +109,8 @@ pub(super) struct Settings {
     max_connections: Option<u32>,
     #[serde(rename = "max.connections.per.ip")]
     max_connections_per_ip: Option<u32>,
+    #[serde(rename = "queued.max.request.bytes")]
+    queued_max_request_bytes: Option<i64>,
     #[serde(rename = "connection.max.in.flight.requests")]
     max_in_flight_requests: Option<u32>,
     #[serde(rename = "replica.lag.time.max.ms")]
@@ -244,6 +247,10 @@ impl Settings {
         set(
             &mut config.max_in_flight_requests,
             self.max_in_flight_requests,
+        );
+        set(
+            &mut config.queued_max_request_bytes,
+            self.queued_max_request_bytes,
         );
         set(
             &mut config.replica_lag_time_max_ms,

@@ -292,6 +292,12 @@ impl Config {
             "connection.max.in.flight.requests",
             self.max_in_flight_requests,
             "1 ..= 10000",
+        )?;
+        check(
+            self.queued_max_request_bytes == -1 || self.queued_max_request_bytes >= 1,
+            "queued.max.request.bytes",
+            self.queued_max_request_bytes,
+            "-1 (no bound) or at least 1",
         )
     }
 

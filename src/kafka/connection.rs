@@ -16,19 +16,22 @@ use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until, timeout};
 use tracing::{Instrument, debug, info, info_span, warn};
 
+use super::budget::RequestBudget;
 use super::context::BrokerContext;
 use super::frame::{FrameError, FrameReader};
 use super::handlers::{self, HandlerError, Reply, RequestContext, api_versions};
 use super::request::{self, Parsed, RequestError};
 
 /// Limits of one connection, from the config.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct ConnectionLimits {
     pub max_frame_bytes: u32,
     pub max_in_flight: usize,
     /// Frames plus their decoded estimates in flight; reading pauses above this.
     pub max_in_flight_bytes: usize,
     pub idle: Duration,
+    /// `queued.max.request.bytes`, shared by all connections; `None` when unbounded.
+    pub budget: Option<Arc<RequestBudget>>,
 }
 
 /// Why a connection is closed before the client is done with it.
@@ -93,21 +96,28 @@ async fn run(
     let (mut rd, mut wr) = stream.split();
     let mut reader = FrameReader::new(limits.max_frame_bytes);
     let mut in_flight: FuturesOrdered<BoxFuture<'static, InFlight>> = FuturesOrdered::new();
-    let mut held_bytes = 0usize;
+    let mut held = Held {
+        bytes: 0,
+        budget: limits.budget.clone(),
+    };
     let mut last_activity = Instant::now();
     let mut reading = !*shutdown.borrow();
+    let budget = limits.budget.clone();
+    let mut budget_changes = budget.as_ref().map(|b| b.watcher());
     loop {
         if !reading && in_flight.is_empty() {
             return Ok("drained");
         }
+        let budget_full = budget.as_ref().is_some_and(|b| !b.has_room());
         let may_read = reading
             && in_flight.len() < limits.max_in_flight
-            && held_bytes < limits.max_in_flight_bytes;
+            && held.bytes < limits.max_in_flight_bytes
+            && !budget_full;
         tokio::select! {
             // Answers first: they free room for more requests.
             biased;
             Some(done) = in_flight.next() => {
-                held_bytes -= done.held_bytes;
+                held.give_back(done.held_bytes);
                 match done.reply {
                     Ok(Some(bytes)) => {
                         timeout(limits.idle, wr.write_all(&bytes))
@@ -131,17 +141,58 @@ async fn run(
                     continue;
                 };
                 last_activity = Instant::now();
-                let (future, held) = start(frame, conn, &broker, &client_host)?;
-                held_bytes += held;
+                let (future, bytes) = start(frame, conn, &broker, &client_host)?;
+                held.take(bytes);
                 in_flight.push_back(future);
             }
-            _ = sleep_until(last_activity + limits.idle), if in_flight.is_empty() => {
+            // Waiting for room in the shared budget: look again when it changes.
+            Some(_) = changed(&mut budget_changes), if reading && budget_full => {}
+            _ = sleep_until(last_activity + limits.idle), if in_flight.is_empty() && !budget_full => {
                 return Ok("idle");
             }
             _ = shutdown.changed(), if reading => {
                 reading = false;
             }
         }
+    }
+}
+
+/// The request bytes a connection holds: counted against the shared budget as they are read,
+/// given back as they are answered, and whatever is left when the connection ends.
+struct Held {
+    bytes: usize,
+    budget: Option<Arc<RequestBudget>>,
+}
+
+impl Held {
+    fn take(&mut self, bytes: usize) {
+        self.bytes += bytes;
+        if let Some(budget) = &self.budget {
+            budget.take(bytes);
+        }
+    }
+
+    fn give_back(&mut self, bytes: usize) {
+        self.bytes -= bytes;
+        if let Some(budget) = &self.budget {
+            budget.give_back(bytes);
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(budget) = &self.budget {
+            budget.give_back(self.bytes);
+        }
+    }
+}
+
+/// The next change of the shared budget; never resolves without one.
+async fn changed(watcher: &mut Option<watch::Receiver<usize>>) -> Option<()> {
+    match watcher {
+        Some(w) => w.changed().await.ok(),
+        None => std::future::pending().await,
     }
 }
 

@@ -38,6 +38,7 @@
 
 #[cfg(test)]
 mod bounds_tests;
+mod budget;
 pub(crate) mod configs;
 mod connection;
 pub mod context;

@@ -15,6 +15,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
+use super::budget::RequestBudget;
 use super::connection::{self, ConnectionLimits};
 use super::context::BrokerContext;
 use crate::config::{self, Config};
@@ -88,6 +89,10 @@ impl Server {
             // maximum frames' worth of requests, however many it pipelines.
             max_in_flight_bytes: 2 * max_frame_bytes as usize,
             idle: Duration::from_millis(config.connections_max_idle_ms),
+            budget: usize::try_from(config.queued_max_request_bytes)
+                .ok()
+                .filter(|_| config.queued_max_request_bytes > 0)
+                .map(|limit| Arc::new(RequestBudget::new(limit))),
         };
         Ok(Server {
             listeners,
@@ -120,7 +125,7 @@ impl Server {
             accept_loops.spawn(accept_loop(
                 listener,
                 context.clone(),
-                self.limits,
+                self.limits.clone(),
                 permits.clone(),
                 per_ip.clone(),
                 next_conn.clone(),
@@ -166,7 +171,7 @@ async fn accept_loop(
                     continue;
                 };
                 let conn = next_conn.fetch_add(1, Ordering::Relaxed);
-                let (context, stop) = (context.clone(), stop.clone());
+                let (context, stop, limits) = (context.clone(), stop.clone(), limits.clone());
                 connections.spawn(async move {
                     connection::serve(stream, conn, context, limits, stop).await;
                     drop(slot);
