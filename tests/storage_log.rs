@@ -807,8 +807,10 @@ fn disk_use_follows_data_with_the_default_segment_size() {
     log.sync().unwrap();
     let data = 160 * (64 << 10) as u64;
     let (disk, len) = log_disk_bytes(dir.path());
+    // The file system may count a few blocks of its own (an extent tree) beside the data.
+    let fs_metadata = 64 << 10;
     assert!(
-        len >= data && len <= data + 2 * step && disk <= len,
+        len >= data && len <= data + 2 * step && disk <= len + fs_metadata,
         "{data} bytes of data in a file of {len} with {disk} on disk"
     );
     drop(log);
