@@ -902,7 +902,7 @@ fn rewritten_sealed_segments_keep_every_entry_and_survive_reopen_and_lost_indexe
             })
             .unwrap()
             .expect("record entries changed");
-        assert!(prepared.bytes_after < prepared.bytes_before);
+        assert!(prepared.bytes_after() < prepared.bytes_before);
         assert!(log.install_rewrite(prepared).unwrap());
         rewritten.push(*seg);
     }

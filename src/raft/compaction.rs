@@ -168,7 +168,7 @@ impl Pass {
             let Some(prepared) = prepared else {
                 continue;
             };
-            let (before, after) = (prepared.bytes_before, prepared.bytes_after);
+            let (before, after) = (prepared.bytes_before, prepared.bytes_after());
             if self.maintenance.install(prepared)? {
                 done.segments_rewritten += 1;
                 done.records_removed += removed;

@@ -46,14 +46,7 @@ impl RecordBatch {
     /// The decompressed body and each record with the byte range it takes in that body
     /// (length prefix included), so a record can be copied out without encoding it again.
     pub(super) fn records_with_spans(&self) -> Result<(Bytes, Vec<SpannedRecord>), BatchError> {
-        let body = self.decompressed_body()?;
-        let count = usize::try_from(self.record_count())
-            .map_err(|_| BatchError::Records("negative record count".into()))?;
-        if count > body.len() / MIN_RECORD_BYTES || count > self.offset_count() as usize {
-            return Err(BatchError::Records(format!(
-                "record count {count} does not fit the batch"
-            )));
-        }
+        let (body, count) = self.body_and_count()?;
         let mut cursor = Cursor { body: &body, at: 0 };
         let mut records = Vec::with_capacity(count);
         for _ in 0..count {
@@ -83,14 +76,7 @@ impl RecordBatch {
         &self,
         mut each: impl FnMut(usize, RecordSummary),
     ) -> Result<(), BatchError> {
-        let body = self.decompressed_body()?;
-        let count = usize::try_from(self.record_count())
-            .map_err(|_| BatchError::Records("negative record count".into()))?;
-        if count > body.len() / MIN_RECORD_BYTES || count > self.offset_count() as usize {
-            return Err(BatchError::Records(format!(
-                "record count {count} does not fit the batch"
-            )));
-        }
+        let (body, count) = self.body_and_count()?;
         let mut rest: &[u8] = &body;
         for index in 0..count {
             let length = get_length(&mut rest)?
@@ -113,6 +99,20 @@ impl RecordBatch {
             return Err(BatchError::Records("bytes after the last record".into()));
         }
         Ok(())
+    }
+
+    /// The decompressed body and the record count, checked against the bytes and the offsets
+    /// before anything is allocated for the records.
+    fn body_and_count(&self) -> Result<(Bytes, usize), BatchError> {
+        let body = self.decompressed_body()?;
+        let count = usize::try_from(self.record_count())
+            .map_err(|_| BatchError::Records("negative record count".into()))?;
+        if count > body.len() / MIN_RECORD_BYTES || count > self.offset_count() as usize {
+            return Err(BatchError::Records(format!(
+                "record count {count} does not fit the batch"
+            )));
+        }
+        Ok((body, count))
     }
 
     fn read_record(&self, cursor: &mut Cursor<'_>) -> Result<Record, BatchError> {

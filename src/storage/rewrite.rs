@@ -84,9 +84,15 @@ pub struct PreparedRewrite {
     fs: Arc<dyn Fs>,
     len: u64,
     index: Vec<IndexRecord>,
-    /// Bytes the original held, for the caller's accounting.
+    /// Bytes the original held when the copy was made.
     pub bytes_before: u64,
-    pub bytes_after: u64,
+}
+
+impl PreparedRewrite {
+    /// Bytes the copy holds.
+    pub fn bytes_after(&self) -> u64 {
+        self.len
+    }
 }
 
 impl Drop for PreparedRewrite {
@@ -180,7 +186,6 @@ impl SegmentRewriter {
             len: 0,
             index: Vec::new(),
             bytes_before: original.readable_len(),
-            bytes_after: 0,
         };
         let limit = original.readable_len();
         let mut changed = false;
@@ -237,7 +242,6 @@ impl SegmentRewriter {
         }
         flush(&*file, &rewrite.path, &mut buf, &mut rewrite.len)?;
         file.sync_data().map_err(|e| Error::io(&rewrite.path, e))?;
-        rewrite.bytes_after = rewrite.len;
         Ok(Some(rewrite))
     }
 }

@@ -17,7 +17,7 @@ use tracing::info;
 
 use crate::common::{WAIT, block_on, init_logs, unique_name};
 use crate::faults::{Batch, LogDump};
-use crate::harness::{Cluster, client_config, leaders, metadata_until};
+use crate::harness::{Cluster, client_config, leaders, wait_for_other_leader};
 
 const KEYS: usize = 100;
 const UPDATES: usize = 3000;
@@ -153,13 +153,6 @@ fn every_replica_compacts_to_the_same_records() {
     cluster.node(leader).kill9();
     let others: Vec<u64> = (1..=3).filter(|id| *id != leader).collect();
     let survivors = cluster.bootstrap(&others);
-    metadata_until(&survivors, Some(&topic), WAIT, "a new leader", |m| {
-        m.topics().iter().any(|t| {
-            t.name() == topic
-                && t.partitions()
-                    .iter()
-                    .any(|p| p.id() == 0 && p.leader() >= 1 && p.leader() as u64 != leader)
-        })
-    });
+    wait_for_other_leader(&survivors, &topic, leader);
     assert_eq!(read_all(&survivors, &topic), newest);
 }

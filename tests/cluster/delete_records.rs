@@ -14,7 +14,7 @@ use tracing::info;
 use crate::common::wire::connect;
 use crate::common::{WAIT, init_logs, unique_name};
 use crate::faults::{Batch, LogDump};
-use crate::harness::{Cluster, client_config, consumer, leaders, metadata_until};
+use crate::harness::{Cluster, client_config, consumer, leaders, wait_for_other_leader};
 use crate::id_of;
 use crate::raw::{NONE, Producer, batch, delete_records, produce};
 use crate::retention::{create_topic, now_ms};
@@ -60,14 +60,7 @@ fn delete_records_holds_on_every_replica_through_a_leader_kill() {
 
     info!("the first answer of the new leader holds the new log start offset");
     let survivors = cluster.bootstrap(&others);
-    metadata_until(&survivors, Some(&topic), WAIT, "a new leader", |m| {
-        m.topics().iter().any(|t| {
-            t.name() == topic
-                && t.partitions()
-                    .iter()
-                    .any(|p| p.id() == 0 && p.leader() >= 1 && p.leader() as u64 != leader)
-        })
-    });
+    wait_for_other_leader(&survivors, &topic, leader);
     let deadline = Instant::now() + WAIT;
     let marks = loop {
         match consumer(&survivors).fetch_watermarks(&topic, 0, Duration::from_secs(5)) {

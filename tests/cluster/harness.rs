@@ -10,8 +10,8 @@ use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::metadata::Metadata;
 
-use crate::common::free_port;
 use crate::common::process::Raftka;
+use crate::common::{WAIT, free_port};
 
 /// One broker process of the cluster.
 pub struct Node {
@@ -192,6 +192,19 @@ pub fn metadata_until(
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Waits until partition 0 of `topic` has a leader other than `old`, as seen through
+/// `bootstrap`.
+pub fn wait_for_other_leader(bootstrap: &str, topic: &str, old: u64) {
+    metadata_until(bootstrap, Some(topic), WAIT, "a new leader", |m| {
+        m.topics().iter().any(|t| {
+            t.name() == topic
+                && t.partitions()
+                    .iter()
+                    .any(|p| p.id() == 0 && p.leader() >= 1 && p.leader() as u64 != old)
+        })
+    });
 }
 
 /// The leader of every partition of `topic`, once each has one.
